@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = [
-    "Domain", "reals", "positive", "nonnegative", "nonzero", "bounded", "probabilities",
-    "one_hot_rows", "labels", "indices", "boolean", "anything", "integers", "structural",
+    "Domain", "reals", "shape_only", "positive", "nonnegative", "nonzero", "bounded",
+    "probabilities", "one_hot_rows", "labels", "indices", "boolean", "anything", "integers",
+    "structural",
     "AxisChoice", "TransposeFlag", "FLOAT", "INT", "ALL",
     "Permutation", "UnitAxes", "DimOf",
 ]
@@ -35,7 +36,9 @@ class Domain:
     ``labels`` (ints in [0, classes of input ``of``)), ``indices`` (ints indexing input
     ``of`` along the ``axis`` attribute; duplicates on purpose), ``bool``, ``any``,
     ``integers`` or a structural kind (``new_shape``, ``multiples``, ``dims``,
-    ``slice_begin``, ``slice_size``) whose value depends on the shape of input ``of``.
+    ``slice_begin``, ``slice_size``) whose value depends on the shape of input ``of``, or
+    ``shape_only`` (only the input's shape matters, and it must relate to another input's
+    in a way the op's ``examples`` give: the gradient machinery's ``like`` inputs).
     dtypes: dtype names allowed; ``None`` means the op's ``T`` dtypes, shared by every input
     with ``dtypes=None`` (TF's type attribute ``T``).
     """
@@ -63,6 +66,7 @@ class Domain:
 
 
 reals = Domain("reals")
+shape_only = Domain("shape_only", differentiable=False)
 positive = Domain("positive", lo=0.0)
 nonnegative = Domain("nonnegative", lo=0.0)
 nonzero = Domain("nonzero")

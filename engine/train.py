@@ -6,6 +6,10 @@ variables whose gradient is ``None`` are never touched). Each update is recorded
 :class:`UpdateRecord` in the graph collection ``UPDATE_RECORDS``, so an auditor can read back
 which variable changes, by which gradient tensor and rule.
 
+The optimizers with slots (Momentum, Adam, Adagrad, RMSProp) live in ``engine.optimizers``
+and are re-exported here, as is ``OPTIMIZERS``: ``(name, factory)`` pairs, one per update
+rule, with small learning rates, for tests that draw an optimizer.
+
 >>> import engine as tf
 >>> with tf.Graph().as_default():
 ...     w = tf.Variable(2.0); frozen = tf.Variable(5.0, trainable=False)
@@ -31,7 +35,9 @@ from engine.ops.state_ops import apply_gradient_descent
 from engine.variables import Variable, assign_add, trainable_variables
 
 __all__ = ["Optimizer", "GradientDescentOptimizer", "UpdateRecord", "UPDATE_RECORDS",
-           "get_global_step", "create_global_step", "get_or_create_global_step"]
+           "get_global_step", "create_global_step", "get_or_create_global_step",
+           "MomentumOptimizer", "AdamOptimizer", "AdagradOptimizer", "RMSPropOptimizer",
+           "OPTIMIZERS"]
 
 UPDATE_RECORDS = "gradverify_update_records"
 
@@ -40,8 +46,12 @@ UPDATE_RECORDS = "gradverify_update_records"
 class UpdateRecord:
     """One variable update made by an optimizer: what an auditor needs to predict it.
 
-    rule: the optimizer's rule name (``"sgd"``, ``"momentum"``, ...); hyper: its
-    hyperparameters as tensors in the variable's dtype; slots: slot name -> slot Variable.
+    rule: the optimizer's rule name (``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"``,
+    ``"adagrad"``, ``"rmsprop"``, ``"centered_rmsprop"``, or ``"scale"`` for a write that
+    is not a gradient step, like Adam's ``beta1_power *= beta1``); hyper: every
+    hyperparameter the update uses, as the tensors it consumes (in the variable's dtype;
+    Adam's beta powers as read before the step); slots: slot name -> slot Variable, every
+    slot the update writes. gradient: None for a ``"scale"`` write.
     loss / var_list: what ``compute_gradients`` differentiated and for which variables
     (``var_list`` is None when it defaulted to the trainable variables); both None when the
     gradient did not come from this optimizer's ``compute_gradients``.
@@ -49,7 +59,7 @@ class UpdateRecord:
 
     op: Operation
     variable: Variable
-    gradient: Tensor
+    gradient: Tensor | None
     rule: str
     hyper: dict[str, Tensor]
     slots: dict[str, Variable] = field(default_factory=dict)
@@ -62,7 +72,11 @@ class Optimizer:
     """Base class: subclasses give ``_rule``, ``_create_slots`` and ``_apply_dense``.
 
     Slot variables are global, not trainable, named ``<var>/<slot op name>``; create them
-    with :meth:`_zeros_slot` in ``_create_slots``.
+    with :meth:`_zeros_slot` / :meth:`_slot` in ``_create_slots``. Variables that belong to
+    the optimizer rather than to one variable (Adam's beta powers) are made there too, with
+    :meth:`_non_slot`, once per graph. Both are created outside any control-dependency
+    block. A write that is not a gradient step (made in ``_finish``) must be declared with
+    :meth:`_record_write` so an auditor expects it.
     """
 
     GATE_NONE, GATE_OP, GATE_GRAPH = 0, 1, 2
@@ -74,7 +88,8 @@ class Optimizer:
         self._use_locking = use_locking
         self._name = name
         self._slots: dict[str, dict[Variable, Variable]] = {}
-        self._non_slot: dict[str, Variable] = {}
+        self._non_slot_vars: dict[tuple[str, Any], Variable] = {}   # (name, graph) -> variable
+        self._pending: list[UpdateRecord] = []
         self._hyper_cache: dict[tuple[str, _dt.DType, Any], Tensor] = {}
         self._origin: dict[Tensor, tuple[Tensor, tuple[Variable, ...] | None]] = {}
 
@@ -157,11 +172,14 @@ class Optimizer:
                         slots={s: t[v] for s, t in self._slots.items() if v in t},
                         optimizer=self, loss=loss, var_list=var_list))
                 update_ops = [r.op for r in records]
+                self._pending = []
                 if global_step is None:
                     train_op = self._finish(update_ops, scope)
                 else:  # TF1: the step increments after every update has run
                     with graph.control_dependencies([self._finish(update_ops, "update")]):
                         train_op = assign_add(global_step, 1, name=scope).op
+                records += self._pending
+                self._pending = []
             for r in records:
                 graph.add_to_collection(UPDATE_RECORDS, r)
             graph.add_to_collection(GraphKeys.TRAIN_OP, train_op)
@@ -194,23 +212,66 @@ class Optimizer:
         return t
 
     def _zeros_slot(self, var: Variable, slot_name: str, op_name: str) -> Variable:
+        """The slot ``slot_name`` of ``var``, made (zeros, named ``<var>/<op_name>``, made
+        unique like any name: a second slot with the same op name gets ``_1``) if new."""
+        return self._slot(var, slot_name, op_name, 0)
+
+    def _slot(self, var: Variable, slot_name: str, op_name: str, initial: Any) -> Variable:
+        """Like :meth:`_zeros_slot` with every entry starting at the number ``initial``."""
         table = self._slots.setdefault(slot_name, {})
         if var not in table:
-            table[var] = Variable(zeros(var.shape.as_list(), var.dtype), trainable=False,
-                                  name=f"{var.op.name}/{op_name}")
+            shape = var.shape.as_list()
+            if None in shape:
+                raise ValueError(f"Cannot make slot '{slot_name}' for {var.op.name}: its "
+                                 f"shape {var.shape} is not fully defined")
+            if np.all(np.asarray(initial) == 0):
+                def init() -> Tensor:  # built inside the slot's name scope
+                    return zeros(shape, var.dtype)
+            else:
+                init = np.full(shape, initial, dtype=var.dtype.np)
+            table[var] = Variable(init, trainable=False, name=f"{var.op.name}/{op_name}")
         return table[var]
+
+    def _non_slot(self, name: str, initial: Any, colocate_with: Variable) -> Variable:
+        """The optimizer's variable ``name`` in ``colocate_with``'s graph (TF1's
+        ``_create_non_slot_variable``), made non-trainable from ``initial`` if new."""
+        key = (name, colocate_with.graph)
+        if key not in self._non_slot_vars:
+            with colocate_with.graph.as_default():
+                self._non_slot_vars[key] = Variable(initial, trainable=False, name=name)
+        return self._non_slot_vars[key]
+
+    def _get_non_slot(self, name: str, graph: Any = None) -> Variable | None:
+        return self._non_slot_vars.get((name, graph or get_default_graph()))
+
+    def _record_write(self, op: Any, variable: Variable, rule: str,
+                      hyper: dict[str, Tensor]) -> None:
+        """Declare a write made outside ``_apply_dense`` (in ``_finish``): it becomes an
+        :class:`UpdateRecord` without a gradient, so an auditor predicts it."""
+        self._pending.append(UpdateRecord(
+            op=op if isinstance(op, Operation) else op.op, variable=variable, gradient=None,
+            rule=rule, hyper=hyper, optimizer=self))
+
+    def _slot_owners(self) -> dict[Variable, tuple[str, Variable]]:
+        """slot variable -> (slot name, the variable it belongs to), for an auditor."""
+        return {slot: (name, var) for name, table in self._slots.items()
+                for var, slot in table.items()}
 
     def get_slot(self, var: Variable, name: str) -> Variable | None:
         """The slot variable ``name`` of ``var``, or None."""
         return self._slots.get(name, {}).get(var)
 
     def get_slot_names(self) -> list[str]:
+        """The slot names this optimizer uses, sorted (TF1)."""
         return sorted(self._slots)
 
     def variables(self) -> list[Variable]:
-        """Slot and non-slot variables this optimizer created."""
+        """Slot and non-slot variables this optimizer created in the default graph, sorted
+        by name (TF1)."""
+        graph = get_default_graph()
         out = [v for table in self._slots.values() for v in table.values()]
-        return out + list(self._non_slot.values())
+        out += list(self._non_slot_vars.values())
+        return sorted((v for v in out if v.graph is graph), key=lambda v: v.name)
 
 
 class GradientDescentOptimizer(Optimizer):
@@ -258,3 +319,12 @@ def create_global_step(graph: Any = None) -> Variable:
 def get_or_create_global_step(graph: Any = None) -> Variable:
     graph = graph or get_default_graph()
     return get_global_step(graph) or create_global_step(graph)
+
+
+from engine.optimizers import (  # noqa: E402  (they subclass Optimizer, defined above)
+    OPTIMIZERS,
+    AdagradOptimizer,
+    AdamOptimizer,
+    MomentumOptimizer,
+    RMSPropOptimizer,
+)

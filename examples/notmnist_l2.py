@@ -9,7 +9,9 @@ No dataset download: the images are synthetic but notMNIST-shaped, made here wit
 seed — ten 28x28 class prototypes (smooth random "glyphs"), each sample a randomly scaled and
 shifted prototype plus pixel noise, in [-0.5, 0.5] like the normalised notMNIST pickles.
 
-Run: ``python examples/notmnist_l2.py``.
+Run: ``python examples/notmnist_l2.py``. Imported or run by ``gradverify explain`` /
+``gradverify audit``, it builds the graph (module-level ``graph``, ``optimizer`` - the train
+op - and ``loss``) without training.
 """
 
 from __future__ import annotations
@@ -59,13 +61,9 @@ def accuracy(predictions, labels):
 
 
 # -- the TF1 program ------------------------------------------------------------------------------
-def main(num_steps=401, seed=0, train_subset=10000, beta=0.01, report_every=100,
-         verbose=True):
-    """Train by full-batch gradient descent; print progress every ``report_every`` steps.
-
-    Returns the history: ``loss`` (every step), ``report_steps`` with the training and
-    validation accuracy (%) at each, and the final ``test_accuracy`` (%).
-    """
+def build_graph(seed=0, train_subset=10000, beta=0.01):
+    """The TF1 graph on the synthetic data: returns a dict with the ``graph``, its tensors
+    (``loss``, ``optimizer`` - the train op - and the three predictions) and the labels."""
     (train_dataset, train_labels), (valid_dataset, valid_labels), (
         test_dataset, test_labels) = make_dataset(seed, train_size=train_subset)
     train_dataset, train_labels = reformat(train_dataset, train_labels)
@@ -83,8 +81,9 @@ def main(num_steps=401, seed=0, train_subset=10000, beta=0.01, report_every=100,
         tf_test_dataset = tf.constant(test_dataset)
 
         # Variables.
-        weights = tf.Variable(tf.truncated_normal([image_size * image_size, num_labels]))
-        biases = tf.Variable(tf.zeros([num_labels]))
+        weights = tf.Variable(tf.truncated_normal([image_size * image_size, num_labels]),
+                              name="weights")
+        biases = tf.Variable(tf.zeros([num_labels]), name="biases")
 
         # Training computation.
         logits = tf.matmul(tf_train_dataset, weights) + biases
@@ -99,6 +98,26 @@ def main(num_steps=401, seed=0, train_subset=10000, beta=0.01, report_every=100,
         train_prediction = tf.nn.softmax(logits)
         valid_prediction = tf.nn.softmax(tf.matmul(tf_valid_dataset, weights) + biases)
         test_prediction = tf.nn.softmax(tf.matmul(tf_test_dataset, weights) + biases)
+
+    return dict(graph=graph, loss=loss, optimizer=optimizer,
+                train_prediction=train_prediction, valid_prediction=valid_prediction,
+                test_prediction=test_prediction, train_labels=train_labels,
+                valid_labels=valid_labels, test_labels=test_labels)
+
+
+def main(num_steps=401, seed=0, train_subset=10000, beta=0.01, report_every=100,
+         verbose=True):
+    """Train by full-batch gradient descent; print progress every ``report_every`` steps.
+
+    Returns the history: ``loss`` (every step), ``report_steps`` with the training and
+    validation accuracy (%) at each, and the final ``test_accuracy`` (%).
+    """
+    m = build_graph(seed, train_subset, beta)
+    graph, loss, optimizer = m["graph"], m["loss"], m["optimizer"]
+    train_prediction, valid_prediction, test_prediction = (
+        m["train_prediction"], m["valid_prediction"], m["test_prediction"])
+    train_labels, valid_labels, test_labels = (m["train_labels"], m["valid_labels"],
+                                               m["test_labels"])
 
     history = {"loss": [], "train_accuracy": [], "report_steps": [], "valid_accuracy": [],
                "test_accuracy": None}
@@ -127,3 +146,9 @@ def main(num_steps=401, seed=0, train_subset=10000, beta=0.01, report_every=100,
 
 if __name__ == "__main__":
     main()
+else:
+    # For `gradverify explain/audit examples/notmnist_l2.py` (the script is run, not as
+    # __main__): the graph, its train op and loss at module level, as in the TF1 notebooks.
+    # Training runs only as a script.
+    _model = build_graph()
+    graph, optimizer, loss = _model["graph"], _model["optimizer"], _model["loss"]

@@ -8,12 +8,23 @@ tensors themselves); predicts every variable's new value with the update rule; r
 step; and compares every global variable:
 
 - changed but not predicted (not trainable, not in ``var_list``, unconnected, behind
-  ``stop_gradient``, a slot that should not move) -> FAIL ``unexpected``;
+  ``stop_gradient``, a slot of a variable that got no gradient) -> FAIL ``unexpected``;
+- updated by an optimizer although no gradient path leads from its loss to the variable
+  (a ``None`` gradient replaced by zeros or by another variable's gradient) -> FAIL;
+- written by two updates of the step (a slot shared by two variables) -> FAIL;
 - predicted to change but unchanged -> FAIL ``missing``;
-- changed by more than rounding away from the prediction -> FAIL ``off the rule``;
+- changed by more than rounding away from the prediction, or NaN where a number was
+  predicted (or the reverse) -> FAIL ``off the rule``;
+- a prediction whose rounding error cannot be bounded (an ill-conditioned update, see
+  ``harness.audit_rules``) -> INCONCLUSIVE;
 - a fetched tensor that is not its pre-update value -> FAIL;
 - random ops without seeds (dropout) make the prediction unreproducible -> INCONCLUSIVE.
   Seeded random ops are replayed: the auditor restores their generators before the step.
+
+Every optimizer rule has an audit rule (``sgd`` here; ``momentum``, ``nesterov``, ``adam``,
+``adagrad``, ``rmsprop``, ``centered_rmsprop`` and ``scale`` in ``harness.audit_rules``,
+which also explains the error model): it predicts the variable and every slot the update
+writes.
 
 >>> import engine as tf
 >>> with tf.Graph().as_default() as g:
@@ -42,7 +53,8 @@ from harness.report import FAIL, INCONCLUSIVE, PASS, combine
 __all__ = ["audit_step", "StepAudit", "VariableAudit", "gradient_paths", "register_rule",
            "RULES"]
 
-# rule name -> predict(record, value_of) -> {variable: predicted new value (float64)}
+# rule name -> predict(record, value_of) -> {variable: predicted new value (float64), or
+# (prediction, rounding-error bound in units of the unit roundoff; see audit_rules)}
 RULES: dict[str, Callable[..., dict[Any, np.ndarray]]] = {}
 
 
@@ -50,7 +62,10 @@ def register_rule(name: str) -> Callable:
     """Register how to predict an optimizer rule's update (one per ``UpdateRecord.rule``).
 
     The function gets the record and ``value_of(tensor_or_variable)`` (values before the
-    step, float64) and returns ``{variable: new value}`` for the variable and its slots.
+    step, float64) and returns ``{variable: new value}`` for the variable and its slots; a
+    value may be a pair ``(new value, bound)`` where ``bound`` is a first-order bound on the
+    kernel's rounding error in units of the unit roundoff, added to the tolerance's
+    magnitude terms (see ``harness.audit_rules``).
     """
     def deco(fn: Callable) -> Callable:
         if name in RULES:
@@ -149,13 +164,14 @@ class StepAudit:
         for r in self.reasons:
             lines.append(f"  {r}")
         width = max([len("variable")] + [len(v.name) for v in self.variables]) + 2
-        lines.append(f"  {'variable':<{width}}trainable  updated  rule      "
+        rw = max([len("rule")] + [len(v.rule or "") for v in self.variables]) + 2
+        lines.append(f"  {'variable':<{width}}trainable  updated  {'rule':<{rw}}"
                      "max|err|/tol   paths from the loss")
         for v in self.variables:
             ratio = "-" if not v.expected or v.tolerance == 0 else (
                 f"{v.max_error / v.tolerance:.2g}")
             lines.append(f"  {v.name:<{width}}{'yes' if v.trainable else 'no':<11}"
-                         f"{'yes' if v.changed else 'no':<9}{(v.rule or '-'):<10}"
+                         f"{'yes' if v.changed else 'no':<9}{(v.rule or '-'):<{rw}}"
                          f"{ratio:<15}{len(v.paths) or '-'}")
             for p in v.paths[:4]:
                 lines.append(f"      {' -> '.join(p)}")
@@ -272,7 +288,7 @@ def audit_step(session: Any, fetches: Any, feed_dict: dict | None = None, *,
     from engine.graph import constant_value
     wanted: list[Any] = []
     for r in records:
-        wanted += [r.gradient, *r.hyper.values()]
+        wanted += [t for t in (r.gradient, *r.hyper.values()) if t is not None]
     wanted += [op.inputs[1] for op in increments + direct]
     static = {id(t): v for t in wanted if (v := constant_value(t)) is not None}
     needed = [t for t in wanted if id(t) not in static]
@@ -305,23 +321,34 @@ def audit_step(session: Any, fetches: Any, feed_dict: dict | None = None, *,
             return np.asarray(before[x.op], dtype=np.float64)
         return np.asarray(values[id(x)], dtype=np.float64)
 
-    predicted: dict[Any, tuple[np.ndarray, str, Any]] = {}
+    predicted: dict[Any, tuple[np.ndarray, str, Any, Any]] = {}
     problems: dict[Any, str] = {}
+    clashes: dict[Any, str] = {}  # written by two updates: overrides any other finding
     for r in records:
         rule = RULES.get(r.rule)
         if rule is None:
             problems[r.variable] = f"no audit rule for optimizer rule '{r.rule}'"
             continue
-        if any(t in impure for t in [r.gradient, *r.hyper.values()]):
+        if any(t in impure for t in (r.gradient, *r.hyper.values()) if t is not None):
             problems[r.variable] = ("its gradient depends on a write in the same step: cannot "
                                     "be evaluated before the step")
             continue
-        if r.var_list is not None and r.variable not in r.var_list:
+        if r.gradient is None:  # a non-gradient write (Adam's beta powers): no var_list
+            pass
+        elif r.var_list is not None and r.variable not in r.var_list:
             problems[r.variable] = "updated but not in the var_list it was optimised for"
         elif r.var_list is None and not r.variable.trainable:
             problems[r.variable] = "updated but not trainable (and not in an explicit var_list)"
         for var, new in rule(r, value_of).items():
-            predicted[var] = (new, r.rule, r)
+            pred, bound = new if isinstance(new, tuple) else (new, None)
+            earlier = predicted.get(var, (None, None, None))[2]
+            if earlier is not None and earlier is not r:
+                shared = var is not earlier.variable and var is not r.variable
+                clashes[var] = (
+                    f"written by the updates of both {earlier.variable.op.name} and "
+                    f"{r.variable.op.name} in one step"
+                    + (": one slot shared by two variables" if shared else ""))
+            predicted[var] = (pred, r.rule, r, bound)
     for op in increments + direct:
         var = by_ref.get(op.inputs[0])
         if var is None:
@@ -329,7 +356,12 @@ def audit_step(session: Any, fetches: Any, feed_dict: dict | None = None, *,
         delta = value_of(op.inputs[1])
         new = {"Assign": delta, "AssignAdd": value_of(var) + delta,
                "AssignSub": value_of(var) - delta}[op.type]
-        predicted[var] = (new, op.type.lower(), None)
+        predicted[var] = (new, op.type.lower(), None, None)
+    slot_owner = {}  # slot variable -> (slot name, its variable), for the reasons
+    for r in graph.get_collection(UPDATE_RECORDS):
+        owners = getattr(r.optimizer, "_slot_owners", None)
+        slot_owner.update(owners() if owners else {})
+        slot_owner.update({v: (n, r.variable) for n, v in r.slots.items()})
 
     result = session.run(fetches, feed_dict)
     audit.result = result
@@ -345,12 +377,20 @@ def audit_step(session: Any, fetches: Any, feed_dict: dict | None = None, *,
                                            np.array_equal(old, new, equal_nan=True))
         va = VariableAudit(name=var.op.name, trainable=var.trainable,
                            expected=var in predicted, changed=changed)
-        record = predicted.get(var, (None, None, None))[2]
+        record = predicted.get(var, (None, None, None, None))[2]
         if record is not None and record.loss is not None and record.variable is var:
             va.paths = gradient_paths(record.loss, var)
+            if not va.paths:  # TF1 skips a None gradient: the variable is never touched
+                problems.setdefault(var, "updated, but its gradient is None (no gradient "
+                                         "path from the loss)")
         if var in predicted:
-            pred, va.rule, _ = predicted[var]
-            _compare(va, old, new, pred, safety, stochastic)
+            pred, va.rule, _, bound = predicted[var]
+            _compare(va, old, new, pred, safety, stochastic, bound)
+        elif changed and var in slot_owner:
+            name, owner = slot_owner[var]
+            va.verdict = FAIL
+            va.reason = (f"slot '{name}' ({var.op.name}) of {owner.op.name} changed, but "
+                         f"{owner.op.name} was not updated in this step (no gradient)")
         elif changed:
             va.verdict = FAIL
             va.reason = ("changed but not trainable" if not var.trainable else
@@ -358,6 +398,8 @@ def audit_step(session: Any, fetches: Any, feed_dict: dict | None = None, *,
                          "gradient path from the loss, or behind stop_gradient)")
         if var in problems and va.verdict != FAIL:
             va.verdict, va.reason = FAIL, problems[var]
+        if var in clashes:
+            va.verdict, va.reason = FAIL, clashes[var]
         audit.variables.append(va)
     if unseeded:
         audit.notes.append("random ops without seeds (" + ", ".join(sorted(unseeded)[:4])
@@ -366,7 +408,7 @@ def audit_step(session: Any, fetches: Any, feed_dict: dict | None = None, *,
 
 
 def _compare(va: VariableAudit, old: Any, new: Any, pred: np.ndarray, safety: float,
-             stochastic: bool) -> None:
+             stochastic: bool, bound: Any = None) -> None:
     if new is None:
         va.verdict, va.reason = FAIL, "should have been updated but is uninitialised"
         return
@@ -374,17 +416,26 @@ def _compare(va: VariableAudit, old: Any, new: Any, pred: np.ndarray, safety: fl
     pred = np.broadcast_to(pred, actual.shape)
     base = np.zeros_like(actual) if old is None else np.asarray(old, np.float64)
     eps = float(np.finfo(new.dtype).eps) if new.dtype.kind == "f" else 0.0
-    tol = safety * eps * (np.abs(base) + np.abs(pred - base) + np.abs(pred)) + (
+    magnitude = np.abs(base) + np.abs(pred - base) + np.abs(pred)
+    if bound is not None:  # the rule's running rounding-error bound (audit_rules)
+        magnitude = magnitude + np.broadcast_to(bound, actual.shape)
+    tol = safety * eps * magnitude + (
         np.finfo(new.dtype).tiny if new.dtype.kind == "f" else 0.0)
-    err = np.abs(actual - pred)
+    with np.errstate(invalid="ignore"):
+        err = np.abs(actual - pred)
+    same = (actual == pred) | (np.isnan(actual) & np.isnan(pred))
+    err = np.where(same, 0.0, np.where(np.isnan(err), np.inf, err))  # NaN vs number: off
+    unbounded = ~np.isfinite(tol)  # the rule cannot bound the kernel's rounding there
     va.max_error = float(np.max(err, initial=0.0))
-    ratio = np.where(tol > 0, err / np.where(tol > 0, tol, 1), np.where(err > 0, np.inf, 0))
+    with np.errstate(invalid="ignore"):
+        ratio = np.where(unbounded, 0.0, np.where(
+            tol > 0, err / np.where(tol > 0, tol, 1), np.where(err > 0, np.inf, 0)))
     i = int(np.argmax(ratio)) if ratio.size else 0
     va.tolerance = float(tol.flat[i]) if tol.size else 0.0
     if actual.size:
         va.worst_index = tuple(int(t) for t in np.unravel_index(i, actual.shape))
         va.predicted, va.actual = float(pred.flat[i]), float(actual.flat[i])
-    moves = bool(np.any(pred != base))
+    moves = bool(np.any(np.abs(pred - base) > tol))  # a change below rounding may vanish
     if stochastic:
         va.verdict = INCONCLUSIVE
         va.reason = "stochastic step: the update cannot be predicted"
@@ -394,6 +445,11 @@ def _compare(va: VariableAudit, old: Any, new: Any, pred: np.ndarray, safety: fl
         va.verdict = FAIL
         va.reason = (f"delta off the {va.rule} rule at {list(va.worst_index)}: predicted "
                      f"{va.predicted:.9g}, got {va.actual:.9g} (tolerance {va.tolerance:.2g})")
+    elif np.any(unbounded):
+        k = tuple(int(t) for t in np.unravel_index(int(np.argmax(unbounded)), actual.shape))
+        va.verdict = INCONCLUSIVE
+        va.reason = (f"ill-conditioned {va.rule} update at {list(k)}: the kernel's rounding "
+                     "can change it arbitrarily (a divisor within its rounding error of 0)")
 
 
 def _check_fetches(elements: list[Any], fetched: list[Any], values: dict[int, np.ndarray],
@@ -429,3 +485,6 @@ def _save_rngs(session: Any, ops: list[Any]) -> dict[Any, Any]:
 def _restore_rngs(session: Any, states: dict[Any, Any]) -> None:
     for op, state in states.items():
         session._context(op).rng.bit_generator.state = state
+
+
+from harness import audit_rules  # noqa: E402, F401  (registers the optimizers' rules)

@@ -207,7 +207,14 @@ def _run(p: _Problem, report: GradientReport, mode: str) -> None:
         return
     g1 = [np.zeros_like(x) if g is None else g for g, x in zip(g1, xs)]
 
-    lin, residual = _linearity(p, v1, g1)
+    overflow = [k for k, y in enumerate(y0) if y.dtype.kind == "f" and not np.all(
+        np.isfinite(y))]
+    if overflow:  # 0 * inf = nan in any chain rule: nothing to compare against
+        checks.append(Check("gradient", INCONCLUSIVE, "the output is not finite at x "
+                            f"(output {', '.join(map(str, overflow))}): derivatives there "
+                            "are not verifiable"))
+        return
+    lin, residual = _linearity(p, v1, g1, y0)
     checks.append(lin)
 
     ref = _reference(p, y0)
@@ -245,12 +252,22 @@ def _cotangent(rng: np.random.Generator, ys: Sequence[np.ndarray]) -> list[np.nd
             else np.zeros_like(y) for y in ys]
 
 
+def _finite_abs(a: np.ndarray) -> np.ndarray:
+    return np.where(np.isinf(a), 0.0, np.abs(a))
+
+
+def _worst_index(err: np.ndarray) -> int:
+    """Flat index of the largest |err|, NaN counting as largest (never raises)."""
+    a = np.abs(np.asarray(err, dtype=np.float64)).ravel()
+    return int(np.argmax(np.where(np.isnan(a), np.inf, a))) if a.size else 0
+
+
 def _normalise(gs: list[Any], xs: Sequence[np.ndarray]) -> list[np.ndarray | None]:
     return [None if g is None else np.asarray(g) for g in gs]
 
 
 def _linearity(p: _Problem, v1: list[np.ndarray], g1: list[np.ndarray],
-               ) -> tuple[Check, list[np.ndarray]]:
+               y0: list[np.ndarray]) -> tuple[Check, list[np.ndarray]]:
     """vjp(a v1 + b v2) must equal a vjp(v1) + b vjp(v2) up to rounding."""
     v2 = _cotangent(p.rng, v1)
     alpha, beta = 0.75, -1.5  # exact in binary: no rounding from the coefficients
@@ -261,19 +278,39 @@ def _linearity(p: _Problem, v1: list[np.ndarray], g1: list[np.ndarray],
     g12 = [np.zeros_like(x) if g is None else g
            for g, x in zip(_normalise(p.vjp(p.xs, v12), p.xs), p.xs)]
     worst, residual = [], []
+    # The cotangents are rounded to the outputs' dtypes (a float64 -> float32 cast rounds
+    # v1 + v2): the coarsest dtype on either side sets the rounding.
+    out_eps = max((float(np.finfo(v.dtype).eps) for v in v1 if v.dtype.kind == "f"),
+                  default=0.0)
+    # Below the smallest normal number rounding is absolute: a few subnormal spacings.
+    subnormal = max(float(np.finfo(t.dtype).smallest_subnormal)
+                    for t in [*p.xs, *v1] if t.dtype.kind == "f")
+    out_size = sum(float(np.max(np.abs(v), initial=0.0)) * float(np.max(
+        _finite_abs(np.asarray(y, np.float64)), initial=0.0))
+        for v, y in zip(v1, y0) if v.dtype.kind == "f")
     for k, (a, b, c, x) in enumerate(zip(g1, g2, g12, p.xs)):
         if not p.diff[k] or a.shape != x.shape or b.shape != x.shape or c.shape != x.shape:
             residual.append(np.zeros(x.shape))
             continue
         a64, b64, c64 = (np.asarray(t, dtype=np.float64) for t in (a, b, c))
-        r = c64 - (alpha * a64 + beta * b64)
+        with np.errstate(all="ignore"):
+            r = c64 - (alpha * a64 + beta * b64)
+        # An overflowing gradient (inf - inf) is judged by hygiene.finite and precision.
+        r = np.where(np.isinf(a64) | np.isinf(b64) | np.isinf(c64), 0.0, r)
         residual.append(np.abs(r))
-        scale = max(np.max(np.abs(alpha * a64), initial=0), np.max(np.abs(beta * b64),
-                    initial=0), np.max(np.abs(c64), initial=0))
-        tol = float(np.sqrt(np.finfo(x.dtype).eps)) * scale
+        scale = max(np.max(_finite_abs(alpha * a64), initial=0),
+                    np.max(_finite_abs(beta * b64), initial=0),
+                    np.max(_finite_abs(c64), initial=0))
+        # A gradient that is pure cancellation noise (softmax's second order at a tie is
+        # ~1e-17 from O(1) terms) has no scale of its own: floor the tolerance at the
+        # natural size |v| |y| / max(|x|, 1) of a gradient of this function.
+        natural = out_size / max(float(np.max(_finite_abs(np.asarray(x, np.float64)),
+                                              initial=0.0)), 1.0)
+        tol = float(np.sqrt(max(np.finfo(x.dtype).eps, out_eps))) * max(scale, natural) + (
+            64 * subnormal)
         err = float(np.max(np.abs(r), initial=0.0)) if r.size else 0.0
         if not np.isfinite(err) or err > tol:
-            i = int(np.nanargmax(np.abs(r))) if r.size else 0
+            i = _worst_index(r)
             worst.append(Entry(input=k, input_name=p.names[k],
                                index=tuple(int(t) for t in np.unravel_index(i, x.shape)),
                                analytic=float(c64.flat[i]),
@@ -297,7 +334,9 @@ class _Ref:
 
     @classmethod
     def native(cls, p: _Problem, ys: list[np.ndarray]) -> _Ref:
-        eps = max(float(np.finfo(x.dtype).eps) for x, d in zip(p.xs, p.diff) if d)
+        # Outputs of a lower precision (a cast to float32) round at their own spacing.
+        eps = max([float(np.finfo(x.dtype).eps) for x, d in zip(p.xs, p.diff) if d]
+                  + [float(np.finfo(y.dtype).eps) for y in ys if y.dtype.kind == "f"])
         return cls(p.forward_fn, p.vjp_fn, p.xs, ys, eps)
 
 
@@ -316,10 +355,7 @@ def _reference(p: _Problem, y0: list[np.ndarray]) -> _Ref | None:
             raise
         return None
     if not all(y.dtype == np.float64 for y, y0_ in zip(ys, y0) if y0_.dtype.kind == "f"):
-        if p.opts.reference is not None:
-            raise _CallError("reference", TypeError("the reference forward does not return "
-                                                 "float64"))
-        return None
+        return None  # an output stays in low precision (a cast): no float64 evaluation
     return _Ref(fwd, vjp, xs64, ys, float(np.finfo(np.float64).eps))
 
 
@@ -338,28 +374,99 @@ def _precision(p: _Problem, ref: _Ref, v1: list[np.ndarray],
             scale = float(np.max(np.abs(b)))
             if scale > 0 and np.isfinite(scale):
                 fwd_err = max(fwd_err, float(np.max(np.abs(a - b))) / scale)
+    worst, tols = _precision_entries(p, g1, g64, fwd_err, None)
+    overflowed = sum(int(np.count_nonzero(_overflow(g, h, x)))
+                     for g, h, x in zip(g1, g64, p.xs))
+    sensitive = False
+    if worst:  # maybe the float64 gradient itself moves that much within float32 rounding
+        sens = _rounding_sensitivity(p, ref, v1, g64)
+        # A gradient that sums cotangent terms which cancel (fill's sum(v) = 1e-4 from O(1)
+        # terms) rounds at the terms' size: the vjp of |v| estimates it.
+        absolute = _normalise(p.vjp(ref.xs, [np.abs(v.astype(np.float64)) for v in v1],
+                                    ref.vjp), ref.xs)
+        rel = [p.opts.f32_safety * max(float(np.finfo(x.dtype).eps), fwd_err) for x in p.xs]
+        sens = [sv + r / 4 * (0.0 if a is None else _finite_abs(np.asarray(a, np.float64)))
+                for sv, r, a in zip(sens, rel, absolute)]
+        worst, tols = _precision_entries(p, g1, g64, fwd_err, sens)
+        sensitive = True
+    low = next(str(x.dtype) for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
+    verdict = FAIL if worst else (INCONCLUSIVE if overflowed else PASS)
+    reason = (f"wrong only in low precision: the {low} gradient differs from the float64 "
+              "one beyond rounding" + (" (and beyond how much the float64 gradient moves "
+                                       f"within {low} rounding of x)" if sensitive else "")
+              if worst else
+              f"the gradient overflows {low} at {overflowed} entries (inf, as rounding "
+              "gives): not verifiable there" if overflowed else None)
+    return Check("precision", verdict, reason,
+                 worst=worst, tolerance=max(tols) if tols else None,
+                 details={"forward_relative_error": fwd_err, "dtype": low,
+                          "sensitivity_measured": sensitive}), g64
+
+
+def _overflow(g: np.ndarray, h: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The true gradient is beyond the dtype's range: inf of the right sign is the correctly
+    rounded value, and nothing finer can be verified."""
+    g = np.asarray(g, np.float64)
+    return np.isinf(g) & (np.abs(h) >= np.finfo(x.dtype).max) & (np.sign(g) == np.sign(h))
+
+
+def _precision_entries(p: _Problem, g1: list[np.ndarray], g64: list[np.ndarray],
+                       fwd_err: float, sens: list[np.ndarray] | None,
+                       ) -> tuple[list[Entry], list[float]]:
+    """Worst disagreement per input beyond ``f32_safety * max(eps, fwd_err) * max|g64|``
+    (plus 4x the measured rounding sensitivity, entry by entry, when given)."""
     worst, tols = [], []
     for k, (g, h, x) in enumerate(zip(g1, g64, p.xs)):
         if not p.diff[k] or not g.size:
             continue
         eps = float(np.finfo(x.dtype).eps)
-        rel = p.opts.f32_safety * max(eps, fwd_err)
-        tol = rel * float(np.max(np.abs(h))) + np.finfo(x.dtype).tiny
+        tol = p.opts.f32_safety * max(eps, fwd_err) * float(np.max(np.abs(h))) + float(
+            np.finfo(x.dtype).tiny)
         tols.append(tol)
-        err = np.abs(np.asarray(g, np.float64) - h)
-        i = int(np.nanargmax(np.where(np.isnan(err), np.inf, err)))
-        if not np.isfinite(err.flat[i]) or err.flat[i] > tol:
+        entry_tol = tol if sens is None else tol + 4 * sens[k]
+        with np.errstate(invalid="ignore"):
+            err = np.where(_overflow(g, h, x), 0.0, np.abs(np.asarray(g, np.float64) - h))
+            excess = err / entry_tol
+        i = _worst_index(excess)
+        if not np.isfinite(err.flat[i]) or excess.flat[i] > 1:
             worst.append(Entry(input=k, input_name=p.names[k],
                                index=tuple(int(t) for t in np.unravel_index(i, x.shape)),
                                analytic=float(np.asarray(g, np.float64).flat[i]),
-                               numeric=float(h.flat[i]), bound=0.0, tolerance=tol, step=0.0,
-                               verdict=FAIL, note="float64 analytic gradient"))
-    low = next(str(x.dtype) for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
-    return Check("precision", FAIL if worst else PASS,
-                 f"wrong only in low precision: the {low} gradient differs from the float64 "
-                 "one beyond rounding" if worst else None,
-                 worst=worst, tolerance=max(tols) if tols else None,
-                 details={"forward_relative_error": fwd_err, "dtype": low}), g64
+                               numeric=float(h.flat[i]), bound=0.0,
+                               tolerance=float(np.broadcast_to(entry_tol, x.shape).flat[i]),
+                               step=0.0, verdict=FAIL, note="float64 analytic gradient"))
+    return worst, tols
+
+
+def _rounding_sensitivity(p: _Problem, ref: _Ref, v1: list[np.ndarray],
+                          g64: list[np.ndarray]) -> list[np.ndarray]:
+    """How far the float64 gradient moves when every input entry moves by a few units of
+    its low-precision rounding (six evaluations): a float32 computation, which
+    rounds its inputs and intermediates that much, cannot be held closer. Large where the
+    gradient jumps (floor) or is ill-conditioned (exp(x - logsumexp) at x = 1000)."""
+    cts = [v.astype(np.float64) for v in v1]
+    out = [np.zeros(x.shape) for x in ref.xs]
+    # Every entry both ways; neighbouring entries and corresponding entries of different
+    # inputs both together and apart (x / y does not move when x and y move alike, nor
+    # softmax when all logits do); and a random pattern for the rest.
+    def checker(k: int, x: np.ndarray) -> np.ndarray:
+        return (-1.0) ** (np.arange(x.size).reshape(x.shape) + k)
+    patterns = [[np.ones(x.shape) for x in ref.xs],
+                [checker(k, x) for k, x in enumerate(ref.xs)],
+                [p.rng.choice(np.array([-1.0, 1.0]), size=x.shape) for x in ref.xs]]
+    for signs in patterns + [[-s for s in pattern] for pattern in patterns]:
+        moved = [x * (1 + 4 * float(np.finfo(x0.dtype).eps) * s) if d else x
+                 for x, x0, d, s in zip(ref.xs, p.xs, p.diff, signs)]
+        try:
+            gs = _normalise(p.vjp(moved, cts, ref.vjp), moved)
+        except _CallError:
+            continue
+        for k, g in enumerate(gs):
+            if g is not None and np.shape(g) == out[k].shape:
+                with np.errstate(invalid="ignore"):
+                    d = np.abs(np.asarray(g, np.float64) - g64[k])
+                out[k] = np.fmax(out[k], np.where(np.isfinite(d), d, 0.0))
+    return out
 
 
 def _scales(xs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -369,7 +476,8 @@ def _scales(xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     for x in xs:
         a = np.abs(np.asarray(x, dtype=np.float64))
         nz = a[(a > 0) & np.isfinite(a)]
-        fallback = float(np.sqrt(np.mean(nz ** 2))) if nz.size else 1.0
+        top = float(np.max(nz)) if nz.size else 1.0  # RMS without underflow (2e-281 ** 2)
+        fallback = top * float(np.sqrt(np.mean((nz / top) ** 2))) if nz.size else 1.0
         out.append(np.where((a > 0) & np.isfinite(a), a, fallback))
     return out
 
@@ -390,15 +498,26 @@ def _moved(ref: _Ref, directions: list[np.ndarray | None], t: float) -> list[np.
 
 
 def _line(p: _Problem, ref: _Ref, directions: list[np.ndarray | None],
-          cotangent: list[np.ndarray] | None, stable: Check) -> Line:
+          cotangent: list[np.ndarray] | None, stable: Check,
+          rounding: tuple[Any, Any] = (0.0, 0.0)) -> Line:
     """phi(t) = <v, f(x + t d) - f(x)>, or ``f(x + t d) - f(x)`` flattened (one channel per
     output entry) when v is None.
 
     Differencing against f(x) makes an output the direction does not touch contribute an
     exact zero to phi. Its round-off is still charged: an output that did not visibly move
     may hide a change below its own spacing (a loss of 50 hides a 1e-23 derivative).
+
+    ``rounding = (A, B)``: rounding ``x + t d`` to the input's spacing moves the argument by
+    up to eps |x + t d|, which changes phi by eps (A + |t| B) with A = sum |df/dx| |x| and
+    B = sum |df/dx| |d| (from the analytic gradient). Charged as magnitude: it dominates
+    when |x| is large and f oscillates (sin(33799)), where |phi| alone says nothing.
     """
+    extra_a, extra_b = rounding
+    # Near zero rounding is absolute (gradual underflow: a float32 cast of 1e-70 is 0):
+    # the output's smallest spacing, as magnitude in units of eps.
     shapes = [(y.shape, y.dtype) for y in ref.ys]
+    floors = [float(np.finfo(dt).smallest_subnormal) / ref.eps for _, dt in shapes
+              if dt.kind == "f"]
     base = [np.asarray(y, np.float64) for y, (_, dt) in zip(ref.ys, shapes) if dt.kind == "f"]
     cts = None if cotangent is None else [np.asarray(v, np.float64) for v, (_, dt) in zip(
         cotangent, shapes) if dt.kind == "f"]
@@ -417,22 +536,35 @@ def _line(p: _Problem, ref: _Ref, directions: list[np.ndarray | None],
         ys = [np.asarray(y, np.float64) for y, (_, dt) in zip(ys, shapes) if dt.kind == "f"]
         with np.errstate(all="ignore"):
             diff = [y - b for y, b in zip(ys, base)]
-            mag = [np.abs(y) + np.where(y != b, np.abs(b), 0.0) for y, b in zip(ys, base)]
+            mag = [np.abs(y) + np.where(y != b, np.abs(b), 0.0) + floor
+                   for y, b, floor in zip(ys, base, floors)]
         return diff, mag
+
+    def argument(t: float) -> Any:
+        return extra_a + abs(t) * extra_b
 
     if cts is None:
         def channels(t: float) -> tuple[np.ndarray, np.ndarray]:
             diff, mag = changes(t)
             return (np.concatenate([d.ravel() for d in diff]),
-                    np.concatenate([m.ravel() for m in mag]))
+                    np.concatenate([m.ravel() for m in mag]) + argument(t))
     else:
         def channels(t: float) -> tuple[np.ndarray, np.ndarray]:
             diff, mag = changes(t)
             with np.errstate(all="ignore"):
                 value = sum(float(np.sum(d * v)) for d, v in zip(diff, cts))
                 size = sum(float(np.sum(m * np.abs(v))) for m, v in zip(mag, cts))
-            return np.array([value]), np.array([size])
-    return Line(channels, paired=True)
+            return np.array([value]), np.array([size + argument(t)])
+    line = Line(channels, paired=True)
+    line.eps = ref.eps  # a float32-only function rounds at float32's spacing
+    return line
+
+
+def _output_scale(ref: _Ref) -> float:
+    """The largest finite float output entry: the scale below which no output can show a
+    change if it is computed from terms of that size."""
+    return max((float(np.max(_finite_abs(np.asarray(y, np.float64)), initial=0.0))
+                for y in ref.ys if y.dtype.kind == "f"), default=0.0)
 
 
 def _step(p: _Problem, ref: _Ref) -> float:
@@ -440,9 +572,10 @@ def _step(p: _Problem, ref: _Ref) -> float:
 
 
 def _decide(p: _Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: float,
-            scale: float):
+            scale: float, resolution: Any = 0.0):
     """Quick estimate; anything not passing is confirmed on the finer ladder."""
-    kw = {"scale": scale, "safety": p.opts.safety, "detect_rtol": p.opts.detect_rtol}
+    kw = {"scale": scale, "safety": p.opts.safety, "detect_rtol": p.opts.detect_rtol,
+          "resolution": resolution}
     est = quick(line, h, p.opts.c_round)
     jd = judge(analytic, ab, est, **kw)
     if not all(v == PASS for v in jd.verdict):
@@ -471,6 +604,7 @@ def _full(p: _Problem, ref: _Ref, residual: list[np.ndarray]) -> Check:
     scaled = np.concatenate([scales[k].ravel() for k, _ in blocks]) if blocks else np.ones(0)
     natural = float(np.max(np.abs(jac * scaled), initial=0.0))
     num = np.zeros_like(jac)  # numeric Jacobian (scaled back to d/dx)
+    resolution = p.opts.c_round * ref.eps * _output_scale(ref)
     verdicts: list[str] = []
     shown: list[Entry] = []
     for kk, off in blocks:  # numeric Jacobian, column by column
@@ -482,8 +616,10 @@ def _full(p: _Problem, ref: _Ref, residual: list[np.ndarray]) -> Check:
             directions[kk] = d
             col = jac[:, off + j] * d.flat[j]
             ab = p.opts.c_round * ref.eps * np.abs(col) + residual[kk].flat[j] * d.flat[j]
-            est, jd = _decide(p, _line(p, ref, directions, None, stable), col, ab, h,
-                              natural)
+            ratio = abs(float(x.flat[j])) / abs(float(d.flat[j]))
+            slope = _finite_abs(np.nan_to_num(col, nan=0.0))  # a NaN gradient is judged
+            line = _line(p, ref, directions, None, stable, (slope * ratio, slope))
+            est, jd = _decide(p, line, col, ab, h, natural, resolution)
             num[:, off + j] = est.value / d.flat[j]
             verdicts.extend(jd.verdict)
             with np.errstate(all="ignore"):
@@ -508,6 +644,7 @@ def _full(p: _Problem, ref: _Ref, residual: list[np.ndarray]) -> Check:
     check = _summarise("gradient", shown, verdicts, stable, p)
     check.details["transposed"] = [p.names[k] for k in transposed_inputs(
         jac, num, blocks, [x.shape for x in ref.xs])] if check.verdict == FAIL else []
+    check.arrays = {"analytic": jac, "numeric": num}
     return check
 
 
@@ -577,6 +714,13 @@ def _fast(p: _Problem, ref: _Ref, v1: list[np.ndarray], g1: list[np.ndarray],
             entry.note = ("probe disagreement not confirmed: each half of its support "
                           "passes (kinks)")
             notes.append(entry.note)
+        elif entry.verdict == FAIL and found and not any(e.verdict == FAIL for e in found):
+            # Not confirmed at any single entry, and some could not be judged (a probe line
+            # along a discontinuity of floor(x / y)): unverified, not wrong.
+            verdicts.append(INCONCLUSIVE)
+            entry.verdict = INCONCLUSIVE
+            entry.note = ("probe disagreement not confirmed at single entries (they are "
+                          "inconclusive)")
         else:
             verdicts.append(combine([entry.verdict] + [e.verdict for e in found]))
         entries.extend(found)
@@ -613,18 +757,25 @@ class _Probe:
         directions = self.directions if span is None else self._restricted(lo, hi)
         analytic = 0.0
         magnitude = 0.0
+        at_x = 0.0  # sum |g| |x| over the support: the argument-rounding term of _line
         ab_res = 0.0
         for k, d in enumerate(directions):
             if d is None:
                 continue
-            gd = np.asarray(self.g[k], np.float64) * d
+            g64 = np.asarray(self.g[k], np.float64)
+            gd = g64 * d
             analytic += float(np.sum(gd))
-            magnitude += float(np.sum(np.abs(gd)))
+            magnitude += float(np.sum(_finite_abs(np.nan_to_num(gd, nan=0.0))))
+            at_x += float(np.sum(_finite_abs(np.nan_to_num(g64, nan=0.0))
+                                 * np.abs(self.ref.xs[k]) * (d != 0)))
             if self.residual[k].size:
                 ab_res += float(np.sum(self.residual[k] * np.abs(d)))
         ab = np.array([self.p.opts.c_round * self.ref.eps * magnitude + ab_res])
-        line = _line(self.p, self.ref, directions, self.v, self.stable)
-        est, jd = _decide(self.p, line, np.array([analytic]), ab, self.h, magnitude)
+        line = _line(self.p, self.ref, directions, self.v, self.stable, (at_x, magnitude))
+        resolution = self.p.opts.c_round * self.ref.eps * _output_scale(self.ref) * sum(
+            float(np.sum(np.abs(v))) for v in self.v)
+        est, jd = _decide(self.p, line, np.array([analytic]), ab, self.h, magnitude,
+                          resolution)
         index = None
         entry_input = self.blocks[0][0]
         unit = 1.0  # a probe reports its directional derivative; one entry, d phi / d x

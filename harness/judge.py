@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,11 +38,15 @@ class Judgement:
 
 
 def judge(analytic: np.ndarray, analytic_bound: np.ndarray, est: Estimate, *,
-          scale: float = 0.0, safety: float = 4.0, detect_rtol: float = 1e-3) -> Judgement:
+          scale: float = 0.0, safety: float = 4.0, detect_rtol: float = 1e-3,
+          resolution: Any = 0.0) -> Judgement:
     """Per-channel verdicts for analytic values against the estimate ``est``.
 
     scale: the natural size of derivatives in this check (e.g. the largest Jacobian entry);
     a tolerance below ``detect_rtol * max(|a|, |numeric|, scale)`` is tight enough to judge.
+    resolution: the smallest change of phi the outputs can show whatever their own size
+    (``eps * max |y|`` over all outputs): an output that is 0 by cancellation of O(1)
+    terms (softmax - labels) stays bit-for-bit unchanged under changes below it.
     """
     a = np.asarray(analytic, dtype=np.float64)
     n = a.size
@@ -54,6 +59,7 @@ def judge(analytic: np.ndarray, analytic_bound: np.ndarray, est: Estimate, *,
         natural = np.maximum.reduce([np.abs(a), np.abs(est.value),
                                      np.full(n, float(scale))])
         side_tol = safety * (est.side_bound + analytic_bound)
+        res = np.broadcast_to(np.asarray(resolution, dtype=np.float64), (n,))
         lo = np.minimum(est.left, est.right) - side_tol
         hi = np.maximum(est.left, est.right) + side_tol
     for i in range(n):
@@ -75,6 +81,13 @@ def judge(analytic: np.ndarray, analytic_bound: np.ndarray, est: Estimate, *,
         elif est.unreliable[i]:
             verdict[i] = INCONCLUSIVE
             reason[i] = est.reason[i]
+        elif err[i] > tol[i] and err[i] * est.step[i] <= res[i]:
+            # The disagreement moves phi by less than the rounding of outputs of the
+            # largest size present: an output computed by cancellation (0 = 0.5 - 0.5)
+            # hides changes its own size does not predict.
+            verdict[i] = INCONCLUSIVE
+            reason[i] = ("disagreement below the outputs' resolution (an output computed "
+                         "by cancellation?)")
         elif err[i] > tol[i]:
             verdict[i] = FAIL
         elif tol[i] > detect_rtol * natural[i]:

@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Line", "Estimate", "quick", "refine", "default_step", "C_ROUND"]
+__all__ = ["Line", "Estimate", "quick", "refine", "default_step", "C_ROUND", "FLAT_REACH"]
 
+FLAT_REACH = 0.1  # the farthest step looked at when phi is flat on the whole ladder
 C_ROUND = 32.0  # |phi| is computed to within C_ROUND * eps * |phi| (rounding of the forward)
 
 
@@ -208,10 +209,28 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
                 est.left[c], est.right[c] = bwd[k, c], fwd[k, c]
         est.kink = kink
         finite_any = np.isfinite(est.bound)
-        est.unreliable = ~finite_any | jump
+        # Finer steps must not settle on another value: two consecutive finer central
+        # differences that agree with each other (far better than with the estimate) yet
+        # differ from it beyond its bound, their truncation error (below the chosen
+        # rung's) and their modelled round-off mean structure below the chosen step
+        # (x mod 2.5 at x = 7e5 looks flat at steps of 70). Round-off noise the model
+        # underestimates (a cancelling output) does not settle, so it is not mistaken.
+        central_round = c_round * eps * mags / hs[:, None]
+        allowed = (2 * np.abs(central[best, cols] - rich[best, cols]) + est.bound
+                   + 2 * central_round)
+        off = np.abs(central - est.value)
+        finer = (np.arange(rungs)[:, None] > best[None, :]) & ok
+        pair = finer[:-1] & finer[1:]
+        settled = np.abs(central[:-1] - central[1:]) <= 0.1 * np.minimum(off[:-1], off[1:])
+        beyond = (off[:-1] > allowed[:-1]) & (off[1:] > allowed[1:])
+        coarse = (pair & settled & beyond).any(axis=0)
+        coarse &= finite_any & ~kink & ~jump
+        est.unreliable = ~finite_any | jump | coarse
         est.reason = ["discontinuous at x (one-sided differences grow like 1/h)" if j
+                      else "not smooth at the step sizes tried: finer steps disagree with "
+                      "the estimate (structure below the step)" if c
                       else None if f else "non-finite values near x"
-                      for f, j in zip(finite_any, jump)]
+                      for f, j, c in zip(finite_any, jump, coarse)]
     # Unchanged bit for bit at some steps, while at others the central difference is not
     # zero: the change is rounded away inside the function (a large intermediate), or x sits
     # at the edge of a flat region - the data cannot tell which. (An even function such as
@@ -222,7 +241,7 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
     est.flat = still.all(axis=0)
     slope_seen = (ok & ~still & (central != 0)).any(axis=0)
     if est.flat.any():
-        for t in (0.01, 0.1):
+        for t in (0.01, FLAT_REACH):
             (p, _), (m, _) = line(t), line(-t)
             slope_seen |= est.flat & np.isfinite(p) & np.isfinite(m) & (p != m)
     quantized = still.any(axis=0) & slope_seen & ~est.kink

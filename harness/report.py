@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 __all__ = ["PASS", "FAIL", "INCONCLUSIVE", "Entry", "Check", "GradientReport",
            "GradientError", "combine"]
 
@@ -98,6 +100,9 @@ class Check:
     worst: list[Entry] = field(default_factory=list)
     tolerance: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # Large arrays for diagnostics pages (full mode: "analytic" and "numeric" Jacobians,
+    # rows = output entries, columns = input entries); kept out of to_dict and repr.
+    arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "verdict": self.verdict, "reason": self.reason,

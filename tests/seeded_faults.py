@@ -451,7 +451,8 @@ def _define() -> None:
            lambda rng: [rng.standard_normal(6).astype(np.float32)],
            "wrong only in low precision")
 
-    @op("FaultMeanCountOverflow", signature="custom", reference=lambda x: np.mean(x))
+    @op("FaultMeanCountOverflow", signature="custom", reference=lambda x: np.mean(x),
+        examples=({"shapes": {"x": (40000,)}}, {"shapes": {"x": (3, 4)}}))
     def fault_mean_count(x):
         return np.asarray(np.mean(x), dtype=x.dtype)
 

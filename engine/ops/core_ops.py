@@ -18,7 +18,7 @@ from engine.registry import REQUIRED, export, op
 from engine.shapes import TensorShape, as_shape, unknown_shape
 
 _ANY = m.Domain("any", dtypes=m.ALL, differentiable=False)
-_LIKE = m.Domain("reals", differentiable=False)  # only its shape matters
+_LIKE = m.shape_only
 
 
 # -- Const ---------------------------------------------------------------------------------
@@ -67,7 +67,9 @@ def placeholder(dtype: Any, shape: Any = None, name: str | None = None) -> Tenso
 
 
 @op("PlaceholderWithDefault", inputs={"input": m.anything}, attrs={"shape": REQUIRED},
-    signature="custom", dtypes=m.ALL, alias=True)
+    signature="custom", dtypes=m.ALL, alias=True, reference=lambda x, shape: x,
+    examples=({"shapes": {"input": (2, 3)}, "attrs": {"shape": TensorShape([None, 3])}},
+              {"shapes": {"input": ()}, "attrs": {"shape": TensorShape([])}}))
 def _placeholder_with_default(input, *, shape):
     return input
 
@@ -164,7 +166,19 @@ def _unbroadcast(grad, like, *, op_name, input_index):
 
 @_unbroadcast.shape_rule
 def _(ctx):
-    return ctx.input_shapes[1]
+    grad, like = ctx.input_shapes
+    if not _broadcasts_to(like, grad):
+        raise ctx.fail(f"Cannot sum a gradient of shape {grad} to shape {like}")
+    return like
+
+
+def _broadcasts_to(small: Any, big: Any) -> bool:
+    """False when the static shapes prove ``small`` does not broadcast to ``big``."""
+    a, b = small.as_tuple(), big.as_tuple()
+    if a is None or b is None:
+        return True
+    return len(a) <= len(b) and all(x in (None, 1) or y is None or x == y
+                                    for x, y in zip(a, b[len(b) - len(a):]))
 
 
 @_unbroadcast.gradient
@@ -184,7 +198,10 @@ def broadcast_like(input, like):
 
 @broadcast_like.shape_rule
 def _(ctx):
-    return ctx.input_shapes[1]
+    x, like = ctx.input_shapes
+    if not _broadcasts_to(x, like):
+        raise ctx.fail(f"Cannot broadcast shape {x} to shape {like}")
+    return like
 
 
 @broadcast_like.gradient

@@ -634,7 +634,9 @@ def _ref_strided_slice_grad(shape, begin, end, strides, dy, **masks):
     return out
 
 
-@op("StridedSliceGrad", inputs={"shape": m.structural("dims"), **_SS_INPUTS, "dy": m.reals},
+@op("StridedSliceGrad", inputs={"shape": m.structural("dims"),
+                                **{k: m.structural(d.kind) for k, d in _SS_INPUTS.items()},
+                                "dy": m.reals},
     attrs=_SS_ATTRS, signature="custom", dtypes=m.FLOAT + m.INT,
     reference=_ref_strided_slice_grad,
     examples=(

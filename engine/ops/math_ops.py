@@ -428,7 +428,12 @@ def _ref_floormod(x, y):
 
 
 @op("FloorMod", inputs={"x": m.reals, "y": m.nonzero}, signature="broadcast", dtypes=NUM,
-    api=("floormod", "mod", "math.floormod", "math.mod"), reference=_ref_floormod)
+    api=("floormod", "mod", "math.floormod", "math.mod"), reference=_ref_floormod,
+    # A period |y| below the finite-difference steps at x (x = 7e5, y = 2.5): every step
+    # crosses jumps, so no difference resolves the slope.
+    unverifiable=lambda x, y: bool(np.any(
+        64 * np.finfo(np.result_type(x, y, np.float32)).eps ** (1 / 3) * np.abs(x)
+        >= np.abs(y))))
 def floormod(x, y):
     """``x - floor(x / y) * y`` elementwise, sign of y (``%`` on Tensors)."""
     if np.asarray(x).dtype.kind in "iu":
@@ -481,6 +486,13 @@ def logical_not(x):
 # -- clip_by_value ---------------------------------------------------------------------------
 @op("ClipByValue", inputs={"t": m.reals, "clip_value_min": m.reals, "clip_value_max": m.reals},
     signature="broadcast", ties=True,
+    # t, min and max closer together than any finite-difference step: two kinks inside one
+    # step, so every resolvable difference in one input is flat while that input may own
+    # the gradient. (t == min == max is the limit: TF's choice is then a joint subgradient,
+    # confirmed by no one-coordinate derivative.)
+    unverifiable=lambda t, lo, hi: bool(np.any(
+        np.maximum(np.maximum(t, lo), hi) - np.minimum(np.minimum(t, lo), hi)
+        <= 1e-3 * np.maximum(1.0, np.abs(t)))),
     reference=lambda t, lo, hi: np.where(np.where(t > hi, hi, t) < lo, lo,
                                          np.where(t > hi, hi, t)),
     examples=({"shapes": {"t": (2, 3), "clip_value_min": (), "clip_value_max": ()}},

@@ -332,7 +332,9 @@ reduce_prod = _reduce_api(_prod, "reduce_prod", "math.reduce_prod")
 def _ref_logsumexp(x, axis, keepdims):
     import scipy.special as sp
     with np.errstate(all="ignore"):
-        return sp.logsumexp(x, axis=axis, keepdims=keepdims)
+        out = sp.logsumexp(x, axis=axis, keepdims=keepdims)
+    # SciPy gives shape (1,) for a 0-d input with keepdims; a reduction keeps rank 0.
+    return np.reshape(out, np.shape(np.sum(x, axis=axis, keepdims=keepdims)))
 
 
 @op("ReduceLogSumExp", **_REDUCE, reference=_ref_logsumexp)

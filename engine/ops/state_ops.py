@@ -126,3 +126,132 @@ def apply_gradient_descent(ctx, var, alpha, delta, *, use_locking):
 
 
 apply_gradient_descent.shape_rule(_scalar_hyper)
+
+
+# -- fused optimizer updates with slots (TF1 training_ops.cc, CPU kernels) -------------------
+# Each kernel reads the variable and its slots first (an uninitialised one raises
+# FailedPreconditionError naming it, before anything is written), then stores the new slot
+# values and the new variable value as new read-only arrays, in TF's evaluation order, and
+# outputs the new variable value. Scalar hyperparameters arrive as 0-d arrays of the
+# variable's dtype, so float32 updates stay float32.
+_HYPER = m.Domain("positive", lo=0.0, differentiable=False)   # lr, epsilon
+_DECAY = m.Domain("bounded", lo=0.0, hi=1.0, differentiable=False)  # momentum, betas, rho
+_GRAD = m.Domain("reals", differentiable=False)
+
+
+def _fused_shape(refs: tuple[int, ...], grad: int):
+    """Shape rule of a fused update: ``refs`` (the variable first) and input ``grad`` share
+    the variable's shape; every other input is a scalar hyperparameter."""
+    def rule(ctx):
+        out = ctx.input_shapes[0]
+        for i, s in enumerate(ctx.input_shapes):
+            if i in refs or i == grad:
+                if not out.is_compatible_with(s):
+                    raise ctx.fail(f"Shapes must be equal, but are {out.as_tf_str()} and "
+                                   f"{s.as_tf_str()}")
+                out = out.merge_with(s)
+            elif s.ndims not in (None, 0):
+                raise ctx.fail(f"Shape must be rank 0 but is rank {s.ndims}")
+        return out
+    return rule
+
+
+@op("ApplyMomentum",
+    inputs={"var": _REF, "accum": _REF, "lr": _HYPER, "grad": _GRAD, "momentum": _DECAY},
+    attrs={"use_locking": False, "use_nesterov": False}, signature="custom", stateful=True,
+    ref_inputs=(0, 1), differentiable=False)
+def apply_momentum(ctx, var, accum, lr, grad, momentum, *, use_locking, use_nesterov):
+    """TF1 ``ApplyMomentum``: ``accum = accum * momentum + grad``; then ``var -= accum * lr``,
+    or with ``use_nesterov`` ``var -= grad * lr + accum * momentum * lr`` (the new accum)."""
+    w, a = _read(ctx, var), _read(ctx, accum)
+    a = a * momentum + grad
+    step = grad * lr + a * momentum * lr if use_nesterov else a * lr
+    _store(ctx, accum, a, copy=False)
+    return _store(ctx, var, w - step, copy=False)
+
+
+apply_momentum.shape_rule(_fused_shape(refs=(0, 1), grad=3))
+
+
+@op("ApplyAdam",
+    inputs={"var": _REF, "m": _REF, "v": _REF, "beta1_power": _DECAY, "beta2_power": _DECAY,
+            "lr": _HYPER, "beta1": _DECAY, "beta2": _DECAY, "epsilon": _HYPER,
+            "grad": _GRAD},
+    attrs={"use_locking": False, "use_nesterov": False}, signature="custom", stateful=True,
+    ref_inputs=(0, 1, 2), differentiable=False)
+def apply_adam(ctx, var, m_, v_, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad, *,
+               use_locking, use_nesterov):
+    """TF1 ``ApplyAdam``: ``alpha = lr * sqrt(1 - beta2_power) / (1 - beta1_power)``;
+    ``m += (grad - m) * (1 - beta1)``; ``v += (grad^2 - v) * (1 - beta2)``;
+    ``var -= (m * alpha) / (sqrt(v) + epsilon)`` (with ``use_nesterov`` the numerator is
+    ``(grad * (1 - beta1) + beta1 * m) * alpha``). The beta powers are inputs: the optimizer
+    advances them after every update (``AdamOptimizer._finish``)."""
+    w, m1, v1 = _read(ctx, var), _read(ctx, m_), _read(ctx, v_)
+    alpha = lr * np.sqrt(1 - beta2_power) / (1 - beta1_power)
+    m1 = m1 + (grad - m1) * (1 - beta1)
+    v1 = v1 + (grad * grad - v1) * (1 - beta2)
+    num = (grad * (1 - beta1) + beta1 * m1) * alpha if use_nesterov else m1 * alpha
+    _store(ctx, m_, m1, copy=False)
+    _store(ctx, v_, v1, copy=False)
+    return _store(ctx, var, w - num / (np.sqrt(v1) + epsilon), copy=False)
+
+
+apply_adam.shape_rule(_fused_shape(refs=(0, 1, 2), grad=9))
+
+
+@op("ApplyAdagrad", inputs={"var": _REF, "accum": _REF, "lr": _HYPER, "grad": _GRAD},
+    attrs={"use_locking": False, "update_slots": True}, signature="custom", stateful=True,
+    ref_inputs=(0, 1), differentiable=False)
+def apply_adagrad(ctx, var, accum, lr, grad, *, use_locking, update_slots):
+    """TF1 ``ApplyAdagrad``: ``accum += grad^2`` (if ``update_slots``);
+    ``var -= grad * lr * rsqrt(accum)``."""
+    w, a = _read(ctx, var), _read(ctx, accum)
+    if update_slots:
+        a = _store(ctx, accum, a + grad * grad, copy=False)
+    return _store(ctx, var, w - grad * lr * (1 / np.sqrt(a)), copy=False)
+
+
+apply_adagrad.shape_rule(_fused_shape(refs=(0, 1), grad=3))
+
+
+@op("ApplyRMSProp",
+    inputs={"var": _REF, "ms": _REF, "mom": _REF, "lr": _HYPER, "rho": _DECAY,
+            "momentum": _DECAY, "epsilon": _HYPER, "grad": _GRAD},
+    attrs={"use_locking": False}, signature="custom", stateful=True, ref_inputs=(0, 1, 2),
+    differentiable=False)
+def apply_rms_prop(ctx, var, ms, mom, lr, rho, momentum, epsilon, grad, *, use_locking):
+    """TF1 ``ApplyRMSProp``: ``ms += (grad^2 - ms) * (1 - rho)``;
+    ``mom = mom * momentum + grad * lr / sqrt(ms + epsilon)`` (epsilon INSIDE the root);
+    ``var -= mom``."""
+    w, s, p = _read(ctx, var), _read(ctx, ms), _read(ctx, mom)
+    s = s + (grad * grad - s) * (1 - rho)
+    p = p * momentum + (grad * lr) / np.sqrt(s + epsilon)
+    _store(ctx, ms, s, copy=False)
+    _store(ctx, mom, p, copy=False)
+    return _store(ctx, var, w - p, copy=False)
+
+
+apply_rms_prop.shape_rule(_fused_shape(refs=(0, 1, 2), grad=7))
+
+
+@op("ApplyCenteredRMSProp",
+    inputs={"var": _REF, "mg": _REF, "ms": _REF, "mom": _REF, "lr": _HYPER, "rho": _DECAY,
+            "momentum": _DECAY, "epsilon": _HYPER, "grad": _GRAD},
+    attrs={"use_locking": False}, signature="custom", stateful=True,
+    ref_inputs=(0, 1, 2, 3), differentiable=False)
+def apply_centered_rms_prop(ctx, var, mg, ms, mom, lr, rho, momentum, epsilon, grad, *,
+                            use_locking):
+    """TF1 ``ApplyCenteredRMSProp``: ``ms += (grad^2 - ms) * (1 - rho)``;
+    ``mg += (grad - mg) * (1 - rho)``; ``denom = (ms - mg^2) + epsilon``;
+    ``mom = mom * momentum + grad * lr / sqrt(denom)``; ``var -= mom``."""
+    w, g1, s, p = _read(ctx, var), _read(ctx, mg), _read(ctx, ms), _read(ctx, mom)
+    s = s + (grad * grad - s) * (1 - rho)
+    g1 = g1 + (grad - g1) * (1 - rho)
+    p = p * momentum + (grad * lr) / np.sqrt((s - g1 * g1) + epsilon)
+    _store(ctx, ms, s, copy=False)
+    _store(ctx, mg, g1, copy=False)
+    _store(ctx, mom, p, copy=False)
+    return _store(ctx, var, w - p, copy=False)
+
+
+apply_centered_rms_prop.shape_rule(_fused_shape(refs=(0, 1, 2, 3), grad=8))

@@ -1,0 +1,544 @@
+"""Run op x property under Hypothesis settings: targets, seeds, shards and a process pool.
+
+A *target* is a registered op (its properties from ``properties.checks.op_properties``) or a
+pseudo-op for the training-step properties: ``train:<optimizer>`` (``properties.models``)
+and ``composite`` (``properties.graphs``). Each (target, property) runs as one Hypothesis
+test with its own seed, derived from ``--seed`` and the pair, so a run is reproducible op by
+op and its results do not depend on the order, the shard or the number of processes.
+
+>>> opts = RunOptions(seed=0, profile="dev", examples=2)
+>>> r = run_check(Target("Square", "op", ("shapes",)), "shapes", opts)
+>>> r.verdict, r.runs
+('PASS', 2)
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import multiprocessing
+import time
+import traceback
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.report import FAIL, INCONCLUSIVE, PASS, GradientError, GradientReport, combine
+
+__all__ = ["UsageError", "Target", "RunOptions", "CheckResult", "TargetResult", "Exhibit",
+           "PROPERTY_FACTS", "discover_targets", "select_targets", "shard_targets",
+           "derive_seed", "plan_tasks", "run_check", "run_tasks", "group_results"]
+
+# What each property checks: gradient properties have an order and a dtype that
+# ``--order``/``--dtype`` select on; ``cost`` orders the work queue (slow ones first).
+PROPERTY_FACTS: dict[str, dict[str, Any]] = {
+    "shapes": {"gradient": False, "cost": 1},
+    "forward": {"gradient": False, "cost": 1},
+    "no_gradient": {"gradient": False, "cost": 0},
+    "gradient": {"gradient": True, "order": 1, "dtype": "float64", "cost": 3},
+    "gradient_order2": {"gradient": True, "order": 2, "dtype": "float64", "cost": 4},
+    "gradient_float32": {"gradient": True, "order": 1, "dtype": "float32", "cost": 3},
+    "train_step": {"gradient": False, "cost": 3},
+    "train_no_gradient": {"gradient": False, "cost": 1},
+    "composite": {"gradient": True, "order": 1, "dtype": "float64", "cost": 3},
+}
+_ORDER = list(PROPERTY_FACTS)
+KEEP_INCONCLUSIVE = 2  # inconclusive examples kept per check for the HTML page
+
+
+class UsageError(Exception):
+    """A command-line problem (unknown op, bad shard, module that cannot be imported):
+    exit status 2 with a one-line message."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something ``check`` runs properties on: an op, ``train:<optimizer>`` or
+    ``composite``. ``note`` says why a target has no properties."""
+
+    name: str
+    kind: str
+    properties: tuple[str, ...]
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How each property runs. ``examples=None`` keeps the profile's ``max_examples``;
+    ``mode`` forces the gradient check's mode; ``exhibits`` keeps failing/inconclusive
+    reports with step-size curves for ``--report-dir``."""
+
+    seed: int = 0
+    profile: str = "dev"
+    examples: int | None = None
+    mode: str | None = None
+    order: int | None = None
+    dtype: str | None = None
+    properties: tuple[str, ...] | None = None
+    exhibits: bool = False
+    reproduce: str = "gradverify check"   # prefix of the reproduce line (modules included)
+
+
+@dataclass
+class Exhibit:
+    """A failing or inconclusive gradient report kept for the HTML page: the report, the
+    drawn case, and the recomputed step-size curve of its worst entry."""
+
+    title: str
+    report: GradientReport
+    case: str
+    curve: Any = None          # gradverify.stepsize.StepCurve, or None
+    curve_note: str | None = None
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one property on one target."""
+
+    target: str
+    check: str
+    verdict: str
+    seed: int
+    runs: int = 0                     # examples executed (not rejected), shrinking included
+    reports: int = 0                  # gradient reports seen
+    inconclusive: dict[str, int] = field(default_factory=dict)
+    worst: dict[str, Any] | None = None
+    evaluations: dict[str, int] = field(default_factory=lambda: {"forward": 0, "backward": 0})
+    message: str | None = None
+    reproduce: str | None = None
+    time: float = 0.0
+    exhibits: list[Exhibit] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.worst is None else self.worst["ratio"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, without timings (the same seed gives the same dict)."""
+        worst = None if self.worst is None else {k: _num(v) if isinstance(v, float) else v
+                                                 for k, v in self.worst.items()}
+        return {"check": self.check, "verdict": self.verdict, "seed": self.seed,
+                "runs": self.runs, "gradient_reports": self.reports,
+                "inconclusive": dict(sorted(self.inconclusive.items())),
+                "worst": worst, "evaluations": dict(self.evaluations),
+                "message": self.message, "reproduce": self.reproduce}
+
+
+@dataclass
+class TargetResult:
+    """All checks of one target, in property order."""
+
+    name: str
+    kind: str
+    checks: list[CheckResult]
+
+    @property
+    def verdict(self) -> str:
+        return combine(c.verdict for c in self.checks)
+
+    @property
+    def time(self) -> float:
+        return sum(c.time for c in self.checks)
+
+    @property
+    def worst(self) -> dict[str, Any] | None:
+        rated = [c.worst for c in self.checks if c.worst is not None]
+        return max(rated, key=lambda w: _rank(w["ratio"]), default=None)
+
+
+def _rank(x: float) -> float:
+    return math.inf if math.isnan(x) else x
+
+
+def _num(x: float) -> Any:
+    return x if math.isfinite(x) else str(x)
+
+
+# -- targets -----------------------------------------------------------------------------------
+def _optional(module: str) -> tuple[Any, str | None]:
+    """Import an optional property module; (None, note) when it does not exist yet."""
+    import importlib
+    try:
+        return importlib.import_module(module), None
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        return None, f"{module} is not available: skipped"
+
+
+def discover_targets(training: bool = True) -> list[Target]:
+    """Every registered op, then ``train:<optimizer>`` and ``composite`` (when their
+    property modules exist), sorted by name.
+
+    >>> names = [t.name for t in discover_targets()]
+    >>> "MatMul" in names and names == sorted(names)
+    True
+    """
+    from engine import registry
+    from properties.checks import op_properties
+
+    out = []
+    for name, opdef in registry.ops().items():
+        props = tuple(op_properties(opdef))
+        note = None if props else "no op-level properties (source, state or random op)"
+        out.append(Target(name, "op", props, note))
+    if training:
+        models, note = _optional("properties.models")
+        if models is None:
+            out.append(Target("train", "train", (), note))
+        else:
+            props = ("train_step",) + (("train_no_gradient",) if hasattr(
+                models, "no_gradient_test") else ())
+            out += [Target(f"train:{o}", "train", props) for o in models.OPTIMIZER_NAMES]
+        graphs, note = _optional("properties.graphs")
+        if graphs is None:
+            out.append(Target("composite", "composite", (), note))
+        else:
+            out.append(Target("composite", "composite", ("composite",)))
+    return sorted(out, key=lambda t: t.name)
+
+
+def select_targets(targets: Sequence[Target], names: Sequence[str] | None) -> list[Target]:
+    """The targets named (exact names or shell patterns like ``Reduce*``); UsageError
+    naming close matches for an unknown name.
+
+    >>> [t.name for t in select_targets(discover_targets(), ["Relu*"])]
+    ['Relu', 'Relu6']
+    """
+    if not names:
+        return list(targets)
+    import difflib
+    import fnmatch
+    by_name = {t.name: t for t in targets}
+    chosen: dict[str, Target] = {}
+    for n in names:
+        hits = [t for t in targets if fnmatch.fnmatchcase(t.name, n)] if any(
+            c in n for c in "*?[") else ([by_name[n]] if n in by_name else [])
+        if not hits:
+            close = difflib.get_close_matches(n, list(by_name), n=5, cutoff=0.6)
+            if not close:
+                close = [t for t in by_name if t.lower() == n.lower()]
+            hint = f" (did you mean: {', '.join(close)}?)" if close else (
+                " (`gradverify check --list` lists them)")
+            raise UsageError(f"unknown op {n!r}{hint}")
+        chosen.update((t.name, t) for t in hits)
+    return sorted(chosen.values(), key=lambda t: t.name)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N) with 1 <= K <= N; UsageError otherwise.
+
+    >>> parse_shard("2/3")
+    (2, 3)
+    """
+    try:
+        k, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected K/N, e.g. 1/4") from None
+    if n < 1 or not 1 <= k <= n:
+        raise UsageError(f"--shard {text!r}: need 1 <= K <= N")
+    return k, n
+
+
+def shard_targets(targets: Sequence[Target], k: int, n: int) -> list[Target]:
+    """Shard ``k`` of ``n`` (1-based) of the name-sorted targets: every n-th one from the
+    k-th, so the shards are disjoint, cover all targets and mix slow and fast ops.
+
+    >>> ts = [Target(c, "op", ()) for c in "abcde"]
+    >>> [t.name for t in shard_targets(ts, 2, 2)]
+    ['b', 'd']
+    """
+    ordered = sorted(targets, key=lambda t: t.name)
+    return [t for i, t in enumerate(ordered) if i % n == k - 1]
+
+
+def wanted(prop: str, opts: RunOptions) -> bool:
+    """Whether ``prop`` runs under the filters: ``--properties`` names them; ``--order`` and
+    ``--dtype`` keep only the gradient properties with that order/dtype.
+
+    >>> [p for p in ("shapes", "gradient", "gradient_order2") if wanted(p, RunOptions(order=2))]
+    ['gradient_order2']
+    """
+    if opts.properties is not None and prop not in opts.properties:
+        return False
+    facts = PROPERTY_FACTS.get(prop, {"gradient": False})
+    if opts.order is not None or opts.dtype is not None:
+        if not facts["gradient"]:
+            return False
+        if opts.order is not None and facts["order"] != opts.order:
+            return False
+        if opts.dtype is not None and facts["dtype"] != opts.dtype:
+            return False
+    return True
+
+
+def plan_tasks(targets: Sequence[Target], opts: RunOptions) -> list[tuple[Target, str]]:
+    """(target, property) pairs to run, the slowest kinds first (for the process pool)."""
+    tasks = [(t, p) for t in targets for p in t.properties if wanted(p, opts)]
+    return sorted(tasks, key=lambda tp: (-PROPERTY_FACTS.get(tp[1], {}).get("cost", 1),
+                                         tp[0].name, _ORDER.index(tp[1])
+                                         if tp[1] in _ORDER else 99))
+
+
+def derive_seed(seed: int, target: str, prop: str) -> int:
+    """The Hypothesis seed of one (target, property): a hash of the run's seed and the pair.
+
+    >>> derive_seed(0, "Relu", "gradient") == derive_seed(0, "Relu", "gradient")
+    True
+    """
+    digest = hashlib.sha256(f"{seed}:{target}:{prop}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+# -- one (target, property) ------------------------------------------------------------------
+def _make_test(target: Target, prop: str, opts: RunOptions) -> Callable[[], None]:
+    if target.kind == "op":
+        from engine import registry
+        from properties.checks import property_test
+        opdef = registry.lookup(target.name)
+        if opts.mode is not None and PROPERTY_FACTS[prop]["gradient"]:
+            return property_test(opdef, prop, mode=opts.mode)
+        return property_test(opdef, prop)
+    if target.kind == "train":
+        from properties import models
+        optimizer = target.name.split(":", 1)[1]
+        if prop == "train_no_gradient":
+            return models.no_gradient_test(optimizer)
+        return models.model_property_test(optimizer)
+    from properties.graphs import composite_graph_test
+    return composite_graph_test()
+
+
+def _function_of(kwargs: dict[str, Any]) -> tuple[Any, list[Any], str] | None:
+    """(function of tensors, input arrays, case text) from a property's drawn arguments."""
+    case = kwargs.get("case")
+    if case is not None and hasattr(case, "function"):
+        return case.function(), case.checked, repr(case)
+    graph = kwargs.get("graph")
+    if graph is not None and hasattr(graph, "build"):
+        return graph.build, list(graph.inputs), repr(graph)
+    return None
+
+
+class _Recorder:
+    """Collects what one property run produced: example counts, every gradient report's
+    worst entry and evaluation counts, and the failing/inconclusive cases."""
+
+    def __init__(self, keep: bool):
+        self.keep = keep
+        self.runs = 0
+        self.reports = 0
+        self.seen: set[int] = set()
+        self.worst: dict[str, Any] | None = None
+        self.evaluations = {"forward": 0, "backward": 0}
+        self.failing: dict[int, tuple[dict[str, Any], GradientReport]] = {}
+        self.inconclusive: list[tuple[Any, GradientReport]] = []
+        self._held: list[Any] = []
+
+    def report(self, report: GradientReport, function: Any = None) -> None:
+        if id(report) in self.seen:
+            return
+        self.seen.add(id(report))
+        self._held.append(report)   # keep ids unique while the run lasts
+        self.reports += 1
+        for k, v in report.evaluations.items():
+            self.evaluations[k] = self.evaluations.get(k, 0) + int(v)
+        for c in report.checks:
+            for e in c.worst:
+                if e.verdict == INCONCLUSIVE or (e.verdict == PASS and e.kind != "smooth"):
+                    continue  # a kink's or an unreliable estimate's error is no yardstick
+                ratio = e.excess
+                if self.worst is None or _rank(ratio) > _rank(self.worst["ratio"]):
+                    self.worst = {"ratio": float(ratio), "error": float(e.error),
+                                  "tolerance": float(e.tolerance),
+                                  "where": f"{c.name}: {e.where()}"}
+        if (self.keep and report.verdict == INCONCLUSIVE and function is not None
+                and len(self.inconclusive) < KEEP_INCONCLUSIVE):
+            self.inconclusive.append((function, report))
+
+    def hook(self, case: Any, report: GradientReport) -> None:
+        self.report(report, case)
+
+
+def _leaves(e: BaseException) -> list[BaseException]:
+    if isinstance(e, BaseExceptionGroup):
+        return [x for sub in e.exceptions for x in _leaves(sub)]
+    return [e]
+
+
+def _text(e: BaseException) -> str:
+    """The readable failure text: the report (or message), what caused it, and
+    Hypothesis's notes (the falsifying example)."""
+    if isinstance(e, AssertionError):
+        parts = [str(e)]
+    else:
+        parts = [f"{type(e).__name__}: {e}"]
+        tb = traceback.format_exception(type(e), e, e.__traceback__)
+        parts.append("".join(tb[-6:]).rstrip())
+    cause = e.__cause__
+    if cause is not None and str(cause):
+        parts.append(str(cause))
+    shown = "\n".join(parts)
+    for note in getattr(e, "__notes__", []):
+        if "Explanation:" in note:
+            continue
+        if note.startswith(("Falsifying example", "Failing test case")) and (
+                "\ncase: " in shown or shown.startswith("case: ")):
+            continue   # the drawn case is shown already, in the op's own notation
+        parts.append(note)
+    return "\n".join(p for p in parts if p)
+
+
+def _settings(opts: RunOptions) -> Any:
+    from hypothesis import Phase, settings
+    parent = settings.get_profile(opts.profile)
+    kwargs: dict[str, Any] = {"database": None, "deadline": None,
+                              "phases": [p for p in parent.phases if p is not Phase.explain]}
+    if opts.examples is not None:
+        kwargs["max_examples"] = opts.examples
+    return settings(parent, **kwargs)
+
+
+def run_check(target: Target, prop: str, opts: RunOptions) -> CheckResult:
+    """Run property ``prop`` of ``target`` once under the options' Hypothesis settings."""
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis.errors import (
+        FailedHealthCheck,
+        HypothesisException,
+        Unsatisfiable,
+        UnsatisfiedAssumption,
+    )
+    from hypothesis.reporting import with_reporter
+
+    from properties.checks import INCONCLUSIVE_COUNTS, REPORT_HOOKS
+    from properties.profiles import register_profiles
+
+    register_profiles()
+    seed = derive_seed(opts.seed, target.name, prop)
+    result = CheckResult(target=target.name, check=prop, verdict=PASS, seed=seed)
+    rec = _Recorder(opts.exhibits)
+    start = time.perf_counter()
+    before = Counter(INCONCLUSIVE_COUNTS)
+    REPORT_HOOKS.append(rec.hook)
+    try:
+        test = _make_test(target, prop, opts)
+        inner = test.hypothesis.inner_test
+
+        @functools.wraps(inner)
+        def counted(*args: Any, **kwargs: Any) -> None:
+            try:
+                inner(*args, **kwargs)
+            except UnsatisfiedAssumption:
+                raise
+            except GradientError as e:
+                rec.runs += 1
+                rec.failing[id(e.report)] = (kwargs, e.report)
+                rec.report(e.report)
+                raise
+            except BaseException:
+                rec.runs += 1
+                raise
+            rec.runs += 1
+
+        test.hypothesis.inner_test = counted
+        test = hypothesis_seed(seed)(_settings(opts)(test))
+        with warnings.catch_warnings(), with_reporter(lambda *_: None):
+            warnings.simplefilter("ignore")
+            test()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - every outcome of the property is reported
+        leaves = _leaves(e)
+        soft = (Unsatisfiable, FailedHealthCheck)
+        failures = [x for x in leaves if not isinstance(x, soft)]
+        result.verdict = FAIL if failures else INCONCLUSIVE
+        result.message = "\n\n".join(_text(x) for x in (failures or leaves))
+        if failures and all(isinstance(x, HypothesisException) for x in failures):
+            result.message = "error in the property itself: " + result.message
+        if opts.exhibits:
+            for x in failures:
+                if isinstance(x, GradientError) and id(x.report) in rec.failing:
+                    kwargs, report = rec.failing[id(x.report)]
+                    result.exhibits.append(_exhibit("failing example", report, kwargs))
+    finally:
+        REPORT_HOOKS.remove(rec.hook)
+    counts = Counter(INCONCLUSIVE_COUNTS)
+    counts.subtract(before)
+    for key, n in counts.items():
+        if n > 0:
+            reason = key.split(": ", 1)[1] if ": " in key else key
+            result.inconclusive[reason] = result.inconclusive.get(reason, 0) + n
+    if result.verdict == PASS and result.inconclusive:
+        result.verdict = INCONCLUSIVE
+        n = sum(result.inconclusive.values())
+        result.message = (f"{n} example{'s' if n > 1 else ''} inconclusive: "
+                          + "; ".join(f"{r} ({k})" for r, k in sorted(
+                              result.inconclusive.items())))
+    if opts.exhibits and result.verdict != PASS:
+        for i, (case, report) in enumerate(rec.inconclusive):
+            result.exhibits.append(_exhibit(f"inconclusive example {i + 1}", report,
+                                            {"case": case}))
+    result.runs, result.reports = rec.runs, rec.reports
+    result.worst, result.evaluations = rec.worst, rec.evaluations
+    if result.verdict != PASS:
+        result.reproduce = (f"{opts.reproduce} --ops {target.name} --properties {prop} "
+                            f"--seed {opts.seed} --profile {opts.profile}"
+                            + (f" --examples {opts.examples}" if opts.examples else "")
+                            + (f" --mode {opts.mode}" if opts.mode else ""))
+    result.time = time.perf_counter() - start
+    return result
+
+
+def _exhibit(title: str, report: GradientReport, kwargs: dict[str, Any]) -> Exhibit:
+    """Keep a report for the HTML page, with the step-size curve of its worst entry."""
+    from gradverify.stepsize import step_curve
+    found = _function_of(kwargs)
+    if found is None:
+        return Exhibit(title, report, "", None, "the drawn case was not captured")
+    function, inputs, case_text = found
+    try:
+        curve, note = step_curve(function, inputs, report)
+    except Exception as e:  # noqa: BLE001 - a plot must never break the run
+        curve, note = None, f"step-size curve unavailable: {type(e).__name__}: {e}"
+    return Exhibit(title, report, case_text, curve, note)
+
+
+# -- many ----------------------------------------------------------------------------------
+def _work(task: tuple[Target, str, RunOptions]) -> CheckResult:
+    return run_check(*task)
+
+
+def run_tasks(tasks: Sequence[tuple[Target, str]], opts: RunOptions, jobs: int = 1,
+              on_done: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+    """Run every task, in ``jobs`` processes (fork); results sorted by target and property,
+    so they do not depend on ``jobs``."""
+    results: list[CheckResult] = []
+    work = [(t, p, opts) for t, p in tasks]
+    if jobs <= 1 or len(work) <= 1:
+        for w in work:
+            results.append(_work(w))
+            if on_done:
+                on_done(results[-1])
+    else:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(min(jobs, len(work))) as pool:
+            for r in pool.imap_unordered(_work, work, chunksize=1):
+                results.append(r)
+                if on_done:
+                    on_done(r)
+    return sorted(results, key=lambda r: (r.target, _ORDER.index(r.check)
+                                          if r.check in _ORDER else 99, r.check))
+
+
+def group_results(targets: Sequence[Target], results: Sequence[CheckResult],
+                  ) -> list[TargetResult]:
+    """Results per target (targets that ran at least one check), sorted by name."""
+    kinds = {t.name: t.kind for t in targets}
+    by: dict[str, list[CheckResult]] = {}
+    for r in results:
+        by.setdefault(r.target, []).append(r)
+    return [TargetResult(name, kinds.get(name, "op"), checks)
+            for name, checks in sorted(by.items())]

@@ -1,0 +1,418 @@
+"""The pytest plugin: gradverify's Hypothesis profiles, ``--gradverify-ops``, and a summary of
+discarded (INCONCLUSIVE) examples.
+
+Installed with the package (entry point ``pytest11``), so in any project that has gradverify:
+
+- ``pytest --gradverify-ops=mypkg.ops`` imports ``mypkg.ops`` (a module name, a ``.py`` path
+  or a package directory; op type names work too; comma-separate several) and adds one test
+  per (op, property) for every op whose kernel that module (or package) defines: metadata,
+  shapes, forward, gradient (float64, float32, second order where declared), no_gradient.
+  The items are named ``gradverify[<Op>-<property>]``; ``-k gradverify_ops`` runs only them
+  (``-m gradverify`` runs them and the ``op_suite`` tests). A target that does not exist or
+  registers no op is a usage error (exit code 4); an exception while importing it is a
+  collection error with its traceback.
+- Inside a test module, the same suite in one line (see :func:`op_suite`)::
+
+      import mypkg.ops
+      from properties import op_suite
+      test_mypkg_ops = op_suite(mypkg.ops)
+
+- The Hypothesis profile is ``ci`` when the ``CI`` environment variable is set, else ``dev``
+  (``--hypothesis-profile``, ``HYPOTHESIS_PROFILE`` or a conftest that loads a profile choose
+  another; a conftest may also register its own ``dev``, ``ci`` or ``thorough``): see
+  :mod:`properties.profiles`.
+- Examples a gradient check could not verify are discarded, not failed; the terminal summary
+  counts them by reason (also under pytest-xdist: the counts travel with the test reports).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+# Imported by pytest in every project where gradverify is installed: the engine and the
+# property machinery load only when a gradverify feature is used.
+OpDef = Any
+
+__all__ = ["op_suite", "ops_of", "import_target", "run_property", "TargetError"]
+
+_MARK = "gradverify"
+_INCONCLUSIVE_KEY = "gradverify_inconclusive"  # user_properties entry: {reason: count}
+
+
+class TargetError(LookupError):
+    """A target selects nothing: no such module, file or op type, or a module that registers
+    no ops (a usage error of ``--gradverify-ops``)."""
+
+
+class _UnusableTargetError(ImportError):
+    """The module or file named by a target does not exist, or another module of its name
+    shadows it (not: it raised while importing)."""
+
+
+def import_target(target: str) -> ModuleType:
+    """Import a module by dotted name, by ``.py`` path or by package directory.
+
+    A path is imported under its dotted name, found the way pytest's default import mode finds
+    a test file's (the first directory above it without ``__init__.py`` goes on ``sys.path``):
+    ``mypkg/ops.py`` becomes ``mypkg.ops``, the same module ``import mypkg.ops`` gives, so its
+    ops register once however it is named.
+
+    >>> import_target("engine.ops.math_ops").__name__
+    'engine.ops.math_ops'
+    """
+    if (target.endswith(".py") or "/" in target or "\\" in target
+            or (Path(target) / "__init__.py").is_file()):
+        return _import_path(target)
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as e:
+        # Only a missing target (or a missing parent package of it) is "not found"; a module
+        # missing inside the target's own imports is the target's error, raised as is.
+        if e.name is not None and (target == e.name or target.startswith(e.name + ".")):
+            raise _UnusableTargetError(f"no module named {target!r}", name=target) from None
+        raise
+
+
+def _import_path(target: str) -> ModuleType:
+    path = Path(target).resolve()
+    if path.is_dir():
+        if not (path / "__init__.py").is_file():
+            raise _UnusableTargetError(f"{target} is a directory without __init__.py, not a "
+                                       "package", path=str(path))
+        path = path / "__init__.py"
+    elif not path.is_file() or path.suffix != ".py":
+        raise _UnusableTargetError(f"no such Python file: {target}", path=str(path))
+    parts = [] if path.name == "__init__.py" else [path.stem]
+    base = path.parent
+    while (base / "__init__.py").is_file():
+        parts.insert(0, base.name)
+        base = base.parent
+    name = ".".join(parts)
+    if str(base) not in sys.path:
+        sys.path.insert(0, str(base))
+        importlib.invalidate_caches()
+    module = importlib.import_module(name)
+    found = Path(module.__file__ or "").resolve()
+    if found != path:
+        raise _UnusableTargetError(f"{target}: importing it as {name!r} gives {found} "
+                                   "instead (another module of that name comes first on "
+                                   "sys.path)", path=str(path))
+    return module
+
+
+def ops_of(*targets: Any) -> list[OpDef]:
+    """The registered ops named by ``targets``: OpDefs, op type names, or modules (every op
+    whose kernel is defined in that module's file, or anywhere under a package's directory)
+    given as module objects, dotted names, ``.py`` paths or package directories; in registry
+    order, no duplicates.
+
+    Raises :class:`TargetError` when a target names no module or op, or selects no op; an
+    exception raised while importing a target propagates.
+
+    >>> [o.type for o in ops_of("Relu", "Relu6")]
+    ['Relu', 'Relu6']
+    >>> len(ops_of("engine.ops.nn_ops")) > 10
+    True
+    """
+    from engine import registry
+    from engine.registry import OpDef
+    chosen: dict[str, OpDef] = {}
+    for t in targets:
+        if isinstance(t, OpDef):
+            chosen[t.type] = t
+            continue
+        if isinstance(t, str) and t in registry.ops():
+            chosen[t] = registry.lookup(t)
+            continue
+        if not isinstance(t, (str, ModuleType)):
+            raise TypeError(f"cannot select ops from {t!r}: give an OpDef, an op type name "
+                            "or a module")
+        if isinstance(t, str):
+            try:
+                module = import_target(t)
+            except _UnusableTargetError as e:
+                if e.path is not None:  # a file or directory
+                    raise TargetError(str(e)) from None
+                raise TargetError(f"{t!r} is neither a registered op type nor an importable "
+                                  f"module ({e})") from None
+        else:
+            module = t
+        roots = _module_roots(module)
+        found = [o for o in registry.ops().values() if _defined_in(o, module, roots)]
+        if not found:
+            where = ", ".join(str(r) for r in roots) or "(no source file)"
+            raise TargetError(f"module {module.__name__} registers no ops (no op kernel is "
+                              f"defined in {where})")
+        chosen.update((o.type, o) for o in found)
+    order = {name: i for i, name in enumerate(registry.ops())}
+    return sorted(chosen.values(), key=lambda o: order.get(o.type, len(order)))
+
+
+def _module_roots(module: ModuleType) -> list[Path]:
+    """Where a module's ops are defined: a package's directories (several for a namespace
+    package, which has no ``__file__``), else the module's file."""
+    paths = getattr(module, "__path__", None)
+    if paths is not None:
+        return [Path(p).resolve() for p in paths]
+    file = getattr(module, "__file__", None)
+    return [Path(file).resolve()] if file else []
+
+
+def _defined_in(op: OpDef, module: ModuleType, roots: list[Path]) -> bool:
+    """Whether ``op``'s kernel is defined in ``module`` (or under the package): by the
+    kernel's module name, or by its source file (the same file imported under another
+    name)."""
+    name = getattr(op.kernel, "__module__", None) or ""
+    if name == module.__name__ or (hasattr(module, "__path__")
+                                   and name.startswith(module.__name__ + ".")):
+        return True
+    file = op.source.rsplit(":", 1)[0]
+    if file.startswith("<"):  # defined in a doctest, an exec'd string, the REPL
+        return False
+    path = Path(file).resolve()
+    return any(path == r or (r.is_dir() and path.is_relative_to(r)) for r in roots)
+
+
+def _cases(ops: Iterable[OpDef]) -> list[tuple[OpDef, str]]:
+    from properties.checks import op_properties
+    return [(o, prop) for o in ops for prop in ("metadata", *op_properties(o))]
+
+
+def run_property(op: OpDef, name: str) -> None:
+    """Run one property of ``op`` under the active Hypothesis profile (raises on failure).
+
+    >>> from engine import registry
+    >>> run_property(registry.lookup("Square"), "metadata")
+    """
+    __tracebackhide__ = True
+    from properties.checks import property_test, validate
+    if name == "metadata":
+        problems = validate(op)
+        if problems:
+            raise AssertionError(f"op {op.type} ({op.source}) has incomplete metadata:\n  "
+                                 + "\n  ".join(problems))
+        return
+    property_test(op, name)()
+
+
+def op_suite(*targets: Any) -> Callable[..., None]:
+    """A parametrized pytest test putting the ops of ``targets`` (see :func:`ops_of`)
+    through every property that applies to them: assign it to a ``test_`` name. Its cases
+    are ``<Op>-<property>`` and carry the ``gradverify`` mark.
+
+    >>> test_relu = op_suite("Relu")
+    >>> [p.id for p in test_relu.pytestmark[0].args[1]][:2]
+    ['Relu-metadata', 'Relu-shapes']
+    """
+    cases = _cases(ops_of(*targets))
+    if not cases:
+        raise TargetError(f"no ops selected by {targets!r}")
+
+    @pytest.mark.parametrize(("op", "prop"), [
+        pytest.param(o, p, id=f"{o.type}-{p}") for o, p in cases])
+    def test_op_property(op: OpDef, prop: str) -> None:
+        __tracebackhide__ = True
+        run_property(op, prop)
+
+    test_op_property.pytestmark.append(getattr(pytest.mark, _MARK))
+    test_op_property._gradverify_suite = True  # failures shown as reports (makereport below)
+    return test_op_property
+
+
+# -- pytest hooks ----------------------------------------------------------------------------
+def pytest_addoption(parser: Any) -> None:
+    group = parser.getgroup("gradverify")
+    group.addoption("--gradverify-ops", action="append", default=[], metavar="MODULES",
+                    help="put the ops registered by these modules (dotted names, .py paths "
+                         "or package directories; op type names too; comma-separated) "
+                         "through gradverify's property suite")
+
+
+_BASELINE = pytest.StashKey[tuple[str, Any]]()  # the Hypothesis profile nobody chose
+
+
+def pytest_load_initial_conftests(early_config: Any) -> None:
+    # Before the conftests load: a conftest registering a profile of the same name replaces
+    # ours, and one loading a profile is told apart from Hypothesis's own choice (it loads its
+    # built-in "ci" profile when it detects a CI service), which ours replaces.
+    from hypothesis import settings
+    _register_profiles()
+    early_config.stash[_BASELINE] = (settings.get_current_profile_name(), settings.default)
+
+
+def _register_profiles() -> None:
+    """Register ``dev``, ``ci`` and ``thorough`` on top of Hypothesis's defaults.
+
+    A profile registered without a parent inherits the settings loaded at the time, and
+    Hypothesis loads its built-in ``ci`` profile on import when it detects a CI service (any
+    ``CI`` value, even ``false``): ``dev`` and ``thorough`` would be derandomized there.
+    """
+    from hypothesis import settings
+
+    from properties.profiles import register_profiles
+    current = settings.get_current_profile_name()
+    settings.load_profile("default")
+    try:
+        register_profiles()
+    finally:
+        settings.load_profile(current)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: Any) -> None:
+    # tryfirst: before Hypothesis's plugin derives a profile from ours (--hypothesis-verbosity).
+    from hypothesis import settings
+
+    from properties.profiles import active_profile
+    config.addinivalue_line("markers", f"{_MARK}: a property of a registered op (gradverify's "
+                                       "op suite)")
+    baseline = config.stash.get(_BASELINE, None)
+    if baseline is None:  # loaded late (``-p`` in a conftest, or pytester's inline runs)
+        _register_profiles()
+        baseline = ("default", settings.get_profile("default"))
+    # Choose ours only when nobody else did: --hypothesis-profile, or a conftest that loaded
+    # a profile.
+    current = (settings.get_current_profile_name(), settings.default)
+    if not config.getoption("hypothesis_profile", default=None) and (
+            current[0] == baseline[0] and current[1] is baseline[1]):
+        try:
+            name = active_profile()
+        except ValueError as e:  # HYPOTHESIS_PROFILE names no registered profile
+            raise pytest.UsageError(f"HYPOTHESIS_PROFILE: {e}") from None
+        settings.load_profile(name)
+    config.pluginmanager.register(_InconclusiveSummary(), "gradverify-inconclusive-summary")
+
+
+class GradverifyItem(pytest.Item):
+    """One (op, property) from ``--gradverify-ops``."""
+
+    def __init__(self, *, op: OpDef, prop: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.op, self.prop = op, prop
+        self.add_marker(_MARK)
+
+    def runtest(self) -> None:
+        run_property(self.op, self.prop)
+
+    def reportinfo(self) -> tuple[str, int, str]:
+        file, _, line = self.op.source.rpartition(":")
+        lineno = int(line) - 1 if line.isdigit() else 0
+        return file or self.op.source, lineno, self.name
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
+        readable = _readable_failure(self.config, excinfo)
+        return readable if readable is not None else super().repr_failure(excinfo, style=style)
+
+
+def _readable_failure(config: Any, excinfo: Any) -> str | None:
+    """A property failure as the reader wants it: the gradient report (verdict, diagnosis,
+    the ``where  analytic  numeric`` table) or the property's message with the drawn case,
+    then Hypothesis's notes (the failing example and how to reproduce it). None for any
+    other exception (a bug in the op or the engine: its traceback is the useful part) and
+    when ``--tb=long`` or ``--tb=native`` asks for tracebacks."""
+    err = excinfo.value
+    if not isinstance(err, AssertionError) or config.getoption("tbstyle", "auto") not in (
+            "auto", "short"):
+        return None
+    lines = [str(err)]
+    if isinstance(err.__cause__, AssertionError):
+        lines.append(str(err.__cause__))
+    lines += [str(n) for n in getattr(err, "__notes__", ())]
+    return "\n".join(lines)
+
+
+class _Suite(pytest.Collector):
+    """The parent of the ``--gradverify-ops`` items: its name ``gradverify_ops`` is their
+    ``-k`` keyword (``-m gradverify`` also selects ``op_suite`` tests)."""
+
+    def collect(self) -> list[Any]:  # pragma: no cover - items are made by the hook below
+        return []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:
+    # tryfirst: the items must exist before -k, -m and --deselect filter the list.
+    targets = [t.strip() for arg in config.getoption("gradverify_ops") for t in arg.split(",")
+               if t.strip()]
+    if not targets:
+        return
+    suite = _Suite.from_parent(session, name="gradverify_ops", nodeid="--gradverify-ops")
+    session.ihook.pytest_collectstart(collector=suite)
+    try:
+        ops = ops_of(*targets)
+    except TargetError as e:
+        raise pytest.UsageError(f"--gradverify-ops: {e}") from None
+    except Exception as e:  # noqa: BLE001 - the user's module failed to import: report it
+        longrepr = suite.repr_failure(pytest.ExceptionInfo.from_exception(e))
+        session.ihook.pytest_collectreport(
+            report=pytest.CollectReport(suite.nodeid, "failed", longrepr, []))
+        return
+    new = [GradverifyItem.from_parent(suite, name=f"{_MARK}[{o.type}-{p}]",
+                                      nodeid=f"{_MARK}[{o.type}-{p}]", op=o, prop=p)
+           for o, p in _cases(ops)]
+    # Reported like any collected node: counted in "collected N items", seen by other plugins.
+    session.ihook.pytest_collectreport(
+        report=pytest.CollectReport(suite.nodeid, "passed", None, new))
+    items.extend(new)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Generator[None, Any, Any]:
+    # An op_suite test fails with the same readable report as a --gradverify-ops item, not
+    # with a traceback through the property machinery.
+    report = yield
+    if (call.when == "call" and call.excinfo is not None and report.failed
+            and getattr(getattr(item, "obj", None), "_gradverify_suite", False)):
+        readable = _readable_failure(item.config, call.excinfo)
+        if readable is not None:
+            report.longrepr = readable
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: Any) -> Generator[None, Any, Any]:
+    # Discarded examples counted during this test travel with its report (user_properties
+    # reach the pytest-xdist controller and JUnit XML), so the summary sees every worker's.
+    checks = sys.modules.get("properties.checks")
+    before = Counter(checks.INCONCLUSIVE_COUNTS) if checks is not None else Counter()
+    try:
+        return (yield)
+    finally:
+        checks = sys.modules.get("properties.checks")
+        if checks is not None:
+            added = checks.INCONCLUSIVE_COUNTS - before
+            if added:
+                item.user_properties.append((_INCONCLUSIVE_KEY, dict(added)))
+
+
+class _InconclusiveSummary:
+    """Adds up the discarded examples of every test report; a terminal summary section."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.when != "call":  # the teardown report carries the same user_properties
+            return
+        for key, value in report.user_properties:
+            if key == _INCONCLUSIVE_KEY and isinstance(value, dict):
+                self.counts.update(value)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.counts:
+            return
+        total = sum(self.counts.values())
+        terminalreporter.section("gradverify: discarded INCONCLUSIVE examples")
+        terminalreporter.write_line(f"{total} generated examples could not be verified "
+                                    "(discarded, not failures); most frequent:")
+        for reason, count in self.counts.most_common(10):
+            terminalreporter.write_line(f"  {count:5d}  {reason}")

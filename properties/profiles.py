@@ -1,0 +1,67 @@
+"""Hypothesis profiles for the property suite, registered in this one place.
+
+- ``dev`` (default on a workstation): 60 examples per property, random, with the example
+  database so a failure found once is replayed first next time.
+- ``ci`` (selected automatically when the ``CI`` environment variable is set):
+  derandomised — the same examples every run, so a red CI is reproducible and never flaky —
+  no deadline (shared CI machines stall), no database, and the reproduction blob printed
+  with every failure.
+- ``thorough``: 400 examples per property, for ``tox -e thorough`` and nightly runs.
+
+``HYPOTHESIS_PROFILE`` overrides the choice.
+
+>>> from properties.profiles import active_profile
+>>> active_profile({"CI": "true"}), active_profile({"CI": "false"}), active_profile({})
+('ci', 'dev', 'dev')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from hypothesis import HealthCheck, Phase, settings
+
+__all__ = ["PROFILES", "register_profiles", "active_profile", "load_profile"]
+
+# Generated cases are costly (a graph build and a gradient check each) and strategies
+# filter on purpose (ops with coupled shapes); neither is a health problem here.
+_QUIET = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
+
+PROFILES: dict[str, dict] = {
+    "dev": dict(max_examples=60, deadline=None, suppress_health_check=_QUIET),
+    "ci": dict(max_examples=25, deadline=None, derandomize=True, database=None,
+               print_blob=True, suppress_health_check=_QUIET,
+               phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target,
+                       Phase.shrink]),
+    "thorough": dict(max_examples=400, deadline=None, suppress_health_check=_QUIET,
+                     print_blob=True),
+}
+
+
+def register_profiles() -> None:
+    """Register ``dev``, ``ci`` and ``thorough`` with Hypothesis (idempotent)."""
+    for name, kwargs in PROFILES.items():
+        settings.register_profile(name, **kwargs)
+
+
+def active_profile(environ: Mapping[str, str] | None = None) -> str:
+    """The profile to use: ``HYPOTHESIS_PROFILE``, else ``ci`` when ``CI`` is set, else
+    ``dev``."""
+    environ = os.environ if environ is None else environ
+    chosen = environ.get("HYPOTHESIS_PROFILE")
+    if chosen:
+        if chosen not in PROFILES and chosen not in settings._profiles:
+            raise ValueError(f"unknown Hypothesis profile {chosen!r}; choose one of "
+                             f"{', '.join(PROFILES)}")
+        return chosen
+    ci = environ.get("CI", "").strip().lower()
+    return "ci" if ci not in ("", "0", "false", "no") else "dev"
+
+
+def load_profile(name: str | None = None) -> str:
+    """Register the profiles and load ``name`` (default: :func:`active_profile`)."""
+    register_profiles()
+    name = name or active_profile()
+    settings.load_profile(name)
+    return name
