@@ -131,16 +131,9 @@ def load_script(path: str) -> Model:
 
 
 def _ancestors(roots: list[Any]) -> set[Any]:
-    seen: set[Any] = set()
-    stack = list(roots)
-    while stack:
-        op = stack.pop()
-        if op in seen:
-            continue
-        seen.add(op)
-        stack.extend(t.op for t in op.inputs)
-        stack.extend(op.control_inputs)
-    return seen
+    """The ops running ``roots`` runs (data and control inputs): the auditor's walk."""
+    from harness.audit import _ancestors as walk
+    return walk(roots)
 
 
 def _records(graph: Any, train_ops: list[Any]) -> list[Any]:
