@@ -535,3 +535,15 @@ def test_tensors_from_another_graph_rejected(rng):
         other = tf.constant([1.0, 2.0, 3.0], tf.float64)
     with pytest.raises(ValueError, match="same graph"):
         tf.gradients(x * 2.0, other)
+
+
+def test_unbroadcast_and_broadcast_like_reject_incompatible_static_shapes():
+    from engine.ops.core_ops import _unbroadcast, broadcast_like
+    g = tf.placeholder(tf.float64, [2, 3])
+    with pytest.raises(ValueError, match=r"Cannot sum a gradient of shape .* 'Unbroadcast'"):
+        _unbroadcast(g, tf.placeholder(tf.float64, [4]), op_name="x")
+    with pytest.raises(ValueError, match=r"Cannot broadcast shape .* 'BroadcastLike'"):
+        broadcast_like(tf.placeholder(tf.float64, [4]), g)
+    # unknown dims stay allowed; the run-time check names the shapes
+    out = _unbroadcast(g, tf.placeholder(tf.float64, [None]), op_name="x")
+    assert out.shape.as_list() == [None]
