@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-import engine as tf
-from harness import check_gradients
+import gradverify.engine as tf
+from gradverify.harness import check_gradients
 
 
 def _xent(logits, labels):

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-import engine as tf
+import gradverify.engine as tf
 
 D, C = 28 * 28, 10
 LR, BETA = 0.5, 0.01

@@ -1,6 +1,6 @@
-"""A TF1-style graph engine in NumPy: ``import engine as tf`` runs classic TF1 programs.
+"""A TF1-style graph engine in NumPy: ``import gradverify.engine as tf`` runs classic TF1 programs.
 
->>> import engine as tf
+>>> import gradverify.engine as tf
 >>> graph = tf.Graph()
 >>> with graph.as_default():
 ...     x = tf.placeholder(tf.float32, shape=[None, 3])
@@ -12,26 +12,26 @@
 [[6.0]]
 """
 
-from engine import dtypes, errors, registry
-from engine import ops as _ops
-from engine.dtypes import (
+from gradverify.engine import dtypes, errors, registry
+from gradverify.engine import ops as _ops
+from gradverify.engine.dtypes import (
     DType, as_dtype, bool, float16, float32, float64, int32, int64, string, uint8,
 )
-from engine.graph import (
+from gradverify.engine.graph import (
     Graph, GraphKeys, Operation, Tensor, add_to_collection, constant_value,
     control_dependencies, convert_to_tensor, get_collection, get_collection_ref,
     get_default_graph, name_scope, reset_default_graph, set_random_seed,
 )
-from engine.gradients import gradients
-from engine.registry import op, public_names as _public_names
-from engine.session import InteractiveSession, Session, get_default_session
-from engine.shapes import Dimension, TensorShape
-from engine.variables import Variable
+from gradverify.engine.gradients import gradients
+from gradverify.engine.registry import op, public_names as _public_names
+from gradverify.engine.session import InteractiveSession, Session, get_default_session
+from gradverify.engine.shapes import Dimension, TensorShape
+from gradverify.engine.variables import Variable
 
 globals().update(_public_names(""))
 
-from engine import math, nn, random, train
-from engine import linalg
+from gradverify.engine import math, nn, random, train
+from gradverify.engine import linalg
 
 get_static_value = constant_value
 newaxis = None

@@ -5,7 +5,7 @@ The walk visits, in reverse creation order, the ops that lie on a path from ``xs
 ``(op, *grads)`` rule; and reduces each returned gradient to its input's shape in ONE place
 (:func:`_reduce_to_input`), so no op author can forget to unbroadcast.
 
->>> import engine as tf
+>>> import gradverify.engine as tf
 >>> with tf.Graph().as_default():
 ...     x = tf.constant([[1.0, 2.0]]); b = tf.constant(3.0)
 ...     gx, gb = tf.gradients(tf.reduce_sum(x * b), [x, b])
@@ -19,8 +19,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.graph import Operation, Tensor, convert_to_tensor, get_default_graph, name_scope
-from engine.registry import api, export, lookup
+from gradverify.engine.graph import (
+    Operation,
+    Tensor,
+    convert_to_tensor,
+    get_default_graph,
+    name_scope,
+)
+from gradverify.engine.registry import api, export, lookup
 
 __all__ = ["gradients"]
 
@@ -44,7 +50,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
     grad_ys: cotangents for ``ys`` (default ones). stop_gradients: tensors treated as
     constants. unconnected_gradients: ``"none"`` or ``"zero"`` for xs with no path.
 
-    >>> import engine as tf
+    >>> import gradverify.engine as tf
     >>> with tf.Graph().as_default():
     ...     a = tf.constant(1.0); b = tf.constant(2.0)
     ...     tf.gradients(a * b, [a, tf.constant(0.0)])[1] is None

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import dtypes as _dt
-from engine.shapes import TensorShape, as_shape
+from gradverify.engine import dtypes as _dt
+from gradverify.engine.shapes import TensorShape, as_shape
 
 __all__ = [
     "Graph", "Operation", "Tensor", "GraphKeys", "get_default_graph", "reset_default_graph",
@@ -47,7 +47,7 @@ class GraphKeys:
 
 def _operator(fn_name: str, op_name: str, reverse: bool = False) -> Any:
     def method(self: Any, other: Any) -> Any:
-        from engine.registry import api
+        from gradverify.engine.registry import api
         fn = api(fn_name)
         return fn(other, self, name=op_name) if reverse else fn(self, other, name=op_name)
     method.__name__ = fn_name
@@ -56,7 +56,7 @@ def _operator(fn_name: str, op_name: str, reverse: bool = False) -> Any:
 
 def _unary(fn_name: str, op_name: str) -> Any:
     def method(self: Any) -> Any:
-        from engine.registry import api
+        from gradverify.engine.registry import api
         return api(fn_name)(self, name=op_name)
     method.__name__ = fn_name
     return method
@@ -97,7 +97,7 @@ class _OperatorMixin:
     __invert__ = _unary("logical_not", "LogicalNot")
 
     def __getitem__(self, key: Any) -> Any:
-        from engine.registry import api
+        from gradverify.engine.registry import api
         return api("_internal.getitem")(self, key)
 
 
@@ -147,7 +147,7 @@ class Tensor(_OperatorMixin):
 
     def eval(self, feed_dict: dict | None = None, session: Any = None) -> np.ndarray:
         """Value of this tensor in ``session`` (default: the default session)."""
-        from engine.session import _session_for
+        from gradverify.engine.session import _session_for
         return _session_for(session, self.graph, "evaluate tensor").run(self, feed_dict)
 
     def __repr__(self) -> str:
@@ -227,7 +227,7 @@ class Operation:
 
     def run(self, feed_dict: dict | None = None, session: Any = None) -> None:
         """Run this op in ``session`` (default: the default session)."""
-        from engine.session import _session_for
+        from gradverify.engine.session import _session_for
         _session_for(session, self.graph, "execute operation").run(self, feed_dict)
 
     def __repr__(self) -> str:
@@ -604,7 +604,7 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None,
 def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Const",
              verify_shape: bool = False) -> Tensor:
     """``tf.constant``: a Const op holding ``value`` (broadcast to ``shape`` if given)."""
-    from engine.registry import lookup
+    from gradverify.engine.registry import lookup
     dtype = None if dtype is None else _dt.as_dtype(dtype)
     arr = to_numpy(value, dtype)
     if shape is not None:

@@ -1,6 +1,6 @@
 """`tf.nn`: the registered ops exported under `nn.` (filled by the op registry)."""
 
-import engine.ops  # noqa: F401 - registers every built-in op
-from engine.registry import public_names as _public_names
+import gradverify.engine.ops  # noqa: F401 - registers every built-in op
+from gradverify.engine.registry import public_names as _public_names
 
 globals().update(_public_names("nn"))

@@ -30,7 +30,7 @@ Deviations from TF1 (all numerical, none in the formulas):
 - An uninitialised slot is reported as ``Attempting to use uninitialized value
   w/Momentum`` (TF1's fused kernels say ``uninitialized variables: w/Momentum``).
 
->>> import engine as tf
+>>> import gradverify.engine as tf
 >>> with tf.Graph().as_default():
 ...     w = tf.Variable([1.0, -2.0], name="w")
 ...     opt = tf.train.AdamOptimizer(0.1)
@@ -45,17 +45,17 @@ from typing import Any
 
 import numpy as np
 
-from engine.graph import Tensor
-from engine.ops.core_ops import cast, group
-from engine.ops.state_ops import (
+from gradverify.engine.graph import Tensor
+from gradverify.engine.ops.core_ops import cast, group
+from gradverify.engine.ops.state_ops import (
     apply_adagrad,
     apply_adam,
     apply_centered_rms_prop,
     apply_momentum,
     apply_rms_prop,
 )
-from engine.train import GradientDescentOptimizer, Optimizer
-from engine.variables import Variable, assign
+from gradverify.engine.train import GradientDescentOptimizer, Optimizer
+from gradverify.engine.variables import Variable, assign
 
 __all__ = ["MomentumOptimizer", "AdamOptimizer", "AdagradOptimizer", "RMSPropOptimizer",
            "OPTIMIZERS"]

@@ -6,7 +6,7 @@ higher orders work. The registry then gives the public builder (``engine.nn.relu
 session its kernel, ``gradients`` its rule and ``properties/`` its metadata.
 
 >>> import numpy as np
->>> from engine import meta
+>>> from gradverify.engine import meta
 >>> @op("MySquare", inputs={"x": meta.reals}, api=None)
 ... def my_square(x):
 ...     return x * x
@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from engine import dtypes as _dt
-from engine import meta as _meta
-from engine.graph import (
+from gradverify.engine import dtypes as _dt
+from gradverify.engine import meta as _meta
+from gradverify.engine.graph import (
     Operation,
     Tensor,
     _graph_of,
@@ -38,13 +38,15 @@ from engine.graph import (
     constant_value,
     convert_to_tensor,
 )
-from engine.shapes import TensorShape, as_shape, broadcast_shapes, unknown_shape
+from gradverify.engine.shapes import TensorShape, as_shape, broadcast_shapes, unknown_shape
 
 __all__ = ["op", "OpDef", "ShapeContext", "lookup", "get", "list_ops", "ops", "unregister",
            "export", "public_names", "REQUIRED"]
 
 REQUIRED = object()  # marks an attribute with no default
 _OPS: dict[str, OpDef] = {}
+# The engine package whose (sub)modules receive exported names: "gradverify.engine".
+_ENGINE = __name__.rpartition(".")[0]
 _API: dict[str, dict[str, Any]] = {}
 _API_SOURCE: dict[str, str] = {}
 
@@ -472,7 +474,7 @@ def op(type: str, *, inputs: Mapping[str, _meta.Domain] | Sequence[str] = ("x",)
     (``{"inputs": {...}, "attrs": {...}}``). alias: the output is input 0 (no kernel call).
     api: public names (``"nn.relu"``) that expose the builder.
 
-    >>> from engine import meta
+    >>> from gradverify.engine import meta
     >>> @op("Cube", inputs={"x": meta.reals}, api=None)
     ... def cube(x):
     ...     return x ** 3
@@ -520,7 +522,7 @@ def export(*names: str) -> Callable[[Any], Any]:
                                f"registration was in {_API_SOURCE[full]})")
             table[short] = obj
             _API_SOURCE[full] = _source_of(getattr(obj, "__wrapped__", obj))
-            module = sys.modules.get("engine." + ns if ns else "engine")
+            module = sys.modules.get(f"{_ENGINE}.{ns}" if ns else _ENGINE)
             if module is not None and not ns.startswith("_"):
                 setattr(module, short, obj)  # ops registered after import appear too
             if isinstance(obj, OpDef):
@@ -569,6 +571,6 @@ def unregister(type: str) -> None:
         if _API.get(ns, {}).get(short) is opdef:
             del _API[ns][short]
             _API_SOURCE.pop(full, None)
-            module = sys.modules.get("engine." + ns if ns else "engine")
+            module = sys.modules.get(f"{_ENGINE}.{ns}" if ns else _ENGINE)
             if module is not None and getattr(module, short, None) is opdef:
                 delattr(module, short)

@@ -7,7 +7,7 @@ A repeated ``run`` costs feed conversion plus the kernel calls. When a kernel ra
 failing line names the op, and its shape rule re-run on the actual input shapes gives TF's
 message.
 
->>> import engine as tf
+>>> import gradverify.engine as tf
 >>> g = tf.Graph()
 >>> with g.as_default():
 ...     x = tf.placeholder(tf.float32, [None, 2])
@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from engine import errors
-from engine.graph import Graph, Operation, Tensor, get_default_graph
-from engine.registry import ShapeContext
-from engine.shapes import TensorShape
+from gradverify.engine import errors
+from gradverify.engine.graph import Graph, Operation, Tensor, get_default_graph
+from gradverify.engine.registry import ShapeContext
+from gradverify.engine.shapes import TensorShape
 
 __all__ = ["Session", "InteractiveSession", "get_default_session"]
 
@@ -98,7 +98,7 @@ def _is_variable(op: Operation) -> bool:
 class Session:
     """Runs ops and evaluates tensors of one graph; holds the values of its variables.
 
-    >>> import engine as tf
+    >>> import gradverify.engine as tf
     >>> with tf.Graph().as_default() as g:
     ...     v = tf.Variable(3.0)
     ...     inc = v.assign_add(1.0)

@@ -10,7 +10,7 @@ The optimizers with slots (Momentum, Adam, Adagrad, RMSProp) live in ``engine.op
 and are re-exported here, as is ``OPTIMIZERS``: ``(name, factory)`` pairs, one per update
 rule, with small learning rates, for tests that draw an optimizer.
 
->>> import engine as tf
+>>> import gradverify.engine as tf
 >>> with tf.Graph().as_default():
 ...     w = tf.Variable(2.0); frozen = tf.Variable(5.0, trainable=False)
 ...     step = tf.train.GradientDescentOptimizer(0.5).minimize(w * w + frozen)
@@ -27,12 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from engine import dtypes as _dt
-from engine.gradients import gradients
-from engine.graph import GraphKeys, Operation, Tensor, convert_to_tensor, get_default_graph
-from engine.ops.core_ops import cast, group, zeros
-from engine.ops.state_ops import apply_gradient_descent
-from engine.variables import Variable, assign_add, trainable_variables
+from gradverify.engine import dtypes as _dt
+from gradverify.engine.gradients import gradients
+from gradverify.engine.graph import (
+    GraphKeys,
+    Operation,
+    Tensor,
+    convert_to_tensor,
+    get_default_graph,
+)
+from gradverify.engine.ops.core_ops import cast, group, zeros
+from gradverify.engine.ops.state_ops import apply_gradient_descent
+from gradverify.engine.variables import Variable, assign_add, trainable_variables
 
 __all__ = ["Optimizer", "GradientDescentOptimizer", "UpdateRecord", "UPDATE_RECORDS",
            "get_global_step", "create_global_step", "get_or_create_global_step",
@@ -321,7 +327,7 @@ def get_or_create_global_step(graph: Any = None) -> Variable:
     return get_global_step(graph) or create_global_step(graph)
 
 
-from engine.optimizers import (  # noqa: E402  (they subclass Optimizer, defined above)
+from gradverify.engine.optimizers import (  # noqa: E402  (they subclass Optimizer, defined above)
     OPTIMIZERS,
     AdagradOptimizer,
     AdamOptimizer,

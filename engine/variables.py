@@ -5,7 +5,7 @@ A Variable is four ops: ``Variable`` (storage, a reference output), ``Variable/i
 ``Variable/read`` (an Identity that reads the value). Gradients are taken with respect to the
 reference, so every read path reaches it.
 
->>> import engine as tf
+>>> import gradverify.engine as tf
 >>> with tf.Graph().as_default():
 ...     w = tf.Variable([[1.0, 2.0]], name="w")
 ...     [op.name for op in w.graph.get_operations()]
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import dtypes as _dt
-from engine.graph import (
+from gradverify.engine import dtypes as _dt
+from gradverify.engine.graph import (
     GraphKeys,
     Operation,
     Tensor,
@@ -28,10 +28,10 @@ from engine.graph import (
     convert_to_tensor,
     get_default_graph,
 )
-from engine.ops.core_ops import group, identity
-from engine.ops.state_ops import assign_add_op, assign_op, assign_sub_op, variable_op
-from engine.registry import export
-from engine.shapes import as_shape
+from gradverify.engine.ops.core_ops import group, identity
+from gradverify.engine.ops.state_ops import assign_add_op, assign_op, assign_sub_op, variable_op
+from gradverify.engine.registry import export
+from gradverify.engine.shapes import as_shape
 
 __all__ = ["Variable", "global_variables", "trainable_variables", "local_variables",
            "variables_initializer", "global_variables_initializer", "assign", "assign_add",
@@ -45,7 +45,7 @@ class Variable(_OperatorMixin):
     Python operators act on its value: ``w * 2.0``. ``trainable=True`` adds it to
     ``TRAINABLE_VARIABLES`` (what optimizers update by default).
 
-    >>> import engine as tf
+    >>> import gradverify.engine as tf
     >>> with tf.Graph().as_default():
     ...     v = tf.Variable(tf.zeros([2, 3]), trainable=False)
     ...     v.name, v.shape.as_list(), v in tf.trainable_variables()
@@ -152,7 +152,7 @@ class Variable(_OperatorMixin):
 
     def load(self, value: Any, session: Any = None) -> None:
         """Set the value in ``session`` (default session) without adding ops."""
-        from engine.session import _session_for
+        from gradverify.engine.session import _session_for
         s = _session_for(session, self.graph, "load a variable")
         arr = np.array(value, dtype=self.dtype.np)
         if not self.shape.is_compatible_with(arr.shape):

@@ -3,7 +3,7 @@
 The classic exercise (Udacity "Deep Learning", assignment 3, problem 1): multinomial logistic
 regression on 28x28 letter images A-J, trained by full-batch gradient descent on a 10,000
 image subset, with ``beta * l2_loss(weights)`` added to the loss. The only change from the
-TensorFlow original is the first import: ``import engine as tf``.
+TensorFlow original is the first import: ``import gradverify.engine as tf``.
 
 No dataset download: the images are synthetic but notMNIST-shaped, made here with a fixed
 seed — ten 28x28 class prototypes (smooth random "glyphs"), each sample a randomly scaled and
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import engine as tf
+import gradverify.engine as tf
 
 image_size = 28
 num_labels = 10

@@ -152,8 +152,10 @@ def import_modules(specs: Sequence[str]) -> list[str]:
     ``sys.path`` for their own imports); UsageError on any failure. Returns module names."""
     import importlib
     import importlib.util
-    if os.getcwd() not in sys.path:   # console scripts do not put the cwd on sys.path
-        sys.path.insert(0, os.getcwd())
+    # Console scripts do not put the cwd on sys.path; appended, it never shadows an
+    # installed module, while a user module named on the command line still imports.
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     names = []
     for spec in specs:
         path = Path(spec)
@@ -208,6 +210,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from gradverify import reports
     from gradverify.console import Console
+    from gradverify.properties.profiles import active_profile, register_profiles
     from gradverify.runner import (
         PROPERTY_FACTS,
         RunOptions,
@@ -219,7 +222,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         select_targets,
         shard_targets,
     )
-    from properties.profiles import active_profile, register_profiles
 
     started = time.perf_counter()
     shard = parse_shard(args.shard) if args.shard else None
@@ -300,7 +302,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _summary(out: Any, grouped: Sequence[Any], skipped: Sequence[Any],
              args: argparse.Namespace, elapsed: float, status: int) -> None:
-    from harness.report import FAIL, INCONCLUSIVE
+    from gradverify.harness.report import FAIL, INCONCLUSIVE
     out.table(grouped)
     checks = [c for r in grouped for c in r.checks]
     failed = [c for c in checks if c.verdict == FAIL]

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-from harness.report import FAIL, INCONCLUSIVE, PASS
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS
 
 __all__ = ["Console", "fmt_ratio"]
 

@@ -20,7 +20,7 @@ highlighted. ``audit`` initialises the variables and runs N steps under
 :func:`harness.audit_step`, one verdict per step.
 
 >>> import pathlib, tempfile
->>> src = '''import engine as tf
+>>> src = '''import gradverify.engine as tf
 ... w = tf.Variable([1.0, 2.0], name="w")
 ... loss = tf.reduce_sum(w * w)
 ... train_op = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
@@ -78,9 +78,9 @@ class Model:
 def load_script(path: str) -> Model:
     """Run the script by the protocol above; UsageError when it cannot be run or exposes
     no train op."""
-    import engine as tf
-    from engine.graph import Graph, Operation, Tensor
-    from engine.variables import Variable
+    import gradverify.engine as tf
+    from gradverify.engine.graph import Graph, Operation, Tensor
+    from gradverify.engine.variables import Variable
 
     file = Path(path)
     if not file.is_file():
@@ -132,18 +132,18 @@ def load_script(path: str) -> Model:
 
 def _ancestors(roots: list[Any]) -> set[Any]:
     """The ops running ``roots`` runs (data and control inputs): the auditor's walk."""
-    from harness.audit import _ancestors as walk
+    from gradverify.harness.audit import _ancestors as walk
     return walk(roots)
 
 
 def _records(graph: Any, train_ops: list[Any]) -> list[Any]:
-    from engine.train import UPDATE_RECORDS
+    from gradverify.engine.train import UPDATE_RECORDS
     reach = _ancestors(list(train_ops))
     return [r for r in graph.get_collection(UPDATE_RECORDS) if r.op in reach]
 
 
 def _value(t: Any) -> str:
-    from engine.graph import constant_value
+    from gradverify.engine.graph import constant_value
     v = constant_value(t) if t is not None else None
     if v is None:
         return f"<{t.name}>" if t is not None else "?"
@@ -158,8 +158,8 @@ def _label(model: Model, var: Any) -> str:
 def explain(model: Model) -> str:
     """The readable answer: per variable, trainable, updated by which train op with which
     rule, and every gradient path from the loss to it."""
-    import engine as tf
-    from harness.audit import gradient_paths
+    import gradverify.engine as tf
+    from gradverify.harness.audit import gradient_paths
 
     g = model.graph
     variables = g.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)
@@ -209,7 +209,7 @@ def _increments(train_op: Any, var: Any) -> bool:
 
 
 def _why_not(model: Model, var: Any, records: list[Any]) -> str:
-    from harness.audit import gradient_paths
+    from gradverify.harness.audit import gradient_paths
     if not var.trainable:
         return "not trainable"
     if model.loss is not None and not gradient_paths(model.loss, var):
@@ -231,7 +231,7 @@ def dot_source(model: Model) -> str:
     ops and the train ops. Updated variables are filled orange with a bold border, others
     grey; the loss is blue; the gradient is drawn as one dashed edge from the loss to each
     update op (the ``gradients/`` subgraph is left out)."""
-    import engine as tf
+    import gradverify.engine as tf
     g = model.graph
     recs = _records(g, model.train_ops)
     updated = {r.variable for r in recs} | {s for r in recs for s in r.slots.values()}
@@ -292,9 +292,9 @@ def audit(model: Model, steps: int, strict: bool = False, out: Any = None) -> in
     """Initialise the variables, run ``steps`` steps of every train op under
     :func:`harness.audit_step` and print a verdict per step (the full audit for the first
     step and for any step that does not pass). Returns the exit status (0/1)."""
-    import engine as tf
-    from harness.audit import audit_step
-    from harness.report import FAIL, INCONCLUSIVE, PASS
+    import gradverify.engine as tf
+    from gradverify.harness.audit import audit_step
+    from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS
 
     out = out or sys.stdout
     verdicts = []

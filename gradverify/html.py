@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gradverify import plots
-from harness.report import FAIL, INCONCLUSIVE, PASS
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS
 
 __all__ = ["write_report"]
 

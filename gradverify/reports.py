@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.report import FAIL, INCONCLUSIVE, PASS, combine
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, combine
 
 __all__ = ["summary", "json_document", "write_json", "junit_tree", "write_junit",
            "exit_status"]

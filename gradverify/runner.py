@@ -26,7 +26,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.report import FAIL, INCONCLUSIVE, PASS, GradientError, GradientReport, combine
+from gradverify.harness.report import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    GradientError,
+    GradientReport,
+    combine,
+)
 
 __all__ = ["UsageError", "Target", "RunOptions", "CheckResult", "TargetResult", "Exhibit",
            "PROPERTY_FACTS", "discover_targets", "select_targets", "shard_targets",
@@ -177,8 +184,8 @@ def discover_targets(training: bool = True) -> list[Target]:
     >>> "MatMul" in names and names == sorted(names)
     True
     """
-    from engine import registry
-    from properties.checks import op_properties
+    from gradverify.engine import registry
+    from gradverify.properties.checks import op_properties
 
     out = []
     for name, opdef in registry.ops().items():
@@ -186,14 +193,14 @@ def discover_targets(training: bool = True) -> list[Target]:
         note = None if props else "no op-level properties (source, state or random op)"
         out.append(Target(name, "op", props, note))
     if training:
-        models, note = _optional("properties.models")
+        models, note = _optional("gradverify.properties.models")
         if models is None:
             out.append(Target("train", "train", (), note))
         else:
             props = ("train_step",) + (("train_no_gradient",) if hasattr(
                 models, "no_gradient_test") else ())
             out += [Target(f"train:{o}", "train", props) for o in models.OPTIMIZER_NAMES]
-        graphs, note = _optional("properties.graphs")
+        graphs, note = _optional("gradverify.properties.graphs")
         if graphs is None:
             out.append(Target("composite", "composite", (), note))
         else:
@@ -296,19 +303,19 @@ def derive_seed(seed: int, target: str, prop: str) -> int:
 # -- one (target, property) ------------------------------------------------------------------
 def _make_test(target: Target, prop: str, opts: RunOptions) -> Callable[[], None]:
     if target.kind == "op":
-        from engine import registry
-        from properties.checks import property_test
+        from gradverify.engine import registry
+        from gradverify.properties.checks import property_test
         opdef = registry.lookup(target.name)
         if opts.mode is not None and PROPERTY_FACTS[prop]["gradient"]:
             return property_test(opdef, prop, mode=opts.mode)
         return property_test(opdef, prop)
     if target.kind == "train":
-        from properties import models
+        from gradverify.properties import models
         optimizer = target.name.split(":", 1)[1]
         if prop == "train_no_gradient":
             return models.no_gradient_test(optimizer)
         return models.model_property_test(optimizer)
-    from properties.graphs import composite_graph_test
+    from gradverify.properties.graphs import composite_graph_test
     return composite_graph_test()
 
 
@@ -413,8 +420,8 @@ def run_check(target: Target, prop: str, opts: RunOptions) -> CheckResult:
     )
     from hypothesis.reporting import with_reporter
 
-    from properties.checks import INCONCLUSIVE_COUNTS, REPORT_HOOKS
-    from properties.profiles import register_profiles
+    from gradverify.properties.checks import INCONCLUSIVE_COUNTS, REPORT_HOOKS
+    from gradverify.properties.profiles import register_profiles
 
     register_profiles()
     seed = derive_seed(opts.seed, target.name, prop)

@@ -6,7 +6,7 @@ growing like 1/h on the left, the harness's step near the bottom. A wrong one gi
 the curve flattens at |analytic - true derivative| however small h gets.
 
 >>> import numpy as np, engine as tf
->>> from harness import check_gradients
+>>> from gradverify.harness import check_gradients
 >>> x = [np.array([0.5, 2.0])]
 >>> curve, note = step_curve(tf.sin, x, check_gradients(tf.sin, x))
 >>> bool(curve.error.min() < 1e-9 < curve.error.max())
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.report import PASS, Entry, GradientReport
+from gradverify.harness.report import PASS, Entry, GradientReport
 
 __all__ = ["StepCurve", "step_curve", "EXPONENTS"]
 
@@ -68,7 +68,7 @@ def step_curve(function: Callable, inputs: Sequence[Any], report: GradientReport
     """Recompute the worst entry of ``report``'s gradient check at a ladder of steps, in
     float64, with the engine evaluating ``function`` (the one that was checked, at
     ``inputs``). Returns (curve, None) or (None, why there is none)."""
-    from harness.engine_adapter import EngineFunction
+    from gradverify.harness.engine_adapter import EngineFunction
 
     entry = _worst(report)
     if entry is None:

@@ -5,13 +5,13 @@ The core (``check_vjp``) knows nothing of the engine: it checks any
 ``audit_step`` are the engine-facing entry points.
 
 >>> import numpy as np
->>> from harness import check_vjp
+>>> from gradverify.harness import check_vjp
 >>> check_vjp(np.sin, lambda xs, gs: (gs[0] * np.cos(xs[0]),), [np.arange(3.0)]).verdict
 'PASS'
 """
 
-from harness.checker import Options, check_vjp
-from harness.report import (
+from gradverify.harness.checker import Options, check_vjp
+from gradverify.harness.report import (
     FAIL,
     INCONCLUSIVE,
     PASS,
@@ -29,9 +29,9 @@ __all__ = ["FAIL", "INCONCLUSIVE", "PASS", "Check", "Entry", "GradientError",
 def __getattr__(name: str):
     # The engine-facing entry points import the engine only when asked for.
     if name in ("check_gradients", "assert_gradients"):
-        from harness import engine_adapter
+        from gradverify.harness import engine_adapter
         return getattr(engine_adapter, name)
     if name in ("audit_step", "StepAudit"):
-        from harness import audit
+        from gradverify.harness import audit
         return getattr(audit, name)
-    raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,7 @@ Every optimizer rule has an audit rule (``sgd`` here; ``momentum``, ``nesterov``
 which also explains the error model): it predicts the variable and every slot the update
 writes.
 
->>> import engine as tf
+>>> import gradverify.engine as tf
 >>> with tf.Graph().as_default() as g:
 ...     w = tf.Variable([1.0, 2.0]); b = tf.Variable(0.5)
 ...     loss = tf.reduce_sum(w * w) + 0.1 * tf.nn.l2_loss(w) + b
@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.report import FAIL, INCONCLUSIVE, PASS, combine
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, combine
 
 __all__ = ["audit_step", "StepAudit", "VariableAudit", "gradient_paths", "register_rule",
            "RULES"]
@@ -214,7 +214,7 @@ def gradient_paths(loss: Any, variable: Any, limit: int = 16) -> list[list[str]]
     """Op-name paths along which gradient flows from ``variable`` to ``loss`` (data edges
     through differentiable ops; ``stop_gradient`` and integer tensors cut them).
 
-    >>> import engine as tf
+    >>> import gradverify.engine as tf
     >>> with tf.Graph().as_default():
     ...     w = tf.Variable(1.0); y = w * w + tf.stop_gradient(w)
     ...     gradient_paths(y, w)
@@ -265,8 +265,8 @@ def audit_step(session: Any, fetches: Any, feed_dict: dict | None = None, *,
                safety: float = 4.0) -> StepAudit:
     """Run ``session.run(fetches, feed_dict)`` under audit; the run's result is in
     ``.result``. See the module docstring for what is checked."""
-    from engine.graph import GraphKeys
-    from engine.train import UPDATE_RECORDS
+    from gradverify.engine.graph import GraphKeys
+    from gradverify.engine.train import UPDATE_RECORDS
 
     graph = session.graph
     audit = StepAudit()
@@ -285,7 +285,7 @@ def audit_step(session: Any, fetches: Any, feed_dict: dict | None = None, *,
     # What the step will use, evaluated first on the same feed (random ops replayed). Only
     # tensors with no write among their ancestors (control edges too) may run early; a
     # constant (global_step's 1, made under the updates' control dependencies) is read off.
-    from engine.graph import constant_value
+    from gradverify.engine.graph import constant_value
     wanted: list[Any] = []
     for r in records:
         wanted += [t for t in (r.gradient, *r.hyper.values()) if t is not None]
@@ -487,4 +487,4 @@ def _restore_rngs(session: Any, states: dict[Any, Any]) -> None:
         session._context(op).rng.bit_generator.state = state
 
 
-from harness import audit_rules  # noqa: E402, F401  (registers the optimizers' rules)
+from gradverify.harness import audit_rules  # noqa: E402, F401  (registers the optimizers' rules)

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.audit import register_rule
+from gradverify.harness.audit import register_rule
 
 __all__ = ["Rounded", "BREAKDOWN"]
 

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.diagnosis import diagnose, signature, transposed_inputs
-from harness.judge import judge
-from harness.numeric import C_ROUND, Line, default_step, quick, refine
-from harness.report import (
+from gradverify.harness.diagnosis import diagnose, signature, transposed_inputs
+from gradverify.harness.judge import judge
+from gradverify.harness.numeric import C_ROUND, Line, default_step, quick, refine
+from gradverify.harness.report import (
     FAIL,
     INCONCLUSIVE,
     PASS,

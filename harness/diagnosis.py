@@ -5,7 +5,7 @@ constant (which); zero where non-zero; transposed (2-D inputs, full mode); wrong
 only; wrong only near special values (zeros, ties, huge magnitudes, kinks); wrong only in low
 precision.
 
->>> from harness.report import Entry, FAIL, PASS
+>>> from gradverify.harness.report import Entry, FAIL, PASS
 >>> bad = [Entry(0, (i,), analytic=-2.0 * i, numeric=2.0 * i, bound=0, tolerance=1e-9,
 ...              step=1e-6, verdict=FAIL) for i in (1, 2, 3)]
 >>> signature(bad, [], [np.arange(4.0)], [True], ["x"])
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.report import FAIL, Entry
+from gradverify.harness.report import FAIL, Entry
 
 __all__ = ["signature", "transposed_inputs", "diagnose"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.checker import check_vjp
-from harness.report import GradientReport
+from gradverify.harness.checker import check_vjp
+from gradverify.harness.report import GradientReport
 
 __all__ = ["EngineFunction", "check_gradients", "assert_gradients"]
 
@@ -40,7 +40,7 @@ class EngineFunction:
 
     def __init__(self, f: Callable, shapes: Sequence[tuple[int, ...]],
                  dtypes: Sequence[Any], order: int = 1):
-        import engine as tf
+        import gradverify.engine as tf
         self.order = order
         self.graph = tf.Graph()
         with self.graph.as_default():
@@ -151,7 +151,7 @@ def check_gradients(f: Callable, inputs: Sequence[Any], *, mode: str = "auto",
         fn = EngineFunction(f, [a.shape for a in arrays[:len(inputs)]],
                             [a.dtype for a in arrays[:len(inputs)]], order)
     except Exception as e:  # noqa: BLE001 - a function that cannot be built is a FAIL
-        from harness.report import FAIL, Check
+        from gradverify.harness.report import FAIL, Check
         report = GradientReport(seed=seed, mode=mode, order=order, function=name,
                                 reproduce=reproduce)
         report.checks.append(Check("build", FAIL, f"the function raises while building the "

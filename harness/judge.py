@@ -8,7 +8,7 @@
   bounds); otherwise FAIL.
 
 >>> import numpy as np
->>> from harness.numeric import Line, refine
+>>> from gradverify.harness.numeric import Line, refine
 >>> est = refine(Line(lambda t: np.array([abs(t)])), 1e-5)   # |x| at 0
 >>> judge(np.array([0.0]), np.zeros(1), est).verdict.tolist()  # 0 is in [-1, 1]
 ['PASS']
@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.numeric import Estimate
-from harness.report import FAIL, INCONCLUSIVE, PASS
+from gradverify.harness.numeric import Estimate
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS
 
 __all__ = ["Judgement", "judge"]
 

@@ -15,7 +15,7 @@ An INCONCLUSIVE gradient check discards the example (``hypothesis.reject``) and 
 with its reason in ``INCONCLUSIVE``; a FAIL raises ``GradientError`` with the whole report and
 the drawn case.
 
->>> import engine
+>>> from gradverify import engine
 >>> sorted(op_properties(engine.registry.lookup("Relu")))[:3]
 ['forward', 'gradient', 'gradient_float32']
 """
@@ -30,9 +30,9 @@ import numpy as np
 from hypothesis import event, given, reject
 from hypothesis import strategies as st
 
-from engine.registry import OpDef
-from harness import FAIL, INCONCLUSIVE, GradientError, check_gradients
-from properties.strategies import OpCase, op_cases
+from gradverify.engine.registry import OpDef
+from gradverify.harness import FAIL, INCONCLUSIVE, GradientError, check_gradients
+from gradverify.properties.strategies import OpCase, op_cases
 
 __all__ = ["INCONCLUSIVE_COUNTS", "REPORT_HOOKS", "op_properties", "property_test",
            "checkable", "validate", "PropertyError"]
@@ -66,7 +66,7 @@ def validate(op: OpDef) -> list[str]:
     gradient or ``differentiable=False``, a shape rule, known input domains, examples and
     choices that name real inputs and attributes, and strategies that can draw a case.
 
-    >>> import engine
+    >>> from gradverify import engine
     >>> validate(engine.registry.lookup("MatMul"))
     []
     """
@@ -147,7 +147,7 @@ def property_test(op: OpDef, name: str, mode: str | None = None) -> Callable[[],
     mode: for the gradient properties, the check's mode (``full``, ``fast``, ``auto``)
     instead of the drawn one (``gradverify check --mode``).
 
-    >>> import engine
+    >>> from gradverify import engine
     >>> property_test(engine.registry.lookup("Square"), "gradient")()
     """
     if name not in op_properties(op):
@@ -210,7 +210,7 @@ def _short(report: Any) -> str:
 def _run(case: OpCase, placeholders: bool = False, unknown_dims: bool = False,
          ) -> tuple[list[Any], list[np.ndarray]]:
     """Build the case (constants, or placeholders with known/unknown dims) and run it."""
-    import engine as tf
+    import gradverify.engine as tf
     with tf.Graph().as_default():
         if placeholders:
             xs = [tf.placeholder(tf.as_dtype(x.dtype),
@@ -286,7 +286,7 @@ def _shapes(case: OpCase) -> None:
 
 
 def _no_gradient(case: OpCase) -> None:
-    import engine as tf
+    import gradverify.engine as tf
     with tf.Graph().as_default():
         xs = [tf.constant(x) for x in case.checked]
         out = case.function()(*xs)

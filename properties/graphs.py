@@ -38,9 +38,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
-import engine as tf
-from harness import FAIL, INCONCLUSIVE, GradientError, check_gradients
-from properties.checks import INCONCLUSIVE_COUNTS, PropertyError
+import gradverify.engine as tf
+from gradverify.harness import FAIL, INCONCLUSIVE, GradientError, check_gradients
+from gradverify.properties.checks import INCONCLUSIVE_COUNTS, PropertyError
 
 __all__ = ["OPS", "CompositeGraph", "GraphOp", "Node", "check_forward",
            "composite_graph_test", "composite_graphs", "rounding_level_failure"]

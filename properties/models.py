@@ -38,10 +38,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-import engine as tf
-from engine import train
-from harness import PASS, audit_step
-from properties.checks import PropertyError
+import gradverify.engine as tf
+from gradverify.engine import train
+from gradverify.harness import PASS, audit_step
+from gradverify.properties.checks import PropertyError
 
 __all__ = ["HEADS", "OPTIMIZER_NAMES", "ROLES", "BuiltModel", "ModelPropertyError",
            "TrainingModel", "VariableSpec", "make_optimizer", "model_property_test",

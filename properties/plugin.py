@@ -14,7 +14,7 @@ Installed with the package (entry point ``pytest11``), so in any project that ha
 - Inside a test module, the same suite in one line (see :func:`op_suite`)::
 
       import mypkg.ops
-      from properties import op_suite
+      from gradverify.properties import op_suite
       test_mypkg_ops = op_suite(mypkg.ops)
 
 - The Hypothesis profile is ``ci`` when the ``CI`` environment variable is set, else ``dev``
@@ -66,8 +66,8 @@ def import_target(target: str) -> ModuleType:
     ``mypkg/ops.py`` becomes ``mypkg.ops``, the same module ``import mypkg.ops`` gives, so its
     ops register once however it is named.
 
-    >>> import_target("engine.ops.math_ops").__name__
-    'engine.ops.math_ops'
+    >>> import_target("gradverify.engine.ops.math_ops").__name__
+    'gradverify.engine.ops.math_ops'
     """
     if (target.endswith(".py") or "/" in target or "\\" in target
             or (Path(target) / "__init__.py").is_file()):
@@ -120,11 +120,11 @@ def ops_of(*targets: Any) -> list[OpDef]:
 
     >>> [o.type for o in ops_of("Relu", "Relu6")]
     ['Relu', 'Relu6']
-    >>> len(ops_of("engine.ops.nn_ops")) > 10
+    >>> len(ops_of("gradverify.engine.ops.nn_ops")) > 10
     True
     """
-    from engine import registry
-    from engine.registry import OpDef
+    from gradverify.engine import registry
+    from gradverify.engine.registry import OpDef
     chosen: dict[str, OpDef] = {}
     for t in targets:
         if isinstance(t, OpDef):
@@ -183,18 +183,18 @@ def _defined_in(op: OpDef, module: ModuleType, roots: list[Path]) -> bool:
 
 
 def _cases(ops: Iterable[OpDef]) -> list[tuple[OpDef, str]]:
-    from properties.checks import op_properties
+    from gradverify.properties.checks import op_properties
     return [(o, prop) for o in ops for prop in ("metadata", *op_properties(o))]
 
 
 def run_property(op: OpDef, name: str) -> None:
     """Run one property of ``op`` under the active Hypothesis profile (raises on failure).
 
-    >>> from engine import registry
+    >>> from gradverify.engine import registry
     >>> run_property(registry.lookup("Square"), "metadata")
     """
     __tracebackhide__ = True
-    from properties.checks import property_test, validate
+    from gradverify.properties.checks import property_test, validate
     if name == "metadata":
         problems = validate(op)
         if problems:
@@ -258,7 +258,7 @@ def _register_profiles() -> None:
     """
     from hypothesis import settings
 
-    from properties.profiles import register_profiles
+    from gradverify.properties.profiles import register_profiles
     current = settings.get_current_profile_name()
     settings.load_profile("default")
     try:
@@ -272,7 +272,7 @@ def pytest_configure(config: Any) -> None:
     # tryfirst: before Hypothesis's plugin derives a profile from ours (--hypothesis-verbosity).
     from hypothesis import settings
 
-    from properties.profiles import active_profile
+    from gradverify.properties.profiles import active_profile
     config.addinivalue_line("markers", f"{_MARK}: a property of a registered op (gradverify's "
                                        "op suite)")
     baseline = config.stash.get(_BASELINE, None)
@@ -382,12 +382,12 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Generator[None, Any, Any]
 def pytest_runtest_call(item: Any) -> Generator[None, Any, Any]:
     # Discarded examples counted during this test travel with its report (user_properties
     # reach the pytest-xdist controller and JUnit XML), so the summary sees every worker's.
-    checks = sys.modules.get("properties.checks")
+    checks = sys.modules.get("gradverify.properties.checks")
     before = Counter(checks.INCONCLUSIVE_COUNTS) if checks is not None else Counter()
     try:
         return (yield)
     finally:
-        checks = sys.modules.get("properties.checks")
+        checks = sys.modules.get("gradverify.properties.checks")
         if checks is not None:
             added = checks.INCONCLUSIVE_COUNTS - before
             if added:

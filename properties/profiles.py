@@ -10,7 +10,7 @@
 
 ``HYPOTHESIS_PROFILE`` overrides the choice.
 
->>> from properties.profiles import active_profile
+>>> from gradverify.properties.profiles import active_profile
 >>> active_profile({"CI": "true"}), active_profile({"CI": "false"}), active_profile({})
 ('ci', 'dev', 'dev')
 """

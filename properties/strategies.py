@@ -8,7 +8,7 @@ duplicate indices, huge and tiny magnitudes, size-1 and non-square dimensions. T
 static shape rule is the final filter, so any op the registry can build can be drawn.
 
 >>> from hypothesis import given
->>> import engine
+>>> from gradverify import engine
 >>> @given(op_cases(engine.registry.lookup("Relu")))
 ... def test(case):
 ...     assert case.checked[0].dtype.kind == "f"
@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
-from engine import meta as m
-from engine.registry import OpDef
+from gradverify.engine import meta as m
+from gradverify.engine.registry import OpDef
 
 __all__ = ["OpCase", "shapes", "values_in", "op_cases", "GENERIC_KINDS"]
 
@@ -110,7 +110,7 @@ def values_in(domain: m.Domain, shape: tuple[int, ...], *, dtype: Any = np.float
     purpose. ``of_shape`` is the shape of the input the domain refers to (labels, indices).
 
     >>> from hypothesis import given
-    >>> from engine import meta
+    >>> from gradverify.engine import meta
     >>> @given(values_in(meta.positive, (3,)))
     ... def test(x):
     ...     assert (x > 0).all()
@@ -259,7 +259,7 @@ def op_cases(op: OpDef, *, dtype: str | None = None, use_examples: bool = True,
     use_examples: also draw from the op's ``examples`` templates (shapes and pinned values
     taken from a template, everything else drawn).
 
-    >>> import engine
+    >>> from gradverify import engine
     >>> from hypothesis import given, settings
     >>> @settings(max_examples=5)
     ... @given(op_cases(engine.registry.lookup("MatMul")))
@@ -524,7 +524,7 @@ def _make_ties(draw: Any, values: list[Any], checked: list[tuple[int, int | None
 
 def _builds(case: OpCase) -> bool:
     """The op's own static checks accept the case (a throwaway graph)."""
-    import engine as tf
+    import gradverify.engine as tf
     try:
         with tf.Graph().as_default():
             f = case.function()

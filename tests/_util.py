@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-import engine as tf
+import gradverify.engine as tf
 
 
 def evaluate(fn: Callable[..., Any], arrays: Sequence[np.ndarray]) -> Any:

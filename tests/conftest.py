@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import engine as tf
+import gradverify.engine as tf
 
 
 @pytest.fixture(autouse=True)

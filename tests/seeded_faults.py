@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-import engine as tf
-from engine import meta as m
-from engine import registry
-from engine.registry import op
+import gradverify.engine as tf
+from gradverify.engine import meta as m
+from gradverify.engine import registry
+from gradverify.engine.registry import op
 
 
 @dataclass
@@ -59,10 +59,10 @@ def _normal(*shape: int) -> Callable[[np.random.Generator], list[np.ndarray]]:
 
 
 def _define() -> None:
-    from engine.ops.array_ops import expand_dims, reshape, transpose
-    from engine.ops.core_ops import broadcast_like, cast, shape, stop_gradient
-    from engine.ops.math_ops import matmul
-    from engine.ops.reduction_ops import reduce_sum
+    from gradverify.engine.ops.array_ops import expand_dims, reshape, transpose
+    from gradverify.engine.ops.core_ops import broadcast_like, cast, shape, stop_gradient
+    from gradverify.engine.ops.math_ops import matmul
+    from gradverify.engine.ops.reduction_ops import reduce_sum
 
     fop = registry.lookup  # real ops, to build correct parts of the rules
 
@@ -561,7 +561,7 @@ COMPOSITES: list[Fault] = [
 
 def leak_stop_gradient(monkeypatch: Any) -> None:
     """Machinery fault (row 19): gradients flow through StopGradient."""
-    eg = importlib.import_module("engine.gradients")  # the module, not the exported function
+    eg = importlib.import_module("gradverify.engine.gradients")  # the module, not tf.gradients
     real = eg.gradients
     sg = registry.lookup("StopGradient")
 
@@ -579,5 +579,5 @@ def leak_stop_gradient(monkeypatch: Any) -> None:
 
 def drop_aggregation(monkeypatch: Any) -> None:
     """Machinery fault (row 18): a tensor used twice keeps only its first gradient."""
-    eg = importlib.import_module("engine.gradients")
+    eg = importlib.import_module("gradverify.engine.gradients")
     monkeypatch.setattr(eg, "_aggregate", lambda grads: grads[0] if grads else None)

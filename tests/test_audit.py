@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import engine as tf
-from engine.ops.state_ops import apply_gradient_descent
-from harness import FAIL, INCONCLUSIVE, PASS, audit_step
+import gradverify.engine as tf
+from gradverify.engine.ops.state_ops import apply_gradient_descent
+from gradverify.harness import FAIL, INCONCLUSIVE, PASS, audit_step
 
 
 def _seed_model(beta=0.01, dtype=tf.float32, n=32, seed=0):

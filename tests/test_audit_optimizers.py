@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import engine as tf
-from harness import FAIL, INCONCLUSIVE, PASS, audit_step
+import gradverify.engine as tf
+from gradverify.harness import FAIL, INCONCLUSIVE, PASS, audit_step
 
 OPTIMIZERS = dict(tf.train.OPTIMIZERS)
 

@@ -28,8 +28,8 @@ FAULTY_OPS = '''
 """A custom op whose gradient uses sigmoid(-x) instead of sigmoid(x)."""
 import numpy as np
 
-import engine as tf
-from engine import meta
+import gradverify.engine as tf
+from gradverify.engine import meta
 
 
 @tf.op("CliBadSoftplus", inputs={"x": meta.reals}, api=None,
@@ -45,7 +45,7 @@ def _(op, grad):
 
 FAULTY_OPTIMIZER = '''
 import numpy as np
-import engine as tf
+import gradverify.engine as tf
 
 
 class SloppySGD(tf.train.GradientDescentOptimizer):
@@ -79,7 +79,7 @@ def faulty(tmp_path):
     path = tmp_path / "faulty_ops.py"
     path.write_text(FAULTY_OPS)
     yield path
-    from engine import registry
+    from gradverify.engine import registry
     if "CliBadSoftplus" in registry.list_ops():
         registry.unregister("CliBadSoftplus")
     sys.modules.pop("gradverify_user_faulty_ops", None)
@@ -167,7 +167,7 @@ def test_usage_errors_exit_2_with_one_line(args, message, capsys):
 
 def test_broken_module_exit_2_traceback_only_with_debug(tmp_path):
     bad = tmp_path / "broken_ops.py"
-    bad.write_text("import engine\nraise RuntimeError('boom at import')\n")
+    bad.write_text("import gradverify.engine\nraise RuntimeError('boom at import')\n")
     r = _cli("check", str(bad))
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
@@ -280,7 +280,7 @@ def test_audit_a_faulty_optimizer_fails(tmp_path, capsys):
 
 FED_SCRIPT = '''
 import numpy as np
-import engine as tf
+import gradverify.engine as tf
 
 x = tf.placeholder(tf.float64, [None, 3])
 w = tf.Variable(np.ones((3, 1)), name="w")
@@ -310,7 +310,7 @@ def test_script_protocol_make_feed_and_train_op_collection(tmp_path, capsys):
 
 def test_explain_without_a_train_op_is_a_usage_error(tmp_path, capsys):
     script = tmp_path / "no_train.py"
-    script.write_text("import engine as tf\nx = tf.constant(1.0)\n")
+    script.write_text("import gradverify.engine as tf\nx = tf.constant(1.0)\n")
     assert main(["explain", str(script)]) == 2
     err = capsys.readouterr().err
     assert "no train op" in err and len(err.strip().splitlines()) == 1

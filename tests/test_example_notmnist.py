@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.special as sp
 
-import engine as tf
+import gradverify.engine as tf
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "notmnist_l2.py"
 BETA, LR = 0.01, 0.5

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import engine as tf
-from engine import meta, registry
+import gradverify.engine as tf
+from gradverify.engine import meta, registry
 
 RTOL = 1e-12
 
@@ -538,7 +538,7 @@ def test_tensors_from_another_graph_rejected(rng):
 
 
 def test_unbroadcast_and_broadcast_like_reject_incompatible_static_shapes():
-    from engine.ops.core_ops import _unbroadcast, broadcast_like
+    from gradverify.engine.ops.core_ops import _unbroadcast, broadcast_like
     g = tf.placeholder(tf.float64, [2, 3])
     with pytest.raises(ValueError, match=r"Cannot sum a gradient of shape .* 'Unbroadcast'"):
         _unbroadcast(g, tf.placeholder(tf.float64, [4]), op_name="x")

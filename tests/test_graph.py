@@ -9,8 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-import engine as tf
-from engine.shapes import TensorShape
+import gradverify.engine as tf
+from gradverify.engine.shapes import TensorShape
 
 
 def _run(fetches, feed_dict=None):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from harness import FAIL, INCONCLUSIVE, PASS, GradientError, check_vjp
+from gradverify.harness import FAIL, INCONCLUSIVE, PASS, GradientError, check_vjp
 
 RNG = np.random.default_rng(7)
 

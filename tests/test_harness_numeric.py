@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.judge import judge
-from harness.numeric import Line, default_step, quick, refine
-from harness.report import FAIL, INCONCLUSIVE, PASS
+from gradverify.harness.judge import judge
+from gradverify.harness.numeric import Line, default_step, quick, refine
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS
 
 SMOOTH = [
     ("sin", np.sin, np.cos, 0.7),

@@ -14,8 +14,8 @@ import itertools
 import numpy as np
 import pytest
 
-import engine as tf
-from engine import errors, registry
+import gradverify.engine as tf
+from gradverify.engine import errors, registry
 from tests._util import second_order, vjp
 
 RTOL = 1e-12

@@ -17,8 +17,8 @@ import warnings
 import numpy as np
 import pytest
 
-import engine as tf
-from engine import errors, registry
+import gradverify.engine as tf
+from gradverify.engine import errors, registry
 from tests._util import evaluate, second_order, vjp
 
 RTOL = 1e-12

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import scipy.special as sp
 
-import engine as tf
-from engine import errors, registry
+import gradverify.engine as tf
+from gradverify.engine import errors, registry
 from tests._util import evaluate, second_order, vjp
 
 RTOL = 1e-12

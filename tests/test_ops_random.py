@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import engine as tf
-from engine import errors, registry
-from engine.ops.random_ops import get_seed
+import gradverify.engine as tf
+from gradverify.engine import errors, registry
+from gradverify.engine.ops.random_ops import get_seed
 
 MAXINT32 = 2**31 - 1
 

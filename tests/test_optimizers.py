@@ -16,8 +16,8 @@ import re
 import numpy as np
 import pytest
 
-import engine as tf
-from engine import errors
+import gradverify.engine as tf
+from gradverify.engine import errors
 
 RTOL, ATOL = 1e-12, 1e-13
 STEPS = 20
@@ -636,7 +636,7 @@ def test_apply_gradients_with_a_none_gradient_leaves_that_variable_and_makes_no_
 
 
 def test_slot_shape_mismatch_in_the_kernel_is_a_build_time_error(graph):
-    from engine.ops.state_ops import apply_momentum
+    from gradverify.engine.ops.state_ops import apply_momentum
     w = tf.Variable(np.ones((2, 3)), name="w")
     acc = tf.Variable(np.ones((3, 2)), name="acc")
     with pytest.raises(ValueError, match="Shapes must be equal"):

@@ -25,8 +25,8 @@ FAILING = ("gradient", "gradient_float32")  # sigmoid(-x) for sigmoid(x); second
 # there (the strategies draw kinks on purpose) are discarded (INCONCLUSIVE), not failed.
 KINKED_OP = '''
 import numpy as np
-import engine as tf
-from engine import meta
+import gradverify.engine as tf
+from gradverify.engine import meta
 
 @tf.op("GvKinked", inputs={"x": meta.reals}, kinks=(0.0,), api=None,
        reference=lambda x: np.where(x > 0, x, 0.0))
@@ -106,7 +106,7 @@ def _one_liner_project(pytester, **modules: str) -> None:
         sys.path[:0] = [{str(EXAMPLE)!r}, {str(FAULTY_PKG.parent)!r}]
         """)
     pytester.makepyfile(**{
-        f"test_{name}": f"import {module}\nfrom properties import op_suite\n\n"
+        f"test_{name}": f"import {module}\nfrom gradverify.properties import op_suite\n\n"
                         f"test_{name} = op_suite({module})\n"
         for name, module in modules.items()})
 
@@ -138,7 +138,7 @@ def test_one_liner_fails_for_the_faulty_op_with_the_report(pytester, run):
 ])
 def test_a_target_that_selects_nothing_is_a_one_line_usage_error(pytester, run, target,
                                                                   message):
-    pytester.makepyfile(noops="import engine\nVALUE = 1\n")
+    pytester.makepyfile(noops="import gradverify.engine\nVALUE = 1\n")
     result = run(f"--gradverify-ops={target}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.strip()]
@@ -149,7 +149,7 @@ def test_a_target_that_selects_nothing_is_a_one_line_usage_error(pytester, run, 
 
 def test_a_target_that_fails_to_import_is_a_collection_error_with_its_traceback(pytester,
                                                                                  run):
-    pytester.makepyfile(broken="import engine\n\nraise RuntimeError('boom in broken')\n")
+    pytester.makepyfile(broken="import gradverify.engine\n\nraise RuntimeError('boom in broken')\n")
     result = run("--gradverify-ops=broken.py")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*ERROR collecting --gradverify-ops*", "*broken.py:3*",

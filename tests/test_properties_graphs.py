@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import InvalidArgument
 
-import engine as tf
-from engine import registry
-from harness import FAIL, GradientError, check_gradients
-from properties.checks import PropertyError
-from properties.graphs import (
+import gradverify.engine as tf
+from gradverify.engine import registry
+from gradverify.harness import FAIL, GradientError, check_gradients
+from gradverify.properties.checks import PropertyError
+from gradverify.properties.graphs import (
     OPS,
     CompositeGraph,
     Node,
@@ -28,7 +28,7 @@ from properties.graphs import (
 STRUCTURES = {"fan_out", "used_twice", "op:stop_gradient", "broadcast", "broadcast_both",
               "rank_broadcast", "broadcast_chain", "scalar_output", "tensor_output",
               "inputs:1", "inputs:2", "inputs:3"}
-engine_gradients = importlib.import_module("engine.gradients")  # tf.gradients is the function
+engine_gradients = importlib.import_module("gradverify.engine.gradients")  # not tf.gradients
 # Mutation runs: derandomised, no database, the first failure reported unshrunk.
 SEARCH = settings(max_examples=150, database=None, derandomize=True, deadline=None,
                   report_multiple_bugs=False, phases=[Phase.generate],

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import InvalidArgument
 
-import engine as tf
-from engine import train
-from engine.ops.state_ops import apply_gradient_descent
-from harness import PASS
-from properties.models import (
+import gradverify.engine as tf
+from gradverify.engine import train
+from gradverify.engine.ops.state_ops import apply_gradient_descent
+from gradverify.harness import PASS
+from gradverify.properties.models import (
     HEADS,
     OPTIMIZER_NAMES,
     ModelPropertyError,

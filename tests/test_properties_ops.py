@@ -4,7 +4,7 @@ no_gradient), under the active Hypothesis profile (``ci`` in CI: derandomised)."
 
 from __future__ import annotations
 
-import engine
-from properties import op_suite
+from gradverify import engine
+from gradverify.properties import op_suite
 
 test_registered_op = op_suite(*engine.registry.ops().values())

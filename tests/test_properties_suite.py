@@ -10,12 +10,12 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-import engine
-from engine import meta as m
-from engine.registry import op, unregister
-from properties import op_cases, op_properties, shapes, validate, values_in
-from properties.checks import checkable, property_test
-from properties.profiles import PROFILES, active_profile
+from gradverify import engine
+from gradverify.engine import meta as m
+from gradverify.engine.registry import op, unregister
+from gradverify.properties import op_cases, op_properties, shapes, validate, values_in
+from gradverify.properties.checks import checkable, property_test
+from gradverify.properties.profiles import PROFILES, active_profile
 from tests import seeded_faults
 
 SEEDED = settings(max_examples=300, derandomize=True, database=None, deadline=None,
@@ -174,7 +174,7 @@ def test_missing_metadata_fails_loudly_naming_the_op():
         problems = validate(no_shape)
         assert any("shape_rule" in p for p in problems)
         assert any("'nope'" in p for p in problems)
-        from properties.plugin import run_property
+        from gradverify.properties.plugin import run_property
         with pytest.raises(AssertionError, match="GvNoGradient"):
             run_property(no_gradient, "metadata")
     finally:

@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pytest
 
-import engine as tf
-from engine import errors, registry
-from engine import meta as m
-from engine.registry import unregister
+import gradverify.engine as tf
+from gradverify.engine import errors, registry
+from gradverify.engine import meta as m
+from gradverify.engine.registry import unregister
 from tests._util import second_order, vjp
 
 

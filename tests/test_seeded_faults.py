@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import engine as tf
-from harness import FAIL, PASS, check_gradients
+import gradverify.engine as tf
+from gradverify.harness import FAIL, PASS, check_gradients
 from tests import seeded_faults
 
 CATALOGUE = seeded_faults.register()  # built once for the parameter ids ...
@@ -57,7 +57,7 @@ def test_stop_gradient_leak_is_caught(monkeypatch):
 
 
 def test_assert_gradients_raises_on_fail_and_on_inconclusive_only_when_strict():
-    from harness import GradientError, assert_gradients
+    from gradverify.harness import GradientError, assert_gradients
     seeded_faults.register()
     with pytest.raises(GradientError, match="sign flipped"):
         assert_gradients(lambda x: seeded_faults_op("FaultTanhSign")(x), [np.ones(3)])

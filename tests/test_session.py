@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pytest
 
-import engine as tf
-from engine import errors
-from engine import meta as m
-from engine.registry import unregister
+import gradverify.engine as tf
+from gradverify.engine import errors
+from gradverify.engine import meta as m
+from gradverify.engine.registry import unregister
 
 Pair = collections.namedtuple("Pair", "first second")
 CLOSED = re.escape("Attempted to use a closed Session.")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import engine as tf
-from engine.train import UPDATE_RECORDS, UpdateRecord
+import gradverify.engine as tf
+from gradverify.engine.train import UPDATE_RECORDS, UpdateRecord
 
 RTOL = 1e-12
 

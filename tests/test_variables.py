@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import engine as tf
-from engine import errors
+import gradverify.engine as tf
+from gradverify.engine import errors
 
 
 # -- collections -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The op definitions. Importing this package registers every built-in op."""
 
-from engine.ops import (  # noqa: F401
+from gradverify.engine.ops import (  # noqa: F401
     array_ops,
     core_ops,
     index_ops,

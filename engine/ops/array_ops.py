@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from engine import dtypes as _dt
-from engine import errors
-from engine import meta as m
-from engine.graph import Tensor, constant_value, convert_to_tensor
-from engine.ops.core_ops import cast, identity, shape, zeros_like
-from engine.registry import REQUIRED, api, export, op
-from engine.shapes import TensorShape, unknown_shape
+from gradverify.engine import dtypes as _dt
+from gradverify.engine import errors
+from gradverify.engine import meta as m
+from gradverify.engine.graph import Tensor, constant_value, convert_to_tensor
+from gradverify.engine.ops.core_ops import cast, identity, shape, zeros_like
+from gradverify.engine.registry import REQUIRED, api, export, op
+from gradverify.engine.shapes import TensorShape, unknown_shape
 
 
 def _invalid(message: str) -> errors.InvalidArgumentError:

@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from engine import dtypes as _dt
-from engine import errors
-from engine import meta as m
-from engine.graph import Tensor, constant, convert_to_tensor
-from engine.registry import REQUIRED, export, op
-from engine.shapes import TensorShape, as_shape, unknown_shape
+from gradverify.engine import dtypes as _dt
+from gradverify.engine import errors
+from gradverify.engine import meta as m
+from gradverify.engine.graph import Tensor, constant, convert_to_tensor
+from gradverify.engine.registry import REQUIRED, export, op
+from gradverify.engine.shapes import TensorShape, as_shape, unknown_shape
 
 _ANY = m.Domain("any", dtypes=m.ALL, differentiable=False)
 _LIKE = m.shape_only
@@ -131,7 +131,7 @@ def _(ctx):
 @export("group")
 def group(*inputs: Any, name: str | None = None) -> Any:
     """An op that runs all ``inputs`` (ops or tensors); it has no output."""
-    from engine.graph import _graph_of, control_dependencies
+    from gradverify.engine.graph import _graph_of, control_dependencies
     flat = []
     for i in inputs:
         flat.extend(i if isinstance(i, (list, tuple)) else [i])
@@ -270,7 +270,7 @@ def _(ctx):
 
 @_fill.gradient
 def _(op, grad):
-    from engine.registry import api
+    from gradverify.engine.registry import api
     return [None, api("reduce_sum")(grad)]
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from engine import dtypes as _dt
-from engine import meta as m
-from engine.graph import Tensor, constant_value
-from engine.ops.array_ops import (
+from gradverify.engine import dtypes as _dt
+from gradverify.engine import meta as m
+from gradverify.engine.graph import Tensor, constant_value
+from gradverify.engine.ops.array_ops import (
     _concat,
     _invalid,
     _known_shape,
@@ -26,9 +26,9 @@ from engine.ops.array_ops import (
     _transpose,
     reshape,
 )
-from engine.ops.core_ops import cast, shape, zeros_like
-from engine.registry import REQUIRED, api, export, op
-from engine.shapes import TensorShape, unknown_shape
+from gradverify.engine.ops.core_ops import cast, shape, zeros_like
+from gradverify.engine.registry import REQUIRED, api, export, op
+from gradverify.engine.shapes import TensorShape, unknown_shape
 
 
 # -- GatherV2 and its gradient's scatter-add -------------------------------------------------

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from engine import dtypes as _dt
-from engine import errors
-from engine import meta as m
-from engine.graph import Tensor, convert_to_tensor
-from engine.ops.core_ops import cast, zeros_like
-from engine.registry import export, op
-from engine.shapes import TensorShape, broadcast_shapes, unknown_shape
+from gradverify.engine import dtypes as _dt
+from gradverify.engine import errors
+from gradverify.engine import meta as m
+from gradverify.engine.graph import Tensor, convert_to_tensor
+from gradverify.engine.ops.core_ops import cast, zeros_like
+from gradverify.engine.registry import export, op
+from gradverify.engine.shapes import TensorShape, broadcast_shapes, unknown_shape
 
 NUM = m.FLOAT + m.INT  # dtypes for arithmetic that also works on integers
 _BOOL_OUT = {"out_dtype": "bool", "differentiable": False, "dtypes": NUM}

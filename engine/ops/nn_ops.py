@@ -12,17 +12,17 @@ from typing import Any
 import numpy as np
 import scipy.special as sp
 
-from engine import errors
-from engine import meta as m
-from engine.graph import Tensor, _graph_of, constant_value, convert_to_tensor
-from engine.ops.array_ops import expand_dims, transpose
-from engine.ops.core_ops import cast, stop_gradient, zeros_like
-from engine.ops.core_ops import shape as _shape_of
-from engine.ops.math_ops import greater, greater_equal, less, negative, realdiv
-from engine.ops.random_ops import random_uniform
-from engine.ops.reduction_ops import reduce_sum
-from engine.registry import export, op
-from engine.shapes import TensorShape, as_shape, unknown_shape
+from gradverify.engine import errors
+from gradverify.engine import meta as m
+from gradverify.engine.graph import Tensor, _graph_of, constant_value, convert_to_tensor
+from gradverify.engine.ops.array_ops import expand_dims, transpose
+from gradverify.engine.ops.core_ops import cast, stop_gradient, zeros_like
+from gradverify.engine.ops.core_ops import shape as _shape_of
+from gradverify.engine.ops.math_ops import greater, greater_equal, less, negative, realdiv
+from gradverify.engine.ops.random_ops import random_uniform
+from gradverify.engine.ops.reduction_ops import reduce_sum
+from gradverify.engine.registry import export, op
+from gradverify.engine.shapes import TensorShape, as_shape, unknown_shape
 
 _NUM = m.FLOAT + m.INT
 

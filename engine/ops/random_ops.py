@@ -8,7 +8,7 @@ sequence. The public ``random_normal``/``truncated_normal``/``random_uniform`` a
 composites: the raw draw, then ``* stddev + mean`` (or ``* (max - min) + min``) as ordinary
 differentiable ops, so gradients reach ``mean``/``stddev`` tensors.
 
->>> import engine as tf
+>>> import gradverify.engine as tf
 >>> g = tf.Graph()
 >>> with g.as_default():
 ...     tf.set_random_seed(1)
@@ -24,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from engine import dtypes as _dt
-from engine import errors
-from engine import meta as m
-from engine.graph import Tensor, _graph_of, convert_to_tensor, get_default_graph
-from engine.ops.math_ops import add
-from engine.registry import export, op
-from engine.session import DEFAULT_GRAPH_SEED
-from engine.shapes import TensorShape, unknown_shape
+from gradverify.engine import dtypes as _dt
+from gradverify.engine import errors
+from gradverify.engine import meta as m
+from gradverify.engine.graph import Tensor, _graph_of, convert_to_tensor, get_default_graph
+from gradverify.engine.ops.math_ops import add
+from gradverify.engine.registry import export, op
+from gradverify.engine.session import DEFAULT_GRAPH_SEED
+from gradverify.engine.shapes import TensorShape, unknown_shape
 
 _MAXINT32 = 2**31 - 1
 _FLOATS = (_dt.float32, _dt.float64)

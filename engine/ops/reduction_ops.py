@@ -11,15 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from engine import dtypes as _dt
-from engine import errors
-from engine import meta as m
-from engine.graph import Tensor, constant_value, convert_to_tensor
-from engine.ops.array_ops import expand_dims, reshape, transpose
-from engine.ops.core_ops import broadcast_like, cast, shape, size, zeros_like
-from engine.ops.math_ops import NUM, equal, exp
-from engine.registry import export, op
-from engine.shapes import TensorShape, unknown_shape
+from gradverify.engine import dtypes as _dt
+from gradverify.engine import errors
+from gradverify.engine import meta as m
+from gradverify.engine.graph import Tensor, constant_value, convert_to_tensor
+from gradverify.engine.ops.array_ops import expand_dims, reshape, transpose
+from gradverify.engine.ops.core_ops import broadcast_like, cast, shape, size, zeros_like
+from gradverify.engine.ops.math_ops import NUM, equal, exp
+from gradverify.engine.registry import export, op
+from gradverify.engine.shapes import TensorShape, unknown_shape
 
 
 # -- reductions ------------------------------------------------------------------------------

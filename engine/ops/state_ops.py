@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import errors
-from engine import meta as m
-from engine.registry import REQUIRED, op
-from engine.shapes import TensorShape
+from gradverify.engine import errors
+from gradverify.engine import meta as m
+from gradverify.engine.registry import REQUIRED, op
+from gradverify.engine.shapes import TensorShape
 
 _REF = m.Domain("reals", differentiable=False)  # a variable reference, not a value
 

@@ -3,6 +3,6 @@ per (op, property), e.g. ``test_mysoftplus[MySoftplus-gradient]``."""
 
 import mysoftplus.ops
 
-from properties import op_suite
+from gradverify.properties import op_suite
 
 test_mysoftplus = op_suite(mysoftplus.ops)

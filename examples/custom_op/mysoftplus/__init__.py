@@ -4,7 +4,7 @@ Importing the package registers the op (importing it again does nothing: Python 
 module once).
 
 >>> import numpy as np
->>> import engine as tf
+>>> import gradverify.engine as tf
 >>> from mysoftplus import my_softplus
 >>> with tf.Graph().as_default(), tf.Session() as s:
 ...     s.run(my_softplus(np.array([0.0, 30.0, -800.0]))).round(4).tolist()

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import engine as tf
-from engine import meta
+import gradverify.engine as tf
+from gradverify.engine import meta
 
 
 @tf.op("MySoftplus", inputs={"features": meta.reals}, api=None,
