@@ -49,7 +49,7 @@ def test_every_source_package_is_mapped_under_gradverify():
 def test_importing_gradverify_loads_no_generic_top_level_module(tmp_path):
     code = ("import sys, gradverify.engine, gradverify.harness, gradverify.properties, "
             "gradverify.cli, gradverify.properties.plugin\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in %r))" % (OURS,))
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {OURS!r}))")
     r = _run([sys.executable, "-c", code], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
