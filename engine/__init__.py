@@ -27,7 +27,7 @@ from gradverify.engine.registry import op, public_names as _public_names
 from gradverify.engine.session import InteractiveSession, Session, get_default_session
 from gradverify.engine.shapes import Dimension, TensorShape
 from gradverify.engine.variables import Variable
-from gradverify.engine import initializers, variable_scope as _variable_scope
+from gradverify.engine import clip_ops, initializers, variable_scope as _variable_scope
 from gradverify.engine.variable_scope import AUTO_REUSE, VariableScope
 
 globals().update(_public_names(""))
