@@ -1,8 +1,10 @@
 """Session: runs the subgraph a fetch needs, through a compiled and cached execution plan.
 
 A plan is compiled once per (fetches, feed keys) into a straight-line Python function: one
-line per kernel call, constants folded, variable reads hoisted to the top (so every value a
-run returns is computed from the state at the start of the run, even beside a train op).
+line per kernel call, constants folded, variable reads hoisted to the top (so a value that
+nothing orders after a write is computed from the state at the start of the run, even beside
+a train op), except reads that ``control_dependencies`` orders after a write of their
+variable: those read where they run and see the written value, as in TF.
 A repeated ``run`` costs feed conversion plus the kernel calls. When a kernel raises, the
 failing line names the op, and its shape rule re-run on the actual input shapes gives TF's
 message.
@@ -28,6 +30,7 @@ import numpy as np
 
 from gradverify.engine import errors
 from gradverify.engine.graph import Graph, Operation, Tensor, get_default_graph
+from gradverify.engine.ordering import writes_before
 from gradverify.engine.registry import ShapeContext
 from gradverify.engine.shapes import TensorShape
 
@@ -305,17 +308,41 @@ def _compile(session: Session, fetches: list[Tensor | Operation],
         env[t] = name
         known[t] = value
 
+    # A read ordered after a write of its variable (control_dependencies, tf.group) reads
+    # at its own place in the plan; every other read is hoisted to the start of the run.
+    after = writes_before(needed, set(fed))
+    source: dict[Tensor, Operation] = {}     # tensor -> variable it is a plain read of
+
+    def reread(op: Operation, t: Tensor, j: int) -> str | None:
+        var = source.get(t)
+        if var is None or var not in after[op] or t in fed:
+            return None
+        name = f"q{op._id}_{j}"
+        ns[f"v{var._id}"] = var
+        body.append((f"{name} = S[v{var._id}]", var, ()))
+        return name
+
     for op in sorted(needed, key=lambda o: o._id):
         od = op.opdef
         if _is_variable(op):  # its output, as a reference, is the key into the state
             ns[f"v{op._id}"] = op
             env[op.outputs[0]] = f"v{op._id}"
             continue
-        args = tuple(read(t.op) if t._is_ref and j not in od.ref_inputs and t not in fed
-                     else env[t] for j, t in enumerate(op.inputs))
+        args = []
+        for j, t in enumerate(op.inputs):
+            if t._is_ref and j not in od.ref_inputs and t not in fed:
+                source[t] = t.op
+                args.append(reread(op, t, j) or read(t.op))
+            elif j in od.ref_inputs:
+                args.append(env[t])
+            else:
+                args.append(reread(op, t, j) or env[t])
+        args = tuple(args)
         pure = not (od.stateful or od.random)
         if od.alias and op.outputs[0] not in fed:
             env[op.outputs[0]] = args[0]
+            if op.inputs[0] in source:
+                source[op.outputs[0]] = source[op.inputs[0]]
             if op.inputs[0] in known:
                 known[op.outputs[0]] = known[op.inputs[0]]
             continue
@@ -356,7 +383,10 @@ def _compile(session: Session, fetches: list[Tensor | Operation],
         lines.append(f"    {', '.join(fed[t] for t in feeds)}, = F")
     line_ops: dict[int, Operation] = {}
     line_inputs: dict[int, tuple[str, ...]] = {}
+    used = set(results).union(*(args for _, _, args in body))
     for var in read_vars:
+        if f"r{var._id}" not in used:  # every consumer reads it later, after a write
+            continue
         lines.append(f"    r{var._id} = S[v{var._id}]")
         line_ops[len(lines)] = var
     for text, op, args in body:
