@@ -334,11 +334,16 @@ class Graph:
         conv = getattr(obj, "_as_graph_element", None)
         if conv is not None:
             obj = conv()
+        allowed = (Tensor,) * allow_tensor + (Operation,) * allow_operation
+        if isinstance(obj, (Tensor, Operation)) and not isinstance(obj, allowed):
+            kinds = " or ".join(["Tensor"] * allow_tensor + ["Operation"] * allow_operation)
+            raise TypeError(f"Can not convert a {type(obj).__name__} into a {kinds}.")
         if isinstance(obj, (Tensor, Operation)):
             if obj.graph is not self:
                 raise ValueError(f"{obj} is not an element of this graph.")
             return obj
-        raise TypeError(f"Can not convert a {type(obj).__name__} into a Tensor or Operation.")
+        kinds = " or ".join(["Tensor"] * allow_tensor + ["Operation"] * allow_operation)
+        raise TypeError(f"Can not convert a {type(obj).__name__} into a {kinds}.")
 
     @property
     def version(self) -> int:

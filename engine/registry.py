@@ -43,7 +43,7 @@ from gradverify.engine.graph import (
 from gradverify.engine.shapes import TensorShape, as_shape, broadcast_shapes, unknown_shape
 
 __all__ = ["op", "OpDef", "ShapeContext", "lookup", "get", "list_ops", "ops", "unregister",
-           "export", "public_names", "REQUIRED"]
+           "export", "public_names", "api_paths", "materialize_namespaces", "REQUIRED"]
 
 REQUIRED = object()  # marks an attribute with no default
 _OPS: dict[str, OpDef] = {}
@@ -587,6 +587,17 @@ def materialize_namespaces() -> None:
             if module is not None:
                 for short, obj in _API[ns].items():
                     setattr(module, short, obj)
+
+
+def api_paths() -> dict[str, Any]:
+    """Every public path exported so far (``"nn.relu"``, ``"manip.reshape"``) -> object;
+    each resolves as an attribute path of the engine package.
+
+    >>> api_paths()["manip.reshape"] is lookup("Reshape")
+    True
+    """
+    return {f"{ns}.{short}" if ns else short: obj for ns, table in _API.items()
+            if not ns.startswith("_") for short, obj in table.items()}
 
 
 def public_names(namespace: str = "") -> dict[str, Any]:

@@ -166,7 +166,12 @@ class Session:
         structure = _flatten(fetches, flat)
         feed_keys = tuple(feed_dict) if feed_dict else ()
         key = (tuple(flat), feed_keys)
-        plan = self._plans.get(key)
+        try:
+            plan = self._plans.get(key)
+        except TypeError:  # an unhashable fetch (a NumPy array): TF1's TypeError names it
+            for f in flat:
+                self._resolve(f)
+            raise
         if plan is None:
             plan = self._plans[key] = self._make_plan(flat, feed_keys)
         feeds = [_feed_value(t, feed_dict[k]) for t, k in zip(plan.feeds, feed_keys)]
@@ -205,21 +210,26 @@ class Session:
 
     # -- compiling a plan ------------------------------------------------------------------
     def _resolve(self, element: Any, *, for_feed: bool = False) -> Tensor | Operation:
+        """A fetch or feed key as a graph element, with TF1's error classes and texts."""
+        if for_feed:  # TF1: any failure to interpret a feed key is a TypeError
+            try:
+                return self.graph.as_graph_element(element, allow_operation=False)
+            except (TypeError, ValueError, KeyError) as e:
+                raise TypeError("Cannot interpret feed_dict key as Tensor: "
+                                f"{e.args[0] if e.args else e}") from None
         if element is None:
             raise TypeError("Fetch argument None has invalid type <class 'NoneType'>")
         conv = getattr(element, "_as_graph_element", None)
         target = conv() if conv is not None else element
         if not isinstance(target, (Tensor, Operation, str)):
-            what = "Feed key" if for_feed else "Fetch argument"
-            raise TypeError(f"{what} {element!r} has invalid type {type(element)}, must be a "
-                            "string or Tensor. (Can not convert a "
+            raise TypeError(f"Fetch argument {element!r} has invalid type {type(element)}, "
+                            "must be a string or Tensor. (Can not convert a "
                             f"{type(element).__name__} into a Tensor or Operation.)")
         try:
-            resolved = self.graph.as_graph_element(target, allow_operation=not for_feed)
-        except ValueError as e:
-            raise ValueError(f"{'Feed' if for_feed else 'Fetch'} argument {element!r} cannot "
-                             f"be interpreted as a Tensor. ({e})") from None
-        return resolved
+            return self.graph.as_graph_element(target)
+        except (ValueError, KeyError) as e:
+            raise ValueError(f"Fetch argument {element!r} cannot be interpreted as a Tensor. "
+                             f"({e.args[0] if e.args else e})") from None
 
     def _make_plan(self, flat: list[Any], feed_keys: tuple[Any, ...]) -> _Plan:
         fetches = [self._resolve(f) for f in flat]

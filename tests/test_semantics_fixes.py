@@ -217,3 +217,111 @@ def test_shape_slice_folding_needs_the_dim_to_be_known(graph):
     assert tf.get_static_value(tf.shape(x)[1]) == 4
     assert tf.get_static_value(tf.shape(x)[0]) is None
     assert tf.get_static_value(tf.shape(x)[1] * 3) == 12
+
+
+# -- namespaces ------------------------------------------------------------------------------
+def test_every_registered_api_path_resolves():
+    import functools
+    import importlib
+
+    from gradverify.engine import registry
+    paths = registry.api_paths()
+    assert "manip.reshape" in paths and "initializers.zeros" in paths
+    for path, obj in paths.items():
+        got = functools.reduce(getattr, path.split("."), tf)
+        assert got is obj, path
+        ns = path.rpartition(".")[0]
+        if ns:  # the namespace imports like a module, as tf.manip does
+            assert importlib.import_module(f"gradverify.engine.{ns}") is functools.reduce(
+                getattr, ns.split("."), tf)
+
+
+def test_a_name_exported_later_into_a_new_namespace_resolves():
+    from gradverify.engine import registry
+
+    def helper():
+        return 1
+    registry.export("brand_new_ns.helper")(helper)
+    try:
+        assert tf.brand_new_ns.helper is helper
+    finally:
+        import sys
+        registry._API.pop("brand_new_ns", None)
+        registry._API_SOURCE.pop("brand_new_ns.helper", None)
+        sys.modules.pop("gradverify.engine.brand_new_ns", None)
+        vars(tf).pop("brand_new_ns", None)
+
+
+def test_manip_ops_work_through_their_namespace(graph):
+    x = tf.constant([[1, 2, 3]])
+    with tf.Session() as s:
+        assert s.run(tf.manip.reshape(x, [3, 1])).tolist() == [[1], [2], [3]]
+        assert s.run(tf.manip.tile(x, [2, 1])).shape == (2, 3)
+
+
+# -- error classes and messages ----------------------------------------------------------
+def test_unknown_fetch_name_is_value_error(graph):
+    tf.constant(1.0, name="x")
+    with tf.Session() as s:
+        with pytest.raises(ValueError, match=r"Fetch argument 'nope:0' cannot be interpreted "
+                           r"as a Tensor\. \(The name 'nope:0' refers to a Tensor which does "
+                           "not exist"):
+            s.run("nope:0")
+        with pytest.raises(ValueError, match="cannot be interpreted as a Tensor"):
+            s.run(["x:0", "x:7"])
+
+
+def test_unknown_or_bad_feed_key_is_type_error(graph):
+    x = tf.placeholder(tf.float32, [2], name="x")
+    y = x * 2.0
+    with tf.Session() as s:
+        with pytest.raises(TypeError, match="Cannot interpret feed_dict key as Tensor: The "
+                           "name 'nope:0' refers to a Tensor which does not exist"):
+            s.run(y, {"nope:0": [1.0, 2.0]})
+        with pytest.raises(TypeError, match="Cannot interpret feed_dict key as Tensor: Name "
+                           "'x' appears to refer to an Operation"):
+            s.run(y, {"x": [1.0, 2.0]})
+        with pytest.raises(TypeError, match="Can not convert a Operation into a Tensor"):
+            s.run(y, {y.op: [1.0, 2.0]})
+        assert s.run(y, {"x:0": [1.0, 2.0]}).tolist() == [2.0, 4.0]
+
+
+def test_fetching_a_numpy_array_is_tfs_type_error(graph):
+    x = tf.constant([1.0])
+    with tf.Session() as s:
+        for fetches in (np.array([1, 2]), [x, np.zeros(2)], {"a": np.ones(1)}):
+            with pytest.raises(TypeError, match=r"Fetch argument array\(.*\) has invalid type "
+                               r"<class 'numpy\.ndarray'>, must be a string or Tensor\. \(Can "
+                               r"not convert a ndarray into a Tensor or Operation\.\)"):
+                s.run(fetches)
+
+
+def test_constant_with_shape_pads_with_last_value_or_rejects_too_many(graph):
+    with pytest.raises(ValueError, match=r"Too many elements provided\. Needed at most 2, but "
+                       "received 3"):
+        tf.constant([1, 2, 3], shape=[2])
+    with pytest.raises(TypeError, match=r"Expected Tensor's shape: \(3,\), got \(2,\)"):
+        tf.constant([1, 2], shape=[3], verify_shape=True)
+    padded = tf.constant([1, 2], shape=[3])
+    grid = tf.constant([[1.0, 2.0], [3.0, 4.0]], shape=[3, 2])
+    scalar = tf.constant(7, shape=[2, 2])
+    same = tf.constant(np.arange(6), shape=[2, 3])
+    with tf.Session() as s:
+        assert s.run(padded).tolist() == [1, 2, 2]
+        assert s.run(grid).tolist() == [[1, 2], [3, 4], [4, 4]]
+        assert s.run(scalar).tolist() == [[7, 7], [7, 7]]
+        assert s.run(same).tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert tf.constant([], shape=[0]).shape.as_list() == [0]
+
+
+def test_gradients_of_integer_tensors_are_none(graph):
+    i = tf.constant([1, 2])
+    f = tf.constant([1.0, 2.0])
+    assert tf.gradients(i * 2, [i]) == [None]
+    assert tf.gradients(tf.cast(f, tf.int32), [f]) == [None]
+    assert tf.gradients(tf.reduce_sum(tf.cast(i, tf.float32)), [i]) == [None]
+    n = tf.cast(f, tf.int32)
+    mixed = tf.reduce_sum(f * tf.cast(n, tf.float32))  # float path still differentiates
+    (g,) = tf.gradients(mixed, [f])
+    with tf.Session() as s:
+        assert s.run(g).tolist() == [1.0, 2.0]
