@@ -243,7 +243,7 @@ def test_bad_feed_key_is_type_error(graph):
     x = tf.placeholder(tf.float32, [2])
     with tf.Session() as sess, pytest.raises(TypeError, match="Cannot interpret feed_dict "
                                               "key as Tensor: Can not convert a int into a "
-                                              "Tensor."):
+                                              r"Tensor\."):
         sess.run(x, {3: [1.0, 2.0]})
 
 
