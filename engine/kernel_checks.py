@@ -18,7 +18,7 @@ the unchecked one otherwise, so the hot path of a repeated run pays nothing per 
 ...     try:
 ...         tf.Session().run(y)
 ...     except tf.errors.InternalError as e:
-...         print(e.message[:76])
+...         print(e.message[:77])
 Kernel of 'HalfPrecisionBug' (op: 'HalfPrecisionBug') returned output 0 of dt
 >>> unregister("HalfPrecisionBug")
 """
