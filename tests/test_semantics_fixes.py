@@ -1,10 +1,13 @@
 """TF1 semantics the engine got wrong before: control-dependency ordering of reads,
-autopacking of lists mixing tensors and numbers (with TF's partial static shapes)."""
+autopacking of lists mixing tensors and numbers (with TF's partial static shapes), every
+exported API path resolving, TF1's error classes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gradverify.engine as tf
 
@@ -325,3 +328,50 @@ def test_gradients_of_integer_tensors_are_none(graph):
     (g,) = tf.gradients(mixed, [f])
     with tf.Session() as s:
         assert s.run(g).tolist() == [1.0, 2.0]
+
+
+# -- soundness of packed shapes over random programs -------------------------------------
+
+
+@st.composite
+def _packed_programs(draw):
+    """An input shape (some dims unknown statically, size-1 dims included), and a target
+    list for reshape mixing ``tf.shape(x)[i]`` tensors, Python ints and one -1."""
+    dims = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3))
+    unknown = draw(st.lists(st.booleans(), min_size=len(dims), max_size=len(dims)))
+    parts = draw(st.permutations(range(len(dims))))
+    kinds = draw(st.lists(st.sampled_from(["tensor", "int", "minus1"]), min_size=len(dims),
+                          max_size=len(dims)))
+    mult = draw(st.lists(st.sampled_from(["tensor", "int"]), min_size=len(dims),
+                         max_size=len(dims)))
+    return dims, unknown, list(parts), kinds, mult
+
+
+@settings(max_examples=60, deadline=None)
+@given(_packed_programs())
+def test_static_shapes_of_packed_lists_agree_with_run_time(program):
+    dims, unknown, order, kinds, mult = program
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [None if u else d for d, u in zip(dims, unknown)])
+        s = tf.shape(x)
+        target, used_minus1 = [], False
+        for i, kind in zip(order, kinds):  # a permuted target keeps the element count
+            if kind == "minus1" and not used_minus1:
+                target.append(-1)
+                used_minus1 = True
+            elif kind == "int":
+                target.append(dims[i])
+            else:
+                target.append(s[i])
+        outs = [tf.reshape(x, target),
+                tf.tile(x, [s[i] if k == "tensor" else 2 for i, k in enumerate(mult)]),
+                tf.zeros([s[i] if k == "tensor" else dims[i] for i, k in enumerate(mult)]),
+                tf.fill(target[:1] + [s[0]], 1.0) if target[0] != -1 else tf.zeros([s[0]])]
+        with tf.Session() as sess:
+            values = sess.run(outs, {x: np.ones(dims, np.float32)})
+    for t, v in zip(outs, values):
+        assert t.shape.is_compatible_with(v.shape), (t, v.shape)
+    # what is statically known is known exactly when no packed element hides it
+    if not any(unknown):
+        assert outs[0].shape.is_fully_defined()
+        assert outs[1].shape.as_list() == list(values[1].shape)
