@@ -32,6 +32,7 @@ globals().update(_public_names(""))
 
 from gradverify.engine import math, nn, random, train
 from gradverify.engine import linalg
+from gradverify.engine import checkpoint as _checkpoint, saver as _saver
 
 get_static_value = constant_value
 newaxis = None
