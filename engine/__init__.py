@@ -32,7 +32,8 @@ globals().update(_public_names(""))
 
 from gradverify.engine import math, nn, random, train
 from gradverify.engine import linalg
-from gradverify.engine import checkpoint as _checkpoint, saver as _saver
+from gradverify.engine import checkpoint as _checkpoint, saver as _saver, summary
+from gradverify.engine import config as _config
 
 get_static_value = constant_value
 newaxis = None
