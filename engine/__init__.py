@@ -34,6 +34,7 @@ from gradverify.engine import math, nn, random, train
 from gradverify.engine import linalg
 from gradverify.engine import checkpoint as _checkpoint, saver as _saver, summary
 from gradverify.engine import config as _config
+from gradverify.engine import app, flags
 
 get_static_value = constant_value
 newaxis = None
