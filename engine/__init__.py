@@ -27,6 +27,8 @@ from gradverify.engine.registry import op, public_names as _public_names
 from gradverify.engine.session import InteractiveSession, Session, get_default_session
 from gradverify.engine.shapes import Dimension, TensorShape
 from gradverify.engine.variables import Variable
+from gradverify.engine import clip_ops, initializers, variable_scope as _variable_scope
+from gradverify.engine.variable_scope import AUTO_REUSE, VariableScope
 
 globals().update(_public_names(""))
 
@@ -35,6 +37,8 @@ from gradverify.engine import linalg
 from gradverify.engine import checkpoint as _checkpoint, saver as _saver, summary
 from gradverify.engine import config as _config
 from gradverify.engine import app, flags
+
+registry.materialize_namespaces()  # every exported path resolves: engine.manip.reshape ...
 
 get_static_value = constant_value
 newaxis = None
