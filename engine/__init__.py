@@ -36,7 +36,7 @@ from gradverify.engine import math, nn, random, train
 from gradverify.engine import linalg
 from gradverify.engine import checkpoint as _checkpoint, saver as _saver, summary
 from gradverify.engine import config as _config
-from gradverify.engine import app, flags
+from gradverify.engine import app, flags, layers
 
 registry.materialize_namespaces()  # every exported path resolves: engine.manip.reshape ...
 
