@@ -2,6 +2,7 @@
 
 from gradverify.engine.ops import (  # noqa: F401
     array_ops,
+    conv_ops,
     core_ops,
     index_ops,
     math_ops,
