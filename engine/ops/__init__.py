@@ -7,6 +7,7 @@ from gradverify.engine.ops import (  # noqa: F401
     index_ops,
     math_ops,
     nn_ops,
+    pool_ops,
     random_ops,
     reduction_ops,
     state_ops,
