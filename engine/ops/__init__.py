@@ -2,10 +2,12 @@
 
 from gradverify.engine.ops import (  # noqa: F401
     array_ops,
+    conv_ops,
     core_ops,
     index_ops,
     math_ops,
     nn_ops,
+    pool_ops,
     random_ops,
     reduction_ops,
     state_ops,
