@@ -6,6 +6,7 @@ from gradverify.engine.ops import (  # noqa: F401
     core_ops,
     index_ops,
     math_ops,
+    mirror_pad_ops,
     nn_ops,
     pool_ops,
     random_ops,
