@@ -141,7 +141,12 @@ def test_compute_accidental_hits():
     i, j, w = tf.nn.compute_accidental_hits([[1, 5], [2, 2], [0, 9]], [5, 2, 7, 1], 2)
     i_v, j_v, w_v = _run([i, j, w])
     assert i_v.tolist() == [0, 0, 1] and j_v.tolist() == [0, 3, 1]
-    assert np.all(w_v == -np.finfo(np.float32).max)
+    assert np.all(w_v == -np.finfo(np.float32).max) and w_v.dtype == np.float32
+    assert i_v.dtype == np.int32 and j_v.dtype == np.int64
+    none = _run(list(tf.nn.compute_accidental_hits([[3]], [1, 2], 1)))
+    assert [a.shape for a in none] == [(0,), (0,), (0,)]
+    with pytest.raises(ValueError, match="num_true = 2"):
+        tf.nn.compute_accidental_hits([[3]], [1, 2], 2)
 
 
 # -- the sampled losses ------------------------------------------------------------------------

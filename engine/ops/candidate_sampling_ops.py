@@ -1,4 +1,4 @@
-"""Candidate sampling: LogUniformCandidateSampler and ComputeAccidentalHits (TF's ops).
+"""Candidate sampling: the LogUniformCandidateSampler op and ``compute_accidental_hits``.
 
 The sampler draws classes from the log-uniform (Zipfian) distribution over
 ``[0, range_max)``, ``P(c) = (log(c + 2) - log(c + 1)) / log(range_max + 1)`` (classes
@@ -26,9 +26,13 @@ from typing import Any
 import numpy as np
 
 from gradverify.engine import meta as m
-from gradverify.engine.graph import Tensor, convert_to_tensor
-from gradverify.engine.ops.core_ops import cast
+from gradverify.engine.graph import Tensor, _graph_of, convert_to_tensor
+from gradverify.engine.ops.array_ops import expand_dims, reshape
+from gradverify.engine.ops.core_ops import cast, fill, shape
+from gradverify.engine.ops.index_ops import where
+from gradverify.engine.ops.math_ops import equal, greater
 from gradverify.engine.ops.random_ops import get_seed
+from gradverify.engine.ops.reduction_ops import reduce_max
 from gradverify.engine.registry import REQUIRED, export, op
 from gradverify.engine.shapes import TensorShape
 
@@ -122,29 +126,6 @@ def log_uniform_candidate_sampler(true_classes: Any, num_true: int, num_sampled:
                                 seed2=seed2, name=name)
 
 
-@op("ComputeAccidentalHits", inputs={"true_classes": _CLASSES, "sampled_candidates": _CLASSES},
-    outputs=("indices", "ids", "weights"), attrs={"num_true": REQUIRED, "seed": 0, "seed2": 0},
-    differentiable=False, signature="custom", dtypes=("int64",),
-    out_dtype=("int32", "int64", "float32"),
-    examples=({"shapes": {"true_classes": (3, 2), "sampled_candidates": (4,)},
-               "values": {"true_classes": [[1, 5], [2, 2], [0, 9]],
-                          "sampled_candidates": [5, 2, 7, 1]}, "attrs": {"num_true": 2}},))
-def _compute_accidental_hits(true_classes, sampled_candidates, *, num_true, seed, seed2):
-    """Where a sampled candidate equals one of a row's true classes: (row ``indices``,
-    candidate position ``ids``, ``weights`` of ``-FLT_MAX``) in row order."""
-    hits = np.argwhere((true_classes[:, :, None] == sampled_candidates[None, None, :])
-                       .any(axis=1))
-    return (hits[:, 0].astype(np.int32), hits[:, 1].astype(np.int64),
-            np.full(len(hits), -np.finfo(np.float32).max, np.float32))
-
-
-@_compute_accidental_hits.shape_rule
-def _(ctx):
-    _classes_rule(ctx, "ComputeAccidentalHits")
-    ctx.rank_exactly(1, 1)
-    return [TensorShape([None])] * 3
-
-
 @export("nn.compute_accidental_hits")
 def compute_accidental_hits(true_classes: Any, sampled_candidates: Any, num_true: int,
                             seed: Any = None, name: str | None = None,
@@ -157,6 +138,15 @@ def compute_accidental_hits(true_classes: Any, sampled_candidates: Any, num_true
     >>> [a.tolist() for a in tf.Session().run([i, j])]
     [[0, 1], [0, 1]]
     """
-    return _compute_accidental_hits(cast(convert_to_tensor(true_classes), "int64"),
-                                    cast(convert_to_tensor(sampled_candidates), "int64"),
-                                    num_true=int(num_true), name=name)
+    graph = _graph_of([true_classes, sampled_candidates])
+    with graph.as_default(), graph.name_scope(name or "compute_accidental_hits"):
+        classes = cast(convert_to_tensor(true_classes), "int64")
+        sampled = cast(convert_to_tensor(sampled_candidates), "int64")
+        cols = classes.shape.as_list()[1] if classes.shape.ndims == 2 else None
+        if classes.shape.ndims not in (None, 2) or cols not in (None, int(num_true)):
+            raise ValueError(f"true_classes must have shape [batch_size, num_true = "
+                             f"{num_true}], got {classes.shape}")
+        same = cast(equal(expand_dims(classes, 2), reshape(sampled, [1, 1, -1])), "int32")
+        where_hit = where(greater(reduce_max(same, 1), 0))  # [k, 2] (row, candidate) int64
+        weights = fill(expand_dims(shape(where_hit)[0], 0), -np.finfo(np.float32).max)
+        return (cast(where_hit[:, 0], "int32"), where_hit[:, 1], weights)
