@@ -75,7 +75,7 @@ def _log_uniform_sampler(ctx, true_classes, *, num_true, num_sampled, unique, ra
 
     def draw(k: int) -> np.ndarray:
         v = np.floor(np.exp(rng.random(k) * log_range)).astype(np.int64) - 1
-        return np.minimum(v, range_max - 1)  # exp(u log(R+1)) < R+1 up to rounding
+        return v % range_max  # TF's guard against exp(u log(R+1)) rounding up to R+1
 
     if unique:
         picked: dict[int, None] = {}
