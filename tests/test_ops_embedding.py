@@ -236,3 +236,19 @@ def test_word2vec_style_training_lowers_the_loss():
             s.run(train, feed)
         last = np.mean([s.run(loss, feed) for _ in range(5)])
     assert last < 0.5 * first
+
+
+def test_sampled_losses_with_unknown_static_dims():
+    w, b, x, labels, sv = _problem(seed=3, num_true=2)
+    with tf.Graph().as_default():
+        wp = tf.placeholder(tf.float64, [None, None])
+        xp = tf.placeholder(tf.float64, [None, None])
+        lp = tf.placeholder(tf.int32, [None, 2])
+        losses = [fn(wp, tf.constant(b), lp, xp, 5, 12, num_true=2,
+                     sampled_values=tuple(tf.constant(v) for v in sv))
+                  for fn in (tf.nn.nce_loss, tf.nn.sampled_softmax_loss)]
+        got = _run(losses, {wp: w, xp: x, lp: labels})
+    for fn, value in zip((tf.nn.nce_loss, tf.nn.sampled_softmax_loss), got):
+        want = _run(fn(tf.constant(w), tf.constant(b), labels, tf.constant(x), 5, 12,
+                       num_true=2, sampled_values=tuple(tf.constant(v) for v in sv)))
+        np.testing.assert_allclose(value, want, rtol=1e-12)

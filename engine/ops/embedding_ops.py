@@ -140,8 +140,11 @@ def _sampled_logits(weights: Any, biases: Any, labels: Any, inputs: Any, num_sam
     n_true = shape(labels_flat)[0]
     true_w, sampled_w = all_w[:n_true], all_w[n_true:]
     true_b, sampled_b = all_b[:n_true], all_b[n_true:]
-    dim = inputs.shape.as_list()[-1] if inputs.shape.ndims else None
-    true_w = reshape(true_w, [-1, num_true, -1 if dim is None else dim])
+    dim = all_w.shape.as_list()[-1] if all_w.shape.ndims == 2 else None
+    if dim is None and inputs.shape.ndims == 2:
+        dim = inputs.shape.as_list()[-1]
+    true_w = reshape(true_w, [-1, num_true, dim] if dim is not None else concat(
+        [np.array([-1, num_true], np.int32), shape(all_w)[1:2]], 0))
     true_logits = reduce_sum(expand_dims(inputs, 1) * true_w, 2) + reshape(
         true_b, [-1, num_true])
     sampled_logits = matmul(inputs, sampled_w, transpose_b=True) + sampled_b
