@@ -240,3 +240,20 @@ def test_conv2d_transpose_errors():
         with pytest.raises(ValueError, match="Size of out_backprop doesn't match computed"):
             tf.nn.conv2d_transpose(tf.zeros([1, 4, 4, 3]), tf.zeros([2, 2, 5, 3]),
                                    [1, 12, 12, 5], [1, 2, 2, 1])
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_small_conv_pool_network_gradients(order):
+    """conv -> bias -> tanh -> max_pool -> conv_transpose -> avg_pool, the filter used twice
+    (fan-out): the whole composite checks, every input, at both orders."""
+    rng = np.random.default_rng(11)
+    x, w, b = rng.standard_normal((1, 5, 4, 2)), rng.standard_normal((3, 2, 2, 2)), \
+        rng.standard_normal(2)
+
+    def net(x, w, b):
+        h = tf.tanh(tf.nn.bias_add(tf.nn.conv2d(x, w, 1, "SAME"), b))
+        p = tf.nn.max_pool(h, [1, 2, 2, 1], [1, 2, 2, 1], "SAME")
+        u = tf.nn.conv2d_transpose(p, w, [1, 5, 4, 2], [1, 2, 2, 1], "SAME")
+        return tf.nn.avg_pool(u * x, 2, 1, "VALID")
+    report = check_gradients(net, [x, w, b], order=order, seed=0)
+    assert report.verdict == PASS, report
