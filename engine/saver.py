@@ -49,7 +49,7 @@ def _named_variables(var_list: Any) -> dict[str, Variable]:
     else:
         if isinstance(var_list, (Variable, Tensor)):
             var_list = [var_list]
-        items = [(getattr(v, "op", None) and v.op.name, v) for v in var_list]
+        items = [(v.op.name if isinstance(v, Variable) else repr(v), v) for v in var_list]
     out: dict[str, Variable] = {}
     for name, v in items:
         if not isinstance(v, Variable):

@@ -95,6 +95,13 @@ def test_layers_cnn():
                      "dense_1/kernel:0", "dense_1/bias:0"]
 
 
+def test_word2vec_skipgram_embedding_lookup_and_nce_loss(capsys):
+    losses = _load("word2vec_skipgram.py").main(num_steps=60, batch_size=64,
+                                                embedding_size=32, num_sampled=16)
+    assert _falls(losses, 10) and losses[-10:].mean() < 0.75 * losses[:10].mean()
+    assert "embeddings (500, 32)" in capsys.readouterr().out
+
+
 def test_app_run_with_flags_as_a_script(tmp_path):
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     out = subprocess.run(
