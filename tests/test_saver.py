@@ -281,7 +281,7 @@ def test_save_killed_mid_write_keeps_the_previous_checkpoint(tmp_path):
     assert not (tmp_path / "model.ckpt-2.npz").exists()
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_save_killed_at_random_moments_never_corrupts(tmp_path, seed):
     delays = np.random.default_rng(seed).uniform(0.0, 0.05, size=3)
     proc = _start_writer(tmp_path, "loop", 300_000)
