@@ -257,3 +257,34 @@ def test_small_conv_pool_network_gradients(order):
         return tf.nn.avg_pool(u * x, 2, 1, "VALID")
     report = check_gradients(net, [x, w, b], order=order, seed=0)
     assert report.verdict == PASS, report
+
+
+def test_patch_reuse_never_serves_stale_values():
+    from gradverify.engine.ops import _windows
+    x = np.random.default_rng(12).standard_normal((2, 5, 4, 3))
+    g = _windows.geometry("Conv2D", x.shape, 3, 2, (1, 2, 1, 1), (1, 1, 1, 1), "SAME")
+    first = _windows.im2col(g, x)
+    assert _windows.im2col(g, x) is first and not first.flags.writeable
+    x += 1.0  # the same array, updated in place
+    again = _windows.im2col(g, x)
+    np.testing.assert_array_equal(again, _windows._patches(g, x))
+    assert not np.array_equal(again, first)
+
+
+def test_filter_gradient_after_an_in_place_variable_update():
+    rng = np.random.default_rng(13)
+    x0, w0 = rng.standard_normal((1, 4, 4, 2)), rng.standard_normal((2, 2, 2, 3))
+    c = rng.standard_normal((1, 3, 3, 3))
+    with tf.Graph().as_default():
+        v, w = tf.Variable(x0), tf.Variable(w0)
+        y = tf.nn.conv2d(v, w, 1, "VALID")
+        (dw,) = tf.gradients(tf.reduce_sum(y * c), [w])  # needs v, not y
+        bump = tf.assign_add(v, tf.ones_like(v))
+        with tf.Session() as s:
+            s.run(tf.global_variables_initializer())
+            s.run([y, dw])
+            s.run(bump)
+            got = s.run(dw)
+    want = np.einsum("nhwc,nhwo->co", np.lib.stride_tricks.sliding_window_view(
+        x0 + 1.0, (2, 2), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3).reshape(1, 3, 3, 8), c)
+    np.testing.assert_allclose(got.reshape(8, 3), want, rtol=1e-12)
