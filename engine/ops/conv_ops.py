@@ -300,7 +300,13 @@ def conv2d_backprop_input(input_sizes: Any, filter: Any = None, out_backprop: An
                           use_cudnn_on_gpu: bool = True, data_format: str = "NHWC",
                           dilations: Any = None, name: str | None = None,
                           filters: Any = None) -> Tensor:
-    """The gradient of :func:`conv2d` with respect to an input of shape ``input_sizes``."""
+    """The gradient of :func:`conv2d` with respect to an input of shape ``input_sizes``.
+
+    >>> import gradverify.engine as tf
+    >>> tf.nn.conv2d_backprop_input([2, 8, 8, 3], tf.zeros([3, 3, 3, 4]),
+    ...                             tf.zeros([2, 4, 4, 4]), 2, "SAME").shape.as_list()
+    [2, 8, 8, 3]
+    """
     return _conv2d_backprop_input(
         _sizes_tensor(input_sizes), _one(filter, filters, "'filters' and 'filter'"),
         out_backprop, strides=_sequence(strides, "strides"), padding=_padding(padding),
@@ -313,7 +319,13 @@ def conv2d_backprop_filter(input: Any, filter_sizes: Any, out_backprop: Any, str
                            padding: Any, use_cudnn_on_gpu: bool = True,
                            data_format: str = "NHWC", dilations: Any = None,
                            name: str | None = None) -> Tensor:
-    """The gradient of :func:`conv2d` with respect to a filter of shape ``filter_sizes``."""
+    """The gradient of :func:`conv2d` with respect to a filter of shape ``filter_sizes``.
+
+    >>> import gradverify.engine as tf
+    >>> tf.nn.conv2d_backprop_filter(tf.zeros([2, 8, 8, 3]), [3, 3, 3, 4],
+    ...                              tf.zeros([2, 6, 6, 4]), 1, "VALID").shape.as_list()
+    [3, 3, 3, 4]
+    """
     return _conv2d_backprop_filter(
         input, _sizes_tensor(filter_sizes), out_backprop, strides=_sequence(strides, "strides"),
         padding=_padding(padding),
