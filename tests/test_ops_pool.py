@@ -175,3 +175,22 @@ def test_nan_windows_follow_tf_scan():
     g = evaluate(lambda t: tf.gradients(tf.nn.max_pool(t, 2, 2, "VALID"), [t])[0], [x])
     # TF's scan starts from the first cell and takes only strictly greater ones: NaN stays
     assert g.reshape(2, 2).tolist() == [[1.0, 0.0], [0.0, 0.0]]
+
+
+def test_gradients_with_unknown_static_dims():
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((2, 5, 6, 3))
+    w = rng.standard_normal((2, 2, 3, 2))
+
+    def net(t, f):
+        h = tf.nn.conv2d(t, f, [1, 2, 1, 1], "SAME")
+        return tf.reduce_sum(tf.nn.max_pool(h, 2, 2, "SAME") ** 2) + tf.reduce_sum(
+            tf.nn.avg_pool(h, 3, 1, "SAME") ** 2)
+    with tf.Graph().as_default():
+        xp = tf.placeholder(tf.float64, [None, None, None, None])
+        fp = tf.placeholder(tf.float64, [None, None, None, None])
+        dyn = tf.gradients(net(xp, fp), [xp, fp])
+        got = tf.Session().run(dyn, {xp: x, fp: w})
+    want = evaluate(lambda t, f: tf.gradients(net(t, f), [t, f]), [x, w])
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
