@@ -257,3 +257,72 @@ def test_small_conv_pool_network_gradients(order):
         return tf.nn.avg_pool(u * x, 2, 1, "VALID")
     report = check_gradients(net, [x, w, b], order=order, seed=0)
     assert report.verdict == PASS, report
+
+
+def test_patch_reuse_never_serves_stale_values():
+    from gradverify.engine.ops import _windows
+    x = np.random.default_rng(12).standard_normal((2, 5, 4, 3))
+    g = _windows.geometry("Conv2D", x.shape, 3, 2, (1, 2, 1, 1), (1, 1, 1, 1), "SAME")
+    first = _windows.im2col(g, x)
+    assert _windows.im2col(g, x) is first and not first.flags.writeable
+    x += 1.0  # the same array, updated in place
+    again = _windows.im2col(g, x)
+    np.testing.assert_array_equal(again, _windows._patches(g, x))
+    assert not np.array_equal(again, first)
+
+
+def test_filter_gradient_after_an_in_place_variable_update():
+    rng = np.random.default_rng(13)
+    x0, w0 = rng.standard_normal((1, 4, 4, 2)), rng.standard_normal((2, 2, 2, 3))
+    c = rng.standard_normal((1, 3, 3, 3))
+    with tf.Graph().as_default():
+        v, w = tf.Variable(x0), tf.Variable(w0)
+        y = tf.nn.conv2d(v, w, 1, "VALID")
+        (dw,) = tf.gradients(tf.reduce_sum(y * c), [w])  # needs v, not y
+        bump = tf.assign_add(v, tf.ones_like(v))
+        with tf.Session() as s:
+            s.run(tf.global_variables_initializer())
+            s.run([y, dw])
+            s.run(bump)
+            got = s.run(dw)
+    want = np.einsum("nhwc,nhwo->co", np.lib.stride_tricks.sliding_window_view(
+        x0 + 1.0, (2, 2), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3).reshape(1, 3, 3, 8), c)
+    np.testing.assert_allclose(got.reshape(8, 3), want, rtol=1e-12)
+
+
+def test_deep_mnist_style_cnn_trains():
+    """The classic program shape: placeholders, reshape, conv/pool twice, dropout, dense,
+    softmax cross-entropy, Adam; the minibatch loss falls."""
+    rng = np.random.default_rng(14)
+    images = rng.uniform(0, 1, (32, 64)).astype(np.float32)
+    labels = np.eye(4, dtype=np.float32)[(images[:, :32].sum(1) > images[:, 32:].sum(1))
+                                         .astype(int) + 2 * (images[:, 0] > 0.5)]
+    g = tf.Graph()
+    with g.as_default():
+        tf.set_random_seed(0)
+        x = tf.placeholder(tf.float32, [None, 64])
+        y_ = tf.placeholder(tf.float32, [None, 4])
+        keep = tf.placeholder(tf.float32)
+
+        def weight(shape):
+            return tf.Variable(tf.truncated_normal(shape, stddev=0.1))
+        h = tf.reshape(x, [-1, 8, 8, 1])
+        h = tf.nn.relu(tf.nn.conv2d(h, weight([3, 3, 1, 8]), [1, 1, 1, 1], "SAME")
+                       + tf.Variable(tf.constant(0.1, shape=[8])))
+        h = tf.nn.max_pool(h, [1, 2, 2, 1], [1, 2, 2, 1], "SAME")
+        h = tf.nn.relu(tf.nn.conv2d(h, weight([3, 3, 8, 16]), [1, 1, 1, 1], "SAME"))
+        h = tf.nn.avg_pool(h, [1, 2, 2, 1], [1, 2, 2, 1], "SAME")
+        h = tf.nn.dropout(tf.reshape(h, [-1, 2 * 2 * 16]), keep)
+        logits = tf.matmul(h, weight([64, 4]))
+        loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(labels=y_,
+                                                                         logits=logits))
+        train = tf.train.AdamOptimizer(1e-2).minimize(loss)
+        init = tf.global_variables_initializer()
+    with tf.Session(graph=g) as s:
+        s.run(init)
+        feed = {x: images, y_: labels}
+        before = s.run(loss, {**feed, keep: 1.0})
+        for _ in range(60):
+            s.run(train, {**feed, keep: 0.9})
+        after = s.run(loss, {**feed, keep: 1.0})
+    assert after < 0.5 * before

@@ -154,3 +154,43 @@ def test_rank_error_names_the_op():
     with tf.Graph().as_default(), pytest.raises(ValueError, match="Shape must be rank 4 but "
                                                 "is rank 3 for 'AvgPool'"):
         tf.nn.avg_pool(tf.zeros([3, 3, 1]), 2, 2, "SAME")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tiling_fast_path_routes_like_the_scan(seed):
+    from gradverify.engine.ops import _windows, pool_ops
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 2, (2, 6, 4, 3)).astype(float)  # ties everywhere
+    x[0, 0, 0, 0], x[1, :2, :2, 1] = -np.inf, -np.inf    # and whole windows of -inf
+    grad = rng.standard_normal((2, 3, 2, 3))
+    g = _windows.geometry("MaxPool", x.shape, 2, 2, (1, 2, 2, 1), (1, 1, 1, 1), "VALID")
+    assert pool_ops._tiled(g)
+    np.testing.assert_array_equal(
+        pool_ops._max_pool_grad_tiled(g, x, grad),
+        pool_ops._route_back(g, pool_ops._first_argmax(g, x), grad))
+
+
+def test_nan_windows_follow_tf_scan():
+    x = np.array([[np.nan, 1.0], [2.0, 0.0]]).reshape(1, 2, 2, 1)
+    g = evaluate(lambda t: tf.gradients(tf.nn.max_pool(t, 2, 2, "VALID"), [t])[0], [x])
+    # TF's scan starts from the first cell and takes only strictly greater ones: NaN stays
+    assert g.reshape(2, 2).tolist() == [[1.0, 0.0], [0.0, 0.0]]
+
+
+def test_gradients_with_unknown_static_dims():
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((2, 5, 6, 3))
+    w = rng.standard_normal((2, 2, 3, 2))
+
+    def net(t, f):
+        h = tf.nn.conv2d(t, f, [1, 2, 1, 1], "SAME")
+        return tf.reduce_sum(tf.nn.max_pool(h, 2, 2, "SAME") ** 2) + tf.reduce_sum(
+            tf.nn.avg_pool(h, 3, 1, "SAME") ** 2)
+    with tf.Graph().as_default():
+        xp = tf.placeholder(tf.float64, [None, None, None, None])
+        fp = tf.placeholder(tf.float64, [None, None, None, None])
+        dyn = tf.gradients(net(xp, fp), [xp, fp])
+        got = tf.Session().run(dyn, {xp: x, fp: w})
+    want = evaluate(lambda t, f: tf.gradients(net(t, f), [t, f]), [x, w])
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -127,6 +127,31 @@ def _first_argmax(g: Any, x: np.ndarray) -> np.ndarray:
     return idx
 
 
+def _tiled(g: Any) -> bool:
+    """Windows that tile the input exactly: no overlap, no gap, no padding."""
+    return (not g.padded and g.sh == g.kh and g.sw == g.kw and g.oh * g.kh == g.h
+            and g.ow * g.kw == g.w)
+
+
+def _max_pool_grad_tiled(g: Any, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """The same routing for tiling windows, in one pass per window offset: the first cell
+    equal to its window's maximum takes the gradient (equal to the strict scan's choice
+    when there is no NaN; the caller checks)."""
+    blocks = x.reshape(g.n, g.oh, g.kh, g.ow, g.kw, g.c)
+    views = [blocks[:, :, i, :, j, :] for i in range(g.kh) for j in range(g.kw)]
+    top = views[0].copy()
+    for v in views[1:]:
+        np.maximum(top, v, out=top)
+    dx = np.empty_like(grad, shape=x.shape)
+    out = dx.reshape(blocks.shape)
+    free = np.ones(top.shape, bool)
+    for k, v in enumerate(views):
+        hit = (v == top) & free
+        np.multiply(grad, hit, out=out[:, :, k // g.kw, :, k % g.kw, :])
+        free &= ~hit
+    return dx
+
+
 def _route_back(g: Any, idx: np.ndarray, grad: np.ndarray) -> np.ndarray:
     """Add each window's ``grad`` into its argmax cell (an input-shaped array)."""
     dxp = np.zeros(g.padded_shape, grad.dtype)
@@ -209,6 +234,8 @@ def _max_pool_grad(orig_input, orig_output, grad, *, ksize, strides, padding, da
     g = _geom("MaxPoolGrad", orig_input.shape, ksize, strides, padding, data_format)
     if grad.shape != (g.n, g.oh, g.ow, g.c) or orig_output.shape != grad.shape:
         raise ValueError("MaxPoolGrad: orig_output and grad must have the pooled shape")
+    if _tiled(g) and not np.isnan(orig_input).any():
+        return _max_pool_grad_tiled(g, orig_input, grad)
     return _route_back(g, _first_argmax(g, orig_input), grad)
 
 
