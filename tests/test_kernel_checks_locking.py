@@ -181,3 +181,49 @@ def test_locks_are_per_variable_and_per_session(graph):
         s2.run(both)
         assert (s1.run(a), s1.run(b)) == (n, 2 * n)
         assert (s2.run(a), s2.run(b)) == (1.0, 2.0)
+
+
+def _blocks_on(session, fetch, var_op):
+    """True if running ``fetch`` waits while the session's lock of ``var_op`` is held."""
+    lock = session._variable_lock(var_op)
+    done = threading.Event()
+    with lock:
+        worker = threading.Thread(target=lambda: (session.run(fetch), done.set()))
+        worker.start()
+        blocked = not done.wait(0.3)
+    assert done.wait(10)  # released: the update goes through
+    worker.join()
+    return blocked
+
+
+@pytest.mark.parametrize("make", [
+    lambda v: tf.assign(v, 5.0, use_locking=True),
+    lambda v: tf.assign_add(v, 1.0, use_locking=True),
+    lambda v: v.assign_sub(1.0, use_locking=True),
+    lambda v: tf.train.GradientDescentOptimizer(0.1, use_locking=True).minimize(v * v),
+    lambda v: tf.train.AdamOptimizer(0.1, use_locking=True).minimize(v * v),
+])
+def test_locked_updates_take_the_variable_lock(graph, make):
+    v = tf.Variable(1.0)
+    update = make(v)
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        assert _blocks_on(s, update, v.op)
+
+
+def test_unlocked_updates_do_not_wait(graph):
+    v = tf.Variable(1.0)
+    update = tf.assign_add(v, 1.0)
+    with tf.Session() as s:
+        s.run(v.initializer)
+        assert not _blocks_on(s, update, v.op)
+        assert s.run(v) == 2.0
+
+
+def test_momentum_locks_the_slot_too(graph):
+    v = tf.Variable(1.0)
+    opt = tf.train.MomentumOptimizer(0.1, 0.9, use_locking=True)
+    step = opt.minimize(v * v)
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        assert _blocks_on(s, step, opt.get_slot(v, "momentum").op)
