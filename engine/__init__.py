@@ -34,6 +34,8 @@ globals().update(_public_names(""))
 
 from gradverify.engine import math, nn, random, train
 from gradverify.engine import linalg
+from gradverify.engine import app, checkpoint as _checkpoint, config as _config, flags
+from gradverify.engine import layers, saver as _saver, summary
 
 registry.materialize_namespaces()  # every exported path resolves: engine.manip.reshape ...
 

@@ -102,6 +102,6 @@ def as_dtype(value: Any) -> DType:
     if npd is not None:
         if npd in _BY_KEY:
             return _BY_KEY[npd]
-        if npd.kind == "U":
+        if npd.kind in "US":
             return string
     raise TypeError(f"Cannot convert {value!r} to a dtype.")

@@ -140,7 +140,7 @@ class Tensor(_OperatorMixin):
 
     @property
     def device(self) -> str:
-        return ""
+        return self.op.device
 
     def consumers(self) -> list[Operation]:
         return list(self._consumers)
@@ -184,7 +184,7 @@ class Operation:
     """A node: ``type``, ``name``, ``inputs``, ``outputs``, ``control_inputs``, attrs."""
 
     __slots__ = ("graph", "name", "type", "opdef", "inputs", "outputs", "control_inputs",
-                 "attrs", "_id", "__weakref__")
+                 "attrs", "_id", "_device", "__weakref__")
 
     def __init__(self, graph: Graph, name: str, opdef: Any, inputs: tuple[Tensor, ...],
                  attrs: dict[str, Any], control_inputs: list[Operation]):
@@ -197,6 +197,7 @@ class Operation:
         self.control_inputs = list(control_inputs)
         self.outputs: tuple[Tensor, ...] = ()
         self._id = -1
+        self._device = ""
 
     def get_attr(self, name: str) -> Any:
         try:
@@ -216,7 +217,11 @@ class Operation:
 
     @property
     def device(self) -> str:
-        return ""
+        """The device ``tf.device`` asked for (recorded only: everything runs on the CPU)."""
+        return self._device
+
+    def _set_device(self, device: str | None) -> None:
+        self._device = device or ""
 
     def _add_control_input(self, op: Operation) -> None:
         if op._id > self._id:
@@ -279,6 +284,8 @@ class Graph:
             if self._finalized:
                 raise RuntimeError("Graph is finalized and cannot be modified.")
             op._id = len(self._ops)
+            for spec in getattr(self._local, "devices", ()):  # innermost wins; None clears
+                op._set_device(spec(op) if callable(spec) else spec)
             self._ops.append(op)
             self._by_name[op.name] = op
             for t in op.inputs:
@@ -397,6 +404,19 @@ class Graph:
             yield new + "/" if new else ""
         finally:
             self._name_stack = old
+
+    @contextlib.contextmanager
+    def device(self, device_name_or_function: Any) -> Iterator[None]:
+        """Record a device on the ops made in the block (``engine/device.py``)."""
+        from gradverify.engine.config import canonical_device
+        spec = device_name_or_function
+        spec = spec if callable(spec) else canonical_device(spec)
+        devices = getattr(self._local, "devices", ())
+        self._local.devices = (*devices, spec)
+        try:
+            yield
+        finally:
+            self._local.devices = devices
 
     # -- control dependencies --------------------------------------------------------------
     @contextlib.contextmanager
@@ -560,6 +580,12 @@ def to_numpy(value: Any, dtype: _dt.DType | None, what: str = "value") -> np.nda
     """Convert a Python/NumPy value to an ndarray of ``dtype``; TypeError on a lossy cast."""
     if dtype is None:
         dtype = _infer_dtype(value)
+    if dtype is _dt.string:  # tf.string: bytes (or str) elements in an object array
+        arr = np.array(value, dtype=object)
+        if not all(isinstance(x, (bytes, str)) for x in arr.ravel()):
+            raise TypeError(f"Expected string, got {value!r} of type "
+                            f"'{type(value).__name__}' instead.")
+        return arr
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as e:

@@ -125,6 +125,10 @@ class Session:
     """
 
     def __init__(self, target: str = "", graph: Graph | None = None, config: Any = None):
+        from gradverify.engine.config import ConfigProto
+        if config is not None and not isinstance(config, ConfigProto):
+            raise TypeError(f"config must be a tf.ConfigProto, but got {type(config)}")
+        self.config = config  # kept, not acted on: every op runs on the CPU
         self.graph = graph if graph is not None else get_default_graph()
         self.sess_str = target
         self._closed = False

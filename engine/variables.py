@@ -119,7 +119,7 @@ class Variable(_OperatorMixin):
 
     @property
     def device(self) -> str:
-        return ""
+        return self._variable.op.device
 
     @property
     def initializer(self) -> Operation:

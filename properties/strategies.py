@@ -328,9 +328,11 @@ def _cases(draw: Any, op: OpDef, dtype: str, generic: bool, use_examples: bool) 
         if domain.of is not None and isinstance(of_shape, list):
             of_shape = of_shape[0]
         in_dtype = dtype if domain.dtypes is None else domain.dtypes[0]
-        if name in pinned:
-            v = np.asarray(pinned[name], dtype=np.dtype(in_dtype))
-            values.append(v)
+        if name in pinned:  # strings (serialized summaries) can only be pinned
+            np_dtype = np.dtype(object if in_dtype == "string" else in_dtype)
+            p = pinned[name]
+            values.append([np.asarray(x, np_dtype) for x in p] if isinstance(shape, list)
+                          else np.asarray(p, np_dtype))
         elif domain.kind == "shape_only":
             values.append(np.zeros(shape, np.dtype(in_dtype)))
         elif isinstance(shape, list):

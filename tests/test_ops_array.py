@@ -519,8 +519,9 @@ def test_pad_errors():
         tf.pad(x, [[0, 0], [-1, 0]])
     with pytest.raises(ValueError, match=r"Shape must be rank 1 but is rank 2.*'Pad_1'"):
         tf.pad(x, [[0, 0]])
-    with pytest.raises(NotImplementedError, match="REFLECT"):
-        tf.pad(x, [[0, 0], [1, 1]], mode="REFLECT")
+    with pytest.raises(ValueError, match=r"paddings must be less than the dimension size: "
+                                         r"3, 0 not less than 3.*'MirrorPad'"):
+        tf.pad(x, [[0, 0], [3, 0]], mode="REFLECT")
     with pytest.raises(ValueError, match="Unknown padding mode: WRAP"):
         tf.pad(x, [[0, 0], [1, 1]], mode="wrap")
     pads = tf.placeholder(tf.int32, [2, 2])

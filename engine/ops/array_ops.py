@@ -715,15 +715,13 @@ def _(op, grad):
 @export("pad")
 def pad(tensor: Any, paddings: Any, mode: str = "CONSTANT", name: str | None = None,
         constant_values: Any = 0) -> Tensor:
-    """``tensor`` padded with ``paddings[i] = [before, after]`` values of ``constant_values``.
-
-    Only ``mode="CONSTANT"`` is implemented (REFLECT and SYMMETRIC raise
-    NotImplementedError).
+    """``tensor`` padded with ``paddings[i] = [before, after]`` cells along axis ``i``:
+    ``constant_values`` (mode ``"CONSTANT"``), or mirror images of ``tensor`` without
+    (``"REFLECT"``) or with (``"SYMMETRIC"``) the edge element (the MirrorPad op).
     """
     mode = str(mode).upper()
     if mode in ("REFLECT", "SYMMETRIC"):
-        raise NotImplementedError(f"pad mode {mode} is not implemented by this engine; only "
-                                  "CONSTANT is.")
+        return api("_internal.mirror_pad")(tensor, paddings, mode=mode, name=name)
     if mode != "CONSTANT":
         raise ValueError(f"Unknown padding mode: {mode}")
     if isinstance(constant_values, Tensor):

@@ -137,11 +137,35 @@ def _(op, grad):
 reduce_sum = _reduce_api(_sum, "reduce_sum", "math.reduce_sum")
 
 
-@op("Mean", **_REDUCE,
-    reference=lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims))
+def _ref_mean(x, axis, keepdims):
+    if x.dtype.kind != "i":
+        return np.mean(x, axis=axis, keepdims=keepdims)
+    total = np.sum(x.astype(object), axis=axis, keepdims=keepdims)  # exact Python ints
+    count = max(x.size // max(np.size(total), 1), 1)
+    half = 2 ** (8 * x.dtype.itemsize - 1)  # the sum wraps around in the dtype, as in TF
+
+    def trunc(t):
+        t = (t + half) % (2 * half) - half
+        return abs(t) // count * (1 if t >= 0 else -1)
+    trunc = np.vectorize(trunc, otypes=[object])
+    return np.asarray(trunc(total)).astype(x.dtype)
+
+
+@op("Mean", **_REDUCE, dtypes=NUM, reference=_ref_mean,
+    examples=({"shapes": {"x": (2, 3)}, "attrs": {"axis": (1,), "keepdims": False}},
+              {"shapes": {"x": (4,)}, "attrs": {"axis": None, "keepdims": True}}))
 def _mean(x, *, axis, keepdims):
-    """Mean of elements across axes."""
-    return np.mean(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    """Mean of elements across axes; on integers the sum divided with truncation toward zero,
+    like TF's integer mean (``mean([-1, -2]) == -1``)."""
+    if x.dtype.kind != "i":
+        return np.mean(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    total = np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    count = x.size // max(total.size, 1) if x.size else 0
+    if count == 0:
+        return np.zeros_like(total)
+    quotient = total // count  # floor; truncation differs for negative inexact quotients
+    quotient += ((total % count) != 0) & (total < 0)
+    return np.asarray(quotient, x.dtype)
 
 
 _mean.shape_rule(_reduce_shape)
