@@ -26,6 +26,7 @@ from gradverify.engine.graph import (
     get_default_graph,
     name_scope,
 )
+from gradverify.engine.inspect import ancestors, descendants, record_gradients
 from gradverify.engine.registry import api, export, lookup
 
 __all__ = ["gradients"]
@@ -119,26 +120,14 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
             if g is None and unconnected_gradients == "zero":
                 g = api("zeros_like")(x)
             out.append(g)
-        return out
+    record_gradients(ys, xs, out)  # which tensor is whose gradient, for the step auditor
+    return out
 
 
 def _between(ys: Sequence[Tensor], xs: Sequence[Tensor]) -> set[Operation]:
-    """Ops on some path from a tensor in ``xs`` to a tensor in ``ys``."""
-    reached: set[Operation] = set()
-    stack = [c for x in xs for c in x._consumers]
-    while stack:
-        op = stack.pop()
-        if op not in reached:
-            reached.add(op)
-            stack.extend(c for t in op.outputs for c in t._consumers)
-    between: set[Operation] = set()
-    stack = [y.op for y in ys]
-    while stack:
-        op = stack.pop()
-        if op in reached and op not in between:
-            between.add(op)
-            stack.extend(t.op for t in op.inputs)
-    return between
+    """Ops on some path from a tensor in ``xs`` to a tensor in ``ys`` (every op between an
+    op reached from ``xs`` and ``ys`` is itself reached from ``xs``)."""
+    return ancestors(ys, control=False) & descendants(xs)
 
 
 def _aggregate(grads: list[Tensor] | None) -> Tensor | None:

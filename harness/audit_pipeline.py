@@ -1,0 +1,217 @@
+"""Where the tensor an update applies comes from, and the program rules it must obey.
+
+For each update the auditor traces the applied tensor (an optimizer's gradient, a
+hand-written ``assign_sub``'s delta) back to its sources along *carrier* edges: inputs with
+the output's shape (elementwise ops, a scale by a scalar, noise of the same shape), or the
+only input of a shape change of the same size (reshape). A raw gradient made by
+``tf.gradients`` / ``compute_gradients`` is a source (the gradient of one variable), and
+so is a variable read. What the tensor carries decides the program rules, each FAIL naming
+the variable and the rule:
+
+- ``gradient pairing``: it carries raw gradients, but not the one of the variable it is
+  applied to (``zip(grads, variables)`` in the wrong order), or several variables' gradients
+  elementwise. A global statistic of all gradients (``clip_by_global_norm``'s norm, a
+  reduction) is not a carrier of the same shape, so clipping keeps each gradient's pairing.
+- ``fresh gradient``: it carries no raw gradient and no read of the variable itself, only
+  reads of non-trainable variables: a gradient stored by an earlier run (stale).
+- ``L2 once``: a multiple of the variable is added to its gradient by hand although the
+  loss already has an ``l2_loss`` of it (the L2 term counted twice).
+- ``schedule step``: a hyperparameter (a learning-rate schedule) reads the output of the
+  global-step increment, i.e. the post-step ``global_step``; schedules use the pre-step one.
+
+The pipeline's stages (``loss → gradients → clip_by_global_norm → apply(adam)``) are the
+name scopes of the ops on the carrier paths, in graph order.
+
+>>> import gradverify.engine as tf
+>>> with tf.Graph().as_default() as g:
+...     w = tf.Variable([1.0, 2.0], name="w")
+...     (grad,) = tf.gradients(tf.reduce_sum(w * w), [w])
+...     p = trace(tf.clip_by_value(grad, -1.0, 1.0) * 0.5, w, "apply(sgd)")
+>>> p.stages, p.problems()
+(['loss', 'gradients', 'clip_by_value', 'mul', 'apply(sgd)'], [])
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradverify.engine import inspect
+from gradverify.engine.graph import GraphKeys
+
+__all__ = ["Pipeline", "trace", "gradient_paths", "reads_post_step"]
+
+_ADDITIVE = ("Add", "AddV2", "Sub", "AddN")
+
+
+@dataclass
+class _Carried:
+    grads: frozenset = frozenset()     # GradientSources
+    reads: frozenset = frozenset()     # Variables read
+    mixed: bool = False
+    decay: bool = False                # a read of the target added to its gradient
+    ops: frozenset = frozenset()       # ops on carrier paths below a raw gradient
+
+    def __or__(self, o: _Carried) -> _Carried:
+        return _Carried(self.grads | o.grads, self.reads | o.reads, self.mixed or o.mixed,
+                        self.decay or o.decay, self.ops | o.ops)
+
+
+@dataclass
+class Pipeline:
+    """The applied tensor of one update, traced to its sources."""
+
+    variable: Any
+    applied: Any
+    grads: list[Any] = field(default_factory=list)     # GradientSource, raw gradients
+    reads: list[Any] = field(default_factory=list)     # Variables read elementwise
+    mixed: bool = False
+    decay: bool = False
+    stages: list[str] = field(default_factory=list)
+    loss: Any = None
+    stored: bool = True    # whether the rule "fresh gradient" applies (a gradient or delta)
+
+    def own(self) -> list[Any]:
+        ref = inspect.variable_ref(self.variable)
+        return [s for s in self.grads if s.variable is self.variable or s.x is ref]
+
+    def problems(self) -> list[str]:
+        """The program rules this pipeline breaks (empty when none)."""
+        name = self.variable.op.name
+        out = []
+        others = sorted({_name(s) for s in self.grads if s not in self.own()})
+        if self.mixed:
+            out.append(f"the update of {name} mixes the gradients of "
+                       f"{', '.join(others + [name] if self.own() else others)} elementwise "
+                       "(rule: gradient pairing)")
+        elif self.grads and not self.own():
+            out.append(f"the gradient applied to {name} is the gradient of "
+                       f"{', '.join(others)}: paired with the wrong variable "
+                       "(rule: gradient pairing)")
+        stale = [v for v in self.reads if v is not self.variable and not v.trainable]
+        if (self.stored and not self.grads and stale and self.variable not in self.reads
+                and self.variable.trainable):
+            out.append(f"the gradient applied to {name} is read from "
+                       f"{', '.join(sorted(v.op.name for v in stale))}, a value stored by "
+                       "an earlier run, not computed in this step (rule: fresh gradient)")
+        if self.decay and self.loss is not None and _has_l2_of(self.loss, self.variable):
+            out.append(f"the update of {name} adds a multiple of {name} to its gradient by "
+                       f"hand, but the loss already contains l2_loss({name}): the L2 term "
+                       "is counted twice (rule: L2 once)")
+        return out
+
+
+def _name(source: Any) -> str:
+    return source.variable.op.name if source.variable is not None else source.x.op.name
+
+
+def _has_l2_of(loss: Any, variable: Any) -> bool:
+    ref = inspect.variable_ref(variable)
+    return any(op.type == "L2Loss" and ref.op in inspect.ancestors([op], control=False)
+               for op in inspect.ancestors([loss], control=False))
+
+
+def _carriers(op: Any, out: Any) -> list[Any]:
+    floats = [t for t in op.inputs if t.dtype.is_floating]
+    dims = out.shape.as_tuple()
+    same = [t for t in floats if dims is not None and t.shape.as_tuple() == dims]
+    if same:
+        return same
+    if len(floats) == 1 and floats[0].shape.num_elements() == out.shape.num_elements():
+        return floats   # reshape / transpose / squeeze: same entries, other layout
+    return []
+
+
+def trace(applied: Any, variable: Any, applying: str, *, stored: bool = True) -> Pipeline:
+    """Trace ``applied`` (the tensor an update of ``variable`` uses) to its sources;
+    ``applying`` names the last stage (``"apply(adam)"``, ``"assign_sub"``)."""
+    graph = variable.graph
+    sources = inspect.gradient_sources(graph)
+    by_ref = inspect.variable_by_ref(graph)
+    memo: dict[Any, _Carried] = {}
+
+    def carried(t: Any) -> _Carried:
+        if t in memo:
+            return memo[t]
+        memo[t] = _Carried()   # a cycle cannot happen; this guards the recursion
+        if t in sources:
+            found = _Carried(grads=frozenset([sources[t]]))
+        elif t in by_ref:
+            found = _Carried(reads=frozenset([by_ref[t]]))
+        elif t.op.type == "Identity" and t.op.inputs and t.op.inputs[0] in by_ref:
+            found = _Carried(reads=frozenset([by_ref[t.op.inputs[0]]]))
+        elif inspect.is_write(t.op):   # the new value of the written variable
+            found = _Carried(reads=frozenset(by_ref[r] for r in inspect.written_refs(t.op)
+                                             if r in by_ref))
+        else:
+            parts = [carried(x) for x in _carriers(t.op, t)]
+            found = _Carried()
+            for p in parts:
+                found = found | p
+            targets = {s.variable or s.x for s in found.grads}
+            if len(targets) > 1 and not found.mixed:
+                found.mixed = True
+            if t.op.type in _ADDITIVE and len(parts) > 1:
+                found.decay = found.decay or (any(
+                    variable in p.reads and not p.grads for p in parts) and any(
+                    p.grads for p in parts))
+            if found.grads:
+                found.ops = found.ops | {t.op}
+        memo[t] = found
+        return found
+
+    c = carried(applied)
+    stages = ["loss", "gradients"] if c.grads else []
+    for op in sorted(c.ops, key=inspect.creation_index):
+        label = re.sub(r"_\d+$", "", op.name.split("/")[0])
+        if label not in stages:
+            stages.append(label)
+    loss = next((s.ys[0] for s in c.grads), None)
+    return Pipeline(variable, applied, sorted(c.grads, key=_name), sorted(
+        c.reads, key=lambda v: v.op.name), c.mixed, c.decay, [*stages, applying], loss,
+        stored)
+
+
+def reads_post_step(tensor: Any) -> Any:
+    """The global-step increment whose output ``tensor`` reads through data edges (the
+    post-step ``global_step``), or None."""
+    steps = {inspect.variable_ref(v) for v in tensor.graph.get_collection(
+        GraphKeys.GLOBAL_STEP)}
+    for op in inspect.ancestors([tensor], control=False):
+        if inspect.is_write(op) and any(r in steps for r in inspect.written_refs(op)):
+            return op
+    return None
+
+
+def gradient_paths(loss: Any, variable: Any, limit: int = 16) -> list[list[str]]:
+    """Op-name paths along which gradient flows from ``variable`` to ``loss`` (data edges
+    through differentiable ops; ``stop_gradient`` and integer tensors cut them).
+
+    >>> import gradverify.engine as tf
+    >>> with tf.Graph().as_default():
+    ...     w = tf.Variable(1.0); y = w * w + tf.stop_gradient(w)
+    ...     gradient_paths(y, w)
+    [['Variable/read', 'mul', 'add']]
+    """
+    target = loss.op
+    relevant = inspect.ancestors([target])
+    paths: list[list[str]] = []
+
+    def walk(tensor: Any, trail: list[str]) -> None:
+        if len(paths) >= limit:
+            return
+        for op in inspect.consumers(tensor):  # x * x is one path, not two
+            if op not in relevant:
+                continue
+            diff = inspect.differentiable_inputs(op)
+            if not any(diff[i] for i, t in enumerate(op.inputs) if t is tensor):
+                continue
+            if op is target:
+                paths.append([*trail, op.name])
+                continue
+            for out in op.outputs:
+                if out.dtype.is_floating:
+                    walk(out, [*trail, op.name])
+    walk(inspect.variable_ref(variable), [])
+    return paths
