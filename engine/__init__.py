@@ -27,11 +27,15 @@ from gradverify.engine.registry import op, public_names as _public_names
 from gradverify.engine.session import InteractiveSession, Session, get_default_session
 from gradverify.engine.shapes import Dimension, TensorShape
 from gradverify.engine.variables import Variable
+from gradverify.engine import clip_ops, initializers, variable_scope as _variable_scope
+from gradverify.engine.variable_scope import AUTO_REUSE, VariableScope
 
 globals().update(_public_names(""))
 
 from gradverify.engine import math, nn, random, train
 from gradverify.engine import linalg
+
+registry.materialize_namespaces()  # every exported path resolves: engine.manip.reshape ...
 
 get_static_value = constant_value
 newaxis = None

@@ -608,21 +608,32 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
     dtype = None if dtype is None else _dt.as_dtype(dtype)
     arr = to_numpy(value, dtype)
     if shape is not None:
-        shape = tuple(int(d) for d in shape)
-        if arr.shape != shape:
-            if verify_shape:
-                raise TypeError(f"Expected Tensor's shape: {shape}, got {arr.shape}.")
-            if arr.size == 1:
-                arr = np.full(shape, arr.reshape(()), dtype=arr.dtype)
-            elif arr.size == int(np.prod(shape)):
-                arr = arr.reshape(shape)
-            else:
-                raise TypeError(f"Eager execution of tf.constant with unsupported shape "
-                                f"(value has {arr.size} elements, shape is {shape} with "
-                                f"{int(np.prod(shape))} elements).")
+        arr = _fit_to_shape(arr, shape, verify_shape)
     arr = np.array(arr, copy=True)
     arr.flags.writeable = False
     return lookup("Const")(value=arr, dtype=_dt.as_dtype(arr.dtype), name=name)
+
+
+def _fit_to_shape(arr: np.ndarray, shape: Any, verify_shape: bool) -> np.ndarray:
+    """TF1's ``make_tensor_proto`` with a shape: a scalar fills it; fewer values than the shape
+    holds are padded with the last value (a proto's repeated field); more are an error."""
+    dims = tuple(int(getattr(d, "value", d)) for d in (
+        shape.as_list() if hasattr(shape, "as_list") else shape))
+    if any(d < 0 for d in dims):
+        raise ValueError(f"Dimension -1 must be >= 0 in shape {list(dims)} of a constant.")
+    if verify_shape and arr.shape != dims:
+        raise TypeError(f"Expected Tensor's shape: {dims}, got {arr.shape}.")
+    if arr.shape == dims:
+        return arr
+    size = int(np.prod(dims, dtype=np.int64))
+    if arr.size > size:
+        raise ValueError(f"Too many elements provided. Needed at most {size}, but received "
+                         f"{arr.size}")
+    flat = arr.reshape(-1)
+    if flat.size == 0:
+        return np.zeros(dims, dtype=arr.dtype)
+    pad = np.full(size - flat.size, flat[-1], dtype=arr.dtype)
+    return np.concatenate([flat, pad]).reshape(dims)
 
 
 def constant_value(tensor: Tensor) -> np.ndarray | None:

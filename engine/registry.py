@@ -21,8 +21,10 @@ True
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 import sys
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -523,12 +525,52 @@ def export(*names: str) -> Callable[[Any], Any]:
             table[short] = obj
             _API_SOURCE[full] = _source_of(getattr(obj, "__wrapped__", obj))
             module = sys.modules.get(f"{_ENGINE}.{ns}" if ns else _ENGINE)
+            if module is None and _NAMESPACES_READY and not ns.startswith("_"):
+                module = _namespace_module(ns)
             if module is not None and not ns.startswith("_"):
                 setattr(module, short, obj)  # ops registered after import appear too
             if isinstance(obj, OpDef):
                 obj.api_names.append(full)
         return obj
     return deco
+
+
+_NAMESPACES_READY = False
+
+
+def _namespace_module(ns: str) -> types.ModuleType | None:
+    """``engine.<ns>`` as a module: the real one if a file defines it, else a namespace made
+    here holding the names exported into it (``manip.reshape`` -> ``engine.manip``)."""
+    full = f"{_ENGINE}.{ns}"
+    if full in sys.modules:
+        return sys.modules[full]
+    parent_ns, _, short = ns.rpartition(".")
+    parent = _namespace_module(parent_ns) if parent_ns else sys.modules.get(_ENGINE)
+    if parent is None:
+        return None
+    existing = getattr(parent, short, None)
+    if isinstance(existing, types.ModuleType):
+        return existing
+    if getattr(parent, "__path__", None) and importlib.util.find_spec(full) is not None:
+        return None  # a real module not imported yet: it takes its names when it is
+    module = types.ModuleType(full, f"``tf.{ns}``: the engine's functions exported there.")
+    module.__dict__.update(_API.get(ns, {}))
+    sys.modules[full] = module
+    setattr(parent, short, module)
+    return module
+
+
+def materialize_namespaces() -> None:
+    """Make every namespace names were exported into reachable as ``engine.<ns>`` (called
+    once the engine package has imported its own modules; later exports follow)."""
+    global _NAMESPACES_READY
+    _NAMESPACES_READY = True
+    for ns in sorted(_API):
+        if ns and not ns.startswith("_"):
+            module = _namespace_module(ns)
+            if module is not None:
+                for short, obj in _API[ns].items():
+                    setattr(module, short, obj)
 
 
 def public_names(namespace: str = "") -> dict[str, Any]:

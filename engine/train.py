@@ -42,6 +42,7 @@ from gradverify.engine.variables import Variable, assign_add, trainable_variable
 
 __all__ = ["Optimizer", "GradientDescentOptimizer", "UpdateRecord", "UPDATE_RECORDS",
            "get_global_step", "create_global_step", "get_or_create_global_step",
+           "assert_global_step", "global_step",
            "MomentumOptimizer", "AdamOptimizer", "AdagradOptimizer", "RMSPropOptimizer",
            "OPTIMIZERS", "ApplyRecord", "APPLY_RECORDS"]
 
@@ -319,30 +320,73 @@ class GradientDescentOptimizer(Optimizer):
 
 
 # -- global step -----------------------------------------------------------------------------
+def assert_global_step(global_step_tensor: Any) -> None:
+    """TypeError unless ``global_step_tensor`` is an integer scalar Variable or Tensor."""
+    if not isinstance(global_step_tensor, (Variable, Tensor)):
+        raise TypeError(f'Existing "global_step" must be a Variable or Tensor: '
+                        f"{global_step_tensor}.")
+    if not global_step_tensor.dtype.is_integer:
+        raise TypeError(f'Existing "global_step" does not have integer type: '
+                        f"{global_step_tensor.dtype.name}")
+    if global_step_tensor.shape.ndims != 0 and global_step_tensor.shape.is_fully_defined():
+        raise TypeError(f'Existing "global_step" is not scalar: {global_step_tensor.shape}')
+
+
 def get_global_step(graph: Any = None) -> Variable | None:
-    """The graph's global step variable (collection ``GLOBAL_STEP``), or None."""
+    """The graph's global step: the one entry of collection ``GLOBAL_STEP``, else the
+    variable named ``global_step``; None if there is none (or, as TF1, several)."""
     graph = graph or get_default_graph()
     found = graph.get_collection(GraphKeys.GLOBAL_STEP)
     if len(found) > 1:
-        raise TypeError("Multiple tensors in global_step collection.")
-    return found[0] if found else None
+        return None  # TF1 logs "Multiple tensors in global_step collection." and gives None
+    if found:
+        step = found[0]
+    else:
+        step = next((v for v in graph.get_collection(GraphKeys.GLOBAL_VARIABLES)
+                     if v.op.name == "global_step"), None)
+        if step is None:
+            try:
+                step = graph.get_tensor_by_name("global_step:0")
+            except KeyError:
+                return None
+    assert_global_step(step)
+    return step
 
 
 def create_global_step(graph: Any = None) -> Variable:
-    """A non-trainable int64 scalar ``global_step`` starting at 0."""
+    """A non-trainable int64 scalar ``global_step`` starting at 0 (made with
+    ``get_variable`` in the current variable scope, in collection ``GLOBAL_STEP``)."""
+    from gradverify.engine.initializers import Zeros
+    from gradverify.engine.variable_scope import get_variable
     graph = graph or get_default_graph()
     if get_global_step(graph) is not None:
         raise ValueError('"global_step" already exists.')
     with graph.as_default(), graph.name_scope(""):
-        return Variable(np.int64(0), trainable=False, name="global_step",
-                        collections=[GraphKeys.GLOBAL_VARIABLES, GraphKeys.GLOBAL_STEP])
+        return get_variable(GraphKeys.GLOBAL_STEP, shape=[], dtype=_dt.int64,
+                            initializer=Zeros(), trainable=False,
+                            collections=[GraphKeys.GLOBAL_VARIABLES, GraphKeys.GLOBAL_STEP])
 
 
 def get_or_create_global_step(graph: Any = None) -> Variable:
+    """The graph's global step, created if there is none.
+
+    >>> import gradverify.engine as tf
+    >>> with tf.Graph().as_default():
+    ...     step = tf.train.get_or_create_global_step()
+    ...     step is tf.train.get_or_create_global_step(), step.name, step.dtype.name
+    (True, 'global_step:0', 'int64')
+    """
     graph = graph or get_default_graph()
-    return get_global_step(graph) or create_global_step(graph)
+    step = get_global_step(graph)
+    return step if step is not None else create_global_step(graph)
 
 
+def global_step(sess: Any, global_step_tensor: Any) -> int:
+    """The global step's value in ``sess`` as a Python int."""
+    return int(sess.run(global_step_tensor))
+
+
+from gradverify.engine import schedules as _schedules  # noqa: E402, F401 - exports train.*
 from gradverify.engine.optimizers import (  # noqa: E402  (they subclass Optimizer, defined above)
     OPTIMIZERS,
     AdagradOptimizer,
@@ -350,3 +394,6 @@ from gradverify.engine.optimizers import (  # noqa: E402  (they subclass Optimiz
     MomentumOptimizer,
     RMSPropOptimizer,
 )
+from gradverify.engine.registry import public_names as _public_names  # noqa: E402
+
+globals().update(_public_names("train"))

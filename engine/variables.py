@@ -65,8 +65,9 @@ class Variable(_OperatorMixin):
         graph = _graph_of([initial_value]) if not callable(initial_value) else (
             get_default_graph())
         with graph.as_default(), graph.name_scope(name or "Variable") as scope:
-            if callable(initial_value):
-                initial_value = initial_value()
+            if callable(initial_value):  # TF1 builds it in the "Initializer" name scope
+                with graph.name_scope("Initializer"):
+                    initial_value = initial_value()
             init = convert_to_tensor(initial_value, dtype=dtype, name="initial_value")
             if validate_shape and not init.shape.is_fully_defined():
                 raise ValueError(f"initial_value must have a shape specified: {init!r}")
