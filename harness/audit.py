@@ -55,7 +55,7 @@ from gradverify.engine import inspect
 from gradverify.harness.audit_compare import check_fetches, compare_variable
 from gradverify.harness.audit_pipeline import gradient_paths
 from gradverify.harness.audit_plan import make_plan
-from gradverify.harness.audit_predict import Prediction, evaluate, predict
+from gradverify.harness.audit_predict import Prediction, check_schedules, evaluate, predict
 from gradverify.harness.audit_report import StepAudit, VariableAudit
 from gradverify.harness.audit_rules import RULES, register_rule
 
@@ -70,6 +70,9 @@ def audit_step(session: Any, fetches: Any, feed_dict: dict | None = None, *,
     plan = make_plan(session.graph, fetches)
     ev = evaluate(session, plan, feed_dict)
     predictions, unruled = predict(plan, ev)
+    for var, reasons in check_schedules(plan, ev).items():
+        for reason in reasons:
+            plan.problem(var, reason)
     audit = StepAudit(notes=list(plan.notes) + ev.notes)
     audit.result = session.run(fetches, feed_dict)
     after = inspect.snapshot(session)

@@ -16,8 +16,8 @@ the variable and the rule:
   reads of non-trainable variables: a gradient stored by an earlier run (stale).
 - ``L2 once``: a multiple of the variable is added to its gradient by hand although the
   loss already has an ``l2_loss`` of it (the L2 term counted twice).
-- ``schedule step``: a hyperparameter (a learning-rate schedule) reads the output of the
-  global-step increment, i.e. the post-step ``global_step``; schedules use the pre-step one.
+- ``schedule step`` (checked on values, in ``harness.audit_predict``): a learning-rate
+  schedule must see the pre-step ``global_step``.
 
 The pipeline's stages (``loss → gradients → clip_by_global_norm → apply(adam)``) are the
 name scopes of the ops on the carrier paths, in graph order.
@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradverify.engine import inspect
-from gradverify.engine.graph import GraphKeys
 
 __all__ = ["Pipeline", "trace", "gradient_paths", "reads_post_step"]
 
@@ -173,13 +172,12 @@ def trace(applied: Any, variable: Any, applying: str, *, stored: bool = True) ->
         stored)
 
 
-def reads_post_step(tensor: Any) -> Any:
-    """The global-step increment whose output ``tensor`` reads through data edges (the
-    post-step ``global_step``), or None."""
-    steps = {inspect.variable_ref(v) for v in tensor.graph.get_collection(
-        GraphKeys.GLOBAL_STEP)}
+def reads_post_step(tensor: Any, global_step: Any) -> Any:
+    """The write of ``global_step`` (its increment) whose output ``tensor`` reads through
+    data edges, i.e. the post-step value; or None."""
+    ref = inspect.variable_ref(global_step)
     for op in inspect.ancestors([tensor], control=False):
-        if inspect.is_write(op) and any(r in steps for r in inspect.written_refs(op)):
+        if inspect.is_write(op) and ref in inspect.written_refs(op):
             return op
     return None
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from gradverify.engine import inspect
 from gradverify.engine.graph import GraphKeys
-from gradverify.harness.audit_pipeline import Pipeline, gradient_paths, reads_post_step, trace
+from gradverify.harness.audit_pipeline import Pipeline, gradient_paths, trace
 
 __all__ = ["Update", "Plan", "make_plan"]
 
@@ -76,6 +76,9 @@ class Plan:
     randoms: list[Any] = field(default_factory=list)
     unseeded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    global_step: Any = None
+    # (variable, what, the step tensor a schedule in that update's inputs casts)
+    schedule_steps: list[tuple[Any, str, Any]] = field(default_factory=list)
 
     def problem(self, var: Any, reason: str) -> None:
         found = self.problems.setdefault(var, [])
@@ -83,8 +86,10 @@ class Plan:
             found.append(reason)
 
     def wanted(self) -> list[Any]:
-        """Every tensor the predictions need, then the fetched tensors, each once."""
-        out = [t for u in self.updates for t in u.tensors()] + self.fetched
+        """Every tensor the predictions need, the steps schedules see, then the fetched
+        tensors, each once."""
+        out = [t for u in self.updates for t in u.tensors()]
+        out += [t for _, _, t in self.schedule_steps] + self.fetched
         return list(dict.fromkeys(out))
 
 
@@ -96,7 +101,7 @@ def make_plan(graph: Any, fetches: Any) -> Plan:
     fetched = [e for e in elements if not hasattr(e, "outputs") and not any(
         inspect.is_write(op) for op in inspect.ancestors([e]))]
     plan = Plan(elements, fetched, inspect.variables(graph),
-                slot_owner=inspect.slot_owners(graph))
+                slot_owner=inspect.slot_owners(graph), global_step=_global_step(graph))
     plan.randoms = sorted((op for op in reach if op.opdef.random), key=inspect.creation_index)
     plan.unseeded = [op.name for op in plan.randoms
                      if op.attrs.get("seed") is None and op.attrs.get("seed2") is None]
@@ -115,7 +120,8 @@ def _add(plan: Plan, update: Update) -> None:
             shared = var is not e.variable and var is not update.variable
             plan.problem(var, f"written by the updates of both {e.variable.op.name} and "
                               f"{update.variable.op.name} in one step"
-                              + (": one slot shared by two variables" if shared else ""))
+                              + (": one slot shared by two variables" if shared else "")
+                              + " (rule: one write per variable)")
         earlier.append(update)
 
 
@@ -143,19 +149,33 @@ def _add_record(plan: Plan, r: Any) -> None:
     _add(plan, u)
 
 
+def _global_step(graph: Any) -> Any:
+    from gradverify.engine.train import get_global_step
+    step = get_global_step(graph)
+    return step if step in inspect.variables(graph) else None
+
+
 def _check_schedule(plan: Plan, var: Any, what: str, tensor: Any) -> None:
-    inc = reads_post_step(tensor)
-    if inc is not None:
-        plan.problem(var, f"the {what} of {var.op.name}'s update reads {inc.name}'s output, "
-                          "the post-step global_step; a schedule must use the pre-step "
-                          "value (rule: schedule step)")
+    """Remember the step every schedule in ``tensor``'s inputs sees: an integer tensor
+    computed from the global step where it leaves integer arithmetic (cast to a float,
+    compared with a boundary), to compare with the pre-step value."""
+    if plan.global_step is None:
+        return
+    ref = inspect.variable_ref(plan.global_step)
+    seen = []
+    for op in inspect.ancestors([tensor], control=False):
+        if any(t.dtype.is_integer for t in op.outputs):
+            continue
+        seen += [t for t in op.inputs if t.dtype.is_integer and t not in seen
+                 and ref.op in inspect.ancestors([t], control=False)]
+    plan.schedule_steps += [(var, what, t) for t in seen]
 
 
 def _add_hand_written(plan: Plan, graph: Any, reach: set[Any]) -> None:
     recorded = {r.op for r in inspect.update_records(graph)}
     applies = inspect.apply_records(graph)
     by_ref = inspect.variable_by_ref(graph)
-    steps = set(graph.get_collection(GraphKeys.GLOBAL_STEP))
+    steps = {plan.global_step, *graph.get_collection(GraphKeys.GLOBAL_STEP)}
     for op in sorted((o for o in reach if inspect.is_write(o) and o not in recorded),
                      key=inspect.creation_index):
         targets = [by_ref[r] for r in inspect.written_refs(op) if r in by_ref]

@@ -20,7 +20,7 @@ from gradverify.engine.graph import constant_value
 from gradverify.harness.audit_plan import Plan, Update
 from gradverify.harness.audit_rules import RULES
 
-__all__ = ["Prediction", "Evaluation", "evaluate", "predict"]
+__all__ = ["Prediction", "Evaluation", "evaluate", "predict", "check_schedules"]
 
 
 @dataclass
@@ -97,3 +97,24 @@ def predict(plan: Plan, ev: Evaluation) -> tuple[dict[Any, Prediction], dict[Any
             value, bound = new if isinstance(new, tuple) else (new, None)
             out[var] = Prediction(var, value, u.kind, u, bound)
     return out, unruled
+
+
+def check_schedules(plan: Plan, ev: Evaluation) -> dict[Any, list[str]]:
+    """Rule ``schedule step``: a schedule (``exponential_decay`` & co.) in an update's
+    inputs must see the pre-step ``global_step``, the value the step starts from."""
+    from gradverify.harness.audit_pipeline import reads_post_step
+    out: dict[Any, list[str]] = {}
+    if plan.global_step is None or ev.before.get(plan.global_step) is None:
+        return out
+    start = int(ev.before[plan.global_step])
+    for var, what, t in plan.schedule_steps:
+        seen = np.asarray(ev.values[id(t)])
+        if seen.size != 1 or int(seen) == start:
+            continue
+        inc = reads_post_step(t, plan.global_step)
+        how = f" (it reads the output of {inc.name}, the post-step value)" if inc else ""
+        out.setdefault(var, []).append(
+            f"the {what} of {var.op.name}'s update comes from a schedule that sees "
+            f"global_step = {int(seen)}, but the step starts at global_step = {start}"
+            f"{how}: off by {int(seen) - start} (rule: schedule step)")
+    return out
