@@ -12,8 +12,11 @@ the variable and the rule:
   applied to (``zip(grads, variables)`` in the wrong order), or several variables' gradients
   elementwise. A global statistic of all gradients (``clip_by_global_norm``'s norm, a
   reduction) is not a carrier of the same shape, so clipping keeps each gradient's pairing.
-- ``fresh gradient``: it carries no raw gradient and no read of the variable itself, only
-  reads of non-trainable variables: a gradient stored by an earlier run (stale).
+  (For scalar variables a combination of several gradients counts as such a statistic: an
+  elementwise mix of scalar gradients is not told apart from a norm.)
+- ``fresh gradient``: it carries no raw gradient and no read of the variable itself, but a
+  read of a non-trainable variable that holds a stored gradient (assigned from a
+  ``tf.gradients`` result, never accumulated into): a gradient from an earlier run.
 - ``L2 once``: a multiple of the variable is added to its gradient by hand although the
   loss already has an ``l2_loss`` of it (the L2 term counted twice).
 - ``schedule step`` (checked on values, in ``harness.audit_predict``): a learning-rate
@@ -88,7 +91,7 @@ class Pipeline:
             out.append(f"the gradient applied to {name} is the gradient of "
                        f"{', '.join(others)}: paired with the wrong variable "
                        "(rule: gradient pairing)")
-        stale = [v for v in self.reads if v is not self.variable and not v.trainable]
+        stale = [v for v in self.reads if v is not self.variable and _stored_gradient(v)]
         if (self.stored and not self.grads and stale and self.variable not in self.reads
                 and self.variable.trainable):
             out.append(f"the gradient applied to {name} is read from "
@@ -103,6 +106,23 @@ class Pipeline:
 
 def _name(source: Any) -> str:
     return source.variable.op.name if source.variable is not None else source.x.op.name
+
+
+def _stored_gradient(variable: Any) -> bool:
+    """Whether ``variable`` holds a raw gradient assigned by an earlier run: non-trainable,
+    written by an ``assign`` of a value computed from a ``tf.gradients`` result, and never
+    accumulated into (``assign_add``: gradient accumulation is a legitimate pattern)."""
+    if variable.trainable:
+        return False
+    graph = variable.graph
+    ref = inspect.variable_ref(variable)
+    writes = [op for op in graph.get_operations()
+              if inspect.is_write(op) and ref in inspect.written_refs(op)]
+    if any(op.type != "Assign" for op in writes):
+        return False
+    sources = inspect.gradient_sources(graph)
+    return any(t in sources for op in writes
+               for a in inspect.ancestors([op.inputs[1]], control=False) for t in a.outputs)
 
 
 def _has_l2_of(loss: Any, variable: Any) -> bool:
@@ -149,8 +169,10 @@ def trace(applied: Any, variable: Any, applying: str, *, stored: bool = True) ->
             for p in parts:
                 found = found | p
             targets = {s.variable or s.x for s in found.grads}
-            if len(targets) > 1 and not found.mixed:
-                found.mixed = True
+            if len(targets) > 1 and (t.shape.num_elements() or 0) > 1:
+                found.mixed = True   # several gradients combined entry by entry
+            elif len(targets) > 1:   # a scalar statistic of several (a norm): no carrier
+                found = _Carried(reads=found.reads, decay=found.decay)
             if t.op.type in _ADDITIVE and len(parts) > 1:
                 found.decay = found.decay or (any(
                     variable in p.reads and not p.grads for p in parts) and any(

@@ -112,11 +112,16 @@ def make_plan(graph: Any, fetches: Any) -> Plan:
     return plan
 
 
+_INCREMENTS = ("assign_add", "assign_sub")
+
+
 def _add(plan: Plan, update: Update) -> None:
     plan.updates.append(update)
     for var in update.writes:
         earlier = plan.writers.setdefault(var, [])
         for e in earlier:
+            if e.kind in _INCREMENTS and update.kind in _INCREMENTS:
+                continue  # increments commute: their deltas add up (audit_predict)
             shared = var is not e.variable and var is not update.variable
             plan.problem(var, f"written by the updates of both {e.variable.op.name} and "
                               f"{update.variable.op.name} in one step"

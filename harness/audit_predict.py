@@ -84,7 +84,15 @@ def predict(plan: Plan, ev: Evaluation) -> tuple[dict[Any, Prediction], dict[Any
     unruled: dict[Any, str] = {}
     for u in plan.updates:
         if u.record is None:
-            old = ev.value_of(u.variable) if ev.before.get(u.variable) is not None else 0.0
+            # several increments of one variable (a hand-written one beside the global
+            # step's, or two ordered by control_dependencies) add up
+            same = out.get(u.variable)
+            if same is not None and same.rule in ("assign_add", "assign_sub"):
+                old = same.value
+            elif ev.before.get(u.variable) is not None:
+                old = ev.value_of(u.variable)
+            else:
+                old = 0.0
             delta = ev.value_of(u.value)
             new = {"assign": delta, "assign_add": old + delta, "assign_sub": old - delta}
             out[u.variable] = Prediction(u.variable, new[u.kind], u.kind, u)

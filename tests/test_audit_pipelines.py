@@ -1,0 +1,97 @@
+"""Gradient pipelines at their edges: scalar variables under clip_by_global_norm, gradient
+accumulation (stored, but accumulated: not stale), several increments of one variable,
+gradients mixed entry by entry, and a decoupled weight decay (no L2 in the loss)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import gradverify.engine as tf
+from gradverify.harness import FAIL, PASS, audit_step
+
+
+def _session():
+    s = tf.Session()
+    s.run(tf.global_variables_initializer())
+    return s
+
+
+def _scalars():
+    a = tf.Variable(np.float64(1.5), name="a")
+    b = tf.Variable(np.float64(-0.5), name="b")
+    c = tf.Variable(np.array([0.3, -0.2, 0.9]), name="c")
+    loss = tf.square(a * b - 2.0) + a * tf.reduce_sum(c * c)
+    return a, b, c, loss
+
+
+def test_scalar_variables_under_clip_by_global_norm_pass(graph):
+    a, b, c, loss = _scalars()
+    grads, _ = tf.clip_by_global_norm(tf.gradients(loss, [a, b, c]), 0.5)
+    step = tf.train.MomentumOptimizer(0.1, 0.9).apply_gradients(zip(grads, [a, b, c]))
+    s = _session()
+    for _ in range(4):
+        audit = audit_step(s, step)
+        assert audit.verdict == PASS, str(audit)
+    assert audit.variable("a").pipeline == ["loss", "gradients", "clip_by_global_norm",
+                                            "apply(momentum)"]
+
+
+def test_scalar_gradients_swapped_fail(graph):
+    a, b, c, loss = _scalars()
+    ga, gb, gc = tf.gradients(loss, [a, b, c])
+    step = tf.train.GradientDescentOptimizer(0.1).apply_gradients([(gb, a), (ga, b), (gc, c)])
+    audit = audit_step(_session(), step)
+    assert "(rule: gradient pairing)" in audit.variable("a").reason
+    assert "(rule: gradient pairing)" in audit.variable("b").reason
+    assert audit.variable("c").verdict == PASS
+
+
+def test_gradients_mixed_entry_by_entry_fail(graph):
+    u = tf.Variable(np.array([1.0, 2.0]), name="u")
+    v = tf.Variable(np.array([-1.0, 0.5]), name="v")
+    loss = tf.reduce_sum(tf.square(u - v * 3.0))
+    gu, gv = tf.gradients(loss, [u, v])
+    step = tf.train.GradientDescentOptimizer(0.1).apply_gradients([(gu + gv, u), (gv, v)])
+    audit = audit_step(_session(), step)
+    assert audit.verdict == FAIL
+    assert "mixes the gradients of" in audit.variable("u").reason
+    assert audit.variable("v").verdict == PASS
+
+
+def test_gradient_accumulation_is_not_stale(graph):
+    x = tf.placeholder(tf.float64, [None, 2])
+    w = tf.Variable(np.array([[0.5], [-0.3]]), name="w")
+    loss = tf.reduce_mean(tf.square(tf.matmul(x, w) - 1.0))
+    (gw,) = tf.gradients(loss, [w])
+    acc = tf.Variable(tf.zeros([2, 1], tf.float64), trainable=False, name="acc")
+    accumulate = acc.assign_add(gw)
+    step = tf.train.GradientDescentOptimizer(0.1).apply_gradients([(acc.value() / 4.0, w)])
+    reset = acc.assign(tf.zeros([2, 1], tf.float64))
+    s = _session()
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        for _ in range(4):
+            s.run(accumulate, {x: rng.standard_normal((3, 2))})
+        audit = audit_step(s, step)
+        assert audit.verdict == PASS, str(audit)
+        s.run(reset)
+
+
+def test_two_increments_of_one_variable_add_up(graph):
+    w = tf.Variable(np.array([1.0, 2.0]), name="w")
+    first = w.assign_add(np.array([0.5, 0.5]))
+    with tf.control_dependencies([first]):
+        second = w.assign_sub(np.array([0.25, 1.0]))
+    audit = audit_step(_session(), second)
+    assert audit.verdict == PASS, str(audit)
+    assert audit.variable("w").sources == [f"{first.op.name} (hand-written)",
+                                           f"{second.op.name} (hand-written)"]
+
+
+def test_decoupled_weight_decay_without_l2_in_the_loss_passes(graph):
+    w = tf.Variable(np.array([1.0, -2.0]), name="w")
+    loss = tf.reduce_sum(tf.sin(w))
+    (g,) = tf.gradients(loss, [w])
+    step = w.assign_sub(0.1 * (g + 0.01 * w))   # AdamW-style: the loss has no L2 term
+    audit = audit_step(_session(), step)
+    assert audit.verdict == PASS, str(audit)
