@@ -141,7 +141,9 @@ def _add_record(plan: Plan, r: Any) -> None:
             plan.problem(var, reason)
         if r.var_list is not None and var not in r.var_list:
             plan.problem(var, "updated but not in the var_list it was optimised for")
-        elif r.var_list is None and not var.trainable:
+        elif r.var_list is None and r.loss is not None and not var.trainable:
+            # (a gradient handed to apply_gradients by the program names its variable
+            # explicitly: only minimize's default var_list must hold trainable ones)
             plan.problem(var, "updated but not trainable (and not in an explicit var_list)")
         loss = r.loss if r.loss is not None else u.pipeline.loss
         if loss is not None:
