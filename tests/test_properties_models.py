@@ -16,8 +16,8 @@ from gradverify.harness import PASS
 from gradverify.properties.models import (
     HEADS,
     OPTIMIZER_NAMES,
-    ModelPropertyError,
     PIPELINES,
+    ModelPropertyError,
     TrainingModel,
     VariableSpec,
     model_property_test,
