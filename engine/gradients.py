@@ -26,7 +26,7 @@ from gradverify.engine.graph import (
     get_default_graph,
     name_scope,
 )
-from gradverify.engine.inspect import ancestors, descendants, record_gradients
+from gradverify.engine.inspect import record_gradients
 from gradverify.engine.registry import api, export, lookup
 
 __all__ = ["gradients"]
@@ -77,10 +77,7 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
     with graph.as_default(), name_scope(name):
         grads: dict[Tensor, list[Tensor]] = {}
         for i, (y, gy) in enumerate(zip(ys, grad_ys)):
-            if gy is None:
-                if not y.dtype.is_floating:
-                    raise TypeError(f"Gradients of {y.dtype.name} tensor {y.name} are not "
-                                    "defined; ys must be floating point.")
+            if gy is None:  # an integer y carries no gradient: its xs get None (TF1)
                 gy = api("ones_like")(y, name=f"grad_ys_{i}")
             else:
                 gy = convert_to_tensor(gy, dtype=y.dtype, name=f"grad_ys_{i}")
@@ -125,9 +122,22 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
 
 
 def _between(ys: Sequence[Tensor], xs: Sequence[Tensor]) -> set[Operation]:
-    """Ops on some path from a tensor in ``xs`` to a tensor in ``ys`` (every op between an
-    op reached from ``xs`` and ``ys`` is itself reached from ``xs``)."""
-    return ancestors(ys, control=False) & descendants(xs)
+    """Ops on some path from a tensor in ``xs`` to a tensor in ``ys``."""
+    reached: set[Operation] = set()  # TF1: only floating tensors carry a gradient forward
+    stack = [c for x in xs if x.dtype.is_floating for c in x._consumers]
+    while stack:
+        op = stack.pop()
+        if op not in reached:
+            reached.add(op)
+            stack.extend(c for t in op.outputs if t.dtype.is_floating for c in t._consumers)
+    between: set[Operation] = set()
+    stack = [y.op for y in ys]
+    while stack:
+        op = stack.pop()
+        if op in reached and op not in between:
+            between.add(op)
+            stack.extend(t.op for t in op.inputs)
+    return between
 
 
 def _aggregate(grads: list[Tensor] | None) -> Tensor | None:

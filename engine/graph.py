@@ -334,11 +334,16 @@ class Graph:
         conv = getattr(obj, "_as_graph_element", None)
         if conv is not None:
             obj = conv()
+        allowed = (Tensor,) * allow_tensor + (Operation,) * allow_operation
+        if isinstance(obj, (Tensor, Operation)) and not isinstance(obj, allowed):
+            kinds = " or ".join(["Tensor"] * allow_tensor + ["Operation"] * allow_operation)
+            raise TypeError(f"Can not convert a {type(obj).__name__} into a {kinds}.")
         if isinstance(obj, (Tensor, Operation)):
             if obj.graph is not self:
                 raise ValueError(f"{obj} is not an element of this graph.")
             return obj
-        raise TypeError(f"Can not convert a {type(obj).__name__} into a Tensor or Operation.")
+        kinds = " or ".join(["Tensor"] * allow_tensor + ["Operation"] * allow_operation)
+        raise TypeError(f"Can not convert a {type(obj).__name__} into a {kinds}.")
 
     @property
     def version(self) -> int:
@@ -535,6 +540,11 @@ def _graph_of(values: Any) -> Graph:
 def _infer_dtype(value: Any) -> _dt.DType:
     if isinstance(value, np.ndarray | np.generic):
         return _dt.as_dtype(value.dtype)
+    if isinstance(value, (list, tuple)):
+        from gradverify.engine.autopack import nested_tensor_dtype
+        packed = nested_tensor_dtype(value)  # a list holding tensors packs to their dtype
+        if packed is not None:
+            return packed
     arr = np.asarray(value)
     if arr.dtype.kind == "f":
         return _dt.float32
@@ -593,6 +603,10 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None,
                         f"{dtype}, name={name}, as_ref=False)")
     if value is None:
         raise ValueError("None values not supported.")
+    if isinstance(value, (list, tuple)):
+        from gradverify.engine.autopack import autopack, nested_tensor_dtype
+        if nested_tensor_dtype(value) is not None:  # [tf.shape(x)[0], -1]: one Pack op
+            return autopack(value, dtype, name)
     if dtype is None and preferred_dtype is not None:
         try:
             return constant(value, dtype=preferred_dtype, name=name or "Const")
@@ -643,4 +657,8 @@ def constant_value(tensor: Tensor) -> np.ndarray | None:
     shape arithmetic in gradients.
     """
     fold = getattr(tensor.op.opdef, "constant_fold", None)
-    return None if fold is None else fold(tensor)
+    value = None if fold is None else fold(tensor)
+    if value is None and tensor.op.type == "StridedSlice":
+        from gradverify.engine.static_shapes import shape_slice_value
+        value = shape_slice_value(tensor)  # tf.shape(x)[1] with x's dim 1 known
+    return value

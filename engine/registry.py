@@ -43,7 +43,7 @@ from gradverify.engine.graph import (
 from gradverify.engine.shapes import TensorShape, as_shape, broadcast_shapes, unknown_shape
 
 __all__ = ["op", "OpDef", "ShapeContext", "lookup", "get", "list_ops", "ops", "unregister",
-           "export", "public_names", "REQUIRED"]
+           "export", "public_names", "api_paths", "materialize_namespaces", "REQUIRED"]
 
 REQUIRED = object()  # marks an attribute with no default
 _OPS: dict[str, OpDef] = {}
@@ -67,7 +67,7 @@ class ShapeContext:
     at run time, so one rule yields TF's message in both cases.
     """
 
-    __slots__ = ("name", "type", "input_shapes", "input_dtypes", "attrs", "_const")
+    __slots__ = ("name", "type", "input_shapes", "input_dtypes", "attrs", "_const", "_tensors")
 
     def __init__(self, name: str, type: str, input_shapes: Sequence[TensorShape],
                  input_dtypes: Sequence[_dt.DType], attrs: Mapping[str, Any],
@@ -78,11 +78,14 @@ class ShapeContext:
         self.input_dtypes = list(input_dtypes)
         self.attrs = attrs
         self._const = const
+        self._tensors: Sequence[Tensor] | None = None  # the op's inputs, when built from one
 
     @classmethod
     def of_op(cls, op: Operation) -> ShapeContext:
-        return cls(op.name, op.type, [t.shape for t in op.inputs], [t.dtype for t in op.inputs],
-                   op.attrs, lambda i: constant_value(op.inputs[i]))
+        ctx = cls(op.name, op.type, [t.shape for t in op.inputs], [t.dtype for t in op.inputs],
+                  op.attrs, lambda i: constant_value(op.inputs[i]))
+        ctx._tensors = op.inputs
+        return ctx
 
     @classmethod
     def of_arrays(cls, op: Operation, arrays: Sequence[Any]) -> ShapeContext:
@@ -93,6 +96,19 @@ class ShapeContext:
     def const(self, i: int) -> np.ndarray | None:
         """The value of input ``i`` if known now (a constant, or the run-time value)."""
         return self._const(i)
+
+    def const_as_shape(self, i: int) -> TensorShape:
+        """What is known of shape-valued input ``i``: a partial shape (``[n, 3]`` with ``n``
+        unknown is ``[None, 3]``), from its value if known, else from how it was built."""
+        value = self._const(i)
+        if value is not None:
+            return TensorShape([None if int(d) < 0 else int(d)
+                                for d in np.asarray(value).reshape(-1)])
+        if self._tensors is None:
+            n = self.input_shapes[i].as_tuple()
+            return unknown_shape(n[0] if n else None)
+        from gradverify.engine.static_shapes import constant_value_as_shape
+        return constant_value_as_shape(self._tensors[i])
 
     def fail(self, message: str) -> ValueError:
         """A ValueError in TF's form: message, op name and type, input shapes."""
@@ -571,6 +587,17 @@ def materialize_namespaces() -> None:
             if module is not None:
                 for short, obj in _API[ns].items():
                     setattr(module, short, obj)
+
+
+def api_paths() -> dict[str, Any]:
+    """Every public path exported so far (``"nn.relu"``, ``"manip.reshape"``) -> object;
+    each resolves as an attribute path of the engine package.
+
+    >>> api_paths()["manip.reshape"] is lookup("Reshape")
+    True
+    """
+    return {f"{ns}.{short}" if ns else short: obj for ns, table in _API.items()
+            if not ns.startswith("_") for short, obj in table.items()}
 
 
 def public_names(namespace: str = "") -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Session: runs the subgraph a fetch needs, through a compiled and cached execution plan.
 
 A plan is compiled once per (fetches, feed keys) into a straight-line Python function: one
-line per kernel call, constants folded, variable reads hoisted to the top (so every value a
-run returns is computed from the state at the start of the run, even beside a train op).
+line per kernel call, constants folded, variable reads hoisted to the top (so a value that
+nothing orders after a write is computed from the state at the start of the run, even beside
+a train op), except reads that ``control_dependencies`` orders after a write of their
+variable: those read where they run and see the written value, as in TF.
 A repeated ``run`` costs feed conversion plus the kernel calls. When a kernel raises, the
 failing line names the op, and its shape rule re-run on the actual input shapes gives TF's
 message.
@@ -29,6 +31,7 @@ import numpy as np
 from gradverify.engine import errors
 from gradverify.engine.graph import Graph, Operation, Tensor, get_default_graph
 from gradverify.engine.inspect import ancestors
+from gradverify.engine.ordering import writes_before
 from gradverify.engine.registry import ShapeContext
 from gradverify.engine.shapes import TensorShape
 
@@ -164,7 +167,12 @@ class Session:
         structure = _flatten(fetches, flat)
         feed_keys = tuple(feed_dict) if feed_dict else ()
         key = (tuple(flat), feed_keys)
-        plan = self._plans.get(key)
+        try:
+            plan = self._plans.get(key)
+        except TypeError:  # an unhashable fetch (a NumPy array): TF1's TypeError names it
+            for f in flat:
+                self._resolve(f)
+            raise
         if plan is None:
             plan = self._plans[key] = self._make_plan(flat, feed_keys)
         feeds = [_feed_value(t, feed_dict[k]) for t, k in zip(plan.feeds, feed_keys)]
@@ -203,21 +211,26 @@ class Session:
 
     # -- compiling a plan ------------------------------------------------------------------
     def _resolve(self, element: Any, *, for_feed: bool = False) -> Tensor | Operation:
+        """A fetch or feed key as a graph element, with TF1's error classes and texts."""
+        if for_feed:  # TF1: any failure to interpret a feed key is a TypeError
+            try:
+                return self.graph.as_graph_element(element, allow_operation=False)
+            except (TypeError, ValueError, KeyError) as e:
+                raise TypeError("Cannot interpret feed_dict key as Tensor: "
+                                f"{e.args[0] if e.args else e}") from None
         if element is None:
             raise TypeError("Fetch argument None has invalid type <class 'NoneType'>")
         conv = getattr(element, "_as_graph_element", None)
         target = conv() if conv is not None else element
         if not isinstance(target, (Tensor, Operation, str)):
-            what = "Feed key" if for_feed else "Fetch argument"
-            raise TypeError(f"{what} {element!r} has invalid type {type(element)}, must be a "
-                            "string or Tensor. (Can not convert a "
+            raise TypeError(f"Fetch argument {element!r} has invalid type {type(element)}, "
+                            "must be a string or Tensor. (Can not convert a "
                             f"{type(element).__name__} into a Tensor or Operation.)")
         try:
-            resolved = self.graph.as_graph_element(target, allow_operation=not for_feed)
-        except ValueError as e:
-            raise ValueError(f"{'Feed' if for_feed else 'Fetch'} argument {element!r} cannot "
-                             f"be interpreted as a Tensor. ({e})") from None
-        return resolved
+            return self.graph.as_graph_element(target)
+        except (ValueError, KeyError) as e:
+            raise ValueError(f"Fetch argument {element!r} cannot be interpreted as a Tensor. "
+                             f"({e.args[0] if e.args else e})") from None
 
     def _make_plan(self, flat: list[Any], feed_keys: tuple[Any, ...]) -> _Plan:
         fetches = [self._resolve(f) for f in flat]
@@ -298,17 +311,41 @@ def _compile(session: Session, fetches: list[Tensor | Operation],
         env[t] = name
         known[t] = value
 
+    # A read ordered after a write of its variable (control_dependencies, tf.group) reads
+    # at its own place in the plan; every other read is hoisted to the start of the run.
+    after = writes_before(needed, set(fed))
+    source: dict[Tensor, Operation] = {}     # tensor -> variable it is a plain read of
+
+    def reread(op: Operation, t: Tensor, j: int) -> str | None:
+        var = source.get(t)
+        if var is None or var not in after[op] or t in fed:
+            return None
+        name = f"q{op._id}_{j}"
+        ns[f"v{var._id}"] = var
+        body.append((f"{name} = S[v{var._id}]", var, ()))
+        return name
+
     for op in sorted(needed, key=lambda o: o._id):
         od = op.opdef
         if _is_variable(op):  # its output, as a reference, is the key into the state
             ns[f"v{op._id}"] = op
             env[op.outputs[0]] = f"v{op._id}"
             continue
-        args = tuple(read(t.op) if t._is_ref and j not in od.ref_inputs and t not in fed
-                     else env[t] for j, t in enumerate(op.inputs))
+        args = []
+        for j, t in enumerate(op.inputs):
+            if t._is_ref and j not in od.ref_inputs and t not in fed:
+                source[t] = t.op
+                args.append(reread(op, t, j) or read(t.op))
+            elif j in od.ref_inputs:
+                args.append(env[t])
+            else:
+                args.append(reread(op, t, j) or env[t])
+        args = tuple(args)
         pure = not (od.stateful or od.random)
         if od.alias and op.outputs[0] not in fed:
             env[op.outputs[0]] = args[0]
+            if op.inputs[0] in source:
+                source[op.outputs[0]] = source[op.inputs[0]]
             if op.inputs[0] in known:
                 known[op.outputs[0]] = known[op.inputs[0]]
             continue
@@ -349,7 +386,10 @@ def _compile(session: Session, fetches: list[Tensor | Operation],
         lines.append(f"    {', '.join(fed[t] for t in feeds)}, = F")
     line_ops: dict[int, Operation] = {}
     line_inputs: dict[int, tuple[str, ...]] = {}
+    used = set(results).union(*(args for _, _, args in body))
     for var in read_vars:
+        if f"r{var._id}" not in used:  # every consumer reads it later, after a write
+            continue
         lines.append(f"    r{var._id} = S[v{var._id}]")
         line_ops[len(lines)] = var
     for text, op, args in body:

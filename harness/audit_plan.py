@@ -122,12 +122,33 @@ def _add(plan: Plan, update: Update) -> None:
         for e in earlier:
             if e.kind in _INCREMENTS and update.kind in _INCREMENTS:
                 continue  # increments commute: their deltas add up (audit_predict)
+            if update.record is None and e.op in inspect.ancestors([update.op]):
+                _check_lost_update(plan, update, e)  # ordered after it: applied on top
+                continue
             shared = var is not e.variable and var is not update.variable
             plan.problem(var, f"written by the updates of both {e.variable.op.name} and "
                               f"{update.variable.op.name} in one step"
                               + (": one slot shared by two variables" if shared else "")
                               + " (rule: one write per variable)")
         earlier.append(update)
+
+
+def _check_lost_update(plan: Plan, update: Update, earlier: Update) -> None:
+    """Rule ``lost update``: an ``assign`` ordered after another update of its variable
+    that computes its value from a read of the variable not ordered after that update
+    (the pre-step value) throws the earlier update away."""
+    if update.kind != "assign":
+        return
+    ref = inspect.variable_ref(update.variable)
+    stale = [op for op in inspect.ancestors([update.value], control=False)
+             if not inspect.is_write(op) and any(t is ref for t in op.inputs)
+             and earlier.op not in inspect.ancestors([op])]
+    if stale:
+        name = update.variable.op.name
+        plan.problem(update.variable, f"{update.op.name} runs after {earlier.source} but "
+                                      f"computes {name}'s new value from {stale[0].name}, "
+                                      f"the pre-step value: {earlier.source}'s update of "
+                                      f"{name} is lost (rule: lost update)")
 
 
 def _add_record(plan: Plan, r: Any) -> None:

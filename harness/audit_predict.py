@@ -84,10 +84,11 @@ def predict(plan: Plan, ev: Evaluation) -> tuple[dict[Any, Prediction], dict[Any
     unruled: dict[Any, str] = {}
     for u in plan.updates:
         if u.record is None:
-            # several increments of one variable (a hand-written one beside the global
-            # step's, or two ordered by control_dependencies) add up
+            # applied on top of an earlier update of the variable: increments that
+            # commute, or writes ordered after it by control_dependencies (the plan FAILs
+            # any other second write)
             same = out.get(u.variable)
-            if same is not None and same.rule in ("assign_add", "assign_sub"):
+            if same is not None:
                 old = same.value
             elif ev.before.get(u.variable) is not None:
                 old = ev.value_of(u.variable)

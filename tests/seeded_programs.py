@@ -154,8 +154,18 @@ def hand_written_update_double_counts_l2(dtype):
 
 
 def max_norm_after_the_update(dtype):
-    # a max-norm constraint run in the same session.run as the update: it reads the
-    # pre-step w and overwrites the optimizer's update
+    # a max-norm constraint run in the same session.run as the update, ordered after it,
+    # reading the updated w: a new read under the control dependency
+    _, w, _, loss, feed = _data(dtype)
+    train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+    with tf.control_dependencies([train]):
+        constrain = w.assign(tf.clip_by_norm(w.read_value(), 1.0, axes=[0]))
+    return [constrain, loss], feed
+
+
+def max_norm_reads_the_pre_step_value(dtype):
+    # the same constraint on ``w`` itself: its read is not ordered after the update, so the
+    # assign computes from the pre-step w and overwrites the optimizer's update
     _, w, _, loss, feed = _data(dtype)
     train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
     with tf.control_dependencies([train]):
@@ -210,6 +220,7 @@ PROGRAMS: tuple[Program, ...] = (
     Program("exponential_decay_on_the_global_step", exponential_decay_on_the_global_step),
     Program("hand_written_sgd_with_l2", hand_written_sgd_with_l2),
     Program("gan_two_optimizers", gan_two_optimizers),
+    Program("max_norm_after_the_update", max_norm_after_the_update),
     Program("gradient_paired_with_wrong_variable", gradient_paired_with_wrong_variable,
             ("enc", "gradient pairing")),
     Program("stale_gradient_from_an_earlier_run", stale_gradient_from_an_earlier_run,
@@ -219,8 +230,8 @@ PROGRAMS: tuple[Program, ...] = (
     Program("schedule_one_step_ahead", schedule_one_step_ahead, ("w", "schedule step")),
     Program("hand_written_update_double_counts_l2", hand_written_update_double_counts_l2,
             ("w", "L2 once")),
-    Program("max_norm_after_the_update", max_norm_after_the_update,
-            ("w", "one write per variable")),
+    Program("max_norm_reads_the_pre_step_value", max_norm_reads_the_pre_step_value,
+            ("w", "lost update")),
     Program("second_optimizer_touches_the_first", second_optimizer_touches_the_first,
             ("discriminator/w", "one write per variable")),
 )

@@ -101,9 +101,8 @@ def reshape(tensor, shape):
 def _(ctx):
     ctx.rank_exactly(1, 1)
     target = ctx.const(1)
-    if target is None:
-        n = ctx.input_shapes[1].as_tuple()
-        return unknown_shape(n[0] if n else None)
+    if target is None:  # partly known ([tf.shape(x)[0], 20]): TF's partial inference
+        return _reshape_partial(ctx, ctx.input_shapes[0], ctx.const_as_shape(1))
     target = [int(d) for d in np.asarray(target).reshape(-1)]
     if sum(d == -1 for d in target) > 1:
         raise ctx.fail(f"Cannot infer multiple unknown dimensions in shape {target}")
@@ -122,6 +121,29 @@ def _(ctx):
         raise ctx.fail(f"Cannot reshape a tensor with {n} elements to shape {target} "
                        f"({known} elements)")
     return TensorShape(target)
+
+
+def _reshape_partial(ctx: Any, inp: TensorShape, out: TensorShape) -> TensorShape:
+    """TF's ``SetOutputShapeForReshape`` for a partly known target: with one unknown dim on
+    each side and equal known products, the output's unknown dim is the input's."""
+    if out.ndims is None or inp.ndims is None:
+        return out
+    dims, ins = out.as_list(), inp.as_list()
+    out_unknown = [i for i, d in enumerate(dims) if d is None]
+    in_unknown = [i for i, d in enumerate(ins) if d is None]
+    known_out = int(np.prod([d for d in dims if d is not None]))
+    known_in = int(np.prod([d for d in ins if d is not None]))
+    if len(out_unknown) > 1 or len(in_unknown) > 1:
+        return out
+    if not out_unknown and not in_unknown and known_in != known_out:
+        raise ctx.fail(f"Cannot reshape a tensor with {known_in} elements to shape {dims} "
+                       f"({known_out} elements)")
+    if out_unknown and not in_unknown and known_out > 0:
+        if known_in % known_out:
+            raise ctx.fail(f"Dimension size must be evenly divisible by {known_out} but is "
+                           f"{known_in}")
+        dims[out_unknown[0]] = known_in // known_out
+    return TensorShape(dims)
 
 
 @reshape.gradient

@@ -13,9 +13,10 @@ import numpy as np
 from gradverify.engine import dtypes as _dt
 from gradverify.engine import errors
 from gradverify.engine import meta as m
-from gradverify.engine.graph import Tensor, constant, convert_to_tensor
+from gradverify.engine.autopack import nested_tensor_dtype
+from gradverify.engine.graph import Tensor, constant, convert_to_tensor, get_default_graph
 from gradverify.engine.registry import REQUIRED, export, op
-from gradverify.engine.shapes import TensorShape, as_shape, unknown_shape
+from gradverify.engine.shapes import TensorShape, as_shape
 
 _ANY = m.Domain("any", dtypes=m.ALL, differentiable=False)
 _LIKE = m.shape_only
@@ -264,8 +265,7 @@ def _(ctx):
         if np.any(np.asarray(dims) < 0):
             raise ctx.fail(f"Fill dimensions must be >= 0, got {list(dims)}")
         return TensorShape([int(d) for d in dims])
-    n = ctx.input_shapes[0].as_tuple()
-    return unknown_shape(n[0] if n else None)
+    return ctx.const_as_shape(0)  # fill([n, 3], v) with n unknown: [?, 3]
 
 
 @_fill.gradient
@@ -285,6 +285,11 @@ def _filled(value: float):
         dtype = _dt.as_dtype(dtype)
         if isinstance(shape, Tensor):
             return _fill(shape, np.array(value, dtype.np), name=name)
+        if nested_tensor_dtype(shape) is not None:  # [n, 3] with a tensor n: packed
+            graph = get_default_graph()
+            with graph.name_scope(name or ("zeros" if value == 0 else "ones")) as scope:
+                dims = convert_to_tensor(shape, dtype=_dt.int32)
+                return _fill(dims, np.array(value, dtype.np), name=scope)
         arr = np.full(tuple(int(d) for d in as_shape(shape).as_list()), value, dtype.np)
         return convert_to_tensor(arr, name=name or ("zeros" if value == 0 else "ones"))
     return make

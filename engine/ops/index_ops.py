@@ -231,8 +231,11 @@ def _(ctx):
         return unknown_shape()
     dims = x.as_list() if x.ndims is not None else [None] * rank
     mult = ctx.const(1)
-    if mult is None:
-        return TensorShape([0 if d == 0 else None for d in dims])
+    if mult is None:  # partly known multiples ([n, 1]): the known ones still multiply
+        part = ctx.const_as_shape(1)
+        known = part.as_list() if part.ndims == rank else [None] * rank
+        return TensorShape([0 if d == 0 or v == 0 else None if d is None or v is None
+                            else d * v for d, v in zip(dims, known)])
     mult = [int(v) for v in np.asarray(mult).reshape(-1)]
     for i, v in enumerate(mult):
         if v < 0:

@@ -31,7 +31,7 @@ from gradverify.engine.graph import Tensor, _graph_of, convert_to_tensor, get_de
 from gradverify.engine.ops.math_ops import add
 from gradverify.engine.registry import export, op
 from gradverify.engine.session import DEFAULT_GRAPH_SEED
-from gradverify.engine.shapes import TensorShape, unknown_shape
+from gradverify.engine.shapes import TensorShape
 
 _MAXINT32 = 2**31 - 1
 _FLOATS = (_dt.float32, _dt.float64)
@@ -85,8 +85,7 @@ def _random_shape(ctx: Any) -> TensorShape:
             if d < 0:
                 raise ctx.fail(f"Dimension {int(d)} must be >= 0")
         return TensorShape([int(d) for d in dims])
-    n = ctx.input_shapes[0].as_tuple()
-    return unknown_shape(n[0] if n else None)
+    return ctx.const_as_shape(0)  # random_normal([n, 3]) with n unknown: [?, 3]
 
 
 _SHAPE = {"shape": m.structural("dims")}
