@@ -159,10 +159,18 @@ def trace(applied: Any, variable: Any, applying: str, *, stored: bool = True) ->
         elif t in by_ref:
             found = _Carried(reads=frozenset([by_ref[t]]))
         elif t.op.type == "Identity" and t.op.inputs and t.op.inputs[0] in by_ref:
-            found = _Carried(reads=frozenset([by_ref[t.op.inputs[0]]]))
-        elif inspect.is_write(t.op):   # the new value of the written variable
+            ref = t.op.inputs[0]
+            # a read ordered after a write of the same run sees what that write stored
+            writes = [op for op in inspect.ancestors([t.op]) if op is not t.op
+                      and inspect.is_write(op) and ref in inspect.written_refs(op)]
+            found = _Carried(reads=frozenset([by_ref[ref]]))
+            for w in writes:
+                found = found | carried(w.outputs[0])
+        elif inspect.is_write(t.op):   # the new value, stored in this run
             found = _Carried(reads=frozenset(by_ref[r] for r in inspect.written_refs(t.op)
                                              if r in by_ref))
+            if len(t.op.inputs) > 1:  # what was stored (assign) or added (assign_add)
+                found = found | carried(t.op.inputs[1])
         else:
             parts = [carried(x) for x in _carriers(t.op, t)]
             found = _Carried()

@@ -108,7 +108,7 @@ def make_plan(graph: Any, fetches: Any) -> Plan:
     for r in inspect.update_records(graph, roots):
         _add_record(plan, r)
     _add_hand_written(plan, graph, reach)
-    _check_overlaps(plan)
+    _check_overlaps(plan, graph)
     return plan
 
 
@@ -249,12 +249,23 @@ def _delta(value: Any, var: Any) -> Any:
     return None
 
 
-def _check_overlaps(plan: Plan) -> None:
+def _check_overlaps(plan: Plan, graph: Any) -> None:
     lists: dict[Any, set[Any]] = {}
     for u in plan.updates:
         r = u.record
         if r is not None and r.gradient is not None and r.optimizer is not None:
             lists.setdefault(r.optimizer, set()).add(r.variable)
+    others: dict[Any, set[Any]] = {}   # optimizers of train ops this run does not run
+    for r in inspect.update_records(graph):
+        if r.gradient is not None and r.optimizer is not None and r.optimizer not in lists:
+            others.setdefault(r.optimizer, set()).add(r.variable)
+    for mine, variables in lists.items():
+        for other, theirs in others.items():
+            both = sorted(v.op.name for v in variables & theirs)
+            if both:
+                plan.notes.append(f"{', '.join(both)}: updated here by {mine.get_name()} "
+                                  f"and, in another train op, by {other.get_name()} "
+                                  "(overlapping var_lists)")
     opts = list(lists)
     for i, a in enumerate(opts):
         for b in opts[i + 1:]:

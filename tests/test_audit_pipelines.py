@@ -95,3 +95,36 @@ def test_decoupled_weight_decay_without_l2_in_the_loss_passes(graph):
     step = w.assign_sub(0.1 * (g + 0.01 * w))   # AdamW-style: the loss has no L2 term
     audit = audit_step(_session(), step)
     assert audit.verdict == PASS, str(audit)
+
+
+def test_hand_written_momentum_reads_this_runs_accumulator(graph):
+    # acc <- 0.9 acc + g, then w -= lr * acc (the assign's output, or a read ordered after
+    # it): a gradient stored in THIS run is fresh
+    w = tf.Variable(np.array([1.0, -2.0]), name="w")
+    u = tf.Variable(np.array([0.5]), name="u")
+    loss = tf.reduce_sum(tf.sin(w)) + tf.reduce_sum(u * u)
+    gw, gu = tf.gradients(loss, [w, u])
+    acc_w = tf.Variable(np.zeros(2), trainable=False, name="acc_w")
+    acc_u = tf.Variable(np.zeros(1), trainable=False, name="acc_u")
+    new_acc_w = acc_w.assign(0.9 * acc_w + gw)
+    new_acc_u = acc_u.assign(0.9 * acc_u + gu)
+    with tf.control_dependencies([new_acc_u]):
+        step_u = u.assign_sub(0.1 * acc_u.read_value())
+    step = tf.group(w.assign_sub(0.1 * new_acc_w), step_u)
+    s = _session()
+    for _ in range(3):
+        audit = audit_step(s, step)
+        assert audit.verdict == PASS, str(audit)
+
+
+def test_a_variable_of_another_train_op_is_noted(graph):
+    d = tf.Variable(np.array([0.3, 0.1]), name="d")
+    g = tf.Variable(np.array([1.0]), name="g")
+    d_loss = tf.reduce_sum(tf.square(d - g))
+    g_loss = -d_loss
+    tf.train.GradientDescentOptimizer(0.1, name="D").minimize(d_loss, var_list=[d])
+    g_step = tf.train.GradientDescentOptimizer(0.1, name="G").minimize(g_loss)  # d too
+    audit = audit_step(_session(), g_step)
+    assert audit.verdict == PASS
+    assert any(n.startswith("d: updated here by G and, in another train op, by D")
+               for n in audit.notes)
