@@ -173,6 +173,14 @@ def max_norm_reads_the_pre_step_value(dtype):
     return [constrain, loss], feed
 
 
+def locked_updates(dtype):
+    _, w, b, loss, feed = _data(dtype)
+    adam = tf.train.AdamOptimizer(0.05, use_locking=True).minimize(loss, var_list=[w])
+    momentum = tf.train.MomentumOptimizer(0.05, 0.9, use_locking=True).minimize(
+        loss, var_list=[b])
+    return [adam, momentum, loss], feed
+
+
 # -- several train ops -----------------------------------------------------------------------
 def _gan(dtype):
     rng = np.random.default_rng(4)
@@ -220,6 +228,7 @@ PROGRAMS: tuple[Program, ...] = (
     Program("exponential_decay_on_the_global_step", exponential_decay_on_the_global_step),
     Program("hand_written_sgd_with_l2", hand_written_sgd_with_l2),
     Program("gan_two_optimizers", gan_two_optimizers),
+    Program("locked_updates", locked_updates),
     Program("max_norm_after_the_update", max_norm_after_the_update),
     Program("gradient_paired_with_wrong_variable", gradient_paired_with_wrong_variable,
             ("enc", "gradient pairing")),
