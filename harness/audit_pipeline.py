@@ -203,12 +203,16 @@ def trace(applied: Any, variable: Any, applying: str, *, stored: bool = True) ->
 
 
 def reads_post_step(tensor: Any, global_step: Any) -> Any:
-    """The write of ``global_step`` (its increment) whose output ``tensor`` reads through
-    data edges, i.e. the post-step value; or None."""
+    """The write of ``global_step`` (its increment) whose result ``tensor`` computes with
+    through data edges — its output, or a read of the variable ordered after it — or None."""
     ref = inspect.variable_ref(global_step)
     for op in inspect.ancestors([tensor], control=False):
         if inspect.is_write(op) and ref in inspect.written_refs(op):
             return op
+        if not inspect.is_write(op) and any(t is ref for t in op.inputs):
+            for w in inspect.ancestors([op]):
+                if w is not op and inspect.is_write(w) and ref in inspect.written_refs(w):
+                    return w
     return None
 
 

@@ -25,6 +25,7 @@ from the plan, not from walking the graph again.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +78,8 @@ class Plan:
     unseeded: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     global_step: Any = None
-    # (variable, what, the step tensor a schedule in that update's inputs casts)
-    schedule_steps: list[tuple[Any, str, Any]] = field(default_factory=list)
+    # (variable, what, a step tensor the update's inputs use, "schedule" | "expression")
+    schedule_steps: list[tuple[Any, str, Any, str]] = field(default_factory=list)
 
     def problem(self, var: Any, reason: str) -> None:
         found = self.problems.setdefault(var, [])
@@ -89,7 +90,7 @@ class Plan:
         """Every tensor the predictions need, the steps schedules see, then the fetched
         tensors, each once."""
         out = [t for u in self.updates for t in u.tensors()]
-        out += [t for _, _, t in self.schedule_steps] + self.fetched
+        out += [t for _, _, t, _ in self.schedule_steps] + self.fetched
         return list(dict.fromkeys(out))
 
 
@@ -183,20 +184,37 @@ def _global_step(graph: Any) -> Any:
     return step if step in inspect.variables(graph) else None
 
 
+# The name scopes of tf.train's schedules: their step argument must be the global step.
+_SCHEDULE = re.compile(r"^(ExponentialDecay|NaturalExpDecay|InverseTimeDecay|PolynomialDecay"
+                       r"|PiecewiseConstant)(_\d+)?/")
+
+
+def _scope_of(op: Any) -> str | None:
+    m = _SCHEDULE.match(op.name)
+    return m.group(0) if m else None
+
+
 def _check_schedule(plan: Plan, var: Any, what: str, tensor: Any) -> None:
-    """Remember the step every schedule in ``tensor``'s inputs sees: an integer tensor
-    computed from the global step where it leaves integer arithmetic (cast to a float,
-    compared with a boundary), to compare with the pre-step value."""
+    """Remember the steps ``tensor`` computes with: the argument of every ``tf.train``
+    schedule in its inputs (kind ``"schedule"``: must be the pre-step global step), and
+    every other integer tensor computed from the global step where it leaves integer
+    arithmetic (kind ``"expression"``: ``global_step // 1000`` is the program's formula, but
+    it must not read the post-step value)."""
     if plan.global_step is None:
         return
     ref = inspect.variable_ref(plan.global_step)
-    seen = []
+    seen: dict[Any, str] = {}
     for op in inspect.ancestors([tensor], control=False):
-        if any(t.dtype.is_integer for t in op.outputs):
-            continue
-        seen += [t for t in op.inputs if t.dtype.is_integer and t not in seen
-                 and ref.op in inspect.ancestors([t], control=False)]
-    plan.schedule_steps += [(var, what, t) for t in seen]
+        scope = _scope_of(op)
+        for t in op.inputs:
+            if not t.dtype.is_integer or t in seen or ref.op not in inspect.ancestors(
+                    [t], control=False):
+                continue
+            if scope is not None and _scope_of(t.op) != scope:
+                seen[t] = "schedule"          # enters a schedule from outside
+            elif not any(o.dtype.is_integer for o in op.outputs):
+                seen.setdefault(t, "expression")
+    plan.schedule_steps += [(var, what, t, kind) for t, kind in seen.items()]
 
 
 def _add_hand_written(plan: Plan, graph: Any, reach: set[Any]) -> None:

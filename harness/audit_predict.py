@@ -109,21 +109,26 @@ def predict(plan: Plan, ev: Evaluation) -> tuple[dict[Any, Prediction], dict[Any
 
 
 def check_schedules(plan: Plan, ev: Evaluation) -> dict[Any, list[str]]:
-    """Rule ``schedule step``: a schedule (``exponential_decay`` & co.) in an update's
-    inputs must see the pre-step ``global_step``, the value the step starts from."""
+    """Rule ``schedule step``: a learning-rate schedule is computed from the pre-step
+    ``global_step``. A ``tf.train`` schedule (``exponential_decay`` & co.) must be given
+    exactly that value; any other expression of the global step must not read the
+    post-step value (the increment's output, or a read ordered after it)."""
     from gradverify.harness.audit_pipeline import reads_post_step
     out: dict[Any, list[str]] = {}
     if plan.global_step is None or ev.before.get(plan.global_step) is None:
         return out
     start = int(ev.before[plan.global_step])
-    for var, what, t in plan.schedule_steps:
+    for var, what, t, kind in plan.schedule_steps:
         seen = np.asarray(ev.values[id(t)])
-        if seen.size != 1 or int(seen) == start:
-            continue
         inc = reads_post_step(t, plan.global_step)
-        how = f" (it reads the output of {inc.name}, the post-step value)" if inc else ""
+        if seen.size != 1 or (kind == "expression" and inc is None) or (
+                kind == "schedule" and int(seen) == start and inc is None):
+            continue
+        how = f" (it reads the post-step value, after {inc.name})" if inc else ""
+        sees = (f"sees global_step = {int(seen)}, but the step starts at global_step = "
+                f"{start}{how}: off by {int(seen) - start}" if kind == "schedule" else
+                f"computes with the post-step global_step{how}")
         out.setdefault(var, []).append(
-            f"the {what} of {var.op.name}'s update comes from a schedule that sees "
-            f"global_step = {int(seen)}, but the step starts at global_step = {start}"
-            f"{how}: off by {int(seen) - start} (rule: schedule step)")
+            f"the {what} of {var.op.name}'s update comes from a schedule that {sees} "
+            "(rule: schedule step)")
     return out

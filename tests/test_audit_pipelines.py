@@ -128,3 +128,28 @@ def test_a_variable_of_another_train_op_is_noted(graph):
     assert audit.verdict == PASS
     assert any(n.startswith("d: updated here by G and, in another train op, by D")
                for n in audit.notes)
+
+
+def test_hand_rolled_staircase_on_the_global_step_passes(graph):
+    w = tf.Variable(np.array([1.0, -2.0]), name="w")
+    gs = tf.train.get_or_create_global_step()
+    lr = 0.1 * tf.pow(tf.constant(0.5, tf.float64), tf.cast(gs // 2, tf.float64))
+    step = tf.train.GradientDescentOptimizer(lr).minimize(tf.reduce_sum(tf.sin(w)),
+                                                           global_step=gs)
+    s = _session()
+    for _ in range(5):
+        audit = audit_step(s, step)
+        assert audit.verdict == PASS, str(audit)
+
+
+def test_a_read_of_the_global_step_ordered_after_its_increment_is_post_step(graph):
+    w = tf.Variable(np.array([1.0, -2.0]), name="w")
+    gs = tf.train.get_or_create_global_step()
+    inc = tf.assign_add(gs, 1)
+    with tf.control_dependencies([inc]):
+        lr = 0.1 * tf.pow(tf.constant(0.5, tf.float64), tf.cast(gs.read_value(), tf.float64))
+    step = tf.train.GradientDescentOptimizer(lr).minimize(tf.reduce_sum(tf.sin(w)))
+    audit = audit_step(_session(), step)
+    assert audit.verdict == FAIL
+    reason = audit.variable("w").reason
+    assert "post-step global_step" in reason and "(rule: schedule step)" in reason
