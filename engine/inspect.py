@@ -232,7 +232,10 @@ def gradient_sources(graph: Any) -> dict[Tensor, GradientSource]:
     by_ref = variable_by_ref(graph)
     out: dict[Tensor, GradientSource] = {}
     for s in graph.get_collection(GRADIENT_SOURCES):
-        out[s.gradient] = GradientSource(s.gradient, s.x, s.ys, by_ref.get(s.x))
+        var = by_ref.get(s.x)
+        if var is None and s.x.op.type == "Identity" and s.x.op.inputs:
+            var = by_ref.get(s.x.op.inputs[0])   # with respect to a read of the variable
+        out[s.gradient] = GradientSource(s.gradient, s.x, s.ys, var)
     return out
 
 

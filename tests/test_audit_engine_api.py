@@ -148,3 +148,5 @@ def test_gradient_sources_name_the_variable(graph):
     sources = inspect.gradient_sources(graph)
     assert sources[gw].variable is w and sources[gb].variable is b
     assert sources[gw].ys == (loss,)
+    (g_read,) = tf.gradients(loss, [w.value()])   # with respect to the read: still w's
+    assert inspect.gradient_sources(graph)[g_read].variable is w
