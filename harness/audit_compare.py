@@ -36,6 +36,7 @@ def compare_variable(var: Any, plan: Plan, predictions: dict[Any, Prediction],
     own = next((u for u in writers if u.variable is var and u.pipeline is not None), None)
     if own is not None:
         va.pipeline = list(own.pipeline.stages)
+        va.schedule = _schedule(own, plan, ev)
     if var in predictions:
         p = predictions[var]
         va.rule = p.rule
@@ -55,6 +56,24 @@ def compare_variable(var: Any, plan: Plan, predictions: dict[Any, Prediction],
     for reason in plan.problems.get(var, []):
         va.add(FAIL, reason)
     return va
+
+
+def _schedule(update: Any, plan: Plan, ev: Evaluation) -> dict[str, float]:
+    """The scalar hyperparameters the update used that the graph computes (not constants),
+    and the global step a schedule among them read."""
+    tensors = update.record.hyper if update.record is not None else {}
+    out = {k: float(ev.values[id(t)]) for k, t in tensors.items()
+           if id(t) in ev.values and ev.values[id(t)].size == 1
+           and not _constant(t)}
+    if any(v is update.variable for v, *_ in plan.schedule_steps) and (
+            ev.before.get(plan.global_step) is not None):
+        out["global_step"] = float(ev.before[plan.global_step])
+    return out
+
+
+def _constant(t: Any) -> bool:
+    from gradverify.engine.graph import constant_value
+    return constant_value(t) is not None
 
 
 def compare_delta(va: VariableAudit, old: Any, new: Any, pred: np.ndarray, safety: float,

@@ -23,8 +23,10 @@ class VariableAudit:
 
     ``sources``: where its update comes from (``"GradientDescent (sgd)"``, ``"assign_sub
     (hand-written)"``); ``pipeline``: the stages its gradient went through
-    (``["loss", "gradients", "clip_by_global_norm", "apply(sgd)"]``); ``reason``: every
-    failed rule, ``"; "``-joined."""
+    (``["loss", "gradients", "clip_by_global_norm", "apply(sgd)"]``); ``schedule``: the
+    values the update used of hyperparameters computed in the graph (a learning-rate
+    schedule, a fed placeholder), and ``global_step`` when a schedule reads it;
+    ``reason``: every failed rule, ``"; "``-joined."""
 
     name: str
     trainable: bool
@@ -41,6 +43,7 @@ class VariableAudit:
     actual: float | None = None
     sources: list[str] = field(default_factory=list)
     pipeline: list[str] = field(default_factory=list)
+    schedule: dict[str, float] = field(default_factory=dict)
 
     def add(self, verdict: str, reason: str) -> None:
         """Add a finding: the verdict is the worst one, the reasons accumulate."""
@@ -126,6 +129,9 @@ class StepAudit:
                 lines.append(f"      updated by: {', '.join(v.sources)}")
             if v.pipeline:
                 lines.append(f"      pipeline: {' → '.join(v.pipeline)}")
+            if v.schedule:
+                lines.append("      schedule: " + ", ".join(
+                    f"{k} = {x:.6g}" for k, x in v.schedule.items()))
             for p in v.paths[:4]:
                 lines.append(f"      {' -> '.join(p)}")
         lines += [f"  note: {n}" for n in self.notes]

@@ -84,6 +84,9 @@ def test_schedule_is_predicted_with_the_pre_step_global_step(graph):
         audit = audit_step(s, fetches, feed(step))
         assert audit.verdict == PASS, str(audit)
         assert audit.variable("global_step").rule == "assign_add"
+        used = audit.variable("w").schedule   # the schedule at the pre-step global step
+        assert used["global_step"] == step
+        assert abs(used["learning_rate"] - 0.3 * 0.5 ** (step / 2)) < 1e-12
         lrs.append(s.run(gs))
     assert lrs == [1, 2, 3, 4]
 
