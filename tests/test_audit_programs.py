@@ -86,7 +86,7 @@ def test_schedule_is_predicted_with_the_pre_step_global_step(graph):
         assert audit.variable("global_step").rule == "assign_add"
         used = audit.variable("w").schedule   # the schedule at the pre-step global step
         assert used["global_step"] == step
-        assert abs(used["learning_rate"] - 0.3 * 0.5 ** (step / 2)) < 1e-12
+        assert used["learning_rate"] == pytest.approx(0.3 * 0.5 ** (step / 2), rel=1e-6)
         lrs.append(s.run(gs))
     assert lrs == [1, 2, 3, 4]
 
