@@ -54,6 +54,8 @@ _API_SOURCE: dict[str, str] = {}
 
 
 def _source_of(fn: Callable) -> str:
+    while getattr(fn, "__wrapped__", None) is not None:  # a decorated kernel: its own line
+        fn = fn.__wrapped__
     code = getattr(fn, "__code__", None)
     if code is None:
         return repr(fn)

@@ -22,6 +22,7 @@ message.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -31,6 +32,7 @@ import numpy as np
 from gradverify.engine import errors
 from gradverify.engine.graph import Graph, Operation, Tensor, get_default_graph
 from gradverify.engine.inspect import ancestors
+from gradverify.engine.kernel_checks import output_checker
 from gradverify.engine.ordering import writes_before
 from gradverify.engine.registry import ShapeContext
 from gradverify.engine.shapes import TensorShape
@@ -39,6 +41,9 @@ __all__ = ["Session", "InteractiveSession", "get_default_session"]
 
 _thread = threading.local()
 DEFAULT_GRAPH_SEED = 87654321
+# GRADVERIFY_CHECK_KERNELS=always: check every kernel output on every run (slower; for
+# debugging an op whose output shape or dtype depends on input values).
+_ALWAYS_CHECK = os.environ.get("GRADVERIFY_CHECK_KERNELS", "") == "always"
 
 
 def _session_stack() -> list[Session]:
@@ -78,6 +83,14 @@ class RunContext:
         self.state = session._state
         self._rng: np.random.Generator | None = None
 
+    def locked(self, refs: Any) -> contextlib.ExitStack:
+        """Hold the session's locks of the variables ``refs`` (TF1's ``use_locking``): a
+        locked update's read-modify-write is atomic against other locked updates."""
+        stack = contextlib.ExitStack()
+        for ref in sorted(set(refs), key=lambda r: r._id):  # one order: no deadlock
+            stack.enter_context(self.session._variable_lock(ref))
+        return stack
+
     @property
     def rng(self) -> np.random.Generator:
         """This op's generator in this session: seeded from (graph seed, op seed) if set."""
@@ -91,7 +104,8 @@ class RunContext:
 
 
 class _Plan:
-    __slots__ = ("fn", "code", "line_ops", "line_inputs", "namespace", "fetches", "feeds",
+    __slots__ = ("fn", "code", "checked_fn", "checked_code", "verified", "line_ops",
+                 "line_inputs", "namespace", "fetches", "feeds",
                  "n_kernel_calls")
 
 
@@ -119,6 +133,15 @@ class Session:
         self._plans: dict[Any, _Plan] = {}
         self._contexts: dict[Operation, RunContext] = {}
         self._ctx_stack: list[Any] = []
+        self._var_locks: dict[Operation, threading.Lock] = {}
+        self._var_locks_guard = threading.Lock()
+
+    def _variable_lock(self, var: Operation) -> threading.Lock:
+        lock = self._var_locks.get(var)
+        if lock is None:
+            with self._var_locks_guard:
+                lock = self._var_locks.setdefault(var, threading.Lock())
+        return lock
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
@@ -202,9 +225,16 @@ class Session:
         return call
 
     def _execute(self, plan: _Plan, feeds: list[np.ndarray]) -> list[Any]:
+        # Kernel outputs are checked against the static dtypes/shapes once per feed-shape
+        # signature (a kernel's output shape follows its input shapes); later runs with
+        # the same shapes take the unchecked plan.
+        signature = tuple([f.shape for f in feeds])
+        fn = plan.fn if signature in plan.verified and not _ALWAYS_CHECK else plan.checked_fn
         try:
             with np.errstate(all="ignore"):  # like TF: inf/nan flow on, no warnings
-                out = plan.fn(feeds, self._state)
+                out = fn(feeds, self._state)
+            if fn is plan.checked_fn:
+                plan.verified.add(signature)
         except Exception as e:
             raise self._translate(plan, e) from e
         return [None if f is None else _fetched(v) for f, v in zip(plan.fetches, out)]
@@ -253,7 +283,7 @@ class Session:
         frame_locals: dict[str, Any] = {}
         line = None
         while tb is not None:
-            if tb.tb_frame.f_code is plan.code:
+            if tb.tb_frame.f_code is plan.code or tb.tb_frame.f_code is plan.checked_code:
                 line = tb.tb_lineno
                 frame_locals = tb.tb_frame.f_locals
             tb = tb.tb_next
@@ -322,7 +352,7 @@ def _compile(session: Session, fetches: list[Tensor | Operation],
             return None
         name = f"q{op._id}_{j}"
         ns[f"v{var._id}"] = var
-        body.append((f"{name} = S[v{var._id}]", var, ()))
+        body.append((f"{name} = S[v{var._id}]", var, (), None))
         return name
 
     for op in sorted(needed, key=lambda o: o._id):
@@ -359,7 +389,7 @@ def _compile(session: Session, fetches: list[Tensor | Operation],
             values = [known[t] for t in op.inputs]
             try:
                 with np.errstate(all="ignore"):
-                    out = od.bind(op)(*values)
+                    out = output_checker(op)(od.bind(op)(*values))  # folded once: check
             except Exception as e:
                 raise _error(op, e, values) from e
             for t, v in zip(op.outputs, out if len(op.outputs) > 1 else (out,)):
@@ -376,7 +406,10 @@ def _compile(session: Session, fetches: list[Tensor | Operation],
         call = f"{kname}({', '.join(args)})"
         target = "" if not outs else (outs[0] + " = " if len(outs) == 1
                                       else ", ".join(outs) + ", = ")
-        body.append((target + call, op, args))
+        if target:  # the checked plan passes the result through the op's output check
+            ns[f"K{op._id}"] = output_checker(op)
+        checked = target + f"K{op._id}({call})" if target else None
+        body.append((target + call, op, args, checked))
         calls += 1
 
     results = ["None" if isinstance(f, Operation) else read(f.op) if f._is_ref else env[f]
@@ -386,22 +419,28 @@ def _compile(session: Session, fetches: list[Tensor | Operation],
         lines.append(f"    {', '.join(fed[t] for t in feeds)}, = F")
     line_ops: dict[int, Operation] = {}
     line_inputs: dict[int, tuple[str, ...]] = {}
-    used = set(results).union(*(args for _, _, args in body))
+    used = set(results).union(*(entry[2] for entry in body))
     for var in read_vars:
         if f"r{var._id}" not in used:  # every consumer reads it later, after a write
             continue
         lines.append(f"    r{var._id} = S[v{var._id}]")
         line_ops[len(lines)] = var
-    for text, op, args in body:
+    checked_lines = list(lines)
+    for text, op, args, checked in body:
         lines.append("    " + text)
+        checked_lines.append("    " + (checked or text))  # same line numbers in both
         line_ops[len(lines)] = op
         line_inputs[len(lines)] = args
-    lines.append(f"    return ({''.join(r + ', ' for r in results)})")  # () if no fetches
-    code = compile("\n".join(lines) + "\n", f"<plan:{session.graph.version}>", "exec")
-    exec(code, ns)
+    end = f"    return ({''.join(r + ', ' for r in results)})"  # () if no fetches
     plan = _Plan()
-    plan.fn = ns["plan"]
+    for attr, source in (("fn", lines), ("checked_fn", checked_lines)):
+        code = compile("\n".join(source + [end]) + "\n", f"<plan:{session.graph.version}>",
+                       "exec")
+        exec(code, ns)
+        setattr(plan, attr, ns["plan"])
     plan.code = plan.fn.__code__
+    plan.checked_code = plan.checked_fn.__code__
+    plan.verified = set()
     plan.line_ops = line_ops
     plan.line_inputs = line_inputs
     plan.namespace = ns

@@ -7,6 +7,8 @@ what they were (reads happen before writes, see ``engine.session``).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gradverify.engine import errors
@@ -15,6 +17,18 @@ from gradverify.engine.registry import REQUIRED, op
 from gradverify.engine.shapes import TensorShape
 
 _REF = m.Domain("reals", differentiable=False)  # a variable reference, not a value
+
+
+def _locking(kernel):
+    """Run ``kernel`` holding the locks of the variables it updates when ``use_locking``
+    is set (TF1: a locked update is atomic; an unlocked one may race)."""
+    @functools.wraps(kernel)
+    def run(ctx, *args, use_locking, **attrs):
+        if not use_locking:
+            return kernel(ctx, *args, use_locking=use_locking, **attrs)
+        with ctx.locked([args[j] for j in ctx.op.opdef.ref_inputs]):
+            return kernel(ctx, *args, use_locking=use_locking, **attrs)
+    return run
 
 
 def _read(ctx, ref):
@@ -70,6 +84,7 @@ def _(ctx):
 @op("Assign", inputs={"ref": _REF, "value": m.reals},
     attrs={"validate_shape": True, "use_locking": False}, signature="custom",
     stateful=True, ref_inputs=(0,), differentiable=False, dtypes=m.ALL)
+@_locking
 def assign_op(ctx, ref, value, *, validate_shape, use_locking):
     """Store ``value`` in the variable; output the stored value."""
     return _store(ctx, ref, value, copy=True, validate=validate_shape)
@@ -85,6 +100,7 @@ def _(ctx):
 @op("AssignAdd", inputs={"ref": _REF, "value": m.reals}, attrs={"use_locking": False},
     signature="custom", stateful=True, ref_inputs=(0,), differentiable=False,
     dtypes=m.FLOAT + m.INT)
+@_locking
 def assign_add_op(ctx, ref, value, *, use_locking):
     """Add ``value`` to the variable; output the new value."""
     return _store(ctx, ref, _read(ctx, ref) + value, copy=False)
@@ -96,6 +112,7 @@ assign_add_op.shape_rule(_same_shape_as_ref)
 @op("AssignSub", inputs={"ref": _REF, "value": m.reals}, attrs={"use_locking": False},
     signature="custom", stateful=True, ref_inputs=(0,), differentiable=False,
     dtypes=m.FLOAT + m.INT)
+@_locking
 def assign_sub_op(ctx, ref, value, *, use_locking):
     """Subtract ``value`` from the variable; output the new value."""
     return _store(ctx, ref, _read(ctx, ref) - value, copy=False)
@@ -120,6 +137,7 @@ def _scalar_hyper(ctx):
 @op("ApplyGradientDescent", inputs={"var": _REF, "alpha": m.reals, "delta": m.reals},
     attrs={"use_locking": False}, signature="custom", stateful=True, ref_inputs=(0,),
     differentiable=False)
+@_locking
 def apply_gradient_descent(ctx, var, alpha, delta, *, use_locking):
     """``var -= alpha * delta``; output the new value."""
     return _store(ctx, var, _read(ctx, var) - alpha * delta, copy=False)
@@ -160,6 +178,7 @@ def _fused_shape(refs: tuple[int, ...], grad: int):
     inputs={"var": _REF, "accum": _REF, "lr": _HYPER, "grad": _GRAD, "momentum": _DECAY},
     attrs={"use_locking": False, "use_nesterov": False}, signature="custom", stateful=True,
     ref_inputs=(0, 1), differentiable=False)
+@_locking
 def apply_momentum(ctx, var, accum, lr, grad, momentum, *, use_locking, use_nesterov):
     """TF1 ``ApplyMomentum``: ``accum = accum * momentum + grad``; then ``var -= accum * lr``,
     or with ``use_nesterov`` ``var -= grad * lr + accum * momentum * lr`` (the new accum)."""
@@ -179,6 +198,7 @@ apply_momentum.shape_rule(_fused_shape(refs=(0, 1), grad=3))
             "grad": _GRAD},
     attrs={"use_locking": False, "use_nesterov": False}, signature="custom", stateful=True,
     ref_inputs=(0, 1, 2), differentiable=False)
+@_locking
 def apply_adam(ctx, var, m_, v_, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad, *,
                use_locking, use_nesterov):
     """TF1 ``ApplyAdam``: ``alpha = lr * sqrt(1 - beta2_power) / (1 - beta1_power)``;
@@ -202,6 +222,7 @@ apply_adam.shape_rule(_fused_shape(refs=(0, 1, 2), grad=9))
 @op("ApplyAdagrad", inputs={"var": _REF, "accum": _REF, "lr": _HYPER, "grad": _GRAD},
     attrs={"use_locking": False, "update_slots": True}, signature="custom", stateful=True,
     ref_inputs=(0, 1), differentiable=False)
+@_locking
 def apply_adagrad(ctx, var, accum, lr, grad, *, use_locking, update_slots):
     """TF1 ``ApplyAdagrad``: ``accum += grad^2`` (if ``update_slots``);
     ``var -= grad * lr * rsqrt(accum)``."""
@@ -219,6 +240,7 @@ apply_adagrad.shape_rule(_fused_shape(refs=(0, 1), grad=3))
             "momentum": _DECAY, "epsilon": _HYPER, "grad": _GRAD},
     attrs={"use_locking": False}, signature="custom", stateful=True, ref_inputs=(0, 1, 2),
     differentiable=False)
+@_locking
 def apply_rms_prop(ctx, var, ms, mom, lr, rho, momentum, epsilon, grad, *, use_locking):
     """TF1 ``ApplyRMSProp``: ``ms += (grad^2 - ms) * (1 - rho)``;
     ``mom = mom * momentum + grad * lr / sqrt(ms + epsilon)`` (epsilon INSIDE the root);
@@ -239,6 +261,7 @@ apply_rms_prop.shape_rule(_fused_shape(refs=(0, 1, 2), grad=7))
             "momentum": _DECAY, "epsilon": _HYPER, "grad": _GRAD},
     attrs={"use_locking": False}, signature="custom", stateful=True,
     ref_inputs=(0, 1, 2, 3), differentiable=False)
+@_locking
 def apply_centered_rms_prop(ctx, var, mg, ms, mom, lr, rho, momentum, epsilon, grad, *,
                             use_locking):
     """TF1 ``ApplyCenteredRMSProp``: ``ms += (grad^2 - ms) * (1 - rho)``;
