@@ -227,7 +227,9 @@ def _add_hand_written(plan: Plan, graph: Any, reach: set[Any]) -> None:
         targets = [by_ref[r] for r in inspect.written_refs(op) if r in by_ref]
         inside = next((a for a in applies if a.first <= inspect.creation_index(op) < a.end),
                       None)
-        counter = op.type == "AssignAdd" and targets and targets[0] in steps
+        # the step counter apply_gradients increments (any variable passed as global_step)
+        counter = op.type == "AssignAdd" and bool(targets) and (
+            targets[0] in steps or (inside is not None and op is inside.train_op))
         slot = bool(targets) and targets[0] in plan.slot_owner  # only optimizers write slots
         if op.type not in _HAND_WRITTEN or slot or (inside is not None and not counter):
             for var in targets:

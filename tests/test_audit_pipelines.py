@@ -153,3 +153,15 @@ def test_a_read_of_the_global_step_ordered_after_its_increment_is_post_step(grap
     assert audit.verdict == FAIL
     reason = audit.variable("w").reason
     assert "post-step global_step" in reason and "(rule: schedule step)" in reason
+
+
+def test_any_variable_passed_as_global_step_is_a_counter(graph):
+    w = tf.Variable(np.array([1.0, -2.0]), name="w")
+    steps = tf.Variable(np.int64(0), trainable=False, name="my_steps")
+    step = tf.train.GradientDescentOptimizer(0.1).minimize(tf.reduce_sum(tf.sin(w)),
+                                                           global_step=steps)
+    s = _session()
+    for _ in range(2):
+        audit = audit_step(s, step)
+        assert audit.verdict == PASS, str(audit)
+        assert audit.variable("my_steps").rule == "assign_add"
