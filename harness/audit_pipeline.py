@@ -18,7 +18,8 @@ the variable and the rule:
   read of a non-trainable variable that holds a stored gradient (assigned from a
   ``tf.gradients`` result, never accumulated into): a gradient from an earlier run.
 - ``L2 once``: a multiple of the variable is added to its gradient by hand although the
-  loss already has an ``l2_loss`` of it (the L2 term counted twice).
+  loss already has an L2 term of it (``l2_loss(w)``, ``square(w)``, ``w * w``): the L2 term
+  counted twice.
 - ``schedule step`` (checked on values, in ``harness.audit_predict``): a learning-rate
   schedule must see the pre-step ``global_step``.
 
@@ -126,9 +127,19 @@ def _stored_gradient(variable: Any) -> bool:
 
 
 def _has_l2_of(loss: Any, variable: Any) -> bool:
+    """Whether the loss has an L2 term of the variable itself: ``l2_loss(w)``,
+    ``square(w)`` or ``w * w`` on the variable's value (not on a function of it)."""
     ref = inspect.variable_ref(variable)
-    return any(op.type == "L2Loss" and ref.op in inspect.ancestors([op], control=False)
-               for op in inspect.ancestors([loss], control=False))
+
+    def is_w(t: Any) -> bool:
+        return t is ref or (t.op.type == "Identity" and t.op.inputs[:1] == (ref,))
+
+    for op in inspect.ancestors([loss], control=False):
+        if op.type in ("L2Loss", "Square") and is_w(op.inputs[0]):
+            return True
+        if op.type == "Mul" and op.inputs[0] is op.inputs[1] and is_w(op.inputs[0]):
+            return True
+    return False
 
 
 def _carriers(op: Any, out: Any) -> list[Any]:

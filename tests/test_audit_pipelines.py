@@ -165,3 +165,13 @@ def test_any_variable_passed_as_global_step_is_a_counter(graph):
         audit = audit_step(s, step)
         assert audit.verdict == PASS, str(audit)
         assert audit.variable("my_steps").rule == "assign_add"
+
+
+def test_l2_as_a_sum_of_squares_counted_twice_fails(graph):
+    w = tf.Variable(np.array([1.0, -2.0]), name="w")
+    loss = tf.reduce_sum(tf.sin(w)) + 0.05 * tf.reduce_sum(tf.square(w))
+    (g,) = tf.gradients(loss, [w])
+    opt = tf.train.MomentumOptimizer(0.1, 0.9)
+    step = opt.apply_gradients([(g + 0.1 * w, w)])
+    audit = audit_step(_session(), step)
+    assert audit.verdict == FAIL and "(rule: L2 once)" in audit.variable("w").reason
