@@ -78,7 +78,15 @@ def _constant(t: Any) -> bool:
 
 def compare_delta(va: VariableAudit, old: Any, new: Any, pred: np.ndarray, safety: float,
                   stochastic: bool, bound: Any = None) -> None:
-    """Compare one variable's new value with its prediction under the error model."""
+    """Compare one variable's new value with its prediction under the error model.
+
+    >>> import numpy as np
+    >>> va = VariableAudit("w", trainable=True, expected=True, changed=True, rule="sgd")
+    >>> old, new = np.float32(1.0), np.float32(0.5)
+    >>> compare_delta(va, old, new, np.float64(0.5001), 4.0, stochastic=False)
+    >>> va.verdict, va.reason.startswith("delta off the sgd rule")
+    ('FAIL', True)
+    """
     if new is None:
         va.add(FAIL, "should have been updated but is uninitialised")
         return

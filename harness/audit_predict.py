@@ -6,6 +6,17 @@ The tensors an update uses may themselves run writes (a hand-written update orde
 them anyway and then restores every variable, so the prediction is computed from exactly the
 values the step will see. Seeded random ops are replayed: their generators are restored
 before the step; unseeded ones make the step stochastic (INCONCLUSIVE).
+
+>>> import gradverify.engine as tf
+>>> from gradverify.harness.audit_plan import make_plan
+>>> with tf.Graph().as_default() as g:
+...     w = tf.Variable(2.0, name="w")
+...     step = tf.train.GradientDescentOptimizer(0.25).minimize(w * w)
+...     s = tf.Session(); _ = s.run(tf.global_variables_initializer())
+...     plan = make_plan(g, step)
+...     predictions, _ = predict(plan, evaluate(s, plan, None))
+>>> float(predictions[w].value), predictions[w].rule      # 2 - 0.25 * (2 * 2)
+(1.0, 'sgd')
 """
 
 from __future__ import annotations
