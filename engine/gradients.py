@@ -26,6 +26,7 @@ from gradverify.engine.graph import (
     get_default_graph,
     name_scope,
 )
+from gradverify.engine.inspect import record_gradients
 from gradverify.engine.registry import api, export, lookup
 
 __all__ = ["gradients"]
@@ -116,7 +117,8 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
             if g is None and unconnected_gradients == "zero":
                 g = api("zeros_like")(x)
             out.append(g)
-        return out
+    record_gradients(ys, xs, out)  # which tensor is whose gradient, for the step auditor
+    return out
 
 
 def _between(ys: Sequence[Tensor], xs: Sequence[Tensor]) -> set[Operation]:

@@ -31,6 +31,7 @@ import numpy as np
 
 from gradverify.engine import errors
 from gradverify.engine.graph import Graph, Operation, Tensor, get_default_graph
+from gradverify.engine.inspect import ancestors
 from gradverify.engine.kernel_checks import output_checker
 from gradverify.engine.ordering import writes_before
 from gradverify.engine.registry import ShapeContext
@@ -321,15 +322,7 @@ def _shape_message(op: Operation, args: list[Any]) -> str | None:
 def _compile(session: Session, fetches: list[Tensor | Operation],
              feeds: list[Tensor]) -> _Plan:
     fed = {t: f"f{i}" for i, t in enumerate(feeds)}
-    needed: set[Operation] = set()
-    stack = [f.op if isinstance(f, Tensor) else f for f in fetches if f not in fed]
-    while stack:
-        op = stack.pop()
-        if op in needed:
-            continue
-        needed.add(op)
-        stack.extend(t.op for t in op.inputs if t not in fed)
-        stack.extend(op.control_inputs)
+    needed = ancestors([f for f in fetches if f not in fed], cut=fed)
 
     ns: dict[str, Any] = {}
     env: dict[Tensor, str] = dict(fed)       # tensor -> name in the generated code

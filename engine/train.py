@@ -44,9 +44,10 @@ __all__ = ["Optimizer", "GradientDescentOptimizer", "UpdateRecord", "UPDATE_RECO
            "get_global_step", "create_global_step", "get_or_create_global_step",
            "assert_global_step", "global_step",
            "MomentumOptimizer", "AdamOptimizer", "AdagradOptimizer", "RMSPropOptimizer",
-           "OPTIMIZERS"]
+           "OPTIMIZERS", "ApplyRecord", "APPLY_RECORDS"]
 
 UPDATE_RECORDS = "gradverify_update_records"
+APPLY_RECORDS = "gradverify_apply_records"
 
 
 @dataclass
@@ -73,6 +74,18 @@ class UpdateRecord:
     optimizer: Any = None
     loss: Tensor | None = None
     var_list: tuple[Variable, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ApplyRecord:
+    """One ``apply_gradients`` call: the ops it made are those with a creation index in
+    ``[first, end)``; a write among them that no ``UpdateRecord`` declares is one an auditor
+    must not expect."""
+
+    optimizer: Any
+    train_op: Operation
+    first: int
+    end: int
 
 
 class Optimizer:
@@ -160,6 +173,7 @@ class Optimizer:
             raise ValueError(f"No gradients provided for any variable: "
                              f"{[(str(g), v.name) for g, v in pairs]}.")
         graph = live[0][1].graph
+        first = graph.version
         with graph.as_default():
             with graph.control_dependencies(None), graph.name_scope(""):
                 self._create_slots([v for _, v in live])
@@ -190,6 +204,8 @@ class Optimizer:
             for r in records:
                 graph.add_to_collection(UPDATE_RECORDS, r)
             graph.add_to_collection(GraphKeys.TRAIN_OP, train_op)
+            graph.add_to_collection(APPLY_RECORDS,
+                                    ApplyRecord(self, train_op, first, graph.version))
         return train_op
 
     # -- for subclasses --------------------------------------------------------------------

@@ -130,21 +130,34 @@ def load_script(path: str) -> Model:
     return Model(str(path), graph, train_ops, loss, feed, names, source)
 
 
-def _ancestors(roots: list[Any]) -> set[Any]:
-    """The ops running ``roots`` runs (data and control inputs): the auditor's walk."""
-    from gradverify.harness.audit import _ancestors as walk
-    return walk(roots)
-
-
 def _records(graph: Any, train_ops: list[Any]) -> list[Any]:
-    from gradverify.engine.train import UPDATE_RECORDS
-    reach = _ancestors(list(train_ops))
-    return [r for r in graph.get_collection(UPDATE_RECORDS) if r.op in reach]
+    from gradverify.engine import inspect
+    return inspect.update_records(graph, train_ops)
 
 
-def _value(t: Any) -> str:
+def _current(model: Model, tensors: list[Any]) -> dict[Any, Any]:
+    """The values of ``tensors`` (learning-rate schedules and other non-constant
+    hyperparameters) at the start of training: variables initialised, the first feed.
+    Empty when they cannot be evaluated without training (a missing feed)."""
+    import gradverify.engine as tf
+    if not tensors:
+        return {}
+    try:
+        with model.graph.as_default():
+            init = tf.global_variables_initializer()
+        with tf.Session(graph=model.graph) as s:
+            s.run(init)
+            return dict(zip(tensors, s.run(tensors, model.feed(0))))
+    except Exception:  # noqa: BLE001 - explain shows the tensor's name instead
+        return {}
+
+
+def _value(t: Any, now: dict[Any, Any]) -> str:
     from gradverify.engine.graph import constant_value
     v = constant_value(t) if t is not None else None
+    if v is None and t in now:
+        return f"{float(now[t]):g} at step 0 (<{t.name}>)" if getattr(
+            now[t], "size", 1) == 1 else f"<{t.name}>"
     if v is None:
         return f"<{t.name}>" if t is not None else "?"
     return f"{float(v):g}" if getattr(v, "size", 1) == 1 else str(v.tolist())
@@ -157,16 +170,21 @@ def _label(model: Model, var: Any) -> str:
 
 def explain(model: Model) -> str:
     """The readable answer: per variable, trainable, updated by which train op with which
-    rule, and every gradient path from the loss to it."""
+    rule (and where that update comes from: an optimizer, a hand-written assign, the global
+    step), the gradient pipeline (``loss → gradients → clip_by_global_norm → apply(adam)``),
+    the schedule's current value, the program rules it breaks, and every gradient path from
+    the loss to it."""
     import gradverify.engine as tf
+    from gradverify.engine.graph import constant_value
     from gradverify.harness.audit import gradient_paths
+    from gradverify.harness.audit_plan import make_plan
 
     g = model.graph
     variables = g.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)
-    records = {op: _records(g, [op]) for op in model.train_ops}
-    slots = {s: (n, r.variable) for rs in records.values() for r in rs
-             for n, s in r.slots.items()}
-    steps = set(g.get_collection(tf.GraphKeys.GLOBAL_STEP))
+    plans = {op: make_plan(g, op) for op in model.train_ops}
+    hypers = [t for p in plans.values() for u in p.updates if u.record is not None
+              for t in u.record.hyper.values() if constant_value(t) is None]
+    now = _current(model, list(dict.fromkeys(hypers)))
     lines = [f"script: {model.path}",
              "train op" + ("s" if len(model.train_ops) > 1 else "") + ": "
              + ", ".join(op.name for op in model.train_ops) + f" (from {model.source})",
@@ -178,23 +196,8 @@ def explain(model: Model) -> str:
         lines.append(f"  {_label(model, var):<{width}}  {var.dtype.name} "
                      f"{tuple(var.shape.as_list())}  "
                      + ("trainable" if var.trainable else "not trainable"))
-        for op, recs in records.items():
-            mine = [r for r in recs if r.variable is var]
-            if mine:
-                for r in mine:
-                    hyper = ", ".join(f"{k} = {_value(t)}" for k, t in r.hyper.items())
-                    lines.append(f"      updated by {op.name}: {r.rule} — "
-                                 f"{RULES.get(r.rule, r.rule)}"
-                                 + (f"  [{hyper}]" if hyper else ""))
-            elif var in slots:
-                name, owner = slots[var]
-                lines.append(f"      slot '{name}' of {_label(model, owner)}: written by "
-                             f"{op.name} with {owner.op.name}'s update")
-            elif var in steps and _increments(op, var):
-                lines.append(f"      incremented by 1 by {op.name}, after the updates "
-                             "(global_step)")
-            else:
-                lines.append(f"      not updated by {op.name}: {_why_not(model, var, recs)}")
+        for op, plan in plans.items():
+            lines += _explain_updates(model, var, op, plan, now)
         if model.loss is not None:
             paths = gradient_paths(model.loss, var)
             lines.append(f"      gradient paths from the loss: {len(paths)}"
@@ -203,18 +206,41 @@ def explain(model: Model) -> str:
     return "\n".join(lines)
 
 
-def _increments(train_op: Any, var: Any) -> bool:
-    return any(op.type == "AssignAdd" and op.inputs[0] is var._ref()
-               for op in _ancestors([train_op]))
+def _explain_updates(model: Model, var: Any, op: Any, plan: Any, now: dict) -> list[str]:
+    lines = []
+    mine = [u for u in plan.updates if u.variable is var]
+    for u in mine:
+        if u.record is not None:
+            hyper = ", ".join(f"{k} = {_value(t, now)}" for k, t in u.record.hyper.items())
+            lines.append(f"      updated by {op.name}: {u.kind} — {RULES.get(u.kind, u.kind)}"
+                         + (f"  [{hyper}]" if hyper else ""))
+        elif u.source.endswith("(global step)"):
+            lines.append(f"      incremented by 1 by {op.name}, after the updates "
+                         "(global_step)")
+        else:
+            lines.append(f"      updated by {op.name}: {u.kind} by hand ({u.op.name}), "
+                         "predicted from its own graph")
+        lines.append(f"        from: {u.source}")
+        if u.pipeline is not None and u.pipeline.stages:
+            lines.append(f"        pipeline: {' → '.join(u.pipeline.stages)}")
+    if not mine and var in plan.slot_owner and var in plan.writers:
+        name, owner = plan.slot_owner[var]
+        lines.append(f"      slot '{name}' of {_label(model, owner)}: written by "
+                     f"{op.name} with {owner.op.name}'s update")
+    elif not mine:
+        lines.append(f"      not updated by {op.name}: {_why_not(model, var, plan)}")
+    lines += [f"        breaks a rule: {r}" for r in plan.problems.get(var, [])]
+    return lines
 
 
-def _why_not(model: Model, var: Any, records: list[Any]) -> str:
+def _why_not(model: Model, var: Any, plan: Any) -> str:
     from gradverify.harness.audit import gradient_paths
     if not var.trainable:
         return "not trainable"
     if model.loss is not None and not gradient_paths(model.loss, var):
         return "no gradient path from the loss (unconnected, or behind stop_gradient)"
-    lists = [r.var_list for r in records if r.var_list is not None]
+    lists = [u.record.var_list for u in plan.updates
+             if u.record is not None and u.record.var_list is not None]
     if lists and all(var not in vl for vl in lists):
         return "not in the optimizer's var_list"
     return "no update op for it in this train op"
@@ -232,18 +258,21 @@ def dot_source(model: Model) -> str:
     grey; the loss is blue; the gradient is drawn as one dashed edge from the loss to each
     update op (the ``gradients/`` subgraph is left out)."""
     import gradverify.engine as tf
+    from gradverify.engine import inspect
+    from gradverify.harness.audit_plan import make_plan
     g = model.graph
-    recs = _records(g, model.train_ops)
-    updated = {r.variable for r in recs} | {s for r in recs for s in r.slots.values()}
+    plan = make_plan(g, model.train_ops)
+    recs = plan.updates
+    updated = set(plan.writers)
     variables = g.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)
     var_ops = {v.op: v for v in variables}
-    keep = _ancestors([model.loss.op]) if model.loss is not None else set()
+    keep = inspect.ancestors([model.loss.op]) if model.loss is not None else set()
     keep |= set(var_ops) | {r.op for r in recs} | set(model.train_ops)
     keep = {op for op in keep if not op.name.startswith("gradients")}
     lines = ["digraph gradverify {", "  rankdir=TB;",
              '  node [shape=box, style="rounded,filled", fillcolor=white, fontname='
              '"Helvetica", fontsize=10];', "  edge [color=\"#555555\"];"]
-    for op in sorted(keep, key=lambda o: o._id):
+    for op in sorted(keep, key=inspect.creation_index):
         label = op.name if op.name == op.type else f"{op.name}\n{op.type}"
         attrs = []
         if op in var_ops:
@@ -264,7 +293,7 @@ def dot_source(model: Model) -> str:
         lines.append(f"  {_q(op.name)} [label={_q(label)}"
                      + "".join(f", {a}" for a in attrs) + "];")
     update_ops = {r.op for r in recs}
-    for op in sorted(keep, key=lambda o: o._id):
+    for op in sorted(keep, key=inspect.creation_index):
         for t in op.inputs:
             if t.op in keep and not (op in update_ops and t.op in var_ops):
                 lines.append(f"  {_q(t.op.name)} -> {_q(op.name)};")
@@ -272,10 +301,11 @@ def dot_source(model: Model) -> str:
             if c in keep:
                 lines.append(f"  {_q(c.name)} -> {_q(op.name)} [style=dotted];")
     for r in recs:
-        if model.loss is not None:
+        stages = r.pipeline.stages if r.pipeline is not None else []
+        if model.loss is not None and "gradients" in stages:
+            label = f"d loss / d {r.variable.op.name}\n" + " → ".join(stages)
             lines.append(f"  {_q(model.loss.op.name)} -> {_q(r.op.name)} [style=dashed, "
-                         f'color="#c62828", label="d loss / d {r.variable.op.name}", '
-                         "fontsize=8];")
+                         f'color="#c62828", label={_q(label)}, fontsize=8];')
         lines.append(f"  {_q(r.op.name)} -> {_q(r.variable.op.name)} [style=bold, "
                      'color="#e65100", label="writes", fontsize=8, constraint=false];')
     lines.append("}")

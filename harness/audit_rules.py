@@ -1,4 +1,5 @@
-"""Audit rules for the optimizers with slots (``engine.optimizers``) and Adam's ``"scale"``.
+"""Audit rules: plain SGD, the optimizers with slots (``engine.optimizers``) and Adam's
+``"scale"``; the registry ``RULES`` a new optimizer rule is added to.
 
 Each rule predicts, in float64 from the values before the step, the new value of the
 variable AND of every slot its update writes, following TF1's fused kernels
@@ -46,9 +47,41 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.audit import register_rule
+__all__ = ["Rounded", "BREAKDOWN", "RULES", "register_rule"]
 
-__all__ = ["Rounded", "BREAKDOWN"]
+# rule name -> predict(record, value_of) -> {variable: predicted new value (float64), or
+# (prediction, rounding-error bound in units of the unit roundoff)}
+RULES: dict[str, Callable[..., dict[Any, Any]]] = {}
+
+
+def register_rule(name: str) -> Callable:
+    """Register how to predict an optimizer rule's update (one per ``UpdateRecord.rule``).
+
+    The function gets the record and ``value_of(tensor_or_variable)`` (values before the
+    step, float64) and returns ``{variable: new value}`` for the variable and its slots; a
+    value may be a pair ``(new value, bound)`` where ``bound`` is a first-order bound on the
+    kernel's rounding error in units of the unit roundoff, added to the tolerance's
+    magnitude terms (see the module docstring).
+
+    >>> @register_rule("halve")
+    ... def _halve(record, value_of):
+    ...     return {record.variable: value_of(record.variable) / 2}
+    >>> "halve" in RULES
+    True
+    >>> del RULES["halve"]
+    """
+    def deco(fn: Callable) -> Callable:
+        if name in RULES:
+            raise KeyError(f"Registering two audit rules named '{name}'")
+        RULES[name] = fn
+        return fn
+    return deco
+
+
+@register_rule("sgd")
+def _sgd(record: Any, value_of: Callable[[Any], np.ndarray]) -> dict[Any, np.ndarray]:
+    lr = value_of(record.hyper["learning_rate"])
+    return {record.variable: value_of(record.variable) - lr * value_of(record.gradient)}
 
 # A divisor (or a possibly negative square-root operand) within BREAKDOWN * u * bound of zero
 # makes the prediction meaningless: the tolerance allows 8u per unit of bound (safety 4).

@@ -102,21 +102,22 @@ def _constant_for_gradients(outputs: Sequence[Any], inputs: Sequence[Any],
     (stop_gradient): the tensors gradients treat as constants. A stop_gradient that a
     gradient rule put into the gradient graph (order 2) is not part of f: it is frozen only
     if the rule is wrong, which is what the check must see."""
+    from gradverify.engine.inspect import creation_index
     seen: set[Any] = set()
     out: list[Any] = []
-    stack = [t.op for t in outputs]
+    stack = [t.op for t in outputs]  # the ancestor walk, stopping at frozen ops
     fed = set(inputs)
     while stack:
         op = stack.pop()
         if op in seen:
             continue
         seen.add(op)
-        if (op._id < forward_ops and not op.opdef.differentiable and op.outputs
+        if (creation_index(op) < forward_ops and not op.opdef.differentiable and op.outputs
                 and any(t.dtype.is_floating for t in op.inputs)):
             out.extend(t for t in op.outputs if t.dtype.is_floating and t not in fed)
             continue
         stack.extend(t.op for t in op.inputs if t not in fed)
-    return sorted(out, key=lambda t: (t.op._id, t.value_index))
+    return sorted(out, key=lambda t: (creation_index(t.op), t.value_index))
 
 
 def check_gradients(f: Callable, inputs: Sequence[Any], *, mode: str = "auto",

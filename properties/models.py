@@ -7,8 +7,11 @@ term behind ``tf.stop_gradient``, or not in the loss at all - with random ``trai
 flags; a loss (squared error, softmax / sparse softmax / sigmoid cross-entropy) plus
 ``beta * tf.nn.l2_loss(v)`` on a random subset; a random ``var_list`` (None, or a subset
 that may hold non-trainable variables and variables without a gradient path); a learning
-rate that is a Python float, a placeholder fed a different value every run, or a Variable;
-an optimizer from ``engine.train.OPTIMIZERS``; with or without a global step.
+rate that is a Python float, a placeholder fed a different value every run, a Variable, or
+an ``exponential_decay`` schedule of the global step; an optimizer from
+``engine.train.OPTIMIZERS``; with or without a global step; and a gradient pipeline from
+``properties.pipelines`` (``minimize``; ``compute_gradients`` → clip / scale / seeded
+noise → ``apply_gradients``; or hand-written ``assign_sub(learning_rate * grad)`` updates).
 
 The model is a program: ``repr(model)`` is its TF1 code, and ``model.build()`` executes
 exactly that code, so a failing example shows what ran.
@@ -42,8 +45,9 @@ import gradverify.engine as tf
 from gradverify.engine import train
 from gradverify.harness import PASS, audit_step
 from gradverify.properties.checks import PropertyError
+from gradverify.properties.pipelines import PIPELINES, schedule_lines, train_lines
 
-__all__ = ["HEADS", "OPTIMIZER_NAMES", "ROLES", "BuiltModel", "ModelPropertyError",
+__all__ = ["HEADS", "OPTIMIZER_NAMES", "PIPELINES", "ROLES", "BuiltModel", "ModelPropertyError",
            "TrainingModel", "VariableSpec", "make_optimizer", "model_property_test",
            "no_gradient_test", "run_model", "training_models"]
 
@@ -52,7 +56,7 @@ OPTIMIZER_NAMES: tuple[str, ...] = tuple(name for name, _ in train.OPTIMIZERS)
 ROLES = ("weights", "bias", "scale", "extra", "stopped", "unconnected")
 CONNECTED_ROLES = ("weights", "bias", "scale", "extra")
 HEADS = ("mse", "softmax", "sparse_softmax", "sigmoid")
-LEARNING_RATES = ("float", "placeholder", "variable")
+LEARNING_RATES = ("float", "placeholder", "variable", "schedule")
 _LR_ATTRIBUTES = ("_learning_rate", "_lr")
 
 
@@ -164,6 +168,7 @@ class TrainingModel:
     lr_factors: tuple[float, ...] = (1.0,)
     lr_trainable: bool = False
     batch_unknown: bool = True
+    pipeline: str = "minimize"
 
     # -- what must happen -------------------------------------------------------------------
     def effective_var_list(self) -> tuple[str, ...]:
@@ -194,7 +199,8 @@ class TrainingModel:
     def features(self) -> frozenset[str]:
         """The structures the model contains (computed from it), for coverage tests."""
         out = {self.dtype, f"optimizer:{self.optimizer}", f"head:{self.head}",
-               f"lr:{self.learning_rate}", f"variables:{len(self.variables)}"}
+               f"lr:{self.learning_rate}", f"variables:{len(self.variables)}",
+               f"pipeline:{self.pipeline}"}
         out |= {f"role:{v.role}" for v in self.variables}
         out |= {f"rank{len(v.shape)}" for v in self.variables}
         if self.global_step:
@@ -292,6 +298,10 @@ class TrainingModel:
         if self.learning_rate == "float":
             lines.append(f"optimizer = make_optimizer('{self.optimizer}')  # learning rate "
                          f"{base!r}")
+        elif self.learning_rate == "schedule":
+            lines += schedule_lines(dt, base)
+            lines.append(f"optimizer = make_optimizer('{self.optimizer}', "
+                         "learning_rate=learning_rate)")
         else:
             if self.learning_rate == "placeholder":
                 factors = ", ".join(f"{f:.3g}" for f in self.lr_factors)
@@ -303,14 +313,11 @@ class TrainingModel:
                              f"trainable={flag}, name='learning_rate')")
             lines.append(f"optimizer = make_optimizer('{self.optimizer}', "
                          "learning_rate=learning_rate)")
-        args = ["loss"]
-        if self.global_step:
+        if self.global_step and self.learning_rate != "schedule":
             lines.append("global_step = tf.train.get_or_create_global_step()")
-            args.append("global_step=global_step")
-        if self.var_list is not None:
-            args.append(f"var_list=[{', '.join(self.var_list)}]")
-        lines.append(f"train_op = optimizer.minimize({', '.join(args)})")
-        return lines
+        var_list = None if self.var_list is None else f"[{', '.join(self.var_list)}]"
+        lr = repr(base) if self.learning_rate == "float" else "learning_rate"
+        return lines + train_lines(self, var_list, lr)
 
     def build(self) -> BuiltModel:
         """Run :meth:`program` in the default graph (raises what ``minimize`` raises)."""
@@ -339,7 +346,8 @@ def _shape(draw: Any, max_rank: int = 2) -> tuple[int, ...]:
 
 @st.composite
 def _models(draw: Any, optimizers: tuple[str, ...], dtypes: tuple[str, ...],
-            max_variables: int, steps: int, gradientless: bool) -> TrainingModel:
+            max_variables: int, steps: int, gradientless: bool,
+            pipelines: tuple[str, ...] = PIPELINES) -> TrainingModel:
     dtype = draw(st.sampled_from(dtypes))
     batch = draw(st.integers(1, 4))
     d = draw(st.one_of(st.just(1), st.integers(1, 4)))
@@ -379,11 +387,14 @@ def _models(draw: Any, optimizers: tuple[str, ...], dtypes: tuple[str, ...],
         var_list = tuple(draw(st.lists(st.sampled_from(names), min_size=1, unique=True)))
     specs, var_list = (_gradientless if gradientless else _valid)(draw, specs, var_list)
     learning_rate = draw(st.sampled_from(LEARNING_RATES))
+    pipeline = "minimize" if gradientless else draw(st.sampled_from(pipelines))
+    optimizer = draw(st.sampled_from(optimizers))
+    global_step = learning_rate == "schedule" or draw(st.booleans())
     return TrainingModel(
         dtype=dtype, batch=batch, n_features=d, n_outputs=k, head=head,
         variables=tuple(specs), beta=draw(st.sampled_from([0.01, 0.1, 0.5])),
         var_list=var_list, learning_rate=learning_rate,
-        optimizer=draw(st.sampled_from(optimizers)), global_step=draw(st.booleans()),
+        optimizer=optimizer, global_step=global_step, pipeline=pipeline,
         seed=draw(st.integers(0, 2**32 - 1)), steps=steps,
         lr_factors=tuple(draw(st.lists(st.sampled_from([1.0, 0.5, 2.0, 0.25, 1.5]),
                                        min_size=steps, max_size=steps))),
@@ -445,8 +456,9 @@ def _dtypes(dtype: Any) -> tuple[str, ...]:
 
 
 def training_models(*, optimizers: Sequence[str] | str | None = None, dtype: Any = None,
-                    max_variables: int = 5, steps: int = 3,
-                    gradientless: bool = False) -> st.SearchStrategy[TrainingModel]:
+                    max_variables: int = 5, steps: int = 3, gradientless: bool = False,
+                    pipelines: Sequence[str] | None = None,
+                    ) -> st.SearchStrategy[TrainingModel]:
     """Random training models (see the module docstring).
 
     optimizers: names from ``engine.train.OPTIMIZERS`` to draw from (default: all).
@@ -454,7 +466,8 @@ def training_models(*, optimizers: Sequence[str] | str | None = None, dtype: Any
     steps: session runs the property makes. gradientless: draw only models whose effective
     ``var_list`` is non-empty and no variable in it gets a gradient, so ``minimize`` raises
     ``ValueError("No gradients provided for any variable ...")`` (the valid models always
-    have a variable to update).
+    have a variable to update). pipelines: names from ``properties.pipelines.PIPELINES``
+    to draw from (default: all).
 
     >>> from hypothesis import given, settings
     >>> @settings(max_examples=5, database=None)
@@ -468,7 +481,11 @@ def training_models(*, optimizers: Sequence[str] | str | None = None, dtype: Any
     for arg, value, hi in (("max_variables", max_variables, 10), ("steps", steps, 100)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= hi:
             raise InvalidArgument(f"{arg}={value!r} must be an integer in [1, {hi}]")
-    return _models(names, dtypes, max_variables, steps, bool(gradientless))
+    chosen = PIPELINES if pipelines is None else tuple(pipelines)
+    if not chosen or any(p not in PIPELINES for p in chosen):
+        raise InvalidArgument(f"pipelines={list(chosen)!r}: choose from "
+                              f"{', '.join(PIPELINES)}")
+    return _models(names, dtypes, max_variables, steps, bool(gradientless), chosen)
 
 
 # -- the properties --------------------------------------------------------------------------

@@ -180,12 +180,27 @@ def test_faulty_optimizer_updating_outside_var_list(graph):
 
 
 def test_update_without_a_record_is_unexpected(graph):
+    # a fused optimizer kernel run outside any optimizer: nothing says how it should move
     feed, weights, biases, loss = _seed_model()
+    (gw,) = tf.gradients(loss, [weights])
     sneaky = tf.group(tf.train.GradientDescentOptimizer(0.5).minimize(loss, var_list=[biases]),
-                      weights.assign_add(tf.ones_like(weights)))
+                      apply_gradient_descent(weights, tf.constant(0.5), gw))
     audit = audit_step(_session(), sneaky, feed)
     assert audit.verdict == FAIL
     assert audit.unexpected == ["weights"]
+    assert "no update record declares" in audit.variable("weights").reason
+
+
+def test_grouped_hand_written_update_is_predicted_from_its_own_graph(graph):
+    feed, weights, biases, loss = _seed_model()
+    bump = weights.assign_add(tf.ones_like(weights))
+    step = tf.group(tf.train.GradientDescentOptimizer(0.5).minimize(loss, var_list=[biases]),
+                    bump)
+    audit = audit_step(_session(), step, feed)
+    assert audit.verdict == PASS, str(audit)
+    assert sorted(audit.expected) == ["biases", "weights"]
+    assert audit.variable("weights").rule == "assign_add"
+    assert audit.variable("weights").sources == [f"{bump.op.name} (hand-written)"]
 
 
 def test_fetched_loss_must_be_the_pre_update_value(graph, monkeypatch):
