@@ -32,6 +32,7 @@ COVERED_ELSEWHERE = {
     "ApplyRMSProp": "test_optimizers", "ApplyCenteredRMSProp": "test_optimizers",
     "RandomStandardNormal": "test_ops_random", "TruncatedNormal": "test_ops_random",
     "RandomUniform": "test_ops_random", "RandomUniformInt": "test_ops_random",
+    "LogUniformCandidateSampler": "test_ops_embedding",
 }
 
 
