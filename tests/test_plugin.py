@@ -7,6 +7,7 @@ correct op) and ``faulty/mysoftplus_faulty`` (the same op with a wrong gradient)
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -178,39 +179,70 @@ def test_discarded_examples_are_summed_up(pytester, run, workers):
     assert counts and sum(counts) == int(found.group(1)), summary
 
 
-# -- the Hypothesis profile ------------------------------------------------------------------
+# -- the plugin changes nothing it does not own ---------------------------------------------
 PRINT_PROFILE = """
-from hypothesis import settings
+from hypothesis import given, settings, strategies as st
 
-def test_profile():
+@given(st.integers())
+def test_profile(x):
     s = settings.default
     print(f"PROFILE={settings.get_current_profile_name()} max_examples={s.max_examples} "
-          f"derandomize={s.derandomize}")
+          f"derandomize={s.derandomize} deadline={s.deadline}")
 """
 
 
-@pytest.mark.parametrize(("env", "args", "conftest", "expected"), [
-    ({"CI": "true"}, (), None, "PROFILE=ci max_examples=25 derandomize=True"),
-    ({}, (), None, "PROFILE=dev max_examples=60 derandomize=False"),
-    # Hypothesis takes any CI value for a CI service (and loads its own "ci"); we do not
-    ({"CI": "false"}, (), None, "PROFILE=dev max_examples=60 derandomize=False"),
-    ({"CI": "true"}, ("--hypothesis-profile", "thorough"), None,
-     "PROFILE=thorough max_examples=400 derandomize=False"),
-    ({"CI": "true", "HYPOTHESIS_PROFILE": "thorough"}, (), None, "PROFILE=thorough"),
-    ({"CI": "true"}, (), "settings.register_profile('mine', max_examples=7)\n"
-                         "settings.load_profile('mine')", "PROFILE=mine max_examples=7"),
-    ({"CI": "true"}, (), "settings.register_profile('ci', max_examples=9)",
-     "PROFILE=ci max_examples=9"),
-], ids=["CI", "no-CI", "CI=false", "option", "env", "conftest-loads", "conftest-registers"])
-def test_profile_selection(pytester, run, env, args, conftest, expected):
-    if conftest:
-        pytester.makeconftest("from hypothesis import settings\n" + conftest)
+def _profile_line(result) -> str:
+    found = re.findall(r"PROFILE=.*", result.stdout.str())
+    assert found, result.stdout.str()
+    return found[0]
+
+
+@pytest.mark.parametrize(("ci", "profile_env"), [(None, None), ("true", None),
+                                                  (None, "dev")],
+                         ids=["plain", "CI", "HYPOTHESIS_PROFILE"])
+def test_an_unrelated_given_test_keeps_hypothesis_settings(pytester, run, ci, profile_env):
+    """Installed, the plugin loads for every project: their @given tests must run exactly as
+    they would without it."""
+    if profile_env:  # a name only gradverify registers: Hypothesis does not know it
+        pytester.makeconftest("from hypothesis import settings\n"
+                              "settings.register_profile('dev', max_examples=3)\n")
     pytester.makepyfile(test_profile=PRINT_PROFILE)
-    result = run("-s", *args, ci=env.get("CI"), profile=env.get("HYPOTHESIS_PROFILE"))
-    result.assert_outcomes(passed=1)
-    assert re.search(rf"\b{re.escape(expected)}\b", result.stdout.str()), (
-        result.stdout.str())
-    assert "discarded INCONCLUSIVE" not in result.stdout.str()  # nothing was discarded
+    with_plugin = run("-s", ci=ci, profile=profile_env)
+    without = run("-s", "-p", "no:gradverify", ci=ci, profile=profile_env)
+    with_plugin.assert_outcomes(passed=1)
+    without.assert_outcomes(passed=1)
+    assert _profile_line(with_plugin) == _profile_line(without)
+    if ci is None and profile_env is None:
+        assert _profile_line(with_plugin).startswith("PROFILE=default max_examples=100")
+
+
+def test_op_suite_needs_no_plugin(pytester, run):
+    """op_suite tests carry their own settings: no deadline error, no unknown-mark warning."""
+    _one_liner_project(pytester, good="mysoftplus.ops")
+    pytester.makeini("[pytest]\naddopts = --strict-markers -W error\n")
+    result = run("-v", "-p", "no:gradverify", profile=None)
+    result.assert_outcomes(passed=len(PROPERTIES))
+    assert "PytestUnknownMarkWarning" not in result.stdout.str()
+
+
+def test_failure_names_its_reproduction_and_summary_is_one_line(pytester, run):
+    _one_liner_project(pytester, faulty="mysoftplus_faulty.ops")
+    result = run("-ra", profile="dev", ci="true")   # CI: pytest prints summaries untrimmed
+    text = result.stdout.str()
+    found = re.findall(r"^reproduce: HYPOTHESIS_PROFILE=dev (pytest .*)$", text, re.MULTILINE)
+    assert found and all(re.search(r" --hypothesis-seed=\d+$", f) for f in found), text
+    assert "reproduce: check_gradients(" not in text  # not runnable as printed
+    assert "Explanation:" not in text
+    summary = text.split("short test summary info", 1)[1].splitlines()[1:]
+    failed = [ln for ln in summary if ln.startswith("FAILED")]
+    assert len(failed) == len(FAILING), summary
+    assert all("gradient check of MySoftplusFaulty" in ln and "diagnosis:" in ln
+               for ln in failed), failed
+    assert len([ln for ln in summary if ln.strip() and not ln.startswith(("FAILED", "="))]) == 0
+    # The printed command replays the failure: the same node, profile and seed fail again.
+    args = shlex.split(found[0])[1:]
+    again = run(*args, profile="dev", ci="true")
+    again.assert_outcomes(failed=1)
 
 
 def test_an_unknown_hypothesis_profile_is_a_usage_error(pytester, run):
