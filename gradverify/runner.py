@@ -17,9 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import multiprocessing
 import time
-import traceback
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -37,11 +35,13 @@ from gradverify.harness.report import (
 
 __all__ = ["UsageError", "Target", "RunOptions", "CheckResult", "TargetResult", "Exhibit",
            "PROPERTY_FACTS", "discover_targets", "select_targets", "shard_targets",
-           "derive_seed", "plan_tasks", "run_check", "run_tasks", "group_results"]
+           "derive_seed", "plan_tasks", "run_check", "sort_results", "group_results",
+           "reproduce_line"]
 
 # What each property checks: gradient properties have an order and a dtype that
 # ``--order``/``--dtype`` select on; ``cost`` orders the work queue (slow ones first).
 PROPERTY_FACTS: dict[str, dict[str, Any]] = {
+    "metadata": {"gradient": False, "cost": 0},
     "shapes": {"gradient": False, "cost": 1},
     "forward": {"gradient": False, "cost": 1},
     "no_gradient": {"gradient": False, "cost": 0},
@@ -87,6 +87,7 @@ class RunOptions:
     properties: tuple[str, ...] | None = None
     exhibits: bool = False
     reproduce: str = "gradverify check"   # prefix of the reproduce line (modules included)
+    debug: bool = False                   # full tracebacks in failure messages
 
 
 @dataclass
@@ -118,6 +119,9 @@ class CheckResult:
     reproduce: str | None = None
     time: float = 0.0
     exhibits: list[Exhibit] = field(default_factory=list)
+    # "error" when the FAIL is the check raising, crashing or timing out (JUnit <error>),
+    # None when a value was wrong (JUnit <failure>)
+    kind: str | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -131,7 +135,8 @@ class CheckResult:
                 "runs": self.runs, "gradient_reports": self.reports,
                 "inconclusive": dict(sorted(self.inconclusive.items())),
                 "worst": worst, "evaluations": dict(self.evaluations),
-                "message": self.message, "reproduce": self.reproduce}
+                "message": self.message, "reproduce": self.reproduce,
+                "error": self.kind == "error"}
 
 
 @dataclass
@@ -191,7 +196,9 @@ def discover_targets(training: bool = True) -> list[Target]:
     for name, opdef in registry.ops().items():
         props = tuple(op_properties(opdef))
         note = None if props else "no op-level properties (source, state or random op)"
-        out.append(Target(name, "op", props, note))
+        # The registration itself is checked for every op: a missing gradient or shape
+        # rule fails the gate even where no other property applies.
+        out.append(Target(name, "op", ("metadata", *props), note))
     if training:
         models, note = _optional("gradverify.properties.models")
         if models is None:
@@ -376,17 +383,19 @@ def _leaves(e: BaseException) -> list[BaseException]:
     return [e]
 
 
-def _text(e: BaseException) -> str:
-    """The readable failure text: the report (or message), what caused it, and
-    Hypothesis's notes (the falsifying example)."""
+def _text(e: BaseException, debug: bool = False) -> str:
+    """The readable failure text: the report (or message and the user's traceback), what
+    caused it, and Hypothesis's notes (the falsifying example)."""
+    from gradverify.tracebacks import user_traceback
     if isinstance(e, AssertionError):
         parts = [str(e)]
+    elif isinstance(e, SystemExit):
+        parts = [f"the op called sys.exit({e.code!r}) during the check",
+                 user_traceback(e, full=debug)]
     else:
-        parts = [f"{type(e).__name__}: {e}"]
-        tb = traceback.format_exception(type(e), e, e.__traceback__)
-        parts.append("".join(tb[-6:]).rstrip())
+        parts = [f"{type(e).__name__}: {e}", user_traceback(e, full=debug)]
     cause = e.__cause__
-    if cause is not None and str(cause):
+    if isinstance(e, AssertionError) and cause is not None and str(cause):
         parts.append(str(cause))
     shown = "\n".join(parts)
     for note in getattr(e, "__notes__", []):
@@ -396,7 +405,35 @@ def _text(e: BaseException) -> str:
                 "\ncase: " in shown or shown.startswith("case: ")):
             continue   # the drawn case is shown already, in the op's own notation
         parts.append(note)
-    return "\n".join(p for p in parts if p)
+    # The harness's own reproduce line needs the drawn inputs: the check's reproduce line
+    # (a gradverify command) replaces it.
+    lines = "\n".join(p for p in parts if p).splitlines()
+    return "\n".join(ln for ln in lines
+                     if not ln.strip().startswith("reproduce: check_gradients("))
+
+
+def reproduce_line(target: str, prop: str, opts: RunOptions) -> str:
+    """The command that re-runs one check with the same examples.
+
+    >>> reproduce_line("Relu", "gradient", RunOptions(seed=3, profile="ci"))
+    'gradverify check --ops Relu --properties gradient --seed 3 --profile ci'
+    """
+    return (f"{opts.reproduce} --ops {target} --properties {prop} "
+            f"--seed {opts.seed} --profile {opts.profile}"
+            + (f" --examples {opts.examples}" if opts.examples else "")
+            + (f" --mode {opts.mode}" if opts.mode else ""))
+
+
+def _metadata(target: Target, result: CheckResult) -> None:
+    from gradverify.engine import registry
+    from gradverify.properties.checks import validate
+    opdef = registry.lookup(target.name)
+    problems = validate(opdef)
+    result.runs = 1
+    if problems:
+        result.verdict = FAIL
+        result.message = (f"op {opdef.type} ({opdef.source}) has incomplete metadata:\n  "
+                          + "\n  ".join(problems))
 
 
 def _settings(opts: RunOptions) -> Any:
@@ -426,6 +463,13 @@ def run_check(target: Target, prop: str, opts: RunOptions) -> CheckResult:
     register_profiles()
     seed = derive_seed(opts.seed, target.name, prop)
     result = CheckResult(target=target.name, check=prop, verdict=PASS, seed=seed)
+    if prop == "metadata":
+        start = time.perf_counter()
+        _metadata(target, result)
+        if result.verdict != PASS:
+            result.reproduce = reproduce_line(target.name, prop, opts)
+        result.time = time.perf_counter() - start
+        return result
     rec = _Recorder(opts.exhibits)
     start = time.perf_counter()
     before = Counter(INCONCLUSIVE_COUNTS)
@@ -455,16 +499,18 @@ def run_check(target: Target, prop: str, opts: RunOptions) -> CheckResult:
         with warnings.catch_warnings(), with_reporter(lambda *_: None):
             warnings.simplefilter("ignore")
             test()
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         raise
     except BaseException as e:  # noqa: BLE001 - every outcome of the property is reported
         leaves = _leaves(e)
         soft = (Unsatisfiable, FailedHealthCheck)
         failures = [x for x in leaves if not isinstance(x, soft)]
         result.verdict = FAIL if failures else INCONCLUSIVE
-        result.message = "\n\n".join(_text(x) for x in (failures or leaves))
+        result.message = "\n\n".join(_text(x, opts.debug) for x in (failures or leaves))
         if failures and all(isinstance(x, HypothesisException) for x in failures):
             result.message = "error in the property itself: " + result.message
+        if any(not isinstance(x, AssertionError) for x in failures):
+            result.kind = "error"
         if opts.exhibits:
             for x in failures:
                 if isinstance(x, GradientError) and id(x.report) in rec.failing:
@@ -491,10 +537,7 @@ def run_check(target: Target, prop: str, opts: RunOptions) -> CheckResult:
     result.runs, result.reports = rec.runs, rec.reports
     result.worst, result.evaluations = rec.worst, rec.evaluations
     if result.verdict != PASS:
-        result.reproduce = (f"{opts.reproduce} --ops {target.name} --properties {prop} "
-                            f"--seed {opts.seed} --profile {opts.profile}"
-                            + (f" --examples {opts.examples}" if opts.examples else "")
-                            + (f" --mode {opts.mode}" if opts.mode else ""))
+        result.reproduce = reproduce_line(target.name, prop, opts)
     result.time = time.perf_counter() - start
     return result
 
@@ -514,28 +557,8 @@ def _exhibit(title: str, report: GradientReport, kwargs: dict[str, Any]) -> Exhi
 
 
 # -- many ----------------------------------------------------------------------------------
-def _work(task: tuple[Target, str, RunOptions]) -> CheckResult:
-    return run_check(*task)
-
-
-def run_tasks(tasks: Sequence[tuple[Target, str]], opts: RunOptions, jobs: int = 1,
-              on_done: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
-    """Run every task, in ``jobs`` processes (fork); results sorted by target and property,
-    so they do not depend on ``jobs``."""
-    results: list[CheckResult] = []
-    work = [(t, p, opts) for t, p in tasks]
-    if jobs <= 1 or len(work) <= 1:
-        for w in work:
-            results.append(_work(w))
-            if on_done:
-                on_done(results[-1])
-    else:
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(min(jobs, len(work))) as pool:
-            for r in pool.imap_unordered(_work, work, chunksize=1):
-                results.append(r)
-                if on_done:
-                    on_done(r)
+def sort_results(results: Sequence[CheckResult]) -> list[CheckResult]:
+    """Results by target, then property order: independent of ``--jobs`` and timing."""
     return sorted(results, key=lambda r: (r.target, _ORDER.index(r.check)
                                           if r.check in _ORDER else 99, r.check))
 
