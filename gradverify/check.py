@@ -75,7 +75,7 @@ def run_check_command(args: argparse.Namespace) -> int:
     from gradverify.workers import RunInterrupted, run_tasks, signals_interrupt
 
     started = time.perf_counter()
-    meta = reports.run_metadata()
+    meta = reports.run_metadata(getattr(args, "argv", None))
     shard = parse_shard(args.shard) if args.shard else None
     if args.examples is not None and args.examples < 1:
         raise UsageError("--examples must be at least 1")

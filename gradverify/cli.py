@@ -129,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv   # the command line as given, for the reports
         return int(args.func(args))
     except UsageError as e:
         print(f"gradverify: error: {e}", file=sys.stderr)

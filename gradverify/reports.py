@@ -51,8 +51,9 @@ class RunState:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def run_metadata() -> dict[str, Any]:
-    """When, where and with what the run happened: for the JUnit and HTML reports (never the
+def run_metadata(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """When, where and with what the run happened (``argv``: the arguments after
+    ``gradverify``, default ``sys.argv[1:]``): for the JUnit and HTML reports (never the
     JSON, which must not change between identical runs).
 
     >>> sorted(run_metadata()["versions"])
@@ -66,7 +67,8 @@ def run_metadata() -> dict[str, Any]:
     return {
         "timestamp": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
         "hostname": socket.gethostname(),
-        "command": " ".join(["gradverify", *map(_quote, sys.argv[1:])]),
+        "command": " ".join(["gradverify", *map(_quote, sys.argv[1:] if argv is None
+                                                else argv)]),
         "platform": platform.platform(),
         "versions": {"gradverify": __version__, "python": platform.python_version(),
                      "numpy": numpy.__version__, "scipy": scipy.__version__,

@@ -412,6 +412,17 @@ def _text(e: BaseException, debug: bool = False) -> str:
                      if not ln.strip().startswith("reproduce: check_gradients("))
 
 
+def _raised(e: BaseException) -> bool:
+    """Whether a failure is the op raising (JUnit <error>) rather than a wrong value: any
+    exception but an assertion, or a gradient report whose function raised."""
+    if not isinstance(e, AssertionError):
+        return True
+    report = getattr(e, "report", None)
+    return report is not None and any(
+        c.verdict == FAIL and (c.reason or "").startswith("the function raises")
+        for c in report.checks)
+
+
 def reproduce_line(target: str, prop: str, opts: RunOptions) -> str:
     """The command that re-runs one check with the same examples.
 
@@ -509,7 +520,7 @@ def run_check(target: Target, prop: str, opts: RunOptions) -> CheckResult:
         result.message = "\n\n".join(_text(x, opts.debug) for x in (failures or leaves))
         if failures and all(isinstance(x, HypothesisException) for x in failures):
             result.message = "error in the property itself: " + result.message
-        if any(not isinstance(x, AssertionError) for x in failures):
+        if any(_raised(x) for x in failures):
             result.kind = "error"
         if opts.exhibits:
             for x in failures:
