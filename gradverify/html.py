@@ -50,7 +50,8 @@ pre, code { font: 12px/1.35 ui-monospace, monospace; background: #f7f7f7; }
 pre { padding: .7em; overflow-x: auto; border: 1px solid #e4e4e4; }
 .PASS { color: #1e7b34; font-weight: 600; } .FAIL { color: #b3261e; font-weight: 600; }
 .INCONCLUSIVE { color: #a06800; font-weight: 600; }
-table.facts th { width: 9em; }
+table.facts th { width: 9em; } table.facts td code { white-space: normal;
+    word-break: break-all; }
 .notice { background: #fff6d6; border: 1px solid #e8d48a; padding: .6em 1em; }
 .legend { background: #f2f6fb; border: 1px solid #cfdcec; padding: .4em 1em; }
 img { max-width: 100%; border: 1px solid #eee; margin: .4em 0; }
@@ -82,6 +83,8 @@ def _g(x: float) -> str:
 
 
 def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 
@@ -173,8 +176,8 @@ def _exhibit(ex: Any, can_plot: bool) -> str:
 def _run_facts(run: dict[str, Any], state: RunState) -> str:
     meta = state.meta
     rows = [("command", f"<code>{_e(meta['command'])}</code>")] if meta.get("command") else []
-    rows += [(k, _e(_show(v))) for k, v in run.items()
-             if not (v is None or v is False or v == [])]
+    rows += [(k, _e(_show(v) + (" s per check" if k == "timeout" else "")))
+             for k, v in run.items() if not (v is None or v is False or v == [])]
     if meta.get("timestamp"):
         rows.append(("time (UTC)", _e(meta["timestamp"])))
     if meta.get("hostname"):
@@ -192,7 +195,7 @@ def _all_checks(checks: list[Any]) -> str:
     from gradverify.console import fmt_ratio
 
     def table(rows: list[Any]) -> str:
-        head = "".join(f"<th>{h}</th>" for h in ("op", "check", "verdict", "examples",
+        head = "".join(f"<th>{h}</th>" for h in ("op", "check", "verdict", "runs",
                                                   "worst err/tol", "time"))
         return (f"<table><tr>{head}</tr>" + "".join(
             f"<tr><td>{_e(c.target)}</td><td>{_e(c.check)}</td>"
@@ -200,8 +203,11 @@ def _all_checks(checks: list[Any]) -> str:
             f'<td class="num">{_e(fmt_ratio(c.worst))}</td>'
             f'<td class="num">{c.time:.2f}s</td></tr>' for c in rows) + "</table>")
     passed = [c for c in checks if c.verdict == PASS]
-    other = [c for c in checks if c.verdict != PASS]
-    parts = ["<h2>Every check</h2>"]
+    other = sorted((c for c in checks if c.verdict != PASS),
+                   key=lambda c: (c.verdict != FAIL, c.target, c.check))
+    parts = ["<h2>Every check</h2>", "<p>runs: examples executed, shrinking included; "
+             "worst err/tol: the largest error / tolerance over every compared entry "
+             "(&gt; 1 fails).</p>"]
     if other:
         parts.append(table(other))
     parts.append(f"<details><summary>{len(passed)} passing checks</summary>"
