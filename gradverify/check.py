@@ -10,8 +10,9 @@ incomplete, with exit status 143 / 130.
 >>> import contextlib, io
 >>> from gradverify.cli import main
 >>> with contextlib.redirect_stdout(io.StringIO()):
-...     main(["check", "--ops", "Square", "--properties", "shapes", "--examples", "2",
-...           "--quiet", "--jobs", "1"])
+...     status = main(["check", "--ops", "Square", "--properties", "shapes", "--examples",
+...                    "2", "--quiet", "--jobs", "1"])
+>>> status
 0
 """
 
@@ -63,9 +64,8 @@ def run_check_command(args: argparse.Namespace) -> int:
     from gradverify.cli import DEFAULT_EXAMPLES, _split, _writable, import_modules
     from gradverify.console import Console
     from gradverify.properties.profiles import active_profile, register_profiles
-    from gradverify.runner import (
-        PROPERTY_FACTS,
-        RunOptions,
+    from gradverify.runner import PROPERTY_FACTS, RunOptions
+    from gradverify.targets import (
         discover_targets,
         parse_shard,
         plan_tasks,

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradverify.failures import failure_text, leaves, raised
 from gradverify.harness.report import (
     FAIL,
     INCONCLUSIVE,
@@ -34,8 +35,7 @@ from gradverify.harness.report import (
 )
 
 __all__ = ["UsageError", "Target", "RunOptions", "CheckResult", "TargetResult", "Exhibit",
-           "PROPERTY_FACTS", "discover_targets", "select_targets", "shard_targets",
-           "derive_seed", "plan_tasks", "run_check", "sort_results", "group_results",
+           "PROPERTY_FACTS", "derive_seed", "run_check", "sort_results", "group_results",
            "reproduce_line"]
 
 # What each property checks: gradient properties have an order and a dtype that
@@ -169,134 +169,6 @@ def _num(x: float) -> Any:
     return x if math.isfinite(x) else str(x)
 
 
-# -- targets -----------------------------------------------------------------------------------
-def _optional(module: str) -> tuple[Any, str | None]:
-    """Import an optional property module; (None, note) when it does not exist yet."""
-    import importlib
-    try:
-        return importlib.import_module(module), None
-    except ModuleNotFoundError as e:
-        if e.name != module:
-            raise
-        return None, f"{module} is not available: skipped"
-
-
-def discover_targets(training: bool = True) -> list[Target]:
-    """Every registered op, then ``train:<optimizer>`` and ``composite`` (when their
-    property modules exist), sorted by name.
-
-    >>> names = [t.name for t in discover_targets()]
-    >>> "MatMul" in names and names == sorted(names)
-    True
-    """
-    from gradverify.engine import registry
-    from gradverify.properties.checks import op_properties
-
-    out = []
-    for name, opdef in registry.ops().items():
-        props = tuple(op_properties(opdef))
-        note = None if props else "no op-level properties (source, state or random op)"
-        # The registration itself is checked for every op: a missing gradient or shape
-        # rule fails the gate even where no other property applies.
-        out.append(Target(name, "op", ("metadata", *props), note))
-    if training:
-        models, note = _optional("gradverify.properties.models")
-        if models is None:
-            out.append(Target("train", "train", (), note))
-        else:
-            props = ("train_step",) + (("train_no_gradient",) if hasattr(
-                models, "no_gradient_test") else ())
-            out += [Target(f"train:{o}", "train", props) for o in models.OPTIMIZER_NAMES]
-        graphs, note = _optional("gradverify.properties.graphs")
-        if graphs is None:
-            out.append(Target("composite", "composite", (), note))
-        else:
-            out.append(Target("composite", "composite", ("composite",)))
-    return sorted(out, key=lambda t: t.name)
-
-
-def select_targets(targets: Sequence[Target], names: Sequence[str] | None) -> list[Target]:
-    """The targets named (exact names or shell patterns like ``Reduce*``); UsageError
-    naming close matches for an unknown name.
-
-    >>> [t.name for t in select_targets(discover_targets(), ["Relu*"])]
-    ['Relu', 'Relu6']
-    """
-    if not names:
-        return list(targets)
-    import difflib
-    import fnmatch
-    by_name = {t.name: t for t in targets}
-    chosen: dict[str, Target] = {}
-    for n in names:
-        hits = [t for t in targets if fnmatch.fnmatchcase(t.name, n)] if any(
-            c in n for c in "*?[") else ([by_name[n]] if n in by_name else [])
-        if not hits:
-            close = difflib.get_close_matches(n, list(by_name), n=5, cutoff=0.6)
-            if not close:
-                close = [t for t in by_name if t.lower() == n.lower()]
-            hint = f" (did you mean: {', '.join(close)}?)" if close else (
-                " (`gradverify check --list` lists them)")
-            raise UsageError(f"unknown op {n!r}{hint}")
-        chosen.update((t.name, t) for t in hits)
-    return sorted(chosen.values(), key=lambda t: t.name)
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` -> (K, N) with 1 <= K <= N; UsageError otherwise.
-
-    >>> parse_shard("2/3")
-    (2, 3)
-    """
-    try:
-        k, n = (int(p) for p in text.split("/"))
-    except ValueError:
-        raise UsageError(f"--shard {text!r}: expected K/N, e.g. 1/4") from None
-    if n < 1 or not 1 <= k <= n:
-        raise UsageError(f"--shard {text!r}: need 1 <= K <= N")
-    return k, n
-
-
-def shard_targets(targets: Sequence[Target], k: int, n: int) -> list[Target]:
-    """Shard ``k`` of ``n`` (1-based) of the name-sorted targets: every n-th one from the
-    k-th, so the shards are disjoint, cover all targets and mix slow and fast ops.
-
-    >>> ts = [Target(c, "op", ()) for c in "abcde"]
-    >>> [t.name for t in shard_targets(ts, 2, 2)]
-    ['b', 'd']
-    """
-    ordered = sorted(targets, key=lambda t: t.name)
-    return [t for i, t in enumerate(ordered) if i % n == k - 1]
-
-
-def wanted(prop: str, opts: RunOptions) -> bool:
-    """Whether ``prop`` runs under the filters: ``--properties`` names them; ``--order`` and
-    ``--dtype`` keep only the gradient properties with that order/dtype.
-
-    >>> [p for p in ("shapes", "gradient", "gradient_order2") if wanted(p, RunOptions(order=2))]
-    ['gradient_order2']
-    """
-    if opts.properties is not None and prop not in opts.properties:
-        return False
-    facts = PROPERTY_FACTS.get(prop, {"gradient": False})
-    if opts.order is not None or opts.dtype is not None:
-        if not facts["gradient"]:
-            return False
-        if opts.order is not None and facts["order"] != opts.order:
-            return False
-        if opts.dtype is not None and facts["dtype"] != opts.dtype:
-            return False
-    return True
-
-
-def plan_tasks(targets: Sequence[Target], opts: RunOptions) -> list[tuple[Target, str]]:
-    """(target, property) pairs to run, the slowest kinds first (for the process pool)."""
-    tasks = [(t, p) for t in targets for p in t.properties if wanted(p, opts)]
-    return sorted(tasks, key=lambda tp: (-PROPERTY_FACTS.get(tp[1], {}).get("cost", 1),
-                                         tp[0].name, _ORDER.index(tp[1])
-                                         if tp[1] in _ORDER else 99))
-
-
 def derive_seed(seed: int, target: str, prop: str) -> int:
     """The Hypothesis seed of one (target, property): a hash of the run's seed and the pair.
 
@@ -375,52 +247,6 @@ class _Recorder:
 
     def hook(self, case: Any, report: GradientReport) -> None:
         self.report(report, case)
-
-
-def _leaves(e: BaseException) -> list[BaseException]:
-    if isinstance(e, BaseExceptionGroup):
-        return [x for sub in e.exceptions for x in _leaves(sub)]
-    return [e]
-
-
-def _text(e: BaseException, debug: bool = False) -> str:
-    """The readable failure text: the report (or message and the user's traceback), what
-    caused it, and Hypothesis's notes (the falsifying example)."""
-    from gradverify.tracebacks import user_traceback
-    if isinstance(e, AssertionError):
-        parts = [str(e)]
-    elif isinstance(e, SystemExit):
-        parts = [f"the op called sys.exit({e.code!r}) during the check",
-                 user_traceback(e, full=debug)]
-    else:
-        parts = [f"{type(e).__name__}: {e}", user_traceback(e, full=debug)]
-    cause = e.__cause__
-    if isinstance(e, AssertionError) and cause is not None and str(cause):
-        parts.append(str(cause))
-    shown = "\n".join(parts)
-    for note in getattr(e, "__notes__", []):
-        if "Explanation:" in note:
-            continue
-        if note.startswith(("Falsifying example", "Failing test case")) and (
-                "\ncase: " in shown or shown.startswith("case: ")):
-            continue   # the drawn case is shown already, in the op's own notation
-        parts.append(note)
-    # The harness's own reproduce line needs the drawn inputs: the check's reproduce line
-    # (a gradverify command) replaces it.
-    lines = "\n".join(p for p in parts if p).splitlines()
-    return "\n".join(ln for ln in lines
-                     if not ln.strip().startswith("reproduce: check_gradients("))
-
-
-def _raised(e: BaseException) -> bool:
-    """Whether a failure is the op raising (JUnit <error>) rather than a wrong value: any
-    exception but an assertion, or a gradient report whose function raised."""
-    if not isinstance(e, AssertionError):
-        return True
-    report = getattr(e, "report", None)
-    return report is not None and any(
-        c.verdict == FAIL and (c.reason or "").startswith("the function raises")
-        for c in report.checks)
 
 
 def reproduce_line(target: str, prop: str, opts: RunOptions) -> str:
@@ -513,14 +339,14 @@ def run_check(target: Target, prop: str, opts: RunOptions) -> CheckResult:
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # noqa: BLE001 - every outcome of the property is reported
-        leaves = _leaves(e)
+        found = leaves(e)
         soft = (Unsatisfiable, FailedHealthCheck)
-        failures = [x for x in leaves if not isinstance(x, soft)]
+        failures = [x for x in found if not isinstance(x, soft)]
         result.verdict = FAIL if failures else INCONCLUSIVE
-        result.message = "\n\n".join(_text(x, opts.debug) for x in (failures or leaves))
+        result.message = "\n\n".join(failure_text(x, opts.debug) for x in (failures or found))
         if failures and all(isinstance(x, HypothesisException) for x in failures):
             result.message = "error in the property itself: " + result.message
-        if any(_raised(x) for x in failures):
+        if any(raised(x) for x in failures):
             result.kind = "error"
         if opts.exhibits:
             for x in failures:
