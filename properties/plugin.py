@@ -192,12 +192,14 @@ def _cases(ops: Iterable[OpDef]) -> list[tuple[OpDef, str]]:
 
 
 def run_property(op: OpDef, name: str, *, profile: str | None = None,
-                 seed: int | None = None, nodeid: str | None = None) -> None:
+                 seed: int | None = None, nodeid: str | None = None,
+                 examples: int | None = None) -> None:
     """Run one property of ``op`` under its own settings (raises on failure): Hypothesis
     profile ``profile`` (default: ``HYPOTHESIS_PROFILE``, else ``ci`` when ``CI`` is set,
     else ``dev``) without deadline or "Explanation" phase. A random profile draws from
     ``seed`` (default: a fresh one); a failure's notes end with the command that replays it
-    (``nodeid``, the profile and the seed).
+    (``nodeid``, the profile and the seed). ``examples`` replaces the profile's
+    ``max_examples``.
 
     >>> from gradverify.engine import registry
     >>> run_property(registry.lookup("Square"), "metadata")
@@ -206,6 +208,7 @@ def run_property(op: OpDef, name: str, *, profile: str | None = None,
     import random
 
     from hypothesis import seed as use_seed
+    from hypothesis import settings
 
     from gradverify.properties.checks import property_test, validate
     from gradverify.properties.profiles import active_profile, generated_settings
@@ -217,6 +220,8 @@ def run_property(op: OpDef, name: str, *, profile: str | None = None,
         return
     profile = profile or active_profile()
     chosen = generated_settings(profile)
+    if examples is not None:
+        chosen = settings(chosen, max_examples=examples)
     test = chosen(property_test(op, name))
     if isinstance(seed, str) and seed.isdigit():  # --hypothesis-seed arrives as text
         seed = int(seed)
@@ -235,12 +240,13 @@ def run_property(op: OpDef, name: str, *, profile: str | None = None,
         raise
 
 
-def op_suite(*targets: Any) -> Callable[..., None]:
+def op_suite(*targets: Any, examples: int | None = None) -> Callable[..., None]:
     """A parametrized pytest test putting the ops of ``targets`` (see :func:`ops_of`)
     through every property that applies to them: assign it to a ``test_`` name. Its cases
     are ``<Op>-<property>``; each runs under its own Hypothesis settings (see
     :func:`run_property`), so it needs nothing from the plugin and changes no other test.
-    With the plugin loaded they carry the ``gradverify`` mark.
+    With the plugin loaded they carry the ``gradverify`` mark. ``examples`` sets the
+    examples per property (default: the profile's), e.g. a small budget for a quick run.
 
     >>> test_relu = op_suite("Relu")
     >>> [p.id for p in test_relu.pytestmark[0].args[1]][:2]
@@ -257,7 +263,7 @@ def op_suite(*targets: Any) -> Callable[..., None]:
         config = request.config
         run_property(op, prop, profile=config.stash.get(_PROFILE, None),
                      seed=config.getoption("hypothesis_seed", default=None),
-                     nodeid=request.node.nodeid)
+                     nodeid=request.node.nodeid, examples=examples)
 
     test_op_property._gradverify_suite = True  # marked and reported by the hooks below
     return test_op_property

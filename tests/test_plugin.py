@@ -197,13 +197,13 @@ def _profile_line(result) -> str:
     return found[0]
 
 
-@pytest.mark.parametrize(("ci", "profile_env"), [(None, None), ("true", None),
-                                                  (None, "dev")],
-                         ids=["plain", "CI", "HYPOTHESIS_PROFILE"])
+@pytest.mark.parametrize(("ci", "profile_env"), [(None, None), ("true", "dev")],
+                         ids=["plain", "CI-and-HYPOTHESIS_PROFILE"])
 def test_an_unrelated_given_test_keeps_hypothesis_settings(pytester, run, ci, profile_env):
     """Installed, the plugin loads for every project: their @given tests must run exactly as
-    they would without it."""
-    if profile_env:  # a name only gradverify registers: Hypothesis does not know it
+    they would without it (neither our ``ci`` profile when CI is set, nor the profile
+    HYPOTHESIS_PROFILE names, which only gradverify reads)."""
+    if profile_env:  # the project's own profile of that name: it must not be loaded either
         pytester.makeconftest("from hypothesis import settings\n"
                               "settings.register_profile('dev', max_examples=3)\n")
     pytester.makepyfile(test_profile=PRINT_PROFILE)
@@ -212,8 +212,10 @@ def test_an_unrelated_given_test_keeps_hypothesis_settings(pytester, run, ci, pr
     with_plugin.assert_outcomes(passed=1)
     without.assert_outcomes(passed=1)
     assert _profile_line(with_plugin) == _profile_line(without)
-    if ci is None and profile_env is None:
+    if ci is None:
         assert _profile_line(with_plugin).startswith("PROFILE=default max_examples=100")
+    else:  # Hypothesis' own profile for CI services, untouched
+        assert not re.search(r"max_examples=(25|3) ", _profile_line(with_plugin))
 
 
 def test_op_suite_needs_no_plugin(pytester, run):
