@@ -195,7 +195,7 @@ def import_modules(specs: Sequence[str]) -> list[str]:
 def _registers_ops(spec: str, module: Any) -> None:
     """A module named on the command line must register ops: otherwise ``check`` would
     silently check only the built-ins."""
-    from gradverify.properties.plugin import TargetError, ops_of
+    from gradverify.properties.targets import TargetError, ops_of
     try:
         ops_of(module)
     except TargetError:

@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "op_suite": ".plugin", "ops_of": ".plugin", "run_property": ".plugin",
+    "op_suite": ".plugin", "ops_of": ".targets", "run_property": ".plugin",
     "op_properties": ".checks", "property_test": ".checks",
     "validate": ".checks", "op_cases": ".strategies",
     "shapes": ".strategies", "values_in": ".strategies",
