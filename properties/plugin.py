@@ -32,7 +32,7 @@ from __future__ import annotations
 import shlex
 import sys
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
 import pytest
@@ -57,13 +57,13 @@ def _cases(ops: Iterable[OpDef]) -> list[tuple[OpDef, str]]:
 
 def run_property(op: OpDef, name: str, *, profile: str | None = None,
                  seed: int | None = None, nodeid: str | None = None,
-                 examples: int | None = None) -> None:
+                 examples: int | Mapping[str, int] | None = None) -> None:
     """Run one property of ``op`` under its own settings (raises on failure): Hypothesis
     profile ``profile`` (default: ``HYPOTHESIS_PROFILE``, else ``ci`` when ``CI`` is set,
     else ``dev``) without deadline or "Explanation" phase. A random profile draws from
     ``seed`` (default: a fresh one); a failure's notes end with the command that replays it
     (``nodeid``, the profile and the seed). ``examples`` replaces the profile's
-    ``max_examples``.
+    ``max_examples`` (a mapping: for the properties it names).
 
     >>> from gradverify.engine import registry
     >>> run_property(registry.lookup("Square"), "metadata")
@@ -84,6 +84,8 @@ def run_property(op: OpDef, name: str, *, profile: str | None = None,
         return
     profile = profile or active_profile()
     chosen = generated_settings(profile)
+    if isinstance(examples, Mapping):
+        examples = examples.get(name)
     if examples is not None:
         chosen = settings(chosen, max_examples=examples)
     test = chosen(property_test(op, name))
@@ -104,13 +106,15 @@ def run_property(op: OpDef, name: str, *, profile: str | None = None,
         raise
 
 
-def op_suite(*targets: Any, examples: int | None = None) -> Callable[..., None]:
+def op_suite(*targets: Any, examples: int | Mapping[str, int] | None = None,
+             ) -> Callable[..., None]:
     """A parametrized pytest test putting the ops of ``targets`` (see :func:`ops_of`)
     through every property that applies to them: assign it to a ``test_`` name. Its cases
     are ``<Op>-<property>``; each runs under its own Hypothesis settings (see
     :func:`run_property`), so it needs nothing from the plugin and changes no other test.
     With the plugin loaded they carry the ``gradverify`` mark. ``examples`` sets the
-    examples per property (default: the profile's), e.g. a small budget for a quick run.
+    examples per property (default: the profile's), e.g. a small budget for a quick run;
+    a mapping sets it for the properties it names (``{"shapes": 10}``).
 
     >>> test_relu = op_suite("Relu")
     >>> [p.id for p in test_relu.pytestmark[0].args[1]][:2]
