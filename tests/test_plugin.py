@@ -97,6 +97,9 @@ def test_option_on_the_faulty_op_fails_the_gradient_with_the_report(run):
     _assert_readable_report(failures)
     assert re.search(r"features\S* -> out0\S*\s+2\.68941\de-01\s+7\.31058\de-01", failures), (
         failures)  # sigmoid(-1) where sigmoid(1) is due, at the shrunk x = 1
+    # the replay command names the option, the item and the profile (ci: no seed needed)
+    assert (f"reproduce: HYPOTHESIS_PROFILE=ci pytest --gradverify-ops={FAULTY_PKG} -k "
+            "'gradverify[MySoftplusFaulty-gradient]'") in failures, failures
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
