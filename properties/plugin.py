@@ -36,7 +36,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
 import pytest
-from _pytest._code.code import ReprFileLocation, TerminalRepr
+from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
 
 from gradverify.properties.targets import TargetError, import_target, ops_of
 
@@ -189,24 +189,20 @@ class GradverifyItem(pytest.Item):
         return readable if readable is not None else super().repr_failure(excinfo, style=style)
 
 
-class _Report(TerminalRepr):
-    """A property failure as the reader wants it, with a one-line ``reprcrash`` message for
-    pytest's short summary (``-ra``) instead of the whole report."""
-
-    def __init__(self, text: str, path: str, lineno: int):
-        self.text = text
-        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "failed")
-        diagnosis = next((ln.strip() for ln in text.splitlines()
-                          if ln.strip().startswith("diagnosis:")), None)
-        line = first + (f"; {diagnosis}" if diagnosis else "")
-        self.reprcrash = ReprFileLocation(path, lineno, line[:200])
-
-    def toterminal(self, tw: Any) -> None:
-        for line in self.text.splitlines():
-            tw.line(line)
+def _report(text: str, path: str, lineno: int) -> Any:
+    """A property failure as the reader wants it, in pytest's own exception representation
+    (so pytest-xdist carries it whole): the text as a native traceback, and a one-line
+    ``reprcrash`` message for pytest's short summary (``-ra``) instead of the whole report."""
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "failed")
+    diagnosis = next((ln.strip() for ln in text.splitlines()
+                      if ln.strip().startswith("diagnosis:")), None)
+    line = first + (f"; {diagnosis}" if diagnosis else "")
+    return ReprExceptionInfo(
+        reprtraceback=ReprTracebackNative([ln + "\n" for ln in text.splitlines()]),
+        reprcrash=ReprFileLocation(path, lineno, line[:200]))
 
 
-def _readable_failure(item: Any, excinfo: Any) -> _Report | None:
+def _readable_failure(item: Any, excinfo: Any) -> Any:
     """A property failure as the reader wants it: the gradient report (verdict, diagnosis,
     the ``where  analytic  numeric`` table) or the property's message with the drawn case,
     then Hypothesis's notes (the failing example and the reproduce command). None for any
@@ -223,7 +219,7 @@ def _readable_failure(item: Any, excinfo: Any) -> _Report | None:
         lines.append(str(err.__cause__))
     lines += [str(n) for n in getattr(err, "__notes__", ())]
     path, lineno, _ = item.reportinfo()
-    return _Report("\n".join(lines), str(path), int(lineno or 0) + 1)
+    return _report("\n".join(lines), str(path), int(lineno or 0) + 1)
 
 
 class _Suite(pytest.Collector):

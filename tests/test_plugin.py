@@ -232,10 +232,14 @@ def test_op_suite_needs_no_plugin(pytester, run):
     assert "PytestUnknownMarkWarning" not in result.stdout.str()
 
 
-def test_failure_names_its_reproduction_and_summary_is_one_line(pytester, run):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_failure_names_its_reproduction_and_summary_is_one_line(pytester, run, workers):
+    if workers:
+        pytest.importorskip("xdist")  # the report travels from the workers whole
     _one_liner_project(pytester, faulty="mysoftplus_faulty.ops")
     # CI: pytest prints summaries untrimmed
-    result = run("-ra", "-k", "gradient", profile="dev", ci="true")
+    result = run("-ra", "-k", "gradient", *(["-n", str(workers)] if workers else []),
+                 profile="dev", ci="true")
     text = result.stdout.str()
     found = re.findall(r"^reproduce: HYPOTHESIS_PROFILE=dev (pytest .*)$", text, re.MULTILINE)
     assert found and all(re.search(r" --hypothesis-seed=\d+$", f) for f in found), text
@@ -247,6 +251,8 @@ def test_failure_names_its_reproduction_and_summary_is_one_line(pytester, run):
     assert all("gradient check of MySoftplusFaulty" in ln and "diagnosis:" in ln
                for ln in failed), failed
     assert len([ln for ln in summary if ln.strip() and not ln.startswith(("FAILED", "="))]) == 0
+    if workers:
+        return
     # The printed command replays the failure: the same node, profile and seed fail again.
     args = shlex.split(found[0])[1:]
     again = run(*args, profile="dev", ci="true")
