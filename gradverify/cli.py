@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
-import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,11 +26,14 @@ from typing import Any
 
 from gradverify.runner import UsageError
 
-__all__ = ["main", "build_parser", "import_modules", "DEFAULT_EXAMPLES"]
+__all__ = ["main", "build_parser", "import_modules", "DEFAULT_EXAMPLES", "DEFAULT_TIMEOUT"]
 
 # Examples per property when neither --examples nor --profile is given: a plain
 # `gradverify check` (~400 checks) stays a quick gate. --profile uses the profile's count.
 DEFAULT_EXAMPLES = 20
+# Seconds per check before its worker is killed: generous (a plain `gradverify check` runs
+# all ~400 checks in about a minute), so only a hung op reaches it.
+DEFAULT_TIMEOUT = 300.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``gradverify`` argument parser (subcommands ``check``, ``explain``, ``audit``)."""
     parser = _Parser(prog="gradverify", description="Gradient verification for the engine's "
                      "ops and TF1-style training scripts.")
+    from gradverify import __version__
+    parser.add_argument("--version", action="version", version=f"gradverify {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     check = sub.add_parser("check", help="check every registered op and the training steps",
@@ -80,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--shard", metavar="K/N", help="run only shard K of N (1-based)")
     check.add_argument("--jobs", type=int, metavar="N",
                        help="processes (default: the number of CPUs)")
+    check.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                       help="seconds one check may run before it is killed and FAILs "
+                       f"(default {DEFAULT_TIMEOUT:g}; 0: no limit)")
     check.add_argument("--strict", action="store_true", help="INCONCLUSIVE fails the run")
     check.add_argument("--no-training", action="store_true",
                        help="skip the train:* and composite properties")
@@ -123,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv   # the command line as given, for the reports
         return int(args.func(args))
     except UsageError as e:
         print(f"gradverify: error: {e}", file=sys.stderr)
@@ -180,8 +187,20 @@ def import_modules(specs: Sequence[str]) -> list[str]:
             raise
         except (Exception, SystemExit) as e:
             raise UsageError(f"cannot import {spec}: {type(e).__name__}: {e}") from e
+        _registers_ops(spec, sys.modules[name])
         names.append(name)
     return names
+
+
+def _registers_ops(spec: str, module: Any) -> None:
+    """A module named on the command line must register ops: otherwise ``check`` would
+    silently check only the built-ins."""
+    from gradverify.properties.targets import TargetError, ops_of
+    try:
+        ops_of(module)
+    except TargetError:
+        raise UsageError(f"no ops registered by {spec} (no op kernel is defined in it)"
+                         ) from None
 
 
 def _split(values: Sequence[str] | None) -> list[str] | None:
@@ -205,138 +224,9 @@ def _writable(path: str | None, what: str) -> None:
 
 # -- check -----------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
-    """``gradverify check``: see the module docstring."""
-    from hypothesis import settings
-
-    from gradverify import reports
-    from gradverify.console import Console
-    from gradverify.properties.profiles import active_profile, register_profiles
-    from gradverify.runner import (
-        PROPERTY_FACTS,
-        RunOptions,
-        discover_targets,
-        group_results,
-        parse_shard,
-        plan_tasks,
-        run_tasks,
-        select_targets,
-        shard_targets,
-    )
-
-    started = time.perf_counter()
-    shard = parse_shard(args.shard) if args.shard else None
-    if args.examples is not None and args.examples < 1:
-        raise UsageError("--examples must be at least 1")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    props = _split([args.properties] if args.properties else None)
-    for p in props or ():
-        if p not in PROPERTY_FACTS:
-            raise UsageError(f"unknown property {p!r}; choose from "
-                             f"{', '.join(PROPERTY_FACTS)}")
-    _writable(args.json, "--json")
-    _writable(args.junit, "--junit")
-    import_modules(args.modules)
-    register_profiles()   # the chosen profile is passed explicitly: no global load
-    try:
-        profile = args.profile or active_profile()
-    except ValueError as e:
-        raise UsageError(str(e)) from e
-    targets = select_targets(discover_targets(training=not args.no_training),
-                             _split(args.ops))
-    if shard:
-        targets = shard_targets(targets, *shard)
-    if args.examples is None and args.profile is None:
-        args.examples = min(DEFAULT_EXAMPLES, settings.get_profile(profile).max_examples)
-    examples = args.examples or settings.get_profile(profile).max_examples
-    prefix = " ".join(["gradverify check", *map(shlex.quote, args.modules)])
-    opts = RunOptions(seed=args.seed, profile=profile, examples=args.examples,
-                      mode=args.mode, order=args.order, dtype=args.dtype,
-                      properties=tuple(props) if props else None,
-                      exhibits=bool(args.report_dir), reproduce=prefix)
-    tasks = plan_tasks(targets, opts)
-    out = Console(pretty=False if args.plain else None, quiet=args.quiet)
-    if args.list:
-        for t in targets:
-            chosen = [p for p in t.properties if (t, p) in tasks]
-            out.print(f"{t.name:<32} {', '.join(chosen) or '-':<60} {t.note or ''}".rstrip())
-        return 0
-    skipped = [t for t in targets if not t.properties]
-    if not tasks:
-        if shard:
-            out.print(f"shard {args.shard}: nothing to check")
-            return 0
-        raise UsageError("no checks match the given --ops/--properties/--order/--dtype")
-    jobs = args.jobs or os.cpu_count() or 1
-    n_targets = len({t.name for t, _ in tasks})
-    if not args.quiet:
-        out.print(f"gradverify check: {len(tasks)} checks on {n_targets} ops; seed "
-                  f"{args.seed}, profile {profile}, {examples} examples per check, "
-                  f"{min(jobs, len(tasks))} process{'es' if min(jobs, len(tasks)) > 1 else ''}"
-                  + (f", shard {args.shard}" if shard else ""))
-    with out.progress(tasks) as done:
-        results = run_tasks(tasks, opts, jobs=jobs, on_done=done)
-    grouped = group_results(targets, results)
-    elapsed = time.perf_counter() - started
-    run = {"seed": args.seed, "profile": profile, "examples": examples, "mode": args.mode,
-           "order": args.order, "dtype": args.dtype, "properties": props,
-           "ops": _split(args.ops), "shard": args.shard, "modules": list(args.modules),
-           "training": not args.no_training, "strict": args.strict}
-    status = reports.exit_status(grouped, args.strict)
-    _summary(out, grouped, skipped, args, elapsed, status)
-    if args.json:
-        timings = None if not args.timings else {
-            "total_seconds": round(elapsed, 3),
-            "checks": {f"{c.target}[{c.check}]": round(c.time, 4) for c in results}}
-        reports.write_json(args.json, reports.json_document(grouped, skipped, run, timings))
-        out.print(f"JSON report: {args.json}")
-    if args.junit:
-        reports.write_junit(args.junit, grouped, run, args.strict)
-        out.print(f"JUnit report: {args.junit}")
-    if args.report_dir:
-        from gradverify.html import write_report
-        page = write_report(args.report_dir, grouped, run)
-        out.print(f"HTML report: {page}")
-    return status
-
-
-def _summary(out: Any, grouped: Sequence[Any], skipped: Sequence[Any],
-             args: argparse.Namespace, elapsed: float, status: int) -> None:
-    from gradverify.harness.report import FAIL, INCONCLUSIVE
-    out.table(grouped)
-    checks = [c for r in grouped for c in r.checks]
-    failed = [c for c in checks if c.verdict == FAIL]
-    unsure = [c for c in checks if c.verdict == INCONCLUSIVE]
-    if skipped and not args.quiet:
-        out.print(f"\nnot checked ({len(skipped)}): " + "; ".join(
-            f"{t.name}" for t in skipped if t.kind == "op") + (
-            " — no op-level properties (sources, state, random)" if any(
-                t.kind == "op" for t in skipped) else ""))
-        for t in skipped:
-            if t.kind != "op":
-                out.print(f"  {t.name}: {t.note}")
-    if unsure:
-        how = "failing: --strict" if args.strict else "not failing; --strict fails on them"
-        out.print(f"\ninconclusive ({len(unsure)}, {how}):")
-        for c in unsure:
-            first = (c.message or "").splitlines()[0] if c.message else ""
-            out.print(f"  {c.target}[{c.check}]: "
-                      + (first if len(first) <= 150 else first[:149] + "…"))
-            if args.strict:
-                out.print(f"      reproduce: {c.reproduce}")
-    if failed:
-        out.print(f"\nfailures ({len(failed)}):")
-        for c in failed:
-            lines = (c.message or "FAIL").splitlines()
-            out.print(f"  FAIL {c.target}[{c.check}]")
-            for line in lines[:14]:
-                out.print(f"      {line}")
-            if len(lines) > 14:
-                out.print(f"      ... ({len(lines) - 14} more lines in --json/--junit)")
-            out.print(f"      reproduce: {c.reproduce}")
-    verdict = "PASS" if status == 0 else "FAIL"
-    out.print(f"\n{verdict}: {len(checks)} checks, {len(failed)} failed, {len(unsure)} "
-              f"inconclusive; seed {args.seed}; {elapsed:.1f} s (exit status {status})")
+    """``gradverify check``: see :mod:`gradverify.check`."""
+    from gradverify.check import run_check_command
+    return run_check_command(args)
 
 
 # -- explain / audit ---------------------------------------------------------------------------

@@ -86,6 +86,7 @@ class Console:
             yield lambda result: None
             return
         if self._rich is not None:
+            from rich.markup import escape
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -103,8 +104,8 @@ class Console:
                 def done(result: Any) -> None:
                     fails[0] += result.verdict == FAIL
                     note = f"  {fails[0]} failed" if fails[0] else ""
-                    bar.update(task, advance=1,
-                               description=f"{result.target}[{result.check}]{note}")
+                    bar.update(task, advance=1, description=escape(
+                        f"{result.target}[{result.check}]{note}"))
                 yield done
             return
 
@@ -138,8 +139,10 @@ class Console:
             for col in table.columns[1:3] + table.columns[4:]:
                 col.justify = "right"
             styles = {PASS: "green", FAIL: "bold red", INCONCLUSIVE: "yellow"}
-            for r, row in zip(results, rows):
-                table.add_row(*row[:3], f"[{styles[r.verdict]}]{row[3]}[/]", *row[4:])
+            from rich.text import Text
+            for r, row in zip(results, rows):   # Text: names like "Op[x]" are not markup
+                table.add_row(*map(Text, row[:3]), Text(row[3], style=styles[r.verdict]),
+                              *map(Text, row[4:]))
             table.add_section()
             table.add_row(*total, style="bold")
             self._rich.print(table)

@@ -1,23 +1,30 @@
-"""``--report-dir DIR``: ``DIR/index.html`` with every failing or inconclusive check.
+"""``--report-dir DIR``: ``DIR/index.html``, one self-contained file (images embedded), that
+can be mailed or archived as CI's artifact.
 
-For each: the readable report, the reproduce line and, for gradient checks, each kept
-example: the drawn case, the worst-entries table, the step-size plot of the worst entry
-(``gradverify.stepsize``) and, in full mode, heatmaps of the analytic Jacobian, the numeric
-one and their difference. Images are PNG files beside the page (``DIR/img``). Without
-matplotlib the page still renders, with the tables, and says the plots are unavailable.
+The run (seed, profile, command line, timestamp, host, Python / NumPy / SciPy / Hypothesis /
+gradverify versions, platform), every check (passes collapsed), and for each failing or
+inconclusive one: the readable report, the reproduce line and, for gradient checks, each
+kept example: the drawn case, the worst-entries table (INCONCLUSIVE rows explained in
+words), the step-size plot of the worst entry (``gradverify.stepsize``) and, in full mode
+with more than one entry, heatmaps of the analytic Jacobian, the numeric one and their
+difference. Without matplotlib the page keeps every table and says the plots are
+unavailable.
 
 >>> import tempfile
 >>> from gradverify.runner import CheckResult, TargetResult
 >>> d = tempfile.mkdtemp()
 >>> page = write_report(d, [TargetResult("Relu", "op", [CheckResult("Relu", "shapes",
 ...                                                               "PASS", 1)])], {"seed": 0})
->>> "All checks passed" in page.read_text()
+>>> text = page.read_text()
+>>> "All checks passed" in text and "1 passing checks" in text
 True
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import math
 import re
 from collections.abc import Sequence
@@ -26,6 +33,7 @@ from typing import Any
 
 from gradverify import plots
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS
+from gradverify.reports import RunState, atomic_write
 
 __all__ = ["write_report"]
 
@@ -42,6 +50,8 @@ pre, code { font: 12px/1.35 ui-monospace, monospace; background: #f7f7f7; }
 pre { padding: .7em; overflow-x: auto; border: 1px solid #e4e4e4; }
 .PASS { color: #1e7b34; font-weight: 600; } .FAIL { color: #b3261e; font-weight: 600; }
 .INCONCLUSIVE { color: #a06800; font-weight: 600; }
+table.facts th { width: 9em; } table.facts td code { white-space: normal;
+    word-break: break-all; }
 .notice { background: #fff6d6; border: 1px solid #e8d48a; padding: .6em 1em; }
 .legend { background: #f2f6fb; border: 1px solid #cfdcec; padding: .4em 1em; }
 img { max-width: 100%; border: 1px solid #eee; margin: .4em 0; }
@@ -73,11 +83,42 @@ def _g(x: float) -> str:
 
 
 def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def _png(draw: Any, *args: Any) -> str | None:
+    """A plot drawn into memory, as a data: URI (None when there is nothing to draw)."""
+    buf = io.BytesIO()
+    if draw(*args, buf) is None:
+        return None
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _why(e: Any) -> str:
+    """An INCONCLUSIVE row in words: why the numbers beside it decide nothing."""
+    words = []
+    if e.kind not in ("smooth", None):
+        words.append(f"{e.kind}: the one-sided derivatives disagree, so no single "
+                     "derivative exists here to compare with")
+    big = max(abs(float(e.analytic)), abs(float(e.numeric)))
+    if math.isfinite(e.tolerance) and e.tolerance > 10 * big:
+        words.append(f"the finite difference's own error bound ({_g(e.tolerance)}) is larger "
+                     f"than the values compared ({_g(big)}): round-off or truncation hides "
+                     "the derivative at this point")
+    if 0 < e.step < 1e-12:
+        words.append(f"the step ({e.step:.2g}) is tiny because steps scale with |x| and this "
+                     "input entry is tiny")
+    if not math.isfinite(e.tolerance) or not math.isfinite(float(e.numeric)):
+        words.append("the function is not finite near this point")
+    if e.note:
+        words.append(str(e.note))
+    return "; ".join(words) or "the numeric estimate could not be trusted at this point"
 
 
 def _entries_table(report: Any) -> str:
@@ -93,7 +134,8 @@ def _entries_table(report: Any) -> str:
                     e.analytic, e.numeric, e.error, e.tolerance, ratio))
                 + f'<td class="num">{e.step:.2g}</td><td>{_e(e.kind)}</td>'
                 f'<td class="{_e(e.verdict)}">{_e(e.verdict)}</td>'
-                f"<td>{_e(e.note or '')}</td></tr>")
+                f"<td>{_e(_why(e) if e.verdict == INCONCLUSIVE else (e.note or ''))}</td>"
+                "</tr>")
     if not rows:
         return "<p>No entries: the check failed before comparing values (see the report).</p>"
     head = ("check", "where", "analytic", "numeric", "|error|", "tolerance", "error/tol",
@@ -102,7 +144,7 @@ def _entries_table(report: Any) -> str:
             + "</tr>" + "".join(rows) + "</table>")
 
 
-def _exhibit(ex: Any, slug: str, img: Path, can_plot: bool) -> str:
+def _exhibit(ex: Any, can_plot: bool) -> str:
     out = [f"<h3>{_e(ex.title)}</h3>"]
     if ex.case:
         out.append(f"<p>case: <code>{_e(ex.case)}</code></p>")
@@ -114,32 +156,71 @@ def _exhibit(ex: Any, slug: str, img: Path, can_plot: bool) -> str:
     if not can_plot:
         return "\n".join(out)
     if ex.curve is not None:
-        name = f"{slug}-steps.png"
-        plots.step_plot(ex.curve, img / name, f"{ex.curve.where}: {r.verdict}")
-        out.append(f'<figure><img src="img/{name}" alt="step-size plot"><figcaption>'
+        uri = _png(plots.step_plot, ex.curve)
+        out.append(f'<figure><img src="{uri}" alt="step-size plot"><figcaption>'
                    f"Step-size plot of <code>{_e(ex.curve.where)}</code>: "
-                   f"{_e(ex.curve.note)}; analytic {_g(ex.curve.analytic)}.</figcaption>"
-                   "</figure>")
+                   f"{_e(ex.curve.note)}; analytic {_g(ex.curve.analytic)}, step "
+                   f"{ex.curve.step:.2g}.</figcaption></figure>")
     elif ex.curve_note:
         out.append(f"<p><i>{_e(ex.curve_note)}</i></p>")
     check = r.check("gradient")
     if check is not None and check.arrays:
-        name = f"{slug}-jacobian.png"
-        if plots.jacobian_plot(r, check, img / name) is not None:
-            out.append(f'<figure><img src="img/{name}" alt="Jacobian heatmaps"><figcaption>'
+        uri = _png(lambda buf: plots.jacobian_plot(r, check, buf))
+        if uri is not None:
+            out.append(f'<figure><img src="{uri}" alt="Jacobian heatmaps"><figcaption>'
                        "Analytic Jacobian, numeric Jacobian and their difference (rows: "
                        "output entries, columns: input entries).</figcaption></figure>")
     return "\n".join(out)
 
 
+def _run_facts(run: dict[str, Any], state: RunState) -> str:
+    meta = state.meta
+    rows = [("command", f"<code>{_e(meta['command'])}</code>")] if meta.get("command") else []
+    rows += [(k, _e(_show(v) + (" s per check" if k == "timeout" else "")))
+             for k, v in run.items() if not (v is None or v is False or v == [])]
+    if meta.get("timestamp"):
+        rows.append(("time (UTC)", _e(meta["timestamp"])))
+    if meta.get("hostname"):
+        rows.append(("host", _e(meta["hostname"])))
+    if meta.get("versions"):
+        rows.append(("versions", _e(", ".join(f"{k} {v}" for k, v in
+                                              meta["versions"].items()))))
+    if meta.get("platform"):
+        rows.append(("platform", _e(meta["platform"])))
+    return ('<table class="facts">' + "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>"
+                                             for k, v in rows) + "</table>")
+
+
+def _all_checks(checks: list[Any]) -> str:
+    from gradverify.console import fmt_ratio
+
+    def table(rows: list[Any]) -> str:
+        head = "".join(f"<th>{h}</th>" for h in ("op", "check", "verdict", "runs",
+                                                  "worst err/tol", "time"))
+        return (f"<table><tr>{head}</tr>" + "".join(
+            f"<tr><td>{_e(c.target)}</td><td>{_e(c.check)}</td>"
+            f'<td class="{c.verdict}">{c.verdict}</td><td class="num">{c.runs}</td>'
+            f'<td class="num">{_e(fmt_ratio(c.worst))}</td>'
+            f'<td class="num">{c.time:.2f}s</td></tr>' for c in rows) + "</table>")
+    passed = [c for c in checks if c.verdict == PASS]
+    other = sorted((c for c in checks if c.verdict != PASS),
+                   key=lambda c: (c.verdict != FAIL, c.target, c.check))
+    parts = ["<h2>Every check</h2>", "<p>runs: examples executed, shrinking included; "
+             "worst err/tol: the largest error / tolerance over every compared entry "
+             "(&gt; 1 fails).</p>"]
+    if other:
+        parts.append(table(other))
+    parts.append(f"<details><summary>{len(passed)} passing checks</summary>"
+                 f"{table(passed)}</details>")
+    return "\n".join(parts)
+
+
 def write_report(directory: str | Path, results: Sequence[Any], run: dict[str, Any],
-                 ) -> Path:
-    """Write ``index.html`` (and ``img/*.png``) into ``directory``; returns the page."""
+                 state: RunState | None = None) -> Path:
+    """Write ``index.html`` into ``directory`` (atomically; nothing else); returns it."""
+    state = state or RunState()
     directory = Path(directory)
-    img = directory / "img"
-    img.mkdir(parents=True, exist_ok=True)
-    for old in img.glob("*.png"):
-        old.unlink()
+    directory.mkdir(parents=True, exist_ok=True)
     can_plot = plots.available()
     checks = [c for r in results for c in r.checks]
     shown = sorted((c for c in checks if c.verdict != PASS),
@@ -147,18 +228,21 @@ def write_report(directory: str | Path, results: Sequence[Any], run: dict[str, A
     counts = {v: sum(c.verdict == v for c in checks) for v in (PASS, FAIL, INCONCLUSIVE)}
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
              f"<title>gradverify check report</title><style>{CSS}</style></head><body>",
-             "<h1>gradverify check report</h1>",
-             "<p>" + ", ".join(f"<b>{_e(k)}</b> {_e(_show(v))}" for k, v in run.items()
-                               if not (v is None or v is False or v == [])) + "</p>",
+             "<h1>gradverify check report</h1>", _run_facts(run, state),
              f"<p>{len(checks)} checks on {len(results)} ops: "
              + ", ".join(f'<span class="{v}">{n} {v}</span>' for v, n in counts.items())
              + "</p>"]
+    if not state.complete:
+        parts.append(f'<p class="notice"><b>Incomplete:</b> the run was interrupted by '
+                     f"{_e(state.interrupted_by)}; {len(state.not_run)} checks did not run: "
+                     + _e(", ".join(f"{t}[{c}]" for t, c in state.not_run[:50]))
+                     + (" …" if len(state.not_run) > 50 else "") + "</p>")
     if not can_plot:
         parts.append('<p class="notice">Plots unavailable: matplotlib is not installed '
                      "(<code>pip install 'gradverify[plots]'</code>). The tables below are "
                      "complete.</p>")
     if not shown:
-        parts.append("<p class=\"PASS\">All checks passed: nothing to show.</p>")
+        parts.append("<p class=\"PASS\">All checks passed.</p>")
     else:
         parts.append(LEGEND)
         parts.append("<h2>Contents</h2><table><tr><th>op</th><th>check</th><th>verdict"
@@ -179,9 +263,10 @@ def write_report(directory: str | Path, results: Sequence[Any], run: dict[str, A
         if c.message:
             parts.append(f"<details {'open' if c.verdict == FAIL else ''}><summary>"
                          f"readable report</summary><pre>{_e(c.message)}</pre></details>")
-        for i, ex in enumerate(c.exhibits):
-            parts.append(_exhibit(ex, f"{slug}-{i}", img, can_plot))
+        for ex in c.exhibits:
+            parts.append(_exhibit(ex, can_plot))
+    parts.append(_all_checks(checks))
     parts.append("</body></html>")
     page = directory / "index.html"
-    page.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    atomic_write(page, ("\n".join(parts) + "\n").encode("utf-8"))
     return page

@@ -15,7 +15,7 @@ True
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def _positive(y: np.ndarray, floor: float) -> np.ndarray:
     return np.where(np.isfinite(y), np.maximum(y, floor), np.nan)
 
 
-def step_plot(curve: Any, path: str | Path, title: str = "") -> Path:
+def step_plot(curve: Any, path: str | Path | BinaryIO, title: str = "") -> Any:
     """Draw a :class:`gradverify.stepsize.StepCurve` to ``path`` (PNG): the analytic
     value's distance from the numeric derivative at each step, the numeric derivative's
     distance from its own best estimate (the V a correct gradient follows), reference
@@ -87,8 +87,8 @@ def step_plot(curve: Any, path: str | Path, title: str = "") -> Path:
     ax.set_title(title or curve.where, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7.5, loc="best", framealpha=0.85)
-    fig.savefig(path)
-    return Path(path)
+    fig.savefig(path, format="png")
+    return path
 
 
 def _blocks(report: Any, n_cols: int) -> list[tuple[str, int]]:
@@ -99,11 +99,12 @@ def _blocks(report: Any, n_cols: int) -> list[tuple[str, int]]:
     return blocks if sum(s for _, s in blocks) == n_cols else []
 
 
-def jacobian_plot(report: Any, check: Any, path: str | Path) -> Path | None:
-    """Heatmaps of ``check.arrays`` (analytic, numeric, difference) to ``path``; None when
-    the check has no Jacobians (fast mode)."""
+def jacobian_plot(report: Any, check: Any, path: str | Path | BinaryIO) -> Any:
+    """Heatmaps of ``check.arrays`` (analytic, numeric, difference) to ``path`` (a file
+    name or a binary stream); None when the check has no Jacobians (fast mode) or a single
+    entry (a 1x1 heatmap says nothing the table does not)."""
     a, n = check.arrays.get("analytic"), check.arrays.get("numeric")
-    if a is None or n is None or a.size == 0:
+    if a is None or n is None or a.size <= 1:
         return None
     a, n = np.asarray(a, np.float64), np.asarray(n, np.float64)
     diff = a - n
@@ -166,8 +167,8 @@ def jacobian_plot(report: Any, check: Any, path: str | Path) -> Path | None:
                                        lw=1.4))
             ax.plot([], [], "s", mfc="none", mec="k", label="beyond tolerance")
             ax.legend(fontsize=7, loc="lower right", framealpha=0.8)
-    fig.savefig(path)
-    return Path(path)
+    fig.savefig(path, format="png")
+    return path
 
 
 def _boundaries(report: Any, cols: int) -> list[tuple[str, int]]:

@@ -17,15 +17,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import multiprocessing
 import time
-import traceback
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradverify.failures import failure_text, leaves, raised
 from gradverify.harness.report import (
     FAIL,
     INCONCLUSIVE,
@@ -36,12 +35,13 @@ from gradverify.harness.report import (
 )
 
 __all__ = ["UsageError", "Target", "RunOptions", "CheckResult", "TargetResult", "Exhibit",
-           "PROPERTY_FACTS", "discover_targets", "select_targets", "shard_targets",
-           "derive_seed", "plan_tasks", "run_check", "run_tasks", "group_results"]
+           "PROPERTY_FACTS", "derive_seed", "run_check", "sort_results", "group_results",
+           "reproduce_line"]
 
 # What each property checks: gradient properties have an order and a dtype that
 # ``--order``/``--dtype`` select on; ``cost`` orders the work queue (slow ones first).
 PROPERTY_FACTS: dict[str, dict[str, Any]] = {
+    "metadata": {"gradient": False, "cost": 0},
     "shapes": {"gradient": False, "cost": 1},
     "forward": {"gradient": False, "cost": 1},
     "no_gradient": {"gradient": False, "cost": 0},
@@ -87,6 +87,7 @@ class RunOptions:
     properties: tuple[str, ...] | None = None
     exhibits: bool = False
     reproduce: str = "gradverify check"   # prefix of the reproduce line (modules included)
+    debug: bool = False                   # full tracebacks in failure messages
 
 
 @dataclass
@@ -118,6 +119,9 @@ class CheckResult:
     reproduce: str | None = None
     time: float = 0.0
     exhibits: list[Exhibit] = field(default_factory=list)
+    # "error" when the FAIL is the check raising, crashing or timing out (JUnit <error>),
+    # None when a value was wrong (JUnit <failure>)
+    kind: str | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -131,7 +135,8 @@ class CheckResult:
                 "runs": self.runs, "gradient_reports": self.reports,
                 "inconclusive": dict(sorted(self.inconclusive.items())),
                 "worst": worst, "evaluations": dict(self.evaluations),
-                "message": self.message, "reproduce": self.reproduce}
+                "message": self.message, "reproduce": self.reproduce,
+                "error": self.kind == "error"}
 
 
 @dataclass
@@ -162,132 +167,6 @@ def _rank(x: float) -> float:
 
 def _num(x: float) -> Any:
     return x if math.isfinite(x) else str(x)
-
-
-# -- targets -----------------------------------------------------------------------------------
-def _optional(module: str) -> tuple[Any, str | None]:
-    """Import an optional property module; (None, note) when it does not exist yet."""
-    import importlib
-    try:
-        return importlib.import_module(module), None
-    except ModuleNotFoundError as e:
-        if e.name != module:
-            raise
-        return None, f"{module} is not available: skipped"
-
-
-def discover_targets(training: bool = True) -> list[Target]:
-    """Every registered op, then ``train:<optimizer>`` and ``composite`` (when their
-    property modules exist), sorted by name.
-
-    >>> names = [t.name for t in discover_targets()]
-    >>> "MatMul" in names and names == sorted(names)
-    True
-    """
-    from gradverify.engine import registry
-    from gradverify.properties.checks import op_properties
-
-    out = []
-    for name, opdef in registry.ops().items():
-        props = tuple(op_properties(opdef))
-        note = None if props else "no op-level properties (source, state or random op)"
-        out.append(Target(name, "op", props, note))
-    if training:
-        models, note = _optional("gradverify.properties.models")
-        if models is None:
-            out.append(Target("train", "train", (), note))
-        else:
-            props = ("train_step",) + (("train_no_gradient",) if hasattr(
-                models, "no_gradient_test") else ())
-            out += [Target(f"train:{o}", "train", props) for o in models.OPTIMIZER_NAMES]
-        graphs, note = _optional("gradverify.properties.graphs")
-        if graphs is None:
-            out.append(Target("composite", "composite", (), note))
-        else:
-            out.append(Target("composite", "composite", ("composite",)))
-    return sorted(out, key=lambda t: t.name)
-
-
-def select_targets(targets: Sequence[Target], names: Sequence[str] | None) -> list[Target]:
-    """The targets named (exact names or shell patterns like ``Reduce*``); UsageError
-    naming close matches for an unknown name.
-
-    >>> [t.name for t in select_targets(discover_targets(), ["Relu*"])]
-    ['Relu', 'Relu6']
-    """
-    if not names:
-        return list(targets)
-    import difflib
-    import fnmatch
-    by_name = {t.name: t for t in targets}
-    chosen: dict[str, Target] = {}
-    for n in names:
-        hits = [t for t in targets if fnmatch.fnmatchcase(t.name, n)] if any(
-            c in n for c in "*?[") else ([by_name[n]] if n in by_name else [])
-        if not hits:
-            close = difflib.get_close_matches(n, list(by_name), n=5, cutoff=0.6)
-            if not close:
-                close = [t for t in by_name if t.lower() == n.lower()]
-            hint = f" (did you mean: {', '.join(close)}?)" if close else (
-                " (`gradverify check --list` lists them)")
-            raise UsageError(f"unknown op {n!r}{hint}")
-        chosen.update((t.name, t) for t in hits)
-    return sorted(chosen.values(), key=lambda t: t.name)
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` -> (K, N) with 1 <= K <= N; UsageError otherwise.
-
-    >>> parse_shard("2/3")
-    (2, 3)
-    """
-    try:
-        k, n = (int(p) for p in text.split("/"))
-    except ValueError:
-        raise UsageError(f"--shard {text!r}: expected K/N, e.g. 1/4") from None
-    if n < 1 or not 1 <= k <= n:
-        raise UsageError(f"--shard {text!r}: need 1 <= K <= N")
-    return k, n
-
-
-def shard_targets(targets: Sequence[Target], k: int, n: int) -> list[Target]:
-    """Shard ``k`` of ``n`` (1-based) of the name-sorted targets: every n-th one from the
-    k-th, so the shards are disjoint, cover all targets and mix slow and fast ops.
-
-    >>> ts = [Target(c, "op", ()) for c in "abcde"]
-    >>> [t.name for t in shard_targets(ts, 2, 2)]
-    ['b', 'd']
-    """
-    ordered = sorted(targets, key=lambda t: t.name)
-    return [t for i, t in enumerate(ordered) if i % n == k - 1]
-
-
-def wanted(prop: str, opts: RunOptions) -> bool:
-    """Whether ``prop`` runs under the filters: ``--properties`` names them; ``--order`` and
-    ``--dtype`` keep only the gradient properties with that order/dtype.
-
-    >>> [p for p in ("shapes", "gradient", "gradient_order2") if wanted(p, RunOptions(order=2))]
-    ['gradient_order2']
-    """
-    if opts.properties is not None and prop not in opts.properties:
-        return False
-    facts = PROPERTY_FACTS.get(prop, {"gradient": False})
-    if opts.order is not None or opts.dtype is not None:
-        if not facts["gradient"]:
-            return False
-        if opts.order is not None and facts["order"] != opts.order:
-            return False
-        if opts.dtype is not None and facts["dtype"] != opts.dtype:
-            return False
-    return True
-
-
-def plan_tasks(targets: Sequence[Target], opts: RunOptions) -> list[tuple[Target, str]]:
-    """(target, property) pairs to run, the slowest kinds first (for the process pool)."""
-    tasks = [(t, p) for t in targets for p in t.properties if wanted(p, opts)]
-    return sorted(tasks, key=lambda tp: (-PROPERTY_FACTS.get(tp[1], {}).get("cost", 1),
-                                         tp[0].name, _ORDER.index(tp[1])
-                                         if tp[1] in _ORDER else 99))
 
 
 def derive_seed(seed: int, target: str, prop: str) -> int:
@@ -370,33 +249,28 @@ class _Recorder:
         self.report(report, case)
 
 
-def _leaves(e: BaseException) -> list[BaseException]:
-    if isinstance(e, BaseExceptionGroup):
-        return [x for sub in e.exceptions for x in _leaves(sub)]
-    return [e]
+def reproduce_line(target: str, prop: str, opts: RunOptions) -> str:
+    """The command that re-runs one check with the same examples.
+
+    >>> reproduce_line("Relu", "gradient", RunOptions(seed=3, profile="ci"))
+    'gradverify check --ops Relu --properties gradient --seed 3 --profile ci'
+    """
+    return (f"{opts.reproduce} --ops {target} --properties {prop} "
+            f"--seed {opts.seed} --profile {opts.profile}"
+            + (f" --examples {opts.examples}" if opts.examples else "")
+            + (f" --mode {opts.mode}" if opts.mode else ""))
 
 
-def _text(e: BaseException) -> str:
-    """The readable failure text: the report (or message), what caused it, and
-    Hypothesis's notes (the falsifying example)."""
-    if isinstance(e, AssertionError):
-        parts = [str(e)]
-    else:
-        parts = [f"{type(e).__name__}: {e}"]
-        tb = traceback.format_exception(type(e), e, e.__traceback__)
-        parts.append("".join(tb[-6:]).rstrip())
-    cause = e.__cause__
-    if cause is not None and str(cause):
-        parts.append(str(cause))
-    shown = "\n".join(parts)
-    for note in getattr(e, "__notes__", []):
-        if "Explanation:" in note:
-            continue
-        if note.startswith(("Falsifying example", "Failing test case")) and (
-                "\ncase: " in shown or shown.startswith("case: ")):
-            continue   # the drawn case is shown already, in the op's own notation
-        parts.append(note)
-    return "\n".join(p for p in parts if p)
+def _metadata(target: Target, result: CheckResult) -> None:
+    from gradverify.engine import registry
+    from gradverify.properties.checks import validate
+    opdef = registry.lookup(target.name)
+    problems = validate(opdef)
+    result.runs = 1
+    if problems:
+        result.verdict = FAIL
+        result.message = (f"op {opdef.type} ({opdef.source}) has incomplete metadata:\n  "
+                          + "\n  ".join(problems))
 
 
 def _settings(opts: RunOptions) -> Any:
@@ -426,6 +300,13 @@ def run_check(target: Target, prop: str, opts: RunOptions) -> CheckResult:
     register_profiles()
     seed = derive_seed(opts.seed, target.name, prop)
     result = CheckResult(target=target.name, check=prop, verdict=PASS, seed=seed)
+    if prop == "metadata":
+        start = time.perf_counter()
+        _metadata(target, result)
+        if result.verdict != PASS:
+            result.reproduce = reproduce_line(target.name, prop, opts)
+        result.time = time.perf_counter() - start
+        return result
     rec = _Recorder(opts.exhibits)
     start = time.perf_counter()
     before = Counter(INCONCLUSIVE_COUNTS)
@@ -455,16 +336,18 @@ def run_check(target: Target, prop: str, opts: RunOptions) -> CheckResult:
         with warnings.catch_warnings(), with_reporter(lambda *_: None):
             warnings.simplefilter("ignore")
             test()
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         raise
     except BaseException as e:  # noqa: BLE001 - every outcome of the property is reported
-        leaves = _leaves(e)
+        found = leaves(e)
         soft = (Unsatisfiable, FailedHealthCheck)
-        failures = [x for x in leaves if not isinstance(x, soft)]
+        failures = [x for x in found if not isinstance(x, soft)]
         result.verdict = FAIL if failures else INCONCLUSIVE
-        result.message = "\n\n".join(_text(x) for x in (failures or leaves))
+        result.message = "\n\n".join(failure_text(x, opts.debug) for x in (failures or found))
         if failures and all(isinstance(x, HypothesisException) for x in failures):
             result.message = "error in the property itself: " + result.message
+        if any(raised(x) for x in failures):
+            result.kind = "error"
         if opts.exhibits:
             for x in failures:
                 if isinstance(x, GradientError) and id(x.report) in rec.failing:
@@ -491,10 +374,7 @@ def run_check(target: Target, prop: str, opts: RunOptions) -> CheckResult:
     result.runs, result.reports = rec.runs, rec.reports
     result.worst, result.evaluations = rec.worst, rec.evaluations
     if result.verdict != PASS:
-        result.reproduce = (f"{opts.reproduce} --ops {target.name} --properties {prop} "
-                            f"--seed {opts.seed} --profile {opts.profile}"
-                            + (f" --examples {opts.examples}" if opts.examples else "")
-                            + (f" --mode {opts.mode}" if opts.mode else ""))
+        result.reproduce = reproduce_line(target.name, prop, opts)
     result.time = time.perf_counter() - start
     return result
 
@@ -514,28 +394,8 @@ def _exhibit(title: str, report: GradientReport, kwargs: dict[str, Any]) -> Exhi
 
 
 # -- many ----------------------------------------------------------------------------------
-def _work(task: tuple[Target, str, RunOptions]) -> CheckResult:
-    return run_check(*task)
-
-
-def run_tasks(tasks: Sequence[tuple[Target, str]], opts: RunOptions, jobs: int = 1,
-              on_done: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
-    """Run every task, in ``jobs`` processes (fork); results sorted by target and property,
-    so they do not depend on ``jobs``."""
-    results: list[CheckResult] = []
-    work = [(t, p, opts) for t, p in tasks]
-    if jobs <= 1 or len(work) <= 1:
-        for w in work:
-            results.append(_work(w))
-            if on_done:
-                on_done(results[-1])
-    else:
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(min(jobs, len(work))) as pool:
-            for r in pool.imap_unordered(_work, work, chunksize=1):
-                results.append(r)
-                if on_done:
-                    on_done(r)
+def sort_results(results: Sequence[CheckResult]) -> list[CheckResult]:
+    """Results by target, then property order: independent of ``--jobs`` and timing."""
     return sorted(results, key=lambda r: (r.target, _ORDER.index(r.check)
                                           if r.check in _ORDER else 99, r.check))
 

@@ -12,11 +12,12 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "op_suite": ".plugin", "ops_of": ".plugin",
+    "op_suite": ".plugin", "ops_of": ".targets", "run_property": ".plugin",
     "op_properties": ".checks", "property_test": ".checks",
     "validate": ".checks", "op_cases": ".strategies",
     "shapes": ".strategies", "values_in": ".strategies",
     "load_profile": ".profiles", "active_profile": ".profiles",
+    "generated_settings": ".profiles",
 }
 __all__ = list(_EXPORTS)
 

@@ -1,5 +1,5 @@
-"""The pytest plugin: gradverify's Hypothesis profiles, ``--gradverify-ops``, and a summary of
-discarded (INCONCLUSIVE) examples.
+"""The pytest plugin: ``--gradverify-ops``, the ``gradverify`` mark, readable failures of the
+generated op tests, and a summary of discarded (INCONCLUSIVE) examples.
 
 Installed with the package (entry point ``pytest11``), so in any project that has gradverify:
 
@@ -17,26 +17,28 @@ Installed with the package (entry point ``pytest11``), so in any project that ha
       from gradverify.properties import op_suite
       test_mypkg_ops = op_suite(mypkg.ops)
 
-- The Hypothesis profile is ``ci`` when the ``CI`` environment variable is set, else ``dev``
-  (``--hypothesis-profile``, ``HYPOTHESIS_PROFILE`` or a conftest that loads a profile choose
-  another; a conftest may also register its own ``dev``, ``ci`` or ``thorough``): see
-  :mod:`properties.profiles`.
+- The plugin changes nothing it does not own: Hypothesis' global settings are untouched, so
+  a project's own ``@given`` tests keep their profile. The generated tests carry their own
+  settings: profile ``--hypothesis-profile``, else ``HYPOTHESIS_PROFILE``, else ``ci`` when
+  the ``CI`` environment variable is set, else ``dev`` (see
+  :mod:`gradverify.properties.profiles`); a failure ends with the command that replays it
+  (node id, profile, seed).
 - Examples a gradient check could not verify are discarded, not failed; the terminal summary
   counts them by reason (also under pytest-xdist: the counts travel with the test reports).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import shlex
 import sys
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable
-from pathlib import Path
-from types import ModuleType
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
 import pytest
+from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
+
+from gradverify.properties.targets import TargetError, import_target, ops_of
 
 # Imported by pytest in every project where gradverify is installed: the engine and the
 # property machinery load only when a gradverify feature is used.
@@ -48,166 +50,71 @@ _MARK = "gradverify"
 _INCONCLUSIVE_KEY = "gradverify_inconclusive"  # user_properties entry: {reason: count}
 
 
-class TargetError(LookupError):
-    """A target selects nothing: no such module, file or op type, or a module that registers
-    no ops (a usage error of ``--gradverify-ops``)."""
-
-
-class _UnusableTargetError(ImportError):
-    """The module or file named by a target does not exist, or another module of its name
-    shadows it (not: it raised while importing)."""
-
-
-def import_target(target: str) -> ModuleType:
-    """Import a module by dotted name, by ``.py`` path or by package directory.
-
-    A path is imported under its dotted name, found the way pytest's default import mode finds
-    a test file's (the first directory above it without ``__init__.py`` goes on ``sys.path``):
-    ``mypkg/ops.py`` becomes ``mypkg.ops``, the same module ``import mypkg.ops`` gives, so its
-    ops register once however it is named.
-
-    >>> import_target("gradverify.engine.ops.math_ops").__name__
-    'gradverify.engine.ops.math_ops'
-    """
-    if (target.endswith(".py") or "/" in target or "\\" in target
-            or (Path(target) / "__init__.py").is_file()):
-        return _import_path(target)
-    try:
-        return importlib.import_module(target)
-    except ModuleNotFoundError as e:
-        # Only a missing target (or a missing parent package of it) is "not found"; a module
-        # missing inside the target's own imports is the target's error, raised as is.
-        if e.name is not None and (target == e.name or target.startswith(e.name + ".")):
-            raise _UnusableTargetError(f"no module named {target!r}", name=target) from None
-        raise
-
-
-def _import_path(target: str) -> ModuleType:
-    path = Path(target).resolve()
-    if path.is_dir():
-        if not (path / "__init__.py").is_file():
-            raise _UnusableTargetError(f"{target} is a directory without __init__.py, not a "
-                                       "package", path=str(path))
-        path = path / "__init__.py"
-    elif not path.is_file() or path.suffix != ".py":
-        raise _UnusableTargetError(f"no such Python file: {target}", path=str(path))
-    parts = [] if path.name == "__init__.py" else [path.stem]
-    base = path.parent
-    while (base / "__init__.py").is_file():
-        parts.insert(0, base.name)
-        base = base.parent
-    name = ".".join(parts)
-    if str(base) not in sys.path:
-        sys.path.insert(0, str(base))
-        importlib.invalidate_caches()
-    module = importlib.import_module(name)
-    found = Path(module.__file__ or "").resolve()
-    if found != path:
-        raise _UnusableTargetError(f"{target}: importing it as {name!r} gives {found} "
-                                   "instead (another module of that name comes first on "
-                                   "sys.path)", path=str(path))
-    return module
-
-
-def ops_of(*targets: Any) -> list[OpDef]:
-    """The registered ops named by ``targets``: OpDefs, op type names, or modules (every op
-    whose kernel is defined in that module's file, or anywhere under a package's directory)
-    given as module objects, dotted names, ``.py`` paths or package directories; in registry
-    order, no duplicates.
-
-    Raises :class:`TargetError` when a target names no module or op, or selects no op; an
-    exception raised while importing a target propagates.
-
-    >>> [o.type for o in ops_of("Relu", "Relu6")]
-    ['Relu', 'Relu6']
-    >>> len(ops_of("gradverify.engine.ops.nn_ops")) > 10
-    True
-    """
-    from gradverify.engine import registry
-    from gradverify.engine.registry import OpDef
-    chosen: dict[str, OpDef] = {}
-    for t in targets:
-        if isinstance(t, OpDef):
-            chosen[t.type] = t
-            continue
-        if isinstance(t, str) and t in registry.ops():
-            chosen[t] = registry.lookup(t)
-            continue
-        if not isinstance(t, (str, ModuleType)):
-            raise TypeError(f"cannot select ops from {t!r}: give an OpDef, an op type name "
-                            "or a module")
-        if isinstance(t, str):
-            try:
-                module = import_target(t)
-            except _UnusableTargetError as e:
-                if e.path is not None:  # a file or directory
-                    raise TargetError(str(e)) from None
-                raise TargetError(f"{t!r} is neither a registered op type nor an importable "
-                                  f"module ({e})") from None
-        else:
-            module = t
-        roots = _module_roots(module)
-        found = [o for o in registry.ops().values() if _defined_in(o, module, roots)]
-        if not found:
-            where = ", ".join(str(r) for r in roots) or "(no source file)"
-            raise TargetError(f"module {module.__name__} registers no ops (no op kernel is "
-                              f"defined in {where})")
-        chosen.update((o.type, o) for o in found)
-    order = {name: i for i, name in enumerate(registry.ops())}
-    return sorted(chosen.values(), key=lambda o: order.get(o.type, len(order)))
-
-
-def _module_roots(module: ModuleType) -> list[Path]:
-    """Where a module's ops are defined: a package's directories (several for a namespace
-    package, which has no ``__file__``), else the module's file."""
-    paths = getattr(module, "__path__", None)
-    if paths is not None:
-        return [Path(p).resolve() for p in paths]
-    file = getattr(module, "__file__", None)
-    return [Path(file).resolve()] if file else []
-
-
-def _defined_in(op: OpDef, module: ModuleType, roots: list[Path]) -> bool:
-    """Whether ``op``'s kernel is defined in ``module`` (or under the package): by the
-    kernel's module name, or by its source file (the same file imported under another
-    name)."""
-    name = getattr(op.kernel, "__module__", None) or ""
-    if name == module.__name__ or (hasattr(module, "__path__")
-                                   and name.startswith(module.__name__ + ".")):
-        return True
-    file = op.source.rsplit(":", 1)[0]
-    if file.startswith("<"):  # defined in a doctest, an exec'd string, the REPL
-        return False
-    path = Path(file).resolve()
-    return any(path == r or (r.is_dir() and path.is_relative_to(r)) for r in roots)
-
-
 def _cases(ops: Iterable[OpDef]) -> list[tuple[OpDef, str]]:
     from gradverify.properties.checks import op_properties
     return [(o, prop) for o in ops for prop in ("metadata", *op_properties(o))]
 
 
-def run_property(op: OpDef, name: str) -> None:
-    """Run one property of ``op`` under the active Hypothesis profile (raises on failure).
+def run_property(op: OpDef, name: str, *, profile: str | None = None,
+                 seed: int | None = None, nodeid: str | None = None,
+                 examples: int | Mapping[str, int] | None = None) -> None:
+    """Run one property of ``op`` under its own settings (raises on failure): Hypothesis
+    profile ``profile`` (default: ``HYPOTHESIS_PROFILE``, else ``ci`` when ``CI`` is set,
+    else ``dev``) without deadline or "Explanation" phase. A random profile draws from
+    ``seed`` (default: a fresh one); a failure's notes end with the command that replays it
+    (``nodeid``, the profile and the seed). ``examples`` replaces the profile's
+    ``max_examples`` (a mapping: for the properties it names).
 
     >>> from gradverify.engine import registry
     >>> run_property(registry.lookup("Square"), "metadata")
     """
     __tracebackhide__ = True
+    import random
+
+    from hypothesis import seed as use_seed
+    from hypothesis import settings
+
     from gradverify.properties.checks import property_test, validate
+    from gradverify.properties.profiles import active_profile, generated_settings
     if name == "metadata":
         problems = validate(op)
         if problems:
             raise AssertionError(f"op {op.type} ({op.source}) has incomplete metadata:\n  "
                                  + "\n  ".join(problems))
         return
-    property_test(op, name)()
+    profile = profile or active_profile()
+    chosen = generated_settings(profile)
+    if isinstance(examples, Mapping):
+        examples = examples.get(name)
+    if examples is not None:
+        chosen = settings(chosen, max_examples=examples)
+    test = chosen(property_test(op, name))
+    if isinstance(seed, str) and seed.isdigit():  # --hypothesis-seed arrives as text
+        seed = int(seed)
+    if seed is None and not chosen.derandomize:
+        seed = random.SystemRandom().randrange(2**32)
+    if seed is not None:
+        test = use_seed(seed)(test)
+    try:
+        test()
+    except BaseException as e:
+        if isinstance(e, Exception):
+            where = "pytest " + (nodeid if nodeid and nodeid.startswith("-") else
+                                 shlex.quote(nodeid or "<this test>"))
+            e.add_note(f"reproduce: HYPOTHESIS_PROFILE={shlex.quote(profile)} {where}"
+                       + (f" --hypothesis-seed={seed}" if seed is not None else ""))
+        raise
 
 
-def op_suite(*targets: Any) -> Callable[..., None]:
+def op_suite(*targets: Any, examples: int | Mapping[str, int] | None = None,
+             ) -> Callable[..., None]:
     """A parametrized pytest test putting the ops of ``targets`` (see :func:`ops_of`)
     through every property that applies to them: assign it to a ``test_`` name. Its cases
-    are ``<Op>-<property>`` and carry the ``gradverify`` mark.
+    are ``<Op>-<property>``; each runs under its own Hypothesis settings (see
+    :func:`run_property`), so it needs nothing from the plugin and changes no other test.
+    With the plugin loaded they carry the ``gradverify`` mark. ``examples`` sets the
+    examples per property (default: the profile's), e.g. a small budget for a quick run;
+    a mapping sets it for the properties it names (``{"shapes": 10}``).
 
     >>> test_relu = op_suite("Relu")
     >>> [p.id for p in test_relu.pytestmark[0].args[1]][:2]
@@ -219,12 +126,14 @@ def op_suite(*targets: Any) -> Callable[..., None]:
 
     @pytest.mark.parametrize(("op", "prop"), [
         pytest.param(o, p, id=f"{o.type}-{p}") for o, p in cases])
-    def test_op_property(op: OpDef, prop: str) -> None:
+    def test_op_property(op: OpDef, prop: str, request: Any) -> None:
         __tracebackhide__ = True
-        run_property(op, prop)
+        config = request.config
+        run_property(op, prop, profile=config.stash.get(_PROFILE, None),
+                     seed=config.getoption("hypothesis_seed", default=None),
+                     nodeid=request.node.nodeid, examples=examples)
 
-    test_op_property.pytestmark.append(getattr(pytest.mark, _MARK))
-    test_op_property._gradverify_suite = True  # failures shown as reports (makereport below)
+    test_op_property._gradverify_suite = True  # marked and reported by the hooks below
     return test_op_property
 
 
@@ -237,71 +146,38 @@ def pytest_addoption(parser: Any) -> None:
                          "through gradverify's property suite")
 
 
-_BASELINE = pytest.StashKey[tuple[str, Any]]()  # the Hypothesis profile nobody chose
+_PROFILE = pytest.StashKey[str]()  # the profile generated tests run under, this session
 
 
-def pytest_load_initial_conftests(early_config: Any) -> None:
-    # Before the conftests load: a conftest registering a profile of the same name replaces
-    # ours, and one loading a profile is told apart from Hypothesis's own choice (it loads its
-    # built-in "ci" profile when it detects a CI service), which ours replaces.
-    from hypothesis import settings
-    _register_profiles()
-    early_config.stash[_BASELINE] = (settings.get_current_profile_name(), settings.default)
-
-
-def _register_profiles() -> None:
-    """Register ``dev``, ``ci`` and ``thorough`` on top of Hypothesis's defaults.
-
-    A profile registered without a parent inherits the settings loaded at the time, and
-    Hypothesis loads its built-in ``ci`` profile on import when it detects a CI service (any
-    ``CI`` value, even ``false``): ``dev`` and ``thorough`` would be derandomized there.
-    """
-    from hypothesis import settings
-
-    from gradverify.properties.profiles import register_profiles
-    current = settings.get_current_profile_name()
-    settings.load_profile("default")
-    try:
-        register_profiles()
-    finally:
-        settings.load_profile(current)
-
-
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: Any) -> None:
-    # tryfirst: before Hypothesis's plugin derives a profile from ours (--hypothesis-verbosity).
-    from hypothesis import settings
-
-    from gradverify.properties.profiles import active_profile
+    # Nothing global is loaded: generated tests carry their own settings (run_property); a
+    # project's own @given tests keep the project's Hypothesis profile.
+    from gradverify.properties.profiles import active_profile, profile_settings
     config.addinivalue_line("markers", f"{_MARK}: a property of a registered op (gradverify's "
                                        "op suite)")
-    baseline = config.stash.get(_BASELINE, None)
-    if baseline is None:  # loaded late (``-p`` in a conftest, or pytester's inline runs)
-        _register_profiles()
-        baseline = ("default", settings.get_profile("default"))
-    # Choose ours only when nobody else did: --hypothesis-profile, or a conftest that loaded
-    # a profile.
-    current = (settings.get_current_profile_name(), settings.default)
-    if not config.getoption("hypothesis_profile", default=None) and (
-            current[0] == baseline[0] and current[1] is baseline[1]):
-        try:
-            name = active_profile()
-        except ValueError as e:  # HYPOTHESIS_PROFILE names no registered profile
-            raise pytest.UsageError(f"HYPOTHESIS_PROFILE: {e}") from None
-        settings.load_profile(name)
+    name = config.getoption("hypothesis_profile", default=None) or None
+    try:
+        name = name or active_profile()
+        profile_settings(name)
+    except ValueError as e:  # HYPOTHESIS_PROFILE names no registered profile
+        raise pytest.UsageError(f"gradverify: {e}") from None
+    config.stash[_PROFILE] = name
     config.pluginmanager.register(_InconclusiveSummary(), "gradverify-inconclusive-summary")
 
 
 class GradverifyItem(pytest.Item):
     """One (op, property) from ``--gradverify-ops``."""
 
-    def __init__(self, *, op: OpDef, prop: str, **kwargs: Any):
+    def __init__(self, *, op: OpDef, prop: str, option: str = "", **kwargs: Any):
         super().__init__(**kwargs)
-        self.op, self.prop = op, prop
+        self.op, self.prop, self.option = op, prop, option
         self.add_marker(_MARK)
 
     def runtest(self) -> None:
-        run_property(self.op, self.prop)
+        run_property(self.op, self.prop, profile=self.config.stash.get(_PROFILE, None),
+                     seed=self.config.getoption("hypothesis_seed", default=None),
+                     nodeid=f"{self.option} -k {shlex.quote(self.name)}")
 
     def reportinfo(self) -> tuple[str, int, str]:
         file, _, line = self.op.source.rpartition(":")
@@ -309,25 +185,41 @@ class GradverifyItem(pytest.Item):
         return file or self.op.source, lineno, self.name
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
-        readable = _readable_failure(self.config, excinfo)
+        readable = _readable_failure(self, excinfo)
         return readable if readable is not None else super().repr_failure(excinfo, style=style)
 
 
-def _readable_failure(config: Any, excinfo: Any) -> str | None:
+def _report(text: str, path: str, lineno: int) -> Any:
+    """A property failure as the reader wants it, in pytest's own exception representation
+    (so pytest-xdist carries it whole): the text as a native traceback, and a one-line
+    ``reprcrash`` message for pytest's short summary (``-ra``) instead of the whole report."""
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "failed")
+    diagnosis = next((ln.strip() for ln in text.splitlines()
+                      if ln.strip().startswith("diagnosis:")), None)
+    line = first + (f"; {diagnosis}" if diagnosis else "")
+    return ReprExceptionInfo(
+        reprtraceback=ReprTracebackNative([ln + "\n" for ln in text.splitlines()]),
+        reprcrash=ReprFileLocation(path, lineno, line[:200]))
+
+
+def _readable_failure(item: Any, excinfo: Any) -> Any:
     """A property failure as the reader wants it: the gradient report (verdict, diagnosis,
     the ``where  analytic  numeric`` table) or the property's message with the drawn case,
-    then Hypothesis's notes (the failing example and how to reproduce it). None for any
+    then Hypothesis's notes (the failing example and the reproduce command). None for any
     other exception (a bug in the op or the engine: its traceback is the useful part) and
     when ``--tb=long`` or ``--tb=native`` asks for tracebacks."""
     err = excinfo.value
-    if not isinstance(err, AssertionError) or config.getoption("tbstyle", "auto") not in (
-            "auto", "short"):
+    if not isinstance(err, AssertionError) or item.config.getoption(
+            "tbstyle", "auto") not in ("auto", "short"):
         return None
-    lines = [str(err)]
+    # The harness's own reproduce line needs the drawn inputs; the note below replays them.
+    lines = [ln for ln in str(err).splitlines()
+             if not ln.strip().startswith("reproduce: check_gradients(")]
     if isinstance(err.__cause__, AssertionError):
         lines.append(str(err.__cause__))
     lines += [str(n) for n in getattr(err, "__notes__", ())]
-    return "\n".join(lines)
+    path, lineno, _ = item.reportinfo()
+    return _report("\n".join(lines), str(path), int(lineno or 0) + 1)
 
 
 class _Suite(pytest.Collector):
@@ -340,7 +232,10 @@ class _Suite(pytest.Collector):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:
-    # tryfirst: the items must exist before -k, -m and --deselect filter the list.
+    # tryfirst: the items must exist, and be marked, before -k, -m and --deselect filter.
+    for item in items:
+        if getattr(getattr(item, "obj", None), "_gradverify_suite", False):
+            item.add_marker(_MARK)
     targets = [t.strip() for arg in config.getoption("gradverify_ops") for t in arg.split(",")
                if t.strip()]
     if not targets:
@@ -356,8 +251,10 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
         session.ihook.pytest_collectreport(
             report=pytest.CollectReport(suite.nodeid, "failed", longrepr, []))
         return
+    option = shlex.quote(f"--gradverify-ops={','.join(targets)}")
     new = [GradverifyItem.from_parent(suite, name=f"{_MARK}[{o.type}-{p}]",
-                                      nodeid=f"{_MARK}[{o.type}-{p}]", op=o, prop=p)
+                                      nodeid=f"{_MARK}[{o.type}-{p}]", op=o, prop=p,
+                                      option=option)
            for o, p in _cases(ops)]
     # Reported like any collected node: counted in "collected N items", seen by other plugins.
     session.ihook.pytest_collectreport(
@@ -372,7 +269,7 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Generator[None, Any, Any]
     report = yield
     if (call.when == "call" and call.excinfo is not None and report.failed
             and getattr(getattr(item, "obj", None), "_gradverify_suite", False)):
-        readable = _readable_failure(item.config, call.excinfo)
+        readable = _readable_failure(item, call.excinfo)
         if readable is not None:
             report.longrepr = readable
     return report

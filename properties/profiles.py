@@ -10,6 +10,11 @@
 
 ``HYPOTHESIS_PROFILE`` overrides the choice.
 
+Nothing here changes Hypothesis' global settings on import: the tests gradverify generates
+(``op_suite``, ``--gradverify-ops``, ``gradverify check``) carry their own
+:func:`generated_settings`; a project's other ``@given`` tests keep whatever that project
+chose. This repository's own ``tests/conftest.py`` calls :func:`load_profile`.
+
 >>> from gradverify.properties.profiles import active_profile
 >>> active_profile({"CI": "true"}), active_profile({"CI": "false"}), active_profile({})
 ('ci', 'dev', 'dev')
@@ -22,7 +27,8 @@ from collections.abc import Mapping
 
 from hypothesis import HealthCheck, Phase, settings
 
-__all__ = ["PROFILES", "register_profiles", "active_profile", "load_profile"]
+__all__ = ["PROFILES", "register_profiles", "active_profile", "load_profile",
+           "profile_settings", "generated_settings"]
 
 # Generated cases are costly (a graph build and a gradient check each) and strategies
 # filter on purpose (ops with coupled shapes); neither is a health problem here.
@@ -40,9 +46,12 @@ PROFILES: dict[str, dict] = {
 
 
 def register_profiles() -> None:
-    """Register ``dev``, ``ci`` and ``thorough`` with Hypothesis (idempotent)."""
+    """Register ``dev``, ``ci`` and ``thorough`` with Hypothesis (idempotent), each on top of
+    Hypothesis' defaults (not of whatever is loaded: Hypothesis loads its own derandomised
+    ``ci`` profile when it detects a CI service)."""
+    default = settings.get_profile("default")
     for name, kwargs in PROFILES.items():
-        settings.register_profile(name, **kwargs)
+        settings.register_profile(name, parent=default, **kwargs)
 
 
 def active_profile(environ: Mapping[str, str] | None = None) -> str:
@@ -65,3 +74,35 @@ def load_profile(name: str | None = None) -> str:
     name = name or active_profile()
     settings.load_profile(name)
     return name
+
+
+def profile_settings(name: str) -> settings:
+    """The settings of profile ``name``: ours (``dev``, ``ci``, ``thorough``) built on
+    Hypothesis' defaults, whatever profile is loaded globally; any other registered profile
+    as registered.
+
+    >>> profile_settings("ci").max_examples
+    25
+    """
+    if name in PROFILES:
+        return settings(settings.get_profile("default"), **PROFILES[name])
+    try:
+        return settings.get_profile(name)
+    except Exception:  # noqa: BLE001 - Hypothesis raises InvalidArgument
+        raise ValueError(f"unknown Hypothesis profile {name!r}; choose one of "
+                         f"{', '.join(PROFILES)}") from None
+
+
+def generated_settings(name: str | None = None) -> settings:
+    """Settings for a generated op-property test: profile ``name`` (default
+    :func:`active_profile`) without a deadline (a gradient check's cost varies tenfold with
+    the drawn shape) and without Hypothesis' "Explanation" phase (it points at lines of the
+    property machinery, not of the op).
+
+    >>> s = generated_settings("dev")
+    >>> s.deadline is None and Phase.explain not in s.phases
+    True
+    """
+    parent = profile_settings(name or active_profile())
+    return settings(parent, deadline=None,
+                    phases=[p for p in parent.phases if p is not Phase.explain])

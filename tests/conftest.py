@@ -1,4 +1,6 @@
-"""Shared fixtures: every test builds in a fresh default graph."""
+"""Shared fixtures: every test builds in a fresh default graph. This repository's own suite
+runs under gradverify's Hypothesis profile (``ci`` when ``CI`` is set, else ``dev``;
+``HYPOTHESIS_PROFILE`` overrides): the plugin itself loads no profile."""
 
 from __future__ import annotations
 
@@ -6,6 +8,9 @@ import numpy as np
 import pytest
 
 import gradverify.engine as tf
+from gradverify.properties.profiles import load_profile
+
+load_profile()
 
 
 @pytest.fixture(autouse=True)

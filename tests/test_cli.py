@@ -121,16 +121,16 @@ def test_faulty_op_fails_with_report_junit_json_and_html(faulty, tmp_path):
     grad = doc["targets"][0]["checks"][1]
     assert grad["check"] == "gradient" and grad["verdict"] == "FAIL"
     assert grad["worst"]["ratio"] > 1 and "timings" not in doc
-    # HTML: worst-entries table, a step-size plot and Jacobian heatmaps beside the page
+    # HTML: worst-entries table, a step-size plot and Jacobian heatmaps, embedded
     page = (rep / "index.html").read_text()
     assert 'class="entries"' in page and "error/tol" in page
     assert "CliBadSoftplus [gradient]" in page and "Plots unavailable" not in page
-    pngs = sorted(p.name for p in (rep / "img").glob("*.png"))
-    assert any(n.endswith("-steps.png") for n in pngs)
-    assert any(n.endswith("-jacobian.png") for n in pngs)
-    for name in pngs:
-        assert f'src="img/{name}"' in page
-        assert (rep / "img" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]+)"',
+                        page)
+    assert {alt for _, alt in images} == {"step-size plot", "Jacobian heatmaps"}
+    import base64
+    assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for data, _ in images)
+    assert [p.name for p in rep.iterdir()] == ["index.html"]
 
 
 def test_report_dir_without_matplotlib(faulty, tmp_path, monkeypatch, capsys):
@@ -142,7 +142,7 @@ def test_report_dir_without_matplotlib(faulty, tmp_path, monkeypatch, capsys):
     page = (tmp_path / "html" / "index.html").read_text()
     assert "Plots unavailable" in page
     assert 'class="entries"' in page and "CliBadSoftplus" in page
-    assert not list((tmp_path / "html" / "img").glob("*.png"))
+    assert "data:image/png" not in page
     assert "HTML report:" in capsys.readouterr().out
 
 

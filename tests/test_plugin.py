@@ -7,6 +7,7 @@ correct op) and ``faulty/mysoftplus_faulty`` (the same op with a wrong gradient)
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,9 @@ def test_option_on_the_faulty_op_fails_the_gradient_with_the_report(run):
     _assert_readable_report(failures)
     assert re.search(r"features\S* -> out0\S*\s+2\.68941\de-01\s+7\.31058\de-01", failures), (
         failures)  # sigmoid(-1) where sigmoid(1) is due, at the shrunk x = 1
+    # the replay command names the option, the item and the profile (ci: no seed needed)
+    assert (f"reproduce: HYPOTHESIS_PROFILE=ci pytest --gradverify-ops={FAULTY_PKG} -k "
+            "'gradverify[MySoftplusFaulty-gradient]'") in failures, failures
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
@@ -178,39 +182,81 @@ def test_discarded_examples_are_summed_up(pytester, run, workers):
     assert counts and sum(counts) == int(found.group(1)), summary
 
 
-# -- the Hypothesis profile ------------------------------------------------------------------
+# -- the plugin changes nothing it does not own ---------------------------------------------
 PRINT_PROFILE = """
-from hypothesis import settings
+from hypothesis import given, settings, strategies as st
 
-def test_profile():
+@given(st.integers())
+def test_profile(x):
     s = settings.default
     print(f"PROFILE={settings.get_current_profile_name()} max_examples={s.max_examples} "
-          f"derandomize={s.derandomize}")
+          f"derandomize={s.derandomize} deadline={s.deadline}")
 """
 
 
-@pytest.mark.parametrize(("env", "args", "conftest", "expected"), [
-    ({"CI": "true"}, (), None, "PROFILE=ci max_examples=25 derandomize=True"),
-    ({}, (), None, "PROFILE=dev max_examples=60 derandomize=False"),
-    # Hypothesis takes any CI value for a CI service (and loads its own "ci"); we do not
-    ({"CI": "false"}, (), None, "PROFILE=dev max_examples=60 derandomize=False"),
-    ({"CI": "true"}, ("--hypothesis-profile", "thorough"), None,
-     "PROFILE=thorough max_examples=400 derandomize=False"),
-    ({"CI": "true", "HYPOTHESIS_PROFILE": "thorough"}, (), None, "PROFILE=thorough"),
-    ({"CI": "true"}, (), "settings.register_profile('mine', max_examples=7)\n"
-                         "settings.load_profile('mine')", "PROFILE=mine max_examples=7"),
-    ({"CI": "true"}, (), "settings.register_profile('ci', max_examples=9)",
-     "PROFILE=ci max_examples=9"),
-], ids=["CI", "no-CI", "CI=false", "option", "env", "conftest-loads", "conftest-registers"])
-def test_profile_selection(pytester, run, env, args, conftest, expected):
-    if conftest:
-        pytester.makeconftest("from hypothesis import settings\n" + conftest)
+def _profile_line(result) -> str:
+    found = re.findall(r"PROFILE=.*", result.stdout.str())
+    assert found, result.stdout.str()
+    return found[0]
+
+
+@pytest.mark.parametrize(("ci", "profile_env"), [(None, None), ("true", "dev")],
+                         ids=["plain", "CI-and-HYPOTHESIS_PROFILE"])
+def test_an_unrelated_given_test_keeps_hypothesis_settings(pytester, run, ci, profile_env):
+    """Installed, the plugin loads for every project: their @given tests must run exactly as
+    they would without it (neither our ``ci`` profile when CI is set, nor the profile
+    HYPOTHESIS_PROFILE names, which only gradverify reads)."""
+    if profile_env:  # the project's own profile of that name: it must not be loaded either
+        pytester.makeconftest("from hypothesis import settings\n"
+                              "settings.register_profile('dev', max_examples=3)\n")
     pytester.makepyfile(test_profile=PRINT_PROFILE)
-    result = run("-s", *args, ci=env.get("CI"), profile=env.get("HYPOTHESIS_PROFILE"))
-    result.assert_outcomes(passed=1)
-    assert re.search(rf"\b{re.escape(expected)}\b", result.stdout.str()), (
-        result.stdout.str())
-    assert "discarded INCONCLUSIVE" not in result.stdout.str()  # nothing was discarded
+    with_plugin = run("-s", ci=ci, profile=profile_env)
+    without = run("-s", "-p", "no:gradverify", ci=ci, profile=profile_env)
+    with_plugin.assert_outcomes(passed=1)
+    without.assert_outcomes(passed=1)
+    assert _profile_line(with_plugin) == _profile_line(without)
+    if ci is None:
+        assert _profile_line(with_plugin).startswith("PROFILE=default max_examples=100")
+    else:  # Hypothesis' own profile for CI services, untouched
+        assert not re.search(r"max_examples=(25|3) ", _profile_line(with_plugin))
+
+
+def test_op_suite_needs_no_plugin(pytester, run):
+    """op_suite tests carry their own settings: no deadline error, no unknown-mark warning."""
+    _one_liner_project(pytester, good="mysoftplus.ops")
+    pytester.makeini("[pytest]\naddopts = --strict-markers -W error\n")
+    # metadata (no plugin machinery at all) and the slowest property (a deadline would hit)
+    result = run("-v", "-p", "no:gradverify", "-k", "metadata or gradient_order2",
+                 profile=None)
+    result.assert_outcomes(passed=2)
+    assert "PytestUnknownMarkWarning" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_failure_names_its_reproduction_and_summary_is_one_line(pytester, run, workers):
+    if workers:
+        pytest.importorskip("xdist")  # the report travels from the workers whole
+    _one_liner_project(pytester, faulty="mysoftplus_faulty.ops")
+    # CI: pytest prints summaries untrimmed
+    result = run("-ra", "-k", "gradient", *(["-n", str(workers)] if workers else []),
+                 profile="dev", ci="true")
+    text = result.stdout.str()
+    found = re.findall(r"^reproduce: HYPOTHESIS_PROFILE=dev (pytest .*)$", text, re.MULTILINE)
+    assert found and all(re.search(r" --hypothesis-seed=\d+$", f) for f in found), text
+    assert "reproduce: check_gradients(" not in text  # not runnable as printed
+    assert "Explanation:" not in text
+    summary = text.split("short test summary info", 1)[1].splitlines()[1:]
+    failed = [ln for ln in summary if ln.startswith("FAILED")]
+    assert len(failed) == len(FAILING), summary
+    assert all("gradient check of MySoftplusFaulty" in ln and "diagnosis:" in ln
+               for ln in failed), failed
+    assert len([ln for ln in summary if ln.strip() and not ln.startswith(("FAILED", "="))]) == 0
+    if workers:
+        return
+    # The printed command replays the failure: the same node, profile and seed fail again.
+    args = shlex.split(found[0])[1:]
+    again = run(*args, profile="dev", ci="true")
+    again.assert_outcomes(failed=1)
 
 
 def test_an_unknown_hypothesis_profile_is_a_usage_error(pytester, run):
