@@ -63,13 +63,16 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
         entries.append(entry)
         if entry.analytic != 0 and np.isfinite(entry.analytic) and entry.kind == "smooth":
             resolved.append(entry.tolerance / abs(entry.analytic))
-        if entry.verdict == PASS and entry.kind == "smooth":
+        if entry.verdict == PASS:
+            # A probe inside its own bracket at a kink passes too: a tie rule that is wrong
+            # only jointly escapes a probe whose direction has opposite signs on the tied
+            # entries (chance 1/2), so each of the probes gets its own chance to see it.
             verdicts.append(PASS)
             continue
         located = any(e.verdict == FAIL and e.index is not None for e in entries)
         if entry.verdict == FAIL and entry.kind == "smooth" and located:
             verdicts.append(FAIL)  # already pinned to entries by an earlier probe
-        elif entry.verdict in (PASS, FAIL) or entry.kind == "kink":
+        elif entry.verdict == FAIL:
             verdict, found, note = probe.settle(entry)
             verdicts.append(verdict)
             entries.extend(found)
@@ -187,31 +190,32 @@ class Probe:
         return found, True
 
     def settle(self, probe: Entry) -> tuple[str, list[Entry], str | None]:
-        """A probe that disagrees or meets kinks: pin it to single entries; what no single
-        entry explains is judged jointly on the kink entries."""
-        if probe.verdict == FAIL:
-            found, _ = self.localise("disagree")
-            if any(e.verdict == FAIL for e in found):
-                return FAIL, found, None
-            if any(e.verdict == INCONCLUSIVE for e in found):
-                return INCONCLUSIVE, found, None
+        """A probe that disagrees: pin it to single entries. A single entry at a kink is
+        not decided alone (a stable sort's middle entry at a tie is outside its own
+        one-sided bracket, yet right): the kink entries are judged jointly."""
+        found, _ = self.localise("disagree")
+        smooth = [e for e in found if e.verdict != PASS and e.kind != "kink"]
+        if any(e.verdict == FAIL for e in smooth):
+            return FAIL, smooth, None
+        if smooth:
+            return combine(e.verdict for e in smooth), smooth, None
         kinks, complete = self.localise("kink", limit=MAX_JOINT + 1)
-        bad = [e for e in kinks if e.verdict != PASS]
-        if bad:
-            return combine(e.verdict for e in bad), kinks, None
-        coords = [e for e in kinks if e.kind == "kink"]
+        smooth = [e for e in kinks if e.verdict != PASS and e.kind != "kink"]
+        if smooth:
+            return combine(e.verdict for e in smooth), smooth, None
+        seen = {(e.input, e.index) for e in kinks}
+        coords = [e for e in kinks if e.kind == "kink"] + [
+            e for e in found if e.kind == "kink" and (e.input, e.index) not in seen]
         if not complete or len(coords) > MAX_JOINT:
-            if probe.verdict == PASS:  # the probe's own bracket holds; ties not verified
-                return PASS, [], None
             probe.note = Reason.KINK_UNRESOLVED.text(
                 f"the probe disagrees and meets more than {MAX_JOINT} kinks")
             return INCONCLUSIVE, [], None
         if len(coords) < 2:
-            if probe.verdict == PASS:
-                return PASS, kinks, None
+            if coords and coords[0].verdict == FAIL:
+                return FAIL, coords, None  # one kink alone: its bracket is the hull
             probe.note = Reason.KINK_UNRESOLVED.text(
                 "the probe's disagreement is not confirmed at any single entry")
-            return INCONCLUSIVE, kinks, None
+            return INCONCLUSIVE, coords, None
         return self._joint(coords)
 
     def _joint(self, coords: list[Entry]) -> tuple[str, list[Entry], str | None]:
@@ -232,8 +236,9 @@ class Probe:
         t = (SAFETY * C_ROUND * eps * (float(mag[0]) + np.abs(a)) / inner
              + 2 * self.h * np.max(np.abs(pts), axis=0) + side)
         if in_hull(pts, a, t):
-            return PASS, coords, ("probe disagreement explained by kinks: the gradient lies "
-                                  "in the convex hull of the pieces' gradients")
+            return PASS, [e for e in coords if e.verdict == PASS], (
+                "probe disagreement explained by kinks: the gradient lies in the convex hull "
+                "of the pieces' gradients")
         names = ", ".join(f"{e.input_name}{list(e.index)}" for e in coords)
         joint = Entry(input=coords[0].input, input_name=coords[0].input_name,
                       index=coords[0].index, analytic=coords[0].analytic,

@@ -23,7 +23,7 @@ import numpy as np
 from gradverify.harness.budget import C_NOISE, ErrorBudget, tolerance
 from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import transposed_inputs
-from gradverify.harness.kinks import joint_kinks
+from gradverify.harness.kinks import joint_kinks, kink_groups
 from gradverify.harness.lines import (
     Ref,
     finite_abs,
@@ -187,21 +187,28 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray]) -> Check:
             one_sided=None if (r, c) not in one_sided else (
                 one_sided[(r, c)][0] / unit, one_sided[(r, c)][1] / unit))
 
+    # -- ties: kinks of one output in several inputs, judged jointly --------------------------
+    # A row's coordinatewise FAIL inside a linked group of kink columns is not final: the
+    # joint judgement decides it (a verdict reached once, in one place).
+    outputs = [(k_out,) + tuple(int(t) for t in np.unravel_index(i, ref.ys[k_out].shape))
+               for k_out, i in out_index]
+    joint = joint_kinks(p, ref, kink_groups(kind), ana, d, cols, h, sigma=sigma, tol=tol,
+                        out_index=outputs)
+    for r, ks in joint:
+        pending = [c for c in ks if verdict[r, c] == FAIL]
+        verdict[r, pending] = "JOINT"
+
     with np.errstate(all="ignore"):
         excess = np.where(tol > 0, np.abs(num - ana) / tol, np.where(num == ana, 0, np.inf))
     excess = np.nan_to_num(excess, nan=np.inf)
-    flat_verdicts = list(verdict.ravel())
-    shown = [entry(r, c) for r, c in zip(*np.nonzero(verdict != PASS))][:_SHOWN]
+    excess[verdict == "JOINT"] = 0.0
+    flat_verdicts = [v for v in verdict.ravel() if v != "JOINT"]
+    flat_verdicts += [e.verdict for e in joint.values()]
+    shown = [entry(r, c) for r, c in zip(*np.nonzero((verdict != PASS) & (verdict != "JOINT")))
+             ][:_SHOWN]
     order = np.argsort(-excess, axis=None)[:3]
     shown += [entry(*np.unravel_index(i, num.shape)) for i in order]
-
-    # -- ties: kinks of one output in several inputs, judged jointly --------------------------
-    outputs = [(k_out,) + tuple(int(t) for t in np.unravel_index(i, ref.ys[k_out].shape))
-               for k_out, i in out_index]
-    joint = joint_kinks(p, ref, kind, verdict, ana, d, cols, h, stable, sigma=sigma, tol=tol,
-                        out_index=outputs)
-    flat_verdicts += [e.verdict for e in joint]
-    shown = joint + shown
+    shown = sorted(joint.values(), key=lambda e: e.verdict != FAIL) + shown
     smooth = (kind == "smooth") & (verdict == PASS) & (ana != 0) & np.isfinite(ana)
     resolved = float(np.min(tol[smooth] / np.abs(ana[smooth]))) if smooth.any() else None
     check = summarise("gradient", shown, flat_verdicts, stable, p, resolved=resolved)
