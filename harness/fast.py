@@ -119,10 +119,13 @@ class Probe:
                 return k, i - off
         raise IndexError(i)
 
-    def compare(self, span: tuple[int, int] | None) -> Entry:
-        """Judge the probe restricted to the flat support ``span`` (None: all of it)."""
+    def compare(self, span: tuple[int, int] | None,
+                directions: list[np.ndarray | None] | None = None) -> Entry:
+        """Judge the probe restricted to the flat support ``span`` (None: all of it), or
+        along ``directions`` when given."""
         lo, hi = span if span is not None else (0, self.size)
-        directions = self.directions if span is None else self._restricted(lo, hi)
+        if directions is None:
+            directions = self.directions if span is None else self._restricted(lo, hi)
         analytic, worst, walk, arg_walk, ab_res = 0.0, 0.0, 0.0, 0.0, 0.0
         for k, d in enumerate(directions):
             if d is None:
@@ -182,8 +185,7 @@ class Probe:
             chosen = []
             for span in ((lo, mid), (mid, hi)):
                 e = self.compare(span)
-                if (e.verdict != PASS) if follow == "disagree" else (
-                        e.kind == "kink" or e.verdict != PASS):
+                if (e.verdict != PASS) if follow == "disagree" else e.kind == "kink":
                     chosen.append((e.excess, span))
             for _, span in sorted(chosen):  # depth first into the worse half
                 stack.append(span)
@@ -192,13 +194,12 @@ class Probe:
     def settle(self, probe: Entry) -> tuple[str, list[Entry], str | None]:
         """A probe that disagrees: pin it to single entries. A single entry at a kink is
         not decided alone (a stable sort's middle entry at a tie is outside its own
-        one-sided bracket, yet right): the kink entries are judged jointly."""
+        one-sided bracket, yet right): the kink entries are judged jointly, and the rest of
+        the probe, without them, must agree on its own."""
         found, _ = self.localise("disagree")
         smooth = [e for e in found if e.verdict != PASS and e.kind != "kink"]
         if any(e.verdict == FAIL for e in smooth):
             return FAIL, smooth, None
-        if smooth:
-            return combine(e.verdict for e in smooth), smooth, None
         kinks, complete = self.localise("kink", limit=MAX_JOINT + 1)
         smooth = [e for e in kinks if e.verdict != PASS and e.kind != "kink"]
         if smooth:
@@ -210,13 +211,28 @@ class Probe:
             probe.note = Reason.KINK_UNRESOLVED.text(
                 f"the probe disagrees and meets more than {MAX_JOINT} kinks")
             return INCONCLUSIVE, [], None
+        if not coords:  # no kink anywhere along the probe's parts: the disagreement stands
+            return FAIL, found, None
+        rest = self._without(coords)
+        if rest is not None and rest.verdict == FAIL and rest.kind == "smooth":
+            rest.note = "the probe without its kink entries still disagrees"
+            return FAIL, [rest, *found], None
         if len(coords) < 2:
-            if coords and coords[0].verdict == FAIL:
+            if coords[0].verdict == FAIL:
                 return FAIL, coords, None  # one kink alone: its bracket is the hull
             probe.note = Reason.KINK_UNRESOLVED.text(
                 "the probe's disagreement is not confirmed at any single entry")
             return INCONCLUSIVE, coords, None
         return self._joint(coords)
+
+    def _without(self, coords: list[Entry]) -> Entry | None:
+        """The probe with the kink entries removed from its direction (None if empty)."""
+        directions = [None if d is None else d.copy() for d in self.directions]
+        for e in coords:
+            directions[e.input][e.index] = 0.0
+        if not any(d is not None and np.any(d) for d in directions):
+            return None
+        return self.compare(None, directions)
 
     def _joint(self, coords: list[Entry]) -> tuple[str, list[Entry], str | None]:
         where = [(e.input, int(np.ravel_multi_index(e.index, self.ref.xs[e.input].shape)))
