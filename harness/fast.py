@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
@@ -32,7 +34,7 @@ from gradverify.harness.lines import (
     support,
 )
 from gradverify.harness.reasons import Reason
-from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry, combine
+from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
 from gradverify.harness.verdicts import decide, summarise
 
 __all__ = ["fast"]
@@ -56,8 +58,8 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
             g = [np.zeros_like(x) if t is None else t for t, x in zip(
                 normalise(p.vjp(ref.xs, [t.astype(y.dtype) for t, y in zip(v, ref.ys)],
                                 ref.vjp), ref.xs), ref.xs)]
-        directions = [p.rng.standard_normal(x.shape) * s if p.diff[i] else None
-                      for i, (x, s) in enumerate(zip(ref.xs, sc))]
+        directions = [np.array(p.rng.standard_normal(x.shape) * s, dtype=np.float64)
+                      if p.diff[i] else None for i, (x, s) in enumerate(zip(ref.xs, sc))]
         probe = Probe(p, ref, v, g, directions, residual, stable, h)
         entry = probe.compare(None)
         entries.append(entry)
@@ -72,6 +74,10 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
         located = any(e.verdict == FAIL and e.index is not None for e in entries)
         if entry.verdict == FAIL and entry.kind == "smooth" and located:
             verdicts.append(FAIL)  # already pinned to entries by an earlier probe
+        elif entry.verdict == NOT_APPLICABLE:
+            verdict, found = probe.isolate_jumps(entry)
+            verdicts.append(verdict)
+            entries.extend(found)
         elif entry.verdict == FAIL:
             verdict, found, note = probe.settle(entry)
             verdicts.append(verdict)
@@ -185,49 +191,75 @@ class Probe:
             chosen = []
             for span in ((lo, mid), (mid, hi)):
                 e = self.compare(span)
-                if (e.verdict != PASS) if follow == "disagree" else e.kind == "kink":
+                if {"disagree": e.verdict != PASS, "kink": e.kind == "kink",
+                        "jump": e.verdict == NOT_APPLICABLE}[follow]:
                     chosen.append((e.excess, span))
             for _, span in sorted(chosen):  # depth first into the worse half
                 stack.append(span)
         return found, True
 
     def settle(self, probe: Entry) -> tuple[str, list[Entry], str | None]:
-        """A probe that disagrees: pin it to single entries. A single entry at a kink is
-        not decided alone (a stable sort's middle entry at a tie is outside its own
-        one-sided bracket, yet right): the kink entries are judged jointly, and the rest of
-        the probe, without them, must agree on its own."""
+        """A probe that disagrees: pin it to single entries. Where the probe meets kinks,
+        no single entry is decided alone (a stable sort's middle entry at a tie is outside
+        its own one-sided bracket, and clip's t at t == lo == hi is flat, yet both are
+        right): the kink entries and the entries failing beside them are judged jointly,
+        and the rest of the probe, without them, must agree on its own."""
         found, _ = self.localise("disagree")
-        smooth = [e for e in found if e.verdict != PASS and e.kind != "kink"]
-        if any(e.verdict == FAIL for e in smooth):
-            return FAIL, smooth, None
         kinks, complete = self.localise("kink", limit=MAX_JOINT + 1)
-        smooth = [e for e in kinks if e.verdict != PASS and e.kind != "kink"]
-        if smooth:
-            return combine(e.verdict for e in smooth), smooth, None
-        seen = {(e.input, e.index) for e in kinks}
-        coords = [e for e in kinks if e.kind == "kink"] + [
-            e for e in found if e.kind == "kink" and (e.input, e.index) not in seen]
-        if not complete or len(coords) > MAX_JOINT:
+        seen: set[tuple[int, Any]] = set()
+        coords, failing, unsure = [], [], []
+        for e in kinks + found:
+            if (e.input, e.index) in seen:
+                continue
+            seen.add((e.input, e.index))
+            if e.kind == "kink":
+                coords.append(e)
+            elif e.verdict == FAIL:
+                failing.append(e)
+            elif e.verdict == INCONCLUSIVE:
+                unsure.append(e)
+        if not coords:  # no kink anywhere along the probe's parts: the disagreement stands
+            if unsure and not failing:
+                return INCONCLUSIVE, unsure, None
+            return FAIL, failing or found, None
+        group = coords + failing
+        if not complete or len(group) > MAX_JOINT:
+            if failing:
+                return FAIL, failing, None
             probe.note = Reason.KINK_UNRESOLVED.text(
                 f"the probe disagrees and meets more than {MAX_JOINT} kinks")
             return INCONCLUSIVE, [], None
-        if not coords:  # no kink anywhere along the probe's parts: the disagreement stands
-            return FAIL, found, None
-        rest = self._without(coords)
+        rest = self._without(group)
         if rest is not None and rest.verdict == FAIL and rest.kind == "smooth":
             rest.note = "the probe without its kink entries still disagrees"
-            return FAIL, [rest, *found], None
-        if len(coords) < 2:
-            if coords[0].verdict == FAIL:
-                return FAIL, coords, None  # one kink alone: its bracket is the hull
+            return FAIL, [rest, *failing], None
+        if len(group) < 2:
+            if group[0].verdict == FAIL:
+                return FAIL, group, None  # one kink alone: its bracket is the hull
             probe.note = Reason.KINK_UNRESOLVED.text(
                 "the probe's disagreement is not confirmed at any single entry")
-            return INCONCLUSIVE, coords, None
-        return self._joint(coords)
+            return INCONCLUSIVE, group, None
+        return self._joint(group)
+
+    def isolate_jumps(self, probe: Entry) -> tuple[str, list[Entry]]:
+        """A probe along which phi jumps: find the entries where it jumps (no derivative
+        there) and judge the probe without them."""
+        jumps, complete = self.localise("jump", limit=self.p.opts.localise)
+        if not complete:
+            probe.note = Reason.JUMPS_UNRESOLVED.text(
+                f"more than {self.p.opts.localise} entries jump along the probe")
+            return INCONCLUSIVE, [probe]
+        jumps = [e for e in jumps if e.verdict == NOT_APPLICABLE]
+        rest = self._without(jumps) if jumps else None
+        if rest is None:
+            return NOT_APPLICABLE, jumps
+        rest.note = rest.note or f"the probe without the {len(jumps)} entries where it jumps"
+        return rest.verdict, [rest, *jumps]
 
     def _without(self, coords: list[Entry]) -> Entry | None:
         """The probe with the kink entries removed from its direction (None if empty)."""
-        directions = [None if d is None else d.copy() for d in self.directions]
+        directions = [None if d is None else np.array(d, dtype=np.float64)
+                      for d in self.directions]
         for e in coords:
             directions[e.input][e.index] = 0.0
         if not any(d is not None and np.any(d) for d in directions):

@@ -97,8 +97,8 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> l
             g = [np.zeros_like(x) if t is None else t for t, x in zip(
                 normalise(p.vjp(ref.xs, [t.astype(y.dtype) for t, y in zip(v, ref.ys)],
                                 ref.vjp), ref.xs), ref.xs)]
-        directions = [p.rng.standard_normal(x.shape) * s if p.diff[i] else None
-                      for i, (x, s) in enumerate(zip(ref.xs, sc))]
+        directions = [np.array(p.rng.standard_normal(x.shape) * s, dtype=np.float64)
+                      if p.diff[i] else None for i, (x, s) in enumerate(zip(ref.xs, sc))]
         tangent = _tangents(p, ref, ref.xs, directions)
         if tangent is None:
             return [_shape_fail(p, ref)]

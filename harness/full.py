@@ -195,7 +195,7 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     # joint judgement decides it (a verdict reached once, in one place).
     outputs = [(k_out,) + tuple(int(t) for t in np.unravel_index(i, ref.ys[k_out].shape))
                for k_out, i in out_index]
-    joint = joint_kinks(p, ref, kink_groups(kind), ana, d, cols, h, sigma=sigma, tol=tol,
+    joint = joint_kinks(p, ref, kink_groups(kind, verdict), ana, d, cols, h, sigma=sigma, tol=tol,
                         out_index=outputs)
     for r, ks in joint:
         pending = [c for c in ks if verdict[r, c] == FAIL]

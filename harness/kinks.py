@@ -23,7 +23,7 @@ import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.optimize import linprog
+from scipy.optimize import linprog, nnls
 
 from gradverify.harness.budget import C_NOISE, SAFETY
 from gradverify.harness.calls import Problem
@@ -41,15 +41,28 @@ _INNER = 1 / 16  # the difference step at a sample point, as a fraction of its r
 def hull_contains(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
     """Is ``target`` within ``tol`` (per coordinate) of the convex hull of ``points`` (rows)?
 
-    Feasibility LP: lambda >= 0, sum lambda = 1, |points^T lambda - target| <= tol.
+    Feasibility LP on coordinates measured in units of their tolerance: lambda >= 0,
+    sum lambda = 1, |points^T lambda - target| / tol <= 1. An LP solver's own tolerances
+    can call a feasible problem infeasible when coordinates differ in scale by many orders,
+    so "infeasible" is double-checked by NNLS (the nearest hull point in that metric).
     """
     pts = np.asarray(points, np.float64)
     m = pts.shape[0]
-    a_ub = np.vstack([pts.T, -pts.T])
-    b_ub = np.concatenate([target + tol, -(target - tol)])
+    floor = np.finfo(np.float64).eps * np.maximum(np.max(np.abs(pts), axis=0), np.abs(target))
+    unit = np.maximum(np.asarray(tol, np.float64), np.maximum(floor, 1e-300))
+    p, a = pts / unit, np.asarray(target, np.float64) / unit
+    a_ub = np.vstack([p.T, -p.T])
+    b_ub = np.concatenate([a + 1.0, -(a - 1.0)])
     res = linprog(np.zeros(m), A_ub=a_ub, b_ub=b_ub, A_eq=np.ones((1, m)), b_eq=[1.0],
                   bounds=(0, None), method="highs")
-    return bool(res.status == 0)
+    if res.status == 0:
+        return True
+    weight = 1e3 * (1.0 + float(np.max(np.abs(p), initial=0.0)) + float(np.max(np.abs(a))))
+    lam, _ = nnls(np.vstack([p.T, np.full((1, m), weight)]), np.append(a, weight))
+    if lam.sum() <= 0:
+        return False
+    lam = lam / lam.sum()
+    return bool(np.all(np.abs(p.T @ lam - a) <= 1.0 + 1e-9))
 
 
 def in_hull(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
@@ -146,11 +159,17 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
     return np.array(grads), mag, inner * big / max(min(s for _, _, s in coords), 1e-300)
 
 
-def kink_groups(kind: np.ndarray) -> list[tuple[int, ...]]:
-    """Sets of inputs (columns) to judge jointly: columns are linked when one output has
-    kinks in both; every linked set of two or more is judged for every output. (A stable
-    sort's middle output at a three-way tie is flat along every single input - no kink, no
-    coordinatewise disagreement - yet its gradient must be a limit of nearby ones.)"""
+def kink_groups(kind: np.ndarray, verdict: np.ndarray,
+                ) -> dict[tuple[int, ...], list[int] | None]:
+    """Sets of inputs (columns) to judge jointly, with the rows to judge on each (None:
+    every row that depends on them).
+
+    Columns are linked when one output has kinks in both; every linked set of two or more
+    is judged for every output (a stable sort's middle output at a three-way tie is flat
+    along every single input - no kink, no coordinatewise disagreement - yet its gradient
+    must be a limit of nearby ones). A row that FAILs coordinatewise in a column while it
+    has kinks elsewhere is judged on its kinks' set plus that column (clip at t == lo == hi:
+    t alone moves nothing, yet TF's gradient to t is the piece lo < t < hi)."""
     kink = kind == "kink"
     parent = {int(c): int(c) for c in np.flatnonzero(kink.any(axis=0))}
 
@@ -163,13 +182,22 @@ def kink_groups(kind: np.ndarray) -> list[tuple[int, ...]]:
         cs = [int(c) for c in np.flatnonzero(kink[r])]
         for c in cs[1:]:
             parent[root(c)] = root(cs[0])
-    members: dict[int, list[int]] = {}
+    members: dict[int, set[int]] = {}
     for c in sorted(parent):
-        members.setdefault(root(c), []).append(c)
-    return [tuple(m) for m in members.values() if len(m) >= 2]
+        members.setdefault(root(c), set()).add(c)
+    groups: dict[tuple[int, ...], list[int] | None] = {
+        tuple(sorted(m)): None for m in members.values() if len(m) >= 2}
+    for r in range(kind.shape[0]):
+        kinks = [int(c) for c in np.flatnonzero(kink[r])]
+        failing = {int(c) for c in np.flatnonzero(verdict[r] == FAIL)} - set(parent)
+        if kinks and failing:
+            ks = tuple(sorted(members[root(kinks[0])] | failing))
+            if groups.get(ks, []) is not None:
+                groups.setdefault(ks, []).append(r)
+    return groups
 
 
-def joint_kinks(p: Problem, ref: Ref, groups: list[tuple[int, ...]],
+def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | None],
                 ana: np.ndarray, d: np.ndarray, cols: Sequence[tuple[int, int, int]],
                 h: float, sigma: np.ndarray | None = None, tol: np.ndarray | None = None,
                 out_index: Sequence[tuple[int, ...]] | None = None,
@@ -180,14 +208,14 @@ def joint_kinks(p: Problem, ref: Ref, groups: list[tuple[int, ...]],
     judged jointly."""
     out: dict[tuple[int, tuple[int, ...]], Entry] = {}
     eps, c_round = ref.eps, p.opts.c_round
-    for ks in groups:
+    for ks, only in groups.items():
         if len(ks) > MAX_JOINT:
             continue
         coords = [(cols[c][0], cols[c][2], float(d[c])) for c in ks]
         grads, mag, inner = piece_gradients(p, ref, coords, h)
         if not grads.size:
             continue
-        for r in range(grads.shape[1]):
+        for r in (range(grads.shape[1]) if only is None else only):
             pts = grads[:, r, :]
             a = ana[r, list(ks)]
             if not np.all(np.isfinite(pts)) or not (np.any(pts) or np.any(a)):
