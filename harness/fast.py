@@ -246,9 +246,11 @@ class Probe:
         there) and judge the probe without them."""
         jumps, complete = self.localise("jump", limit=self.p.opts.localise)
         if not complete:
-            probe.note = Reason.JUMPS_UNRESOLVED.text(
-                f"more than {self.p.opts.localise} entries jump along the probe")
-            return INCONCLUSIVE, [probe]
+            unresolved = Entry(**{**probe.__dict__, "verdict": INCONCLUSIVE,
+                                  "note": Reason.JUMPS_UNRESOLVED.text(
+                                      f"more than {self.p.opts.localise} entries jump along "
+                                      "the probe")})
+            return INCONCLUSIVE, [unresolved]
         jumps = [e for e in jumps if e.verdict == NOT_APPLICABLE]
         rest = self._without(jumps) if jumps else None
         if rest is None:

@@ -117,12 +117,6 @@ def test_a_function_that_fails_to_build_is_a_fail_report_at_any_order(order):
         "build").reason
 
 
-def test_every_non_pass_reason_is_a_documented_code():
-    readme = open(__file__.replace("tests/test_harness_robust.py", "README.md")).read()
-    for code in Reason:
-        assert f"`{code.name}`" in readme, code
-
-
 def test_inconclusive_reasons_carry_their_code():
     r = check_vjp(lambda x: (x * 1e-3 + 1e10) - 1e10, lambda xs, gs: (gs[0] * 1e-3,),
                   [np.array([1.0, 2.0])])
