@@ -159,7 +159,7 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
     return np.array(grads), mag, inner * big / max(min(s for _, _, s in coords), 1e-300)
 
 
-def kink_groups(kind: np.ndarray, verdict: np.ndarray,
+def kink_groups(kink: np.ndarray, failing: np.ndarray,
                 ) -> dict[tuple[int, ...], list[int] | None]:
     """Sets of inputs (columns) to judge jointly, with the rows to judge on each (None:
     every row that depends on them).
@@ -170,7 +170,6 @@ def kink_groups(kind: np.ndarray, verdict: np.ndarray,
     must be a limit of nearby ones). A row that FAILs coordinatewise in a column while it
     has kinks elsewhere is judged on its kinks' set plus that column (clip at t == lo == hi:
     t alone moves nothing, yet TF's gradient to t is the piece lo < t < hi)."""
-    kink = kind == "kink"
     parent = {int(c): int(c) for c in np.flatnonzero(kink.any(axis=0))}
 
     def root(c: int) -> int:
@@ -178,7 +177,8 @@ def kink_groups(kind: np.ndarray, verdict: np.ndarray,
             parent[c] = parent[parent[c]]
             c = parent[c]
         return c
-    for r in range(kind.shape[0]):
+    rows = np.flatnonzero(kink.any(axis=1))
+    for r in rows:
         cs = [int(c) for c in np.flatnonzero(kink[r])]
         for c in cs[1:]:
             parent[root(c)] = root(cs[0])
@@ -187,18 +187,18 @@ def kink_groups(kind: np.ndarray, verdict: np.ndarray,
         members.setdefault(root(c), set()).add(c)
     groups: dict[tuple[int, ...], list[int] | None] = {
         tuple(sorted(m)): None for m in members.values() if len(m) >= 2}
-    for r in range(kind.shape[0]):
+    for r in rows:
         kinks = [int(c) for c in np.flatnonzero(kink[r])]
-        failing = {int(c) for c in np.flatnonzero(verdict[r] == FAIL)} - set(parent)
-        if kinks and failing:
-            ks = tuple(sorted(members[root(kinks[0])] | failing))
+        beside = {int(c) for c in np.flatnonzero(failing[r])} - set(parent)
+        if kinks and beside:
+            ks = tuple(sorted(members[root(kinks[0])] | beside))
             if groups.get(ks, []) is not None:
                 groups.setdefault(ks, []).append(r)
     return groups
 
 
 def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | None],
-                ana: np.ndarray, d: np.ndarray, cols: Sequence[tuple[int, int, int]],
+                jac: np.ndarray, d: np.ndarray, cols: Sequence[tuple[int, int, int]],
                 h: float, sigma: np.ndarray | None = None, tol: np.ndarray | None = None,
                 out_index: Sequence[tuple[int, ...]] | None = None,
                 ) -> dict[tuple[int, tuple[int, ...]], Entry]:
@@ -217,7 +217,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             continue
         for r in (range(grads.shape[1]) if only is None else only):
             pts = grads[:, r, :]
-            a = ana[r, list(ks)]
+            a = jac[r, list(ks)] * d[list(ks)]
             if not np.all(np.isfinite(pts)) or not (np.any(pts) or np.any(a)):
                 continue
             noise = 0.0 if sigma is None else C_NOISE * float(sigma[r])
