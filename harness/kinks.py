@@ -85,9 +85,14 @@ def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
     (6, 2)
     """
     rows = []
+
+    def magnitudes() -> np.ndarray:
+        # distinct values at least 1/(k-1) apart: no two perturbed inputs come closer than
+        # the difference step at the sample point (no straddled kink between them)
+        return rng.permutation(np.linspace(0.5, 1.5, k)) if k > 1 else np.ones(1)
     if k <= FULL_HULL:
         for signs in itertools.product((-1.0, 1.0), repeat=k):
-            rows.append(np.array(signs) * rng.uniform(0.5, 1.5, k))
+            rows.append(np.array(signs) * magnitudes())
         for perm in itertools.permutations(range(1, k + 1)):
             rows.append(np.array(perm, float) - (k + 0.5) / 2)
     else:
@@ -100,11 +105,11 @@ def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
                 for comb in itertools.combinations(range(n - 1), n // 2)][:k]
         signs = np.where(np.array(cols).T, 1.0, -1.0)
         for s in np.vstack([signs, -signs, rng.choice([-1.0, 1.0], size=(2 * k, k))]):
-            rows.append(s * rng.uniform(0.5, 1.5, k))
+            rows.append(s * magnitudes())
         # each input above and below all others once: the pieces where it wins a tie
         for i in range(k):
             for top in (2.0, -2.0):
-                w = rng.choice([-1.0, 1.0], size=k) * rng.uniform(0.5, 1.5, k)
+                w = rng.choice([-1.0, 1.0], size=k) * magnitudes()
                 w[i] = top
                 rows.append(w)
     return np.array(rows)
@@ -133,7 +138,8 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
     # One step scale for all coordinates: ties are orderings in x itself, which
     # per-coordinate scales would distort (a tie of 0.7 and 0.7 scaled by 0.2 and 1.1).
     big = max(s for _, _, s in coords)
-    inner = h * _INNER * float(np.min(np.abs(patterns))) * 0.5
+    gap = 1.0 / max(k - 1, 1)  # the smallest distance between two perturbed inputs
+    inner = h * _INNER * min(gap, 0.5)
     grads = []
     mag = np.abs(reduce(np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
                                         if y.dtype.kind == "f"])))
