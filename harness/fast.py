@@ -28,6 +28,7 @@ from gradverify.harness.lines import (
     cotangent,
     finite_abs,
     line,
+    norm2,
     normalise,
     scales,
     step,
@@ -132,25 +133,27 @@ class Probe:
         lo, hi = span if span is not None else (0, self.size)
         if directions is None:
             directions = self.directions if span is None else self._restricted(lo, hi)
-        analytic, worst, walk, arg_walk, ab_res = 0.0, 0.0, 0.0, 0.0, 0.0
+        analytic, worst, ab_res = 0.0, 0.0, 0.0
+        gds, gxs = [], []
         for k, d in enumerate(directions):
             if d is None:
                 continue
             g64 = np.asarray(self.g[k], np.float64)
-            gd = np.nan_to_num(g64 * d, nan=0.0)
+            gd = finite_abs(np.nan_to_num(g64 * d, nan=0.0))
             analytic += float(np.sum(g64 * d))
-            worst += float(np.sum(finite_abs(gd)))
-            walk += float(np.sum(finite_abs(gd) ** 2))
-            gx = finite_abs(np.nan_to_num(g64, nan=0.0)) * np.abs(self.ref.xs[k]) * (d != 0)
-            arg_walk += float(np.sum(gx ** 2))
+            worst += float(np.sum(gd))
+            gds.append(gd)
+            gxs.append(finite_abs(np.nan_to_num(g64, nan=0.0)) * np.abs(self.ref.xs[k])
+                       * (d != 0))
             if self.residual[k].size:
                 ab_res += float(np.sum(self.residual[k] * np.abs(d)))
         # The analytic sum's rounding and the argument's rounding: random walks over the
         # entries (the Gaussian direction decorrelates them), never above the worst case.
         eps = self.ref.eps
-        analytic_round = min(C_ROUND * worst, C_SIGMA * C_ROUND * np.sqrt(walk))
+        walk = norm2(*gds)
+        analytic_round = min(C_ROUND * worst, C_SIGMA * C_ROUND * walk)
         ab = np.array([eps * analytic_round + ab_res])
-        rounding = (C_SIGMA * np.sqrt(arg_walk), C_SIGMA * np.sqrt(walk))
+        rounding = (C_SIGMA * norm2(*gxs), C_SIGMA * walk)
         ln = line(self.p, self.ref, directions, self.v, self.stable, rounding)
         est, jd = decide(self.p, ln, np.array([analytic]), ab, self.h, worst)
         index, entry_input, unit = None, self.blocks[0][0], 1.0
