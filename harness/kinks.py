@@ -30,7 +30,8 @@ from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref
 from gradverify.harness.report import FAIL, PASS, Entry
 
-__all__ = ["hull_contains", "in_hull", "sample_patterns", "piece_gradients", "kink_groups",
+__all__ = ["hull_contains", "in_hull", "sample_patterns", "piece_gradients", "two_scales",
+           "kink_groups",
            "joint_kinks", "FULL_HULL", "MAX_JOINT"]
 
 FULL_HULL = 4    # up to this many inputs: every sign pattern and ordering, whole-hull test
@@ -125,7 +126,7 @@ def _outputs(p: Problem, ref: Ref, xs: list[np.ndarray]) -> np.ndarray | None:
 
 def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
                     h: float, reduce: Callable[[np.ndarray], np.ndarray] | None = None,
-                    ) -> tuple[np.ndarray, np.ndarray, float]:
+                    small: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
     """Gradients (per unit of the relative steps) of all outputs w.r.t. ``coords`` =
     (input, flat index, scale) at sample points around x: shape (samples, channels, k),
     the largest channel magnitude met, and the difference step used. ``reduce`` maps the
@@ -137,7 +138,9 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
     patterns = sample_patterns(k, p.rng)
     # One step scale for all coordinates: ties are orderings in x itself, which
     # per-coordinate scales would distort (a tie of 0.7 and 0.7 scaled by 0.2 and 1.1).
-    big = max(s for _, _, s in coords)
+    # small: sample at the smallest input's scale instead - pieces that exist only within
+    # a sliver narrower than the common scale (t = 1e-30 between bounds at 0) show there.
+    big = min(s for _, _, s in coords) if small else max(s for _, _, s in coords)
     gap = 1.0 / max(k - 1, 1)  # the smallest distance between two perturbed inputs
     inner = h * _INNER * min(gap, 0.5)
     grads = []
@@ -163,6 +166,12 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
                 g.append((vals[0] - vals[1]) / (2 * inner * big) * s)
         grads.append(np.array(g).T)
     return np.array(grads), mag, inner * big / max(min(s for _, _, s in coords), 1e-300)
+
+
+def two_scales(coords: Sequence[tuple[int, int, float]]) -> bool:
+    """Do the inputs' scales differ enough for a second, small-scale sampling?"""
+    scales = [s for _, _, s in coords]
+    return min(scales) < max(scales) / 16
 
 
 def kink_groups(kink: np.ndarray, failing: np.ndarray,
@@ -219,6 +228,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             continue
         coords = [(cols[c][0], cols[c][2], float(d[c])) for c in ks]
         grads, mag, inner = piece_gradients(p, ref, coords, h)
+        small = None
         if not grads.size:
             continue
         for r in (range(grads.shape[1]) if only is None else only):
@@ -232,7 +242,17 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             side = np.zeros(len(ks)) if tol is None else np.where(
                 np.isfinite(tol[r, list(ks)]), tol[r, list(ks)], 0.0)
             t = round_tol + spread + side
-            e = _entry(p, ref, r, ks, cols, a, pts, t, d, in_hull(pts, a, t))
+            inside = in_hull(pts, a, t)
+            if not inside and two_scales(coords):
+                if small is None:
+                    small = piece_gradients(p, ref, coords, h, small=True)
+                g2, mag2, inner2 = small
+                if g2.size and np.all(np.isfinite(g2[:, r, :])):
+                    pts2 = g2[:, r, :]
+                    t2 = (SAFETY * (c_round * eps * (mag2[r] + np.abs(a)) + noise) / inner2
+                          + 2 * h * np.max(np.abs(pts2), axis=0) + side)
+                    inside = in_hull(pts2, a, t2)
+            e = _entry(p, ref, r, ks, cols, a, pts, t, d, inside)
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e
     return out

@@ -289,7 +289,7 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
             # (a smooth function's does, by the step ratio per rung) but is not steady
             # either (it fades as the steps approach the kink's distance). The one-sided
             # slopes met on those rungs bound the pieces' derivatives.
-            near = not steady and g[2] >= g[1] / 2 and g[1] >= g[0] / 2
+            near = not steady and g[1] >= g[0] / 2
             kink[c] = steady or near
             if steady:
                 est.left[c], est.right[c] = rich_b[k, c], rich_f[k, c]
