@@ -299,7 +299,8 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
                                      + abs(rich_b[k, c] - rich_b[k - 1, c])
                                      + 2 * side_round[k, c])
             elif near:
-                sides = np.concatenate([fwd[k - 2:k + 1, c], bwd[k - 2:k + 1, c]])
+                sides = np.concatenate([fwd[k - 2:k + 1, c], bwd[k - 2:k + 1, c],
+                                        central[k - 2:k + 1, c], [est.value[c]]])
                 est.left[c], est.right[c] = float(np.min(sides)), float(np.max(sides))
                 est.side_bound[c] = 2 * side_round[k, c]
             else:
