@@ -240,5 +240,9 @@ def test_wrong_kernel_fails_the_forward_check(monkeypatch):
     g = CompositeGraph(inputs=[np.array([0.5, -1.0])], nodes=(Node("sigmoid", (0,)),))
     with pytest.raises(PropertyError, match="NumPy twin"):
         check_forward(g)
-    with pytest.raises(PropertyError, match="NumPy twin"):
+    # The property fails: by the forward check, or - where the twin comparison's tolerance
+    # lets the 0.1% through (after a saturating op) - by the gradient check, since the
+    # gradient y (1 - y) no longer matches the scaled kernel.
+    with pytest.raises((PropertyError, GradientError)) as info:
         SEARCH(composite_graph_test())()
+    assert isinstance(info.value, GradientError) or "NumPy twin" in str(info.value)
