@@ -205,10 +205,10 @@ DEV = settings(settings.get_profile("dev"), derandomize=True, database=None,
                phases=[Phase.explicit, Phase.generate])
 
 
-@pytest.mark.parametrize("index", range(32))
+@pytest.mark.parametrize("index", range(37))
 def test_seeded_fault_is_caught_by_the_generated_suite(faults, index):
     names = sorted(faults)
-    assert len(names) == 32  # + 5 faults in the machinery and user code (test_seeded_faults)
+    assert len(names) == 37  # + 5 faults in the machinery and user code (test_seeded_faults)
     opdef = engine.registry.lookup(names[index])
     caught = []
     for prop in op_properties(opdef):
