@@ -162,13 +162,30 @@ def test_a_target_that_fails_to_import_is_a_collection_error_with_its_traceback(
 
 
 # -- the INCONCLUSIVE summary ----------------------------------------------------------------
+OVERFLOWING_OP = '''
+import numpy as np
+import gradverify.engine as tf
+from gradverify.engine import meta
+
+@tf.op("GvKinked", inputs={"x": meta.reals}, api=None, reference=np.exp)
+def gv_exp(x):
+    return np.exp(x)
+
+@gv_exp.gradient
+def _(op, grad):
+    return grad * op.outputs[0]
+'''
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_discarded_examples_are_summed_up(pytester, run, workers):
     if workers:
         pytest.importorskip("xdist")  # the counts travel from the workers with the reports
-    pytester.makepyfile(kinked=KINKED_OP)
-    # Second order: the derivative of the gradient jumps at the kink.
-    result = run("--gradverify-ops=kinked.py", "-k", "gradient_order2",
+    # exp overflows at the large values the strategies draw on purpose: the output is not
+    # finite there, so those examples are INCONCLUSIVE. (A jump of the gradient at a kink,
+    # as in second order at relu's 0, is NOT_APPLICABLE now, not counted here.)
+    pytester.makepyfile(kinked=OVERFLOWING_OP)
+    result = run("--gradverify-ops=kinked.py", "-k", "gradient and not order2 and not float32",
                  *(["-n", str(workers)] if workers else []))
     result.assert_outcomes(passed=1)
     text = result.stdout.str()
