@@ -1,0 +1,131 @@
+"""A JAX function as the NumPy ``forward``/``vjp``/``jvp`` triple the harness checks.
+
+``f(*args)`` (args and outputs: pytrees of arrays) becomes a flat function of the floating
+leaves of ``args``; other leaves (integers, booleans) are held fixed. Each leaf keeps the
+dtype JAX gives it (float32 for NumPy float64 data unless ``jax_enable_x64`` is on); when the
+harness asks for a float64 evaluation of a low-precision input (it passes float64 arrays),
+the same function runs under ``jax.enable_x64(True)`` on float64 leaves.
+
+>>> import jax.numpy as jnp, numpy as np
+>>> f = JaxFunction(jnp.sin, (np.ones(2, np.float32),))
+>>> [a.dtype.name for a in f.arrays]
+['float32']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradverify.adapters.common import complex_error
+
+__all__ = ["JaxFunction", "forward_mode_unsupported"]
+
+_API = "gradverify.jax"
+_CHECKED = ("float64", "float32", "float16")
+
+
+def _to_numpy(a: Any) -> np.ndarray:
+    out = np.asarray(a)
+    if out.dtype == jax.dtypes.float0:  # the tangent type of integer values: zero
+        return np.zeros(out.shape, np.float32)
+    return out
+
+
+def forward_mode_unsupported(exc: BaseException) -> bool:
+    """Whether ``exc`` says the function has no forward mode (a ``custom_vjp``)."""
+    text = str(exc)
+    return isinstance(exc, TypeError) and ("jvp" in text or "forward-mode" in text)
+
+
+class JaxFunction:
+    """``f(*args)`` as ``forward``/``vjp``/``jvp`` over its floating leaves. order=2: the
+    checked function is ``(x, v) -> J(x)^T v`` (``vs``: the cotangents ``v``)."""
+
+    def __init__(self, f: Callable, args: Sequence[Any], *, order: int = 1,
+                 vs: Sequence[np.ndarray] | None = None):
+        self.f, self.order = f, order
+        leaves, self.treedef = jax.tree_util.tree_flatten(tuple(args))
+        self.leaves = [jnp.asarray(leaf) for leaf in leaves]
+        for k, leaf in enumerate(self.leaves):
+            if jnp.iscomplexobj(leaf):
+                raise complex_error(_API, "argument leaf", k, str(leaf.dtype), leaf.shape)
+        self.positions = [k for k, leaf in enumerate(self.leaves)
+                          if jnp.issubdtype(leaf.dtype, jnp.floating)]
+        for k in self.positions:
+            if self.leaves[k].dtype.name not in _CHECKED:
+                raise TypeError(f"{_API}: argument leaf {k} has dtype {self.leaves[k].dtype}"
+                                f" (shape {self.leaves[k].shape}); checkable dtypes are "
+                                "float64, float32 and float16 (check bfloat16 code with "
+                                "float32 arguments)")
+        self.dtypes = [self.leaves[k].dtype for k in self.positions]
+        self.arrays = [np.asarray(self.leaves[k]) for k in self.positions]
+        outs = self._flat(*[self.leaves[k] for k in self.positions])
+        for k, o in enumerate(outs):
+            if jnp.iscomplexobj(o):
+                raise complex_error(_API, "output leaf", k, str(o.dtype), o.shape)
+        self.out_float = [jnp.issubdtype(o.dtype, jnp.floating) for o in outs]
+        if order == 2:
+            if vs is None:
+                raise ValueError("order=2 needs the cotangents vs")
+            self.vs = [np.asarray(v) for v in vs]
+            self.arrays = self.arrays + self.vs
+
+    # -- the checked function, flat ------------------------------------------------------
+    def _flat(self, *xs: Any) -> tuple[Any, ...]:
+        leaves = list(self.leaves)
+        for k, x in zip(self.positions, xs):
+            leaves[k] = x
+        out = self.f(*jax.tree_util.tree_unflatten(self.treedef, leaves))
+        return tuple(jax.tree_util.tree_leaves(out))
+
+    def _checked(self, *arrays: Any) -> tuple[Any, ...]:
+        if self.order == 1:
+            return self._flat(*arrays)
+        n = len(self.positions)
+        outs, pullback = jax.vjp(self._flat, *arrays[:n])
+        vs = iter(arrays[n:])
+        cts = [next(vs) if fl else np.zeros(o.shape, jax.dtypes.float0)
+               for o, fl in zip(outs, self.out_float)]
+        return tuple(pullback(tuple(cts)))
+
+    def _leaves(self, arrays: Sequence[np.ndarray]) -> tuple[list[Any], bool]:
+        """JAX arrays for the harness's arrays, and whether this is the float64 evaluation
+        of low-precision inputs."""
+        native = self.dtypes + [np.dtype(v.dtype) for v in getattr(self, "vs", [])]
+        wide = any(a.dtype == np.float64 and d != np.float64 for a, d in zip(arrays, native))
+        return [np.asarray(a) if wide else np.asarray(a, d)
+                for a, d in zip(arrays, native)], wide
+
+    def _run(self, fn: Callable, arrays: Sequence[np.ndarray], *extra: Any) -> Any:
+        leaves, wide = self._leaves(arrays)
+        if wide:
+            with jax.enable_x64(True):
+                return fn([jnp.asarray(a) for a in leaves], *extra)
+        return fn([jnp.asarray(a) for a in leaves], *extra)
+
+    # -- the triple the harness checks --------------------------------------------------
+    def forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        return self._run(lambda xs: tuple(_to_numpy(o) for o in self._checked(*xs)), arrays)
+
+    def vjp(self, arrays: Sequence[np.ndarray], cts: Sequence[np.ndarray],
+            ) -> tuple[np.ndarray, ...]:
+        def run(xs: list[Any]) -> tuple[np.ndarray, ...]:
+            outs, pullback = jax.vjp(self._checked, *xs)
+            cotangents = tuple(
+                np.asarray(c, o.dtype) if jnp.issubdtype(o.dtype, jnp.floating)
+                else np.zeros(o.shape, jax.dtypes.float0) for o, c in zip(outs, cts))
+            return tuple(_to_numpy(g) for g in pullback(cotangents))
+        return self._run(run, arrays)
+
+    def jvp(self, arrays: Sequence[np.ndarray], tangents: Sequence[np.ndarray],
+            ) -> tuple[np.ndarray, ...]:
+        def run(xs: list[Any]) -> tuple[np.ndarray, ...]:
+            us = tuple(np.asarray(u, x.dtype) for u, x in zip(tangents, xs))
+            _, out = jax.jvp(self._checked, tuple(xs), us)
+            return tuple(_to_numpy(t) for t in out)
+        return self._run(run, arrays)

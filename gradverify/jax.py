@@ -1,0 +1,22 @@
+"""gradverify for JAX: ``check`` gives a report; ``check_grads`` is a drop-in replacement
+for ``jax.test_util.check_grads`` (swap the import); ``jax_suite`` puts a function through
+Hypothesis-drawn inputs in one line. Needs the ``jax`` extra.
+
+>>> import jax.numpy as jnp, numpy as np
+>>> from gradverify.jax import check_grads
+>>> check_grads(jnp.tanh, (np.array([0.1, -2.0, 3.0]),), order=2)
+"""
+
+from gradverify.adapters.common import ComplexInputError, GradverifyWarning, InconclusiveWarning
+from gradverify.adapters.jax_api import check, check_grads
+
+__all__ = ["ComplexInputError", "GradverifyWarning", "InconclusiveWarning", "check",
+           "check_grads", "jax_suite"]
+
+
+def __getattr__(name: str):
+    # The pytest/Hypothesis side loads only when asked for.
+    if name == "jax_suite":
+        from gradverify.adapters.suite import jax_suite
+        return jax_suite
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
