@@ -10,7 +10,7 @@ Hypothesis-drawn inputs in one line. Needs the ``jax`` extra.
 from gradverify.adapters.common import ComplexInputError, GradverifyWarning, InconclusiveWarning
 from gradverify.adapters.jax_api import check, check_grads
 
-__all__ = ["ComplexInputError", "GradverifyWarning", "InconclusiveWarning", "check",
+__all__ = ["ComplexInputError", "GradverifyWarning", "InconclusiveWarning", "check",  # noqa: F822
            "check_grads", "jax_suite"]
 
 

@@ -11,7 +11,7 @@ True
 from gradverify.adapters.common import ComplexInputError, GradverifyWarning, InconclusiveWarning
 from gradverify.adapters.torch_api import GradcheckError, check, gradcheck, gradgradcheck
 
-__all__ = ["ComplexInputError", "GradcheckError", "GradverifyWarning", "InconclusiveWarning",
+__all__ = ["ComplexInputError", "GradcheckError", "GradverifyWarning", "InconclusiveWarning",  # noqa: F822
            "check", "gradcheck", "gradgradcheck", "torch_suite"]
 
 

@@ -26,6 +26,10 @@ from gradverify.adapters.common import complex_error
 __all__ = ["JaxFunction", "forward_mode_unsupported"]
 
 _API = "gradverify.jax"
+# jax.enable_x64 is the context manager from jax 0.5 on; jax.experimental's before.
+_enable_x64 = getattr(jax, "enable_x64", None)
+if _enable_x64 is None:  # pragma: no cover - older jax
+    from jax.experimental import enable_x64 as _enable_x64
 _CHECKED = ("float64", "float32", "float16")
 
 
@@ -104,7 +108,7 @@ class JaxFunction:
     def _run(self, fn: Callable, arrays: Sequence[np.ndarray], *extra: Any) -> Any:
         leaves, wide = self._leaves(arrays)
         if wide:
-            with jax.enable_x64(True):
+            with _enable_x64(True):
                 return fn([jnp.asarray(a) for a in leaves], *extra)
         return fn([jnp.asarray(a) for a in leaves], *extra)
 

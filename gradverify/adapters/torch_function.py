@@ -125,6 +125,7 @@ class TorchFunction:
     def _tensor(self, a: np.ndarray, k: int) -> torch.Tensor:
         """Array -> tensor for checked input k: in its own dtype, or float64 when the
         harness asks for the float64 evaluation of a low-precision input."""
+        a = np.asarray(a)  # a 0-d input can arrive as a NumPy scalar
         t = torch.from_numpy(a)  # shares memory: an in-place change shows in the harness
         dtype = self.dtypes[k]
         if not (a.dtype == np.float64 and dtype != torch.float64) and t.dtype != dtype:
@@ -148,7 +149,7 @@ class TorchFunction:
             return self._call(leaves)
 
     def _cotangent(self, a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a)).to(dtype=like.dtype,
+        return torch.from_numpy(np.array(a, order="C")).to(dtype=like.dtype,
                                                             device=like.device)
 
     def _grads(self, leaves: list[torch.Tensor], outs: Sequence[torch.Tensor],
