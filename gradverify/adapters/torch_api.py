@@ -73,8 +73,8 @@ def check(fn: Callable, inputs: Any, *, mode: str = "auto", order: int = 1, seed
         raise ValueError(f"order must be 1 or 2, got {order!r}")
     args = as_tuple(inputs)
     positions = differentiable_positions(args, all_floats=True)
-    names = list(options.pop("names", None) or input_names(fn, len(args)))
-    name = options.pop("function", None) or getattr(fn, "__name__", type(fn).__name__)
+    names = list(options.pop("names", None) or _input_names(fn, len(args)))
+    name = options.pop("function", None) or _function_name(fn)
     reproduce = (f"gradverify.torch.check({name}, inputs, mode={mode!r}, order={order}, "
                  f"seed={seed})")
     rng_seed = seed if fix_rng else None
@@ -112,6 +112,22 @@ def check(fn: Callable, inputs: Any, *, mode: str = "auto", order: int = 1, seed
     return report
 
 
+def _function_name(fn: Callable) -> str:
+    owner = getattr(fn, "__self__", None)  # SomeFunction.apply: name the Function
+    if isinstance(owner, type) and issubclass(owner, torch.autograd.Function):
+        return owner.__name__
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _input_names(fn: Callable, count: int) -> list[str]:
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, type) and issubclass(owner, torch.autograd.Function):
+        names = input_names(owner.forward, count + 1)[1:]  # drop ctx
+        if not any(n.startswith("x") and n[1:].isdigit() for n in names):
+            return names
+    return input_names(fn, count)
+
+
 def _check_bfloat16(fn: Callable, args: Sequence[Any], positions: list[int], *, seed: int,
                     reproduce: str, **kwargs: Any) -> GradientReport:
     """bfloat16 inputs: NumPy has no bfloat16, so the harness cannot model its rounding.
@@ -137,8 +153,14 @@ def _check_bfloat16(fn: Callable, args: Sequence[Any], positions: list[int], *, 
     return report
 
 
+# The harness allows float32 gradients 64 eps (7.6e-6) relative to max|g|; 64 bfloat16 eps
+# would be 50%. torch accumulates bfloat16 reductions in float32, so a correct gradient is a
+# few roundings off: 16 eps (12.5%) still passes every correct op we tried (tests_adapters).
+_BF16_SAFETY = 16.0
+
+
 def bfloat16_precision(low: TorchFunction, high: TorchFunction, *, seed: int) -> Check:
-    """The low-precision gradient against the float64 one: at most ``64 * max(eps,
+    """The bfloat16 gradient against the float64 one: at most ``_BF16_SAFETY * max(eps,
     forward relative error) * max|g64|`` apart per input (entries whose true gradient
     overflows the dtype excepted)."""
     rng = np.random.default_rng([seed, 3])
@@ -157,7 +179,7 @@ def bfloat16_precision(low: TorchFunction, high: TorchFunction, *, seed: int) ->
     for k, (g, h) in enumerate(zip(g_low, g_high)):
         g = np.zeros(low.arrays[k].shape) if g is None else np.asarray(g, np.float64)
         h = np.zeros(low.arrays[k].shape) if h is None else np.asarray(h, np.float64)
-        tol = 64 * max(eps, fwd_err) * float(np.max(np.abs(h), initial=0.0)) + 1e-300
+        tol = _BF16_SAFETY * max(eps, fwd_err) * float(np.max(np.abs(h), initial=0.0)) + 1e-300
         big = float(torch.finfo(low.dtypes[k]).max)
         overflow = np.isinf(g) & (np.abs(h) >= big) & (np.sign(g) == np.sign(h))
         with np.errstate(invalid="ignore"):
@@ -285,10 +307,10 @@ def _check_given_cotangents(func: Callable, args: Sequence[Any], grad_outputs: S
           for k in live]
     tf = TorchFunction(func, args, positions, order=2, vs=vs,
                        seeded_rng=seed if fix_rng else None)
-    names = input_names(func, len(args))
+    names = _input_names(func, len(args))
     report = check_with_jvp(tf.forward, tf.vjp, None, tf.arrays + vs, mode=mode, seed=seed,
                             names=[names[k] for k in positions] + [f"v{k}" for k in live],
-                            function=getattr(func, "__name__", "f"), **options)
+                            function=_function_name(func), **options)
     report.order = 2
     return report
 
