@@ -69,7 +69,8 @@ FAULTS = [
         lambda s, g: (g * s[0] / jnp.sqrt(jnp.sum(s[0] * s[0])),)),
         lambda seed: (np.zeros(3, np.float32),), None, "gradient"),
     Fault("x/out trick with zeros", _custom(
-        jnp.prod, lambda s, g: (g * jnp.prod(s[0]) / s[0],)), _with_zero, None, "gradient"),
+        lambda x: jnp.prod(x), lambda s, g: (g * jnp.prod(s[0]) / s[0],)), _with_zero, None,
+        "gradient"),
     Fault("masked branch NaN leaks", _custom(
         lambda x: jnp.where(x > 0, jnp.sqrt(jnp.abs(x)), 0.0),
         lambda s, g: (jnp.where(s[0] > 0, g * 0.5 / jnp.sqrt(jnp.abs(s[0])), 0.0) + 0.0 * g
