@@ -139,30 +139,31 @@ def check_gradients(f: Callable, inputs: Sequence[Any], *, mode: str = "auto",
     names = options.pop("names", None) or [f"x{k}" for k in range(len(arrays))]
     reproduce = (f"check_gradients({name}, inputs, mode={mode!r}, order={order}, "
                  f"seed={seed})")
-    if order == 2:
-        rng = np.random.default_rng([seed, 2])
-        probe = EngineFunction(f, [a.shape for a in arrays], [a.dtype for a in arrays])
-        ys = probe.forward(*arrays)
-        probe.close()
-        vs = [rng.standard_normal(y.shape).astype(y.dtype) for y in ys if _is_float(y.dtype)]
-        arrays = arrays + vs
-        names = list(names) + [f"v{k}" for k in range(len(vs))]
     try:
+        if order == 2:
+            rng = np.random.default_rng([seed, 2])
+            probe = EngineFunction(f, [a.shape for a in arrays], [a.dtype for a in arrays])
+            ys = probe.forward(*arrays)
+            probe.close()
+            vs = [rng.standard_normal(y.shape).astype(y.dtype) for y in ys
+                  if _is_float(y.dtype)]
+            arrays = arrays + vs
+            names = list(names) + [f"v{k}" for k in range(len(vs))]
         fn = EngineFunction(f, [a.shape for a in arrays[:len(inputs)]],
                             [a.dtype for a in arrays[:len(inputs)]], order)
-    except Exception as e:  # noqa: BLE001 - a function that cannot be built is a FAIL
+        reference = None
+        if any(_is_float(a.dtype) and a.dtype != np.float64 for a in arrays):
+            ref = EngineFunction(f, [a.shape for a in arrays[:len(inputs)]],
+                                 [np.float64 if _is_float(a.dtype) else a.dtype
+                                  for a in arrays[:len(inputs)]], order)
+            reference = (ref.forward, ref.vjp)
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - a function that cannot be built
         from gradverify.harness.report import FAIL, Check
         report = GradientReport(seed=seed, mode=mode, order=order, function=name,
                                 reproduce=reproduce)
         report.checks.append(Check("build", FAIL, f"the function raises while building the "
-                                   f"graph: {type(e).__name__}: {e}"))
+                                   f"graph (order {order}): {type(e).__name__}: {e}"))
         return report
-    reference = None
-    if any(_is_float(a.dtype) and a.dtype != np.float64 for a in arrays):
-        ref = EngineFunction(f, [a.shape for a in arrays[:len(inputs)]],
-                             [np.float64 if _is_float(a.dtype) else a.dtype
-                              for a in arrays[:len(inputs)]], order)
-        reference = (ref.forward, ref.vjp)
     try:
         report = check_vjp(fn.forward, fn.vjp, arrays, mode=mode, seed=seed,
                            reference=reference, names=names, function=name,

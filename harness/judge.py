@@ -1,11 +1,17 @@
-"""Judging an analytic value against a numeric estimate: PASS, FAIL or INCONCLUSIVE.
+"""Judging an analytic value against a numeric estimate: PASS, FAIL, INCONCLUSIVE or
+NOT_APPLICABLE, channel by channel.
 
-- Smooth channel: PASS if ``|a - n| <= safety * (bound + analytic_bound)``; FAIL beyond it
-  (the bound is an over-estimate, so the disagreement is real); INCONCLUSIVE when the
-  estimate is unreliable, or when the tolerance is too loose to have seen a relative error of
-  ``detect_rtol`` (round-off dominated) - never a silent PASS.
+- Smooth channel: PASS if ``|a - n| <= tolerance(budget)`` (``safety × budget``, the budget
+  being the estimate's plus the analytic value's rounding); FAIL beyond it (the budget is an
+  over-estimate, so the disagreement is real); INCONCLUSIVE when the estimate is unreliable,
+  or when the tolerance is too loose to have seen a relative error of ``inconclusive_rtol``
+  (round-off or truncation dominated) - never a silent PASS.
 - Kink channel: PASS if ``a`` lies between the one-sided derivatives (widened by their
-  bounds); otherwise FAIL.
+  bounds); otherwise FAIL. Joint kinks (ties) are judged afterwards by ``kinks.py``.
+- Jump channel: NOT_APPLICABLE (no derivative exists).
+
+Resolution is per channel: the cancellation term of each channel's budget is measured on
+that channel, so a tiny output next to large ones is judged on its own noise.
 
 >>> import numpy as np
 >>> from gradverify.harness.numeric import Line, refine
@@ -23,47 +29,51 @@ from typing import Any
 
 import numpy as np
 
+from gradverify.harness.budget import INCONCLUSIVE_RTOL, SAFETY, ErrorBudget, tolerance
 from gradverify.harness.numeric import Estimate
-from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS
 
 __all__ = ["Judgement", "judge"]
 
 
 @dataclass
 class Judgement:
-    verdict: np.ndarray       # per channel: PASS / FAIL / INCONCLUSIVE
+    verdict: np.ndarray       # per channel: PASS / FAIL / INCONCLUSIVE / NOT_APPLICABLE
     tolerance: np.ndarray
-    kind: np.ndarray          # "smooth" / "kink"
+    kind: np.ndarray          # "smooth" / "kink" / "jump"
     reason: list[str | None]
+    budget: ErrorBudget
 
 
 def judge(analytic: np.ndarray, analytic_bound: np.ndarray, est: Estimate, *,
-          scale: float = 0.0, safety: float = 4.0, detect_rtol: float = 1e-3,
-          resolution: Any = 0.0) -> Judgement:
+          scale: float = 0.0, safety: float = SAFETY,
+          inconclusive_rtol: float = INCONCLUSIVE_RTOL, float32: Any = 0.0) -> Judgement:
     """Per-channel verdicts for analytic values against the estimate ``est``.
 
+    analytic_bound: the analytic values' rounding (budget term ``analytic_rounding``).
     scale: the natural size of derivatives in this check (e.g. the largest Jacobian entry);
-    a tolerance below ``detect_rtol * max(|a|, |numeric|, scale)`` is tight enough to judge.
-    resolution: the smallest change of phi the outputs can show whatever their own size
-    (``eps * max |y|`` over all outputs): an output that is 0 by cancellation of O(1)
-    terms (softmax - labels) stays bit-for-bit unchanged under changes below it.
+    a tolerance below ``inconclusive_rtol * max(|a|, |numeric|, scale)`` is tight enough.
     """
     a = np.asarray(analytic, dtype=np.float64)
     n = a.size
     verdict = np.full(n, PASS, dtype=object)
     kind = np.full(n, "smooth", dtype=object)
     reason: list[str | None] = [None] * n
+    budget = est.budget.with_analytic(analytic_bound, float32)
+    jump = est.jump if est.jump is not None else np.zeros(n, bool)
     with np.errstate(all="ignore"):
-        tol = safety * (est.bound + analytic_bound)
+        tol = tolerance(budget, safety)
         err = np.abs(a - est.value)
         natural = np.maximum.reduce([np.abs(a), np.abs(est.value),
                                      np.full(n, float(scale))])
-        side_tol = safety * (est.side_bound + analytic_bound)
-        res = np.broadcast_to(np.asarray(resolution, dtype=np.float64), (n,))
+        side_tol = safety * (est.side_bound + budget.analytic_rounding + budget.float32)
         lo = np.minimum(est.left, est.right) - side_tol
         hi = np.maximum(est.left, est.right) + side_tol
     for i in range(n):
-        if not np.isfinite(a[i]):
+        if jump[i]:
+            verdict[i], kind[i], reason[i] = NOT_APPLICABLE, "jump", est.reason[i]
+        elif not np.isfinite(a[i]):
             verdict[i] = FAIL if not est.unreliable[i] else INCONCLUSIVE
             reason[i] = ("non-finite analytic gradient where the numeric one is finite"
                          if not est.unreliable[i] else est.reason[i])
@@ -81,20 +91,15 @@ def judge(analytic: np.ndarray, analytic_bound: np.ndarray, est: Estimate, *,
         elif est.unreliable[i]:
             verdict[i] = INCONCLUSIVE
             reason[i] = est.reason[i]
-        elif err[i] > tol[i] and err[i] * est.step[i] <= res[i]:
-            # The disagreement moves phi by less than the rounding of outputs of the
-            # largest size present: an output computed by cancellation (0 = 0.5 - 0.5)
-            # hides changes its own size does not predict.
-            verdict[i] = INCONCLUSIVE
-            reason[i] = ("disagreement below the outputs' resolution (an output computed "
-                         "by cancellation?)")
         elif err[i] > tol[i]:
             verdict[i] = FAIL
-        elif tol[i] > detect_rtol * natural[i]:
+        elif tol[i] > inconclusive_rtol * natural[i]:
             verdict[i] = INCONCLUSIVE
-            reason[i] = ("round-off dominated: the numeric estimate cannot resolve a "
-                         f"relative error of {detect_rtol:g}"
-                         if est.roundoff[i] >= 0.5 * est.bound[i] else
-                         "truncation error too large: the function is not smooth enough "
-                         "at the step sizes tried")
-    return Judgement(verdict=verdict, tolerance=tol, kind=kind, reason=reason)
+            top = budget.dominant()[i] if np.isfinite(tol[i]) else "truncation"
+            code = (Reason.TRUNCATION_DOMINATED if top == "truncation"
+                    else Reason.ROUNDOFF_DOMINATED)
+            reason[i] = code.text(f"the estimate cannot resolve a relative error of "
+                                  f"{inconclusive_rtol:g} ({top.replace('_', ' ')} "
+                                  "is the largest error term)")
+    return Judgement(verdict=verdict, tolerance=tol, kind=kind, reason=reason,
+                     budget=budget)

@@ -8,13 +8,17 @@ dimensionless: the direction ``d`` already carries the scale of ``x`` (relative 
 Two estimators:
 
 - :func:`quick` - central differences at ``h`` and ``h/2`` and one Richardson step
-  (4 evaluations). Bound = truncation ``|D(h/2) - D(h)|/3`` (the error of the *less*
-  accurate of the two, so an over-estimate for the extrapolated value) + round-off
-  ``3 c eps F / h`` where F bounds ``|phi|`` near 0.
+  (4 evaluations). Budget: truncation ``|D(h/2) - D(h)|/3`` (the error of the *less*
+  accurate of the two, so an over-estimate for the extrapolated value), output round-off
+  ``3 C_ROUND eps F / h`` where F bounds ``|phi|`` near 0, argument rounding likewise, and
+  the cancellation noise ``3 C_NOISE sigma / h`` when a measured noise level is given.
+- :func:`noise` - the noise level sigma of phi near 0 (ECnoise on two one-sided windows).
 - :func:`refine` - a ladder of steps ``16h, 4h, h, ... h/1024``: Richardson at each rung, the
-  bound from the spread of neighbouring rungs plus round-off, the best rung per channel, and
-  one-sided differences to recognise kinks (the gap between the one-sided derivatives stays
-  put as h shrinks) and jumps (it grows like 1/h).
+  budget from the spread of neighbouring rungs plus round-off and measured noise, the best
+  rung per channel, and one-sided differences to recognise kinks (the gap between the
+  one-sided derivatives stays put as h shrinks) and jumps (it grows like 1/h).
+
+Every error term is an entry of :class:`~gradverify.harness.budget.ErrorBudget`.
 
 >>> import numpy as np
 >>> line = Line(lambda t: np.array([np.sin(1.0 + t)]), np.float64)
@@ -31,23 +35,24 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Line", "Estimate", "quick", "refine", "default_step", "C_ROUND", "FLAT_REACH"]
+from gradverify.harness.budget import C_NOISE, C_ROUND, ErrorBudget, default_step, noise_level
+from gradverify.harness.reasons import Reason
+
+__all__ = ["Line", "Estimate", "quick", "refine", "noise", "default_step", "C_ROUND",
+           "FLAT_REACH", "NOISE_SPACING", "noise_samples"]
 
 FLAT_REACH = 0.1  # the farthest step looked at when phi is flat on the whole ladder
-C_ROUND = 32.0  # |phi| is computed to within C_ROUND * eps * |phi| (rounding of the forward)
-
-
-def default_step(eps: float) -> float:
-    """Relative step balancing truncation (h^2) and round-off (eps/h): eps ** (1/3)."""
-    return float(eps ** (1.0 / 3.0))
+NOISE_SPACING = 1 / 8  # noise samples at multiples of h/8: smooth terms vanish like h^3
 
 
 class Line:
     """``phi`` restricted to a line, with its round-off scale and an evaluation count.
 
     ``phi(t)`` returns an array (one value per channel), or with ``paired=True`` a pair
-    ``(values, magnitudes)`` where magnitudes bound the terms whose rounding enters phi
-    (default ``|phi(t)|``). Non-finite values are kept and reported by the estimators.
+    ``(values, magnitudes)`` or triple ``(values, magnitudes, argument)`` where magnitudes
+    bound the terms whose rounding enters phi (default ``|phi(t)|``) and ``argument`` the
+    change of phi when the argument rounds to its spacing, in units of eps. Non-finite
+    values are kept and reported by the estimators.
     """
 
     def __init__(self, phi: Callable[[float], Any], dtype: type = np.float64,
@@ -56,35 +61,43 @@ class Line:
         self._paired = paired
         self.eps = float(np.finfo(dtype).eps)
         self.calls = 0
-        self._cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def __call__(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        value, mag, _ = self.full(t)
+        return value, mag
+
+    def full(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(value, output magnitude, argument-rounding magnitude) at t."""
         hit = self._cache.get(t)
         if hit is not None:
             return hit
         self.calls += 1
         out = self._phi(t)
         if self._paired:
-            value, mag = (np.atleast_1d(np.asarray(o, dtype=np.float64)) for o in out)
+            parts = [np.atleast_1d(np.asarray(o, dtype=np.float64)) for o in out]
+            value, mag = parts[0], parts[1]
+            arg = parts[2] if len(parts) > 2 else np.zeros_like(value)
         else:
             value = np.atleast_1d(np.asarray(out, dtype=np.float64))
             mag = np.abs(value)
-        self._cache[t] = (value, mag)
-        return value, mag
+            arg = np.zeros_like(value)
+        self._cache[t] = (value, mag, arg)
+        return value, mag, arg
 
 
 @dataclass
 class Estimate:
-    """Per-channel estimate of ``phi'(0)`` with an error bound.
+    """Per-channel estimate of ``phi'(0)`` with its error budget.
 
     kink: channels where the one-sided derivatives differ and keep differing as h shrinks;
     for them ``left``/``right`` are the one-sided limits and ``side_bound`` their error.
-    unreliable: channels with no trustworthy estimate, ``reason`` says why.
+    jump: channels where phi is discontinuous at 0 (no derivative exists).
+    unreliable: channels with no trustworthy estimate, ``reason`` (a Reason text) says why.
     """
 
     value: np.ndarray
-    bound: np.ndarray
-    roundoff: np.ndarray
+    budget: ErrorBudget
     step: np.ndarray
     kink: np.ndarray
     left: np.ndarray
@@ -94,50 +107,96 @@ class Estimate:
     reason: list[str | None]
     scale: np.ndarray  # |phi| near 0: the natural size of phi (for relative judgements)
     flat: np.ndarray | None = None  # bit-for-bit constant over the whole ladder
+    jump: np.ndarray | None = None
+
+    @property
+    def bound(self) -> np.ndarray:
+        """The numeric estimate's error bound (the budget's numeric terms)."""
+        return self.budget.numeric()
+
+    @property
+    def roundoff(self) -> np.ndarray:
+        return self.budget.roundoff()
 
 
 def _empty(n: int) -> Estimate:
     z = np.zeros(n)
-    return Estimate(value=z.copy(), bound=np.full(n, np.inf), roundoff=z.copy(),
-                    step=z.copy(), kink=np.zeros(n, bool), left=z.copy(), right=z.copy(),
-                    side_bound=np.full(n, np.inf), unreliable=np.ones(n, bool),
-                    reason=["non-finite values near x"] * n, scale=z.copy())
+    budget = ErrorBudget.zeros(n)
+    budget.truncation[:] = np.inf
+    return Estimate(value=z.copy(), budget=budget, step=z.copy(), kink=np.zeros(n, bool),
+                    left=z.copy(), right=z.copy(), side_bound=np.full(n, np.inf),
+                    unreliable=np.ones(n, bool), reason=[Reason.NONFINITE_NEAR_X.value] * n,
+                    scale=z.copy(), jump=np.zeros(n, bool))
 
 
-def quick(line: Line, h: float, c_round: float = C_ROUND) -> Estimate:
-    """Central differences at h and h/2 plus one Richardson step: 4 evaluations."""
-    (p1, a1), (m1, b1) = line(h), line(-h)
-    (p2, a2), (m2, b2) = line(h / 2), line(-h / 2)
+def noise(line: Line, h: float) -> np.ndarray:
+    """Noise level sigma of phi near 0 per channel (ECnoise; 10 evaluations).
+
+    Two one-sided windows of 5 samples spaced ``h/8``, t in [h/8, 5h/8] and its mirror; the
+    smaller estimate counts. A kink or jump at x (relu at 0, a tie, sign) lies outside both
+    windows, so it is not mistaken for noise; one just beside x spoils one window only.
+    """
+    return noise_samples([line(k * h * NOISE_SPACING)[0]
+                          for k in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)])
+
+
+def noise_samples(samples: list[np.ndarray]) -> np.ndarray:
+    """sigma from two windows of 5 equally spaced samples each (channels last): the smaller
+    of the two estimates."""
+    f = np.array(samples)
+    return np.fmin(noise_level(f[:5]), noise_level(f[5:]))
+
+
+def quick(line: Line, h: float, c_round: float = C_ROUND,
+          sigma: np.ndarray | float = 0.0) -> Estimate:
+    """Central differences at h and h/2 plus one Richardson step: 4 evaluations.
+
+    sigma: the measured noise level of phi (see :func:`noise`), charged as cancellation.
+    """
+    (p1, a1, r1), (m1, b1, s1) = line.full(h), line.full(-h)
+    (p2, a2, r2), (m2, b2, s2) = line.full(h / 2), line.full(-h / 2)
     n = p1.size
     finite = np.isfinite(p1) & np.isfinite(m1) & np.isfinite(p2) & np.isfinite(m2)
+    # (4 D(h/2) - D(h)) / 3 amplifies a per-point error e into at most 3 e / h.
+    amp = 3.0 / h
     with np.errstate(all="ignore"):
         d1 = (p1 - m1) / (2 * h)
         d2 = (p2 - m2) / h
         value = (4 * d2 - d1) / 3
         trunc = np.abs(d2 - d1) / 3
         mag = np.maximum.reduce([a1, b1, a2, b2])
-        roundoff = 3 * c_round * line.eps * mag / h
+        arg = np.maximum.reduce([r1, s1, r2, s2])
     est = _empty(n)
     est.value = np.where(finite, value, np.nan)
-    est.bound = np.where(finite, trunc + roundoff, np.inf)
-    est.roundoff = np.where(finite, roundoff, np.inf)
+    b = est.budget
+    b.truncation = np.where(finite, trunc, np.inf)
+    b.output_roundoff = np.where(finite, c_round * line.eps * mag * amp, 0.0)
+    b.argument_rounding = np.where(finite, line.eps * arg * amp, 0.0)
+    b.cancellation = np.where(finite, C_NOISE * np.broadcast_to(sigma, (n,)) * amp, 0.0)
     est.step = np.full(n, h)
     est.unreliable = ~finite
-    est.reason = [None if f else "non-finite values within the step of x" for f in finite]
+    est.reason = [None if f else Reason.NONFINITE_NEAR_X.text("within the step of x")
+                  for f in finite]
     est.scale = np.where(np.isfinite(mag), mag, 0.0)
     return est
 
 
 def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
-           ratio: float = 4.0) -> Estimate:
+           ratio: float = 4.0, sigma: np.ndarray | None = None) -> Estimate:
     """A ladder of steps from ``16h`` down by ``ratio``: the best Richardson estimate per
-    channel, and kink / jump detection from one-sided differences."""
-    phi0, mag0 = line(0.0)
+    channel, and kink / jump detection from one-sided differences.
+
+    sigma: phi's noise level; measured here (:func:`noise`) when not given."""
+    phi0, mag0, arg0 = line.full(0.0)
     n = phi0.size
+    if sigma is None:
+        sigma = noise(line, h)
+    sigma = np.where(np.isfinite(sigma), sigma, 0.0)  # non-finite samples: judged below
     hs = np.array([16 * h / ratio ** k for k in range(rungs)])
-    central, fwd, bwd, mags, ok, still = [], [], [], [], [], []
+    central, fwd, bwd, mags, args, ok, still = [], [], [], [], [], [], []
     for hk in hs:
-        (p, a), (m, b) = line(float(hk)), line(-float(hk))
+        (p, a, ra), (m, b, rb) = line.full(float(hk)), line.full(-float(hk))
+        args.append(np.maximum.reduce([ra, rb, arg0]))
         still.append((p == phi0) & (m == phi0))  # bit-for-bit unchanged on both sides
         with np.errstate(all="ignore"):
             central.append((p - m) / (2 * hk))
@@ -146,7 +205,7 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         mags.append(np.maximum.reduce([a, b, mag0]))
         ok.append(np.isfinite(p) & np.isfinite(m) & np.isfinite(phi0))
     central, fwd, bwd = np.array(central), np.array(fwd), np.array(bwd)
-    mags, ok = np.array(mags), np.array(ok)
+    mags, args, ok = np.array(mags), np.array(args), np.array(ok)
     eps = line.eps
     r2 = ratio * ratio
     with np.errstate(all="ignore"):
@@ -166,21 +225,32 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         right = np.vstack([step_diff, np.full((1, n), np.nan)])  # |rich[k+1] - rich[k]|
         spread = np.fmax(left, right)
         spread = np.where(np.isnan(spread), np.inf, spread)
-        roundoff = c_round * eps * mags / hs[:, None] * (r2 + 1 / ratio) / (r2 - 1)
-        bound = np.where(pair_ok, spread + roundoff, np.inf)
+        # Richardson (r2 c_k - c_{k-1}) / (r2 - 1) amplifies a per-point error e into
+        # e (r2 + 1/ratio) / ((r2 - 1) h_k).
+        amp = (r2 + 1 / ratio) / (r2 - 1) / hs[:, None]
+        out_round = c_round * eps * mags * amp
+        arg_round = eps * args * amp
+        cancel = C_NOISE * sigma[None, :] * amp
+        bound = np.where(pair_ok, spread + out_round + arg_round + cancel, np.inf)
         best = np.argmin(bound, axis=0)
         cols = np.arange(n)
         est = _empty(n)
         est.value = rich[best, cols]
-        est.bound = bound[best, cols]
-        est.roundoff = roundoff[best, cols]
+        b = est.budget
+        b.truncation = spread[best, cols]
+        b.output_roundoff = out_round[best, cols]
+        b.argument_rounding = arg_round[best, cols]
+        b.cancellation = cancel[best, cols]
+        unusable = ~pair_ok[best, cols]
+        b.truncation = np.where(unusable, np.inf, b.truncation)
         est.step = hs[best]
         est.scale = np.where(np.isfinite(mag0), mag0, 0.0)
 
         # Kinks: a gap between the one-sided differences that stays put as h shrinks, on
         # the finest three consecutive rungs where the gap stands above round-off.
         gap = fwd - bwd
-        side_round = 2 * c_round * eps * mags / hs[:, None]
+        side_round = 2 * (eps * (c_round * mags + args) + C_NOISE * sigma[None, :]
+                          ) / hs[:, None]
         measurable = ok & (np.abs(gap) > 8 * side_round)
         side = np.maximum(np.abs(fwd), np.abs(bwd))
         sizeable = ok & (side > 8 * side_round)
@@ -215,7 +285,8 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         # rung's) and their modelled round-off mean structure below the chosen step
         # (x mod 2.5 at x = 7e5 looks flat at steps of 70). Round-off noise the model
         # underestimates (a cancelling output) does not settle, so it is not mistaken.
-        central_round = c_round * eps * mags / hs[:, None]
+        central_round = (eps * (c_round * mags + args) + C_NOISE * sigma[None, :]
+                         ) / hs[:, None]
         allowed = (2 * np.abs(central[best, cols] - rich[best, cols]) + est.bound
                    + 2 * central_round)
         off = np.abs(central - est.value)
@@ -226,10 +297,11 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         coarse = (pair & settled & beyond).any(axis=0)
         coarse &= finite_any & ~kink & ~jump
         est.unreliable = ~finite_any | jump | coarse
-        est.reason = ["discontinuous at x (one-sided differences grow like 1/h)" if j
-                      else "not smooth at the step sizes tried: finer steps disagree with "
-                      "the estimate (structure below the step)" if c
-                      else None if f else "non-finite values near x"
+        est.jump = jump & finite_any
+        est.reason = [Reason.DISCONTINUOUS.text("one-sided differences grow like 1/h") if j
+                      else Reason.STRUCTURE_BELOW_STEP.text(
+                          "finer steps disagree with the estimate") if c
+                      else None if f else Reason.NONFINITE_NEAR_X.value
                       for f, j, c in zip(finite_any, jump, coarse)]
     # Unchanged bit for bit at some steps, while at others the central difference is not
     # zero: the change is rounded away inside the function (a large intermediate), or x sits
@@ -247,8 +319,7 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
     quantized = still.any(axis=0) & slope_seen & ~est.kink
     if quantized.any():
         est.unreliable = est.unreliable | quantized
-        est.reason = ["round-off dominated: the function does not change at some steps but "
-                      "does at others (its change is rounded away inside it, or x is at the "
-                      "edge of a flat region)" if q else r
-                      for q, r in zip(quantized, est.reason)]
+        est.reason = [Reason.ROUNDED_AWAY.text(
+            "the function does not change at some steps but does at others (or x is at the "
+            "edge of a flat region)") if q else r for q, r in zip(quantized, est.reason)]
     return est

@@ -16,16 +16,24 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PASS", "FAIL", "INCONCLUSIVE", "Entry", "Check", "GradientReport",
-           "GradientError", "combine"]
+__all__ = ["PASS", "FAIL", "INCONCLUSIVE", "NOT_APPLICABLE", "Entry", "Check",
+           "GradientReport", "GradientError", "combine"]
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
-_RANK = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
+# Nothing to verify (no floating-point output, a jump where no derivative exists): neutral
+# when combined with other verdicts, reported as such when it is all there is.
+NOT_APPLICABLE = "NOT_APPLICABLE"
+_RANK = {NOT_APPLICABLE: -1, PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
 
 
 def combine(verdicts: Any) -> str:
-    """FAIL if any FAIL, else INCONCLUSIVE if any INCONCLUSIVE, else PASS."""
-    worst = PASS
+    """FAIL if any FAIL, else INCONCLUSIVE if any INCONCLUSIVE, else PASS if any PASS, else
+    NOT_APPLICABLE (all not applicable, or nothing at all).
+
+    >>> combine([PASS, NOT_APPLICABLE]), combine([NOT_APPLICABLE]), combine([PASS, FAIL])
+    ('PASS', 'NOT_APPLICABLE', 'FAIL')
+    """
+    worst = NOT_APPLICABLE
     for v in verdicts:
         if _RANK[v] > _RANK[worst]:
             worst = v
@@ -104,8 +112,16 @@ class Check:
     # rows = output entries, columns = input entries); kept out of to_dict and repr.
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
+    @property
+    def code(self) -> Any:
+        """The :class:`~gradverify.harness.reasons.Reason` of a non-PASS, non-FAIL check."""
+        from gradverify.harness.reasons import Reason
+        return Reason.of(self.reason) if self.verdict not in (PASS, FAIL) else None
+
     def to_dict(self) -> dict[str, Any]:
+        code = self.code
         return {"name": self.name, "verdict": self.verdict, "reason": self.reason,
+                "code": None if code is None else code.name,
                 "tolerance": None if self.tolerance is None else _num(self.tolerance),
                 "worst": [e.to_dict() for e in self.worst],
                 "details": {k: (_num(v) if isinstance(v, float) else v)
@@ -143,7 +159,20 @@ class GradientReport:
 
     @property
     def verdict(self) -> str:
-        return combine(c.verdict for c in self.checks) if self.checks else INCONCLUSIVE
+        if not self.checks:
+            return INCONCLUSIVE
+        worst = combine(c.verdict for c in self.checks)
+        grad = self.check("gradient")
+        if worst == PASS and grad is not None and grad.verdict == NOT_APPLICABLE:
+            return NOT_APPLICABLE  # hygiene passed, but there was no derivative to verify
+        return worst
+
+    @property
+    def resolved_rtol(self) -> float | None:
+        """The smallest relative error of the whole gradient (every entry scaled by 1 + r)
+        the gradient check could see; None when nothing was compared."""
+        grad = self.check("gradient")
+        return None if grad is None else grad.details.get("resolved_rtol")
 
     @property
     def passed(self) -> bool:
@@ -157,6 +186,11 @@ class GradientReport:
     def reasons(self) -> list[str]:
         return [f"{c.name}: {c.reason}" for c in self.checks
                 if c.verdict != PASS and c.reason]
+
+    @property
+    def codes(self) -> list[Any]:
+        """The Reason codes of the INCONCLUSIVE / NOT_APPLICABLE checks."""
+        return [c.code for c in self.checks if c.code is not None]
 
     def raise_for_failure(self, *, strict: bool = False) -> GradientReport:
         """Raise GradientError on FAIL (and on INCONCLUSIVE if ``strict``); else return self."""

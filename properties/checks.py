@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 from gradverify.engine.registry import OpDef
 from gradverify.harness import FAIL, INCONCLUSIVE, GradientError, check_gradients
+from gradverify.harness.report import NOT_APPLICABLE
 from gradverify.properties.strategies import OpCase, op_cases
 
 __all__ = ["INCONCLUSIVE_COUNTS", "REPORT_HOOKS", "op_properties", "property_test",
@@ -192,6 +193,9 @@ def _gradient(order: int) -> Callable[..., None]:
             hook(case, report)
         if report.verdict == FAIL:
             raise GradientError(report) from PropertyError(f"case: {case!r}")
+        if report.verdict == NOT_APPLICABLE:  # nothing to verify (a cast to int): discarded
+            event("not applicable")
+            reject()
         if report.verdict == INCONCLUSIVE:
             reason = _short(report)
             INCONCLUSIVE_COUNTS[f"{case.op.type}: {reason}"] += 1

@@ -40,10 +40,11 @@ from hypothesis.extra import numpy as hnp
 
 import gradverify.engine as tf
 from gradverify.harness import FAIL, INCONCLUSIVE, GradientError, check_gradients
+from gradverify.harness.report import NOT_APPLICABLE
 from gradverify.properties.checks import INCONCLUSIVE_COUNTS, PropertyError
 
 __all__ = ["OPS", "CompositeGraph", "GraphOp", "Node", "check_forward",
-           "composite_graph_test", "composite_graphs", "rounding_level_failure"]
+           "composite_graph_test", "composite_graphs"]
 
 LIMIT = 50.0        # max |value| of a freely drawn op's output (keeps exp/square tame)
 MERGE_LIMIT = 1e3   # max |value| of the joins that make the program single-output
@@ -52,7 +53,6 @@ MAX_RANK = 2
 MARGIN = 0.05       # distance kept from kinks (maximum ties, abs at 0), relative to 1 + |x|
 COND = 32.0         # largest relative condition number of an op's output (no cancellation)
 MAX_OPS_CAP = 20
-_LISTED = 8         # failing entries a gradient check lists (harness.checker)
 
 Shape = tuple[int, ...]
 
@@ -207,10 +207,8 @@ _OPS: list[GraphOp] = [
     GraphOp("subtract", 2, _infix("-"), lambda a, b: a - b, np.subtract,
             magnitude=_abs_sum),
     GraphOp("multiply", 2, _infix("*"), lambda a, b: a * b, np.multiply),
-    # x / x is 1: its gradient is rounding noise, which the checker's linearity hygiene
-    # check (tolerance relative to that noise) reports as FAIL; so not the same tensor twice
     GraphOp("divide", 2, _infix("/"), lambda a, b: a / b, np.divide,
-            ok=lambda a, b: bool(np.min(np.abs(b)) >= 0.5), twice=False),
+            ok=lambda a, b: bool(np.min(np.abs(b)) >= 0.5)),
     GraphOp("maximum", 2, _call("tf.maximum"), lambda a, b: tf.maximum(a, b), np.maximum,
             ok=_apart, twice=False),  # maximum(x, x) is a tie everywhere
     GraphOp("add_n", 2, lambda a, p: f"tf.add_n([{a[0]}, {a[1]}])",
@@ -656,43 +654,6 @@ def _reason(report: Any) -> str:
     return "unreliable"
 
 
-def rounding_level_failure(report: Any, graph: CompositeGraph) -> str | None:
-    """Why a FAIL of ``report`` is only rounding noise of ``graph``, or None.
-
-    The checker's tolerances for linearity in the cotangent and for float32 against float64
-    are relative to the gradient's own size, and its round-off bound for a numeric
-    derivative to the output's size. A gradient that is zero by cancellation (``(a / b) *
-    b`` with respect to ``b``, softmax of a row plus a per-row shift) is rounding noise of
-    the size of the cancelled terms, and an output that is ``0`` as ``1 - 1`` is noisy the
-    same way, so these checks can FAIL on a correct engine. Such a FAIL is treated as
-    INCONCLUSIVE when every failing entry's error is below ``64 eps (n_ops + 1) S`` (``S``:
-    the largest intermediate value, at least 1; ``eps`` of the graph's dtype, float64's for
-    the numeric comparison, which uses a float64 build) and, in full mode, so is every
-    entry of the Jacobian comparison (in fast mode: every entry is listed). A wrong rule
-    errs by the size of the gradient.
-    """
-    failing = [c for c in report.checks if c.verdict == FAIL]
-    if not failing or any(c.name not in ("gradient", "hygiene.linearity", "precision")
-                          or not c.worst for c in failing):
-        return None
-    scale = max([1.0, *(float(np.max(np.abs(v))) for v in graph.twin_values())])
-    for c in failing:
-        eps = float(np.finfo(np.float64 if c.name == "gradient" else graph.dtype).eps)
-        bound = 64 * eps * (graph.n_ops + 1) * scale
-        if any(not e.error <= bound for e in c.worst):
-            return None
-        if c.name == "gradient" and "analytic" in c.arrays and "numeric" in c.arrays:
-            with np.errstate(all="ignore"):
-                err = np.abs(np.asarray(c.arrays["analytic"], np.float64)
-                             - np.asarray(c.arrays["numeric"], np.float64))
-            if not np.all(err <= bound):
-                return None
-        elif c.name == "gradient" and len(c.worst) >= _LISTED:
-            return None  # fast mode lists at most _LISTED failing entries: maybe not all
-    names = ", ".join(sorted({c.name for c in failing}))
-    return f"FAIL at rounding level ({names}): a gradient zero by cancellation"
-
-
 def composite_graph_test(*, dtype: Any = "float64", min_ops: int = 3,
                          max_ops: int = 8) -> Callable[[], None]:
     """A zero-argument Hypothesis test: for a drawn composite graph, the forward value
@@ -710,11 +671,13 @@ def composite_graph_test(*, dtype: Any = "float64", min_ops: int = 3,
         check_forward(graph)
         report = check_gradients(graph.build, graph.inputs, mode=mode, seed=seed,
                                  names=graph.names, function="composite")
-        noise = rounding_level_failure(report, graph) if report.verdict == FAIL else None
-        if report.verdict == FAIL and noise is None:
+        if report.verdict == FAIL:
             raise GradientError(report) from PropertyError(f"graph:\n{graph!r}")
-        if report.verdict == INCONCLUSIVE or noise:
-            reason = noise or _reason(report)
+        if report.verdict == NOT_APPLICABLE:
+            event("not applicable")
+            reject()
+        if report.verdict == INCONCLUSIVE:
+            reason = _reason(report)
             INCONCLUSIVE_COUNTS[f"composite: {reason}"] += 1
             event(f"inconclusive: {reason}")
             reject()

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from gradverify.harness import FAIL, INCONCLUSIVE, PASS, GradientError, check_vjp
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import NOT_APPLICABLE
 
 RNG = np.random.default_rng(7)
 
@@ -227,17 +229,25 @@ def test_non_finite_values_near_x_are_inconclusive():
     assert r.verdict != PASS
 
 
-def test_a_jump_is_inconclusive():
-    r = check_vjp(np.sign, lambda xs, gs: (np.zeros_like(gs[0]),), [np.array([0.0, 1.0])])
-    assert r.verdict == INCONCLUSIVE
+def test_a_jump_has_no_derivative_to_verify():
+    # sign at 0 jumps: that entry is not applicable; the entry at 1 is still verified.
+    zero = lambda xs, gs: (np.zeros_like(gs[0]),)
+    r = check_vjp(np.sign, zero, [np.array([0.0])])
+    assert r.verdict == NOT_APPLICABLE
+    assert r.check("gradient").code is Reason.DISCONTINUOUS
+    r = check_vjp(np.sign, zero, [np.array([0.0, 1.0])])
+    assert r.verdict == PASS and r.check("gradient").details["not_applicable"] == 1
     assert "discontinuous" in r.check("gradient").reason
+    # a wrong value where the function is smooth is still found next to the jump
+    r = check_vjp(np.sign, lambda xs, gs: (np.ones_like(gs[0]),), [np.array([0.0, 1.0])])
+    assert r.verdict == FAIL
 
 
 def test_rounded_away_change_is_inconclusive_not_fail():
     f = lambda x: (x * 1e-3 + 1e10) - 1e10
     r = check_vjp(f, lambda xs, gs: (gs[0] * 1e-3,), [np.array([1.0, 2.0])])
     assert r.verdict == INCONCLUSIVE
-    assert "round-off" in r.check("gradient").reason
+    assert r.check("gradient").code is Reason.ROUNDED_AWAY
 
 
 # -- reports -----------------------------------------------------------------------------------
@@ -267,7 +277,9 @@ def test_raise_for_failure():
         check_vjp(np.tanh, _bad_tanh, [np.ones(2)]).raise_for_failure()
     assert isinstance(info.value, AssertionError)
     assert "sign flipped" in str(info.value)
-    inconclusive = check_vjp(np.sign, lambda xs, gs: (np.zeros_like(gs[0]),), [np.zeros(1)])
+    inconclusive = check_vjp(lambda x: (x * 1e-3 + 1e10) - 1e10,
+                             lambda xs, gs: (gs[0] * 1e-3,), [np.array([1.0, 2.0])])
+    assert inconclusive.verdict == INCONCLUSIVE
     assert inconclusive.raise_for_failure() is inconclusive
     with pytest.raises(GradientError):
         inconclusive.raise_for_failure(strict=True)

@@ -1,0 +1,153 @@
+"""The error budget: every tolerance of the gradient checker is ``safety × budget``.
+
+A numeric derivative estimate carries an :class:`ErrorBudget` with named terms, one array
+entry per channel (output entry or probe):
+
+- ``truncation``: what the finite-difference formula drops (spread of Richardson levels);
+- ``output_roundoff``: rounding of the outputs themselves, ``C_ROUND · eps · |y| / h``;
+- ``cancellation``: round-off hidden inside the function (``(1 + x) - 1`` loses the digits
+  of ``x`` that ``eps · |f|`` never sees), measured empirically from differences of the
+  function at tiny steps (Moré & Wild's ECnoise), ``C_NOISE · sigma / h``;
+- ``argument_rounding``: ``x + t d`` rounded to the input's spacing moves the argument by
+  ``eps |x|``, which moves f by ``eps |x| |df/dx|``;
+- ``analytic_rounding``: the analytic value's own rounding (and its measured non-linearity
+  in the cotangent);
+- ``float32``: rounding of a low-precision evaluation against its float64 reference.
+
+Every constant lives here, with the reason for its value.
+
+>>> import numpy as np
+>>> b = ErrorBudget.zeros(2)
+>>> b.truncation[:] = [1e-9, 0.0]; b.output_roundoff[:] = [1e-10, 2e-10]
+>>> np.round(tolerance(b), 20).tolist(), b.dominant()
+([4.4e-09, 8e-10], ['truncation', 'output_roundoff'])
+>>> t = np.linspace(0, 1e-6, 7)
+>>> noisy = np.exp(t) + 1e-13 * np.random.default_rng(0).standard_normal(7)
+>>> smooth = noise_level(np.exp(t)[:, None])[0]
+>>> bool(3e-14 < noise_level(noisy[:, None])[0] < 3e-13), bool(smooth < 1e-16)
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+__all__ = ["ErrorBudget", "tolerance", "noise_level", "SAFETY", "C_ROUND", "C_NOISE",
+           "C_SIGMA", "F32_SAFETY", "INCONCLUSIVE_RTOL", "DETECT_RTOL", "default_step"]
+
+# The multiple of the budget allowed: each term is already an over-estimate, the factor
+# absorbs the terms' own uncertainty (a truncation spread measured on two levels).
+SAFETY = 4.0
+# An output entry is computed to within C_ROUND ulps of its magnitude: a few dozen
+# roundings of the same size (softmax, logsumexp, a dot product of moderate length).
+C_ROUND = 32.0
+# A measured noise level sigma bounds one evaluation's noise by C_NOISE sigma (3 sigma).
+C_NOISE = 3.0
+# A sum of N independent roundings weighted by random probe coefficients stays within
+# C_SIGMA times its standard deviation except with probability ~1e-8 (Gaussian tail).
+C_SIGMA = 6.0
+# float32 gradient vs float64 gradient: 64 ulps of the forward's relative error.
+F32_SAFETY = 64.0
+# A check whose tolerance cannot resolve this relative error is INCONCLUSIVE.
+INCONCLUSIVE_RTOL = 1e-3
+# Fast mode adapts until the whole gradient is resolved to this relative error (float64).
+DETECT_RTOL = 1e-6
+
+
+def default_step(eps: float) -> float:
+    """Relative step balancing truncation (h^2) and round-off (eps/h): eps ** (1/3).
+
+    >>> round(default_step(2.0 ** -52), 8)
+    6.06e-06
+    """
+    return float(eps ** (1.0 / 3.0))
+
+
+@dataclass
+class ErrorBudget:
+    """Named error terms of a numeric derivative, one entry per channel."""
+
+    truncation: np.ndarray
+    output_roundoff: np.ndarray
+    cancellation: np.ndarray
+    argument_rounding: np.ndarray
+    analytic_rounding: np.ndarray
+    float32: np.ndarray
+
+    @classmethod
+    def zeros(cls, n: int) -> ErrorBudget:
+        return cls(*(np.zeros(n) for _ in fields(cls)))
+
+    @property
+    def terms(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def total(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.sum([np.asarray(v, np.float64) for v in self.terms.values()], axis=0)
+
+    def numeric(self) -> np.ndarray:
+        """The numeric estimate's own error (everything but the analytic side)."""
+        return self.total() - self.analytic_rounding - self.float32
+
+    def roundoff(self) -> np.ndarray:
+        """The terms that grow as the step shrinks (everything but truncation)."""
+        return self.output_roundoff + self.cancellation + self.argument_rounding
+
+    def dominant(self) -> list[str]:
+        """The largest term's name per channel."""
+        names = list(self.terms)
+        stack = np.array([np.nan_to_num(v, nan=np.inf) for v in self.terms.values()])
+        return [names[i] for i in np.argmax(stack, axis=0)]
+
+    def take(self, index: int | np.ndarray) -> ErrorBudget:
+        return ErrorBudget(*(np.atleast_1d(np.asarray(v)[index]) for v in
+                             self.terms.values()))
+
+    def with_analytic(self, analytic_rounding: np.ndarray,
+                      float32: np.ndarray | float = 0.0) -> ErrorBudget:
+        n = np.shape(self.truncation)
+        return ErrorBudget(self.truncation, self.output_roundoff, self.cancellation,
+                           self.argument_rounding,
+                           np.broadcast_to(np.asarray(analytic_rounding, float), n).copy(),
+                           np.broadcast_to(np.asarray(float32, float), n).copy())
+
+    def to_dict(self, i: int = 0) -> dict[str, float]:
+        return {k: float(np.asarray(v).flat[i]) for k, v in self.terms.items()}
+
+
+def tolerance(budget: ErrorBudget, safety: float = SAFETY) -> np.ndarray:
+    """The one tolerance formula: ``safety × (sum of the budget's terms)``."""
+    return safety * budget.total()
+
+
+def _gamma(k: int) -> float:
+    return math.factorial(k) ** 2 / math.factorial(2 * k)
+
+
+def noise_level(values: np.ndarray) -> np.ndarray:
+    """Standard deviation of the noise in equally spaced samples (ECnoise, Moré & Wild).
+
+    ``values``: shape (m + 1, channels), f at t0 + k delta. The k-th differences of a smooth
+    function vanish like delta^k while those of noise keep its size: sigma_k =
+    sqrt(gamma_k mean(Delta^k f)^2) with gamma_k = (k!)^2 / (2k)! estimates the noise's
+    standard deviation for every k large enough. The largest estimate over k = 3..m-1 is
+    returned (an over-estimate only makes tolerances looser). Non-finite channels give inf;
+    a channel constant on all samples gives 0 (the step was too small to see noise, which
+    the checker handles as a flat function).
+    """
+    f = np.asarray(values, np.float64)
+    m = f.shape[0] - 1
+    out = np.zeros(f.shape[1:])
+    bad = ~np.all(np.isfinite(f), axis=0)
+    d = np.where(bad, 0.0, f)
+    for k in range(1, m):
+        d = np.diff(d, axis=0)
+        if k >= 3:  # delta^2 f'' can exceed eps |f|; delta^3 f''' cannot
+            with np.errstate(over="ignore", invalid="ignore"):
+                sigma = np.sqrt(_gamma(k) * np.mean(d * d, axis=0))
+            out = np.fmax(out, sigma)
+    return np.where(bad, np.inf, out)

@@ -1,0 +1,247 @@
+"""Fast mode: random probes ``<v, J u>`` (numeric, along the line x + t u) against
+``<J^T v, u>`` (analytic), a cost independent of the input size.
+
+- Probes are Gaussian in both v and u (u scaled per entry by |x|): a fault on a few entries
+  cannot cancel by the probes' signs, and each probe's resolution does not depend on the
+  number of entries (the output round-off of a probe is a random walk, see
+  ``lines.line``, and its noise is measured, not assumed).
+- ``probes`` probes are always made (default 4: a fault on one entry escapes one probe
+  with probability ~4%, all four with probability < 1e-5, and detection needs only one).
+- A probe that disagrees is localised by bisecting its support down to single entries; a
+  probe whose disagreement no single entry confirms, or whose line meets kinks, is judged
+  jointly against Clarke's generalized Jacobian on the kink entries (``kinks.py``).
+- The report states the relative error the probes resolved (``resolved_rtol``): the
+  smallest r for which a gradient scaled by (1 + r) would FAIL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
+from gradverify.harness.calls import Problem
+from gradverify.harness.kinks import MAX_JOINT, in_hull, piece_gradients
+from gradverify.harness.lines import (
+    Ref,
+    cotangent,
+    finite_abs,
+    line,
+    normalise,
+    scales,
+    step,
+    support,
+)
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry, combine
+from gradverify.harness.verdicts import decide, summarise
+
+__all__ = ["fast"]
+
+
+def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
+         residual: list[np.ndarray]) -> Check:
+    """The fast-mode gradient check (see the module docstring)."""
+    stable = Check("hygiene.output_stable", PASS)
+    sc = scales(ref.xs)
+    h = step(p, ref)
+    entries: list[Entry] = []
+    verdicts: list[str] = []
+    notes: list[str] = []
+    resolved: list[float] = []
+    for k in range(p.opts.probes):
+        if k == 0:
+            v, g = [np.asarray(t, np.float64) for t in v1], g1
+        else:
+            v = [np.asarray(t, np.float64) for t in cotangent(p.rng, ref.ys)]
+            g = [np.zeros_like(x) if t is None else t for t, x in zip(
+                normalise(p.vjp(ref.xs, [t.astype(y.dtype) for t, y in zip(v, ref.ys)],
+                                ref.vjp), ref.xs), ref.xs)]
+        directions = [p.rng.standard_normal(x.shape) * s if p.diff[i] else None
+                      for i, (x, s) in enumerate(zip(ref.xs, sc))]
+        probe = Probe(p, ref, v, g, directions, residual, stable, h)
+        entry = probe.compare(None)
+        entries.append(entry)
+        if entry.analytic != 0 and np.isfinite(entry.analytic) and entry.kind == "smooth":
+            resolved.append(entry.tolerance / abs(entry.analytic))
+        if entry.verdict == PASS and entry.kind == "smooth":
+            verdicts.append(PASS)
+            continue
+        located = any(e.verdict == FAIL and e.index is not None for e in entries)
+        if entry.verdict == FAIL and entry.kind == "smooth" and located:
+            verdicts.append(FAIL)  # already pinned to entries by an earlier probe
+        elif entry.verdict in (PASS, FAIL) or entry.kind == "kink":
+            verdict, found, note = probe.settle(entry)
+            verdicts.append(verdict)
+            entries.extend(found)
+            if note:
+                notes.append(note)
+        else:
+            verdicts.append(entry.verdict)
+    check = summarise("gradient", entries, verdicts, stable, p,
+                      extra="; ".join(sorted(set(notes))) or None,
+                      resolved=min(resolved) if resolved else None)
+    check.details["probes"] = p.opts.probes
+    return check
+
+
+class Probe:
+    """One random probe ``(v, u)`` and the comparisons on parts of its support."""
+
+    def __init__(self, p: Problem, ref: Ref, v: list[np.ndarray], g: list[np.ndarray],
+                 directions: list[np.ndarray | None], residual: list[np.ndarray],
+                 stable: Check, h: float):
+        self.p, self.ref, self.v, self.g = p, ref, v, g
+        self.directions, self.residual, self.stable, self.h = (directions, residual,
+                                                                stable, h)
+        self.blocks = support(p, ref)
+        self.size = sum(ref.xs[k].size for k, _ in self.blocks)
+        self.budget_start = p.n_forward
+        self.cts = np.concatenate([np.asarray(t, np.float64).ravel()
+                                   for t, y in zip(v, ref.ys) if y.dtype.kind == "f"])
+
+    def _restricted(self, lo: int, hi: int) -> list[np.ndarray | None]:
+        out: list[np.ndarray | None] = [None] * len(self.ref.xs)
+        for k, off in self.blocks:
+            x = self.ref.xs[k]
+            a, b = max(lo - off, 0), min(hi - off, x.size)
+            if a < b:
+                d = np.zeros(x.size)
+                d[a:b] = np.ravel(self.directions[k])[a:b]
+                out[k] = d.reshape(x.shape)
+        return out
+
+    def _where(self, i: int) -> tuple[int, int]:
+        for k, off in self.blocks:
+            if off <= i < off + self.ref.xs[k].size:
+                return k, i - off
+        raise IndexError(i)
+
+    def compare(self, span: tuple[int, int] | None) -> Entry:
+        """Judge the probe restricted to the flat support ``span`` (None: all of it)."""
+        lo, hi = span if span is not None else (0, self.size)
+        directions = self.directions if span is None else self._restricted(lo, hi)
+        analytic, worst, walk, arg_walk, ab_res = 0.0, 0.0, 0.0, 0.0, 0.0
+        for k, d in enumerate(directions):
+            if d is None:
+                continue
+            g64 = np.asarray(self.g[k], np.float64)
+            gd = np.nan_to_num(g64 * d, nan=0.0)
+            analytic += float(np.sum(g64 * d))
+            worst += float(np.sum(finite_abs(gd)))
+            walk += float(np.sum(finite_abs(gd) ** 2))
+            gx = finite_abs(np.nan_to_num(g64, nan=0.0)) * np.abs(self.ref.xs[k]) * (d != 0)
+            arg_walk += float(np.sum(gx ** 2))
+            if self.residual[k].size:
+                ab_res += float(np.sum(self.residual[k] * np.abs(d)))
+        # The analytic sum's rounding and the argument's rounding: random walks over the
+        # entries (the Gaussian direction decorrelates them), never above the worst case.
+        eps = self.ref.eps
+        analytic_round = min(C_ROUND * worst, C_SIGMA * C_ROUND * np.sqrt(walk))
+        ab = np.array([eps * analytic_round + ab_res])
+        rounding = (C_SIGMA * np.sqrt(arg_walk), C_SIGMA * np.sqrt(walk))
+        ln = line(self.p, self.ref, directions, self.v, self.stable, rounding)
+        est, jd = decide(self.p, ln, np.array([analytic]), ab, self.h, worst)
+        index, entry_input, unit = None, self.blocks[0][0], 1.0
+        if span is not None and hi - lo == 1:
+            entry_input, j = self._where(lo)
+            index = tuple(int(t) for t in np.unravel_index(j, self.ref.xs[entry_input].shape))
+            unit = float(directions[entry_input].flat[j])
+        step_scale = float(np.max([np.max(np.abs(d)) for d in directions if d is not None]))
+        return Entry(input=entry_input, input_name=self.p.names[entry_input]
+                     if index is not None else "probe", index=index,
+                     analytic=analytic / unit, numeric=float(est.value[0]) / unit,
+                     bound=float(est.bound[0]) / abs(unit),
+                     tolerance=float(jd.tolerance[0]) / abs(unit),
+                     step=float(est.step[0]) * step_scale, verdict=jd.verdict[0],
+                     kind=jd.kind[0], note=jd.reason[0],
+                     one_sided=(float(est.left[0]) / unit, float(est.right[0]) / unit)
+                     if jd.kind[0] == "kink" else None)
+
+    def _budget_left(self) -> bool:
+        return self.p.n_forward - self.budget_start <= self.p.opts.localise_budget
+
+    def localise(self, follow: str = "disagree", limit: int | None = None,
+                 ) -> tuple[list[Entry], bool]:
+        """Bisect the support down to single entries, following halves that disagree
+        (``follow="disagree"``) or whose line meets a kink (``"kink"``). Returns the single
+        entries reached and whether the search finished."""
+        limit = self.p.opts.localise if limit is None else limit
+        found: list[Entry] = []
+        stack = [(0, self.size)]
+        while stack:
+            if len(found) >= limit or not self._budget_left():
+                return found, False
+            lo, hi = stack.pop()
+            if hi - lo == 1:
+                found.append(self.compare((lo, hi)))
+                continue
+            mid = (lo + hi) // 2
+            chosen = []
+            for span in ((lo, mid), (mid, hi)):
+                e = self.compare(span)
+                if (e.verdict != PASS) if follow == "disagree" else (
+                        e.kind == "kink" or e.verdict != PASS):
+                    chosen.append((e.excess, span))
+            for _, span in sorted(chosen):  # depth first into the worse half
+                stack.append(span)
+        return found, True
+
+    def settle(self, probe: Entry) -> tuple[str, list[Entry], str | None]:
+        """A probe that disagrees or meets kinks: pin it to single entries; what no single
+        entry explains is judged jointly on the kink entries."""
+        if probe.verdict == FAIL:
+            found, _ = self.localise("disagree")
+            if any(e.verdict == FAIL for e in found):
+                return FAIL, found, None
+            if any(e.verdict == INCONCLUSIVE for e in found):
+                return INCONCLUSIVE, found, None
+        kinks, complete = self.localise("kink", limit=MAX_JOINT + 1)
+        bad = [e for e in kinks if e.verdict != PASS]
+        if bad:
+            return combine(e.verdict for e in bad), kinks, None
+        coords = [e for e in kinks if e.kind == "kink"]
+        if not complete or len(coords) > MAX_JOINT:
+            if probe.verdict == PASS:  # the probe's own bracket holds; ties not verified
+                return PASS, [], None
+            probe.note = Reason.KINK_UNRESOLVED.text(
+                f"the probe disagrees and meets more than {MAX_JOINT} kinks")
+            return INCONCLUSIVE, [], None
+        if len(coords) < 2:
+            if probe.verdict == PASS:
+                return PASS, kinks, None
+            probe.note = Reason.KINK_UNRESOLVED.text(
+                "the probe's disagreement is not confirmed at any single entry")
+            return INCONCLUSIVE, kinks, None
+        return self._joint(coords)
+
+    def _joint(self, coords: list[Entry]) -> tuple[str, list[Entry], str | None]:
+        where = [(e.input, int(np.ravel_multi_index(e.index, self.ref.xs[e.input].shape)))
+                 for e in coords]
+        scale = [float(np.abs(self.directions[k].flat[j])) for k, j in where]
+        cts = self.cts
+        pts, mag, inner = piece_gradients(self.p, self.ref,
+                                          [(k, j, s) for (k, j), s in zip(where, scale)],
+                                          self.h, reduce=lambda y: np.array([cts @ y]))
+        if not pts.size or not np.all(np.isfinite(pts)):
+            return PASS, coords, None
+        pts = pts[:, 0, :]
+        a = np.array([float(np.asarray(self.g[k], np.float64).flat[j]) * s
+                      for (k, j), s in zip(where, scale)])
+        eps = self.ref.eps
+        side = np.array([e.tolerance * s for e, s in zip(coords, scale)])
+        t = (SAFETY * C_ROUND * eps * (float(mag[0]) + np.abs(a)) / inner
+             + 2 * self.h * np.max(np.abs(pts), axis=0) + side)
+        if in_hull(pts, a, t):
+            return PASS, coords, ("probe disagreement explained by kinks: the gradient lies "
+                                  "in the convex hull of the pieces' gradients")
+        names = ", ".join(f"{e.input_name}{list(e.index)}" for e in coords)
+        joint = Entry(input=coords[0].input, input_name=coords[0].input_name,
+                      index=coords[0].index, analytic=coords[0].analytic,
+                      numeric=float(pts[int(np.argmin(np.sum((pts - a) ** 2, axis=1))), 0]
+                                    / scale[0]),
+                      bound=0.0, tolerance=float(t[0] / scale[0]), step=0.0, verdict=FAIL,
+                      kind="joint kink",
+                      note=f"at a tie of {names}: the gradient restricted to these entries is "
+                      "outside the convex hull of the gradients of the pieces met around x "
+                      "(Clarke's generalized Jacobian)")
+        return FAIL, [joint, *coords], None

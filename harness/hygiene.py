@@ -1,0 +1,158 @@
+"""Hygiene checks, each a named function returning a :class:`Check`: what must hold before
+any finite difference means anything.
+
+- ``deterministic``: two forward evaluations at the same inputs agree bit for bit;
+- ``input_unchanged``: neither the forward nor the VJP mutates its inputs;
+- ``output_type``: the forward returns real arrays (``None``, strings, objects: FAIL);
+- ``arity``: one gradient per input;
+- ``gradient_type`` / ``gradient_shape``: each gradient is a real array (or ``None``) with its
+  input's shape and dtype;
+- ``linearity``: ``vjp(a v1 + b v2) = a vjp(v1) + b vjp(v2)`` (catches "ignores the upstream
+  gradient");
+- ``finite``: no NaN/Inf gradient where the numeric derivative is finite.
+
+>>> import numpy as np
+>>> deterministic([np.ones(2)], [np.ones(2)]).verdict
+'PASS'
+>>> gradient_shape([np.ones(3)], [np.ones(2)], [True], ["x"]).reason
+'x: gradient (3,):float64 for input (2,):float64'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gradverify.harness.calls import Problem
+from gradverify.harness.lines import cotangent, finite_abs, normalise, shape_dtype, worst_index
+from gradverify.harness.report import FAIL, PASS, Check, Entry
+
+__all__ = ["same", "deterministic", "input_unchanged", "arity", "gradient_type",
+           "gradient_shape", "linearity", "finite"]
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal shape, dtype and values (NaN equal to NaN)."""
+    return a.shape == b.shape and a.dtype == b.dtype and bool(
+        np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+
+
+def deterministic(y0: Sequence[np.ndarray], y1: Sequence[np.ndarray]) -> Check:
+    ok = len(y0) == len(y1) and all(same(a, b) for a, b in zip(y0, y1))
+    return Check("hygiene.deterministic", PASS if ok else FAIL,
+                 None if ok else "forward not deterministic: two evaluations at the same "
+                 "inputs differ (a random op inside?)")
+
+
+def input_unchanged(mutated: Sequence[str]) -> Check:
+    return Check("hygiene.input_unchanged", FAIL if mutated else PASS,
+                 f"input mutated: {', '.join(mutated)}" if mutated else None)
+
+
+def mutated_inputs(before: Sequence[np.ndarray], after: Sequence[np.ndarray],
+                   names: Sequence[str], suffix: str = "") -> list[str]:
+    return [names[k] + suffix for k, (a, b) in enumerate(zip(before, after))
+            if not same(a, b)]
+
+
+def arity(gradients: Sequence[Any], n_inputs: int) -> Check:
+    ok = len(gradients) == n_inputs
+    return Check("hygiene.arity", PASS if ok else FAIL,
+                 None if ok else f"vjp returned {len(gradients)} gradients for {n_inputs} "
+                 "inputs")
+
+
+def gradient_type(gradients: Sequence[Any], names: Sequence[str]) -> Check:
+    """Each gradient is None or converts to a real-valued array."""
+    bad = []
+    for k, g in enumerate(gradients):
+        if g is None:
+            continue
+        if isinstance(g, (str, bytes, dict, set)):
+            bad.append(f"{names[k]}: gradient is {type(g).__name__}, not an array")
+            continue
+        try:
+            kind = np.asarray(g).dtype.kind
+        except Exception as e:  # noqa: BLE001 - whatever it is, it is not an array
+            bad.append(f"{names[k]}: gradient is not an array ({type(e).__name__})")
+            continue
+        if kind not in "biuf":
+            bad.append(f"{names[k]}: gradient has dtype {np.asarray(g).dtype}")
+    return Check("hygiene.gradient_type", FAIL if bad else PASS,
+                 "; ".join(bad) if bad else None)
+
+
+def gradient_shape(gradients: Sequence[np.ndarray | None], xs: Sequence[np.ndarray],
+                   diff: Sequence[bool], names: Sequence[str]) -> Check:
+    bad = [f"{names[k]}: gradient {shape_dtype(g)} for input {shape_dtype(x)}"
+           for k, (g, x) in enumerate(zip(gradients, xs))
+           if diff[k] and g is not None and (g.shape != x.shape or g.dtype != x.dtype)]
+    return Check("hygiene.gradient_shape", FAIL if bad else PASS,
+                 "; ".join(bad) if bad else None)
+
+
+def finite(gradient_check: Check) -> Check:
+    bad = [e for e in gradient_check.worst if e.verdict == FAIL
+           and not np.isfinite(e.analytic) and np.isfinite(e.numeric)]
+    return Check("hygiene.finite", FAIL if bad else PASS,
+                 "NaN/Inf gradient where the numeric derivative is finite" if bad else None,
+                 worst=bad)
+
+
+def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
+               y0: list[np.ndarray]) -> tuple[Check, list[np.ndarray]]:
+    """vjp(a v1 + b v2) must equal a vjp(v1) + b vjp(v2) up to rounding."""
+    v2 = cotangent(p.rng, v1)
+    alpha, beta = 0.75, -1.5  # exact in binary: no rounding from the coefficients
+    g2 = [np.zeros_like(x) if g is None else g
+          for g, x in zip(normalise(p.vjp(p.xs, v2), p.xs), p.xs)]
+    v12 = [(alpha * a + beta * b).astype(a.dtype) if a.dtype.kind == "f" else a
+           for a, b in zip(v1, v2)]
+    g12 = [np.zeros_like(x) if g is None else g
+           for g, x in zip(normalise(p.vjp(p.xs, v12), p.xs), p.xs)]
+    worst, residual = [], []
+    # The cotangents are rounded to the outputs' dtypes (a float64 -> float32 cast rounds
+    # v1 + v2): the coarsest dtype on either side sets the rounding.
+    out_eps = max((float(np.finfo(v.dtype).eps) for v in v1 if v.dtype.kind == "f"),
+                  default=0.0)
+    # Below the smallest normal number rounding is absolute: a few subnormal spacings.
+    subnormal = max(float(np.finfo(t.dtype).smallest_subnormal)
+                    for t in [*p.xs, *v1] if t.dtype.kind == "f")
+    out_size = sum(float(np.max(np.abs(v), initial=0.0)) * float(np.max(
+        finite_abs(np.asarray(y, np.float64)), initial=0.0))
+        for v, y in zip(v1, y0) if v.dtype.kind == "f")
+    for k, (a, b, c, x) in enumerate(zip(g1, g2, g12, p.xs)):
+        if not p.diff[k] or a.shape != x.shape or b.shape != x.shape or c.shape != x.shape:
+            residual.append(np.zeros(x.shape))
+            continue
+        a64, b64, c64 = (np.asarray(t, dtype=np.float64) for t in (a, b, c))
+        with np.errstate(all="ignore"):
+            r = c64 - (alpha * a64 + beta * b64)
+        # An overflowing gradient (inf - inf) is judged by hygiene.finite and precision.
+        r = np.where(np.isinf(a64) | np.isinf(b64) | np.isinf(c64), 0.0, r)
+        residual.append(np.abs(r))
+        scale = max(np.max(finite_abs(alpha * a64), initial=0),
+                    np.max(finite_abs(beta * b64), initial=0),
+                    np.max(finite_abs(c64), initial=0))
+        # A gradient that is pure cancellation noise (softmax's second order at a tie is
+        # ~1e-17 from O(1) terms) has no scale of its own: floor the tolerance at the
+        # natural size |v| |y| / max(|x|, 1) of a gradient of this function.
+        natural = out_size / max(float(np.max(finite_abs(np.asarray(x, np.float64)),
+                                              initial=0.0)), 1.0)
+        tol = float(np.sqrt(max(np.finfo(x.dtype).eps, out_eps))) * max(scale, natural) + (
+            64 * subnormal)
+        err = float(np.max(np.abs(r), initial=0.0)) if r.size else 0.0
+        if not np.isfinite(err) or err > tol:
+            i = worst_index(r)
+            worst.append(Entry(input=k, input_name=p.names[k],
+                               index=tuple(int(t) for t in np.unravel_index(i, x.shape)),
+                               analytic=float(c64.flat[i]),
+                               numeric=float(alpha * a64.flat[i] + beta * b64.flat[i]),
+                               bound=0.0, tolerance=tol, step=0.0, verdict=FAIL))
+    check = Check("hygiene.linearity", FAIL if worst else PASS,
+                  "gradient not linear in the cotangent (ignores the upstream gradient?)"
+                  if worst else None, worst=worst)
+    return check, residual
+

@@ -1,0 +1,192 @@
+"""Kinks judged against Clarke's generalized Jacobian, jointly over the inputs they involve.
+
+Coordinate by coordinate, an analytic value inside the one-sided bracket proves little: at a
+tie of ``max(a, b)`` the rule "full gradient to both" puts each coordinate inside [0, 1], yet
+(1, 1) is not a gradient of any piece, nor a convex combination of them. So when one output
+has kinks in several inputs K, the gradients of the pieces met around x are sampled - at
+points ``x + delta w`` for every sign pattern of w on K, every ordering of K (the pieces of
+sort and of ties), and random patterns - each by central differences with a step far below
+delta. The analytic row restricted to K must lie in the convex hull of those gradients, up
+to the budget's tolerance: a small linear program (scipy's HiGHS) decides membership.
+For more than ``FULL_HULL`` inputs the test runs on every pair of them (a projection of the
+hull; necessary for membership and free of the sampling gaps of a high-dimensional hull).
+
+>>> hull_contains(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0.5, 0.5]), np.full(2, 1e-9))
+True
+>>> hull_contains(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([1.0, 1.0]), np.full(2, 1e-9))
+False
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy.optimize import linprog
+
+from gradverify.harness.budget import C_NOISE, SAFETY
+from gradverify.harness.calls import Problem
+from gradverify.harness.lines import Ref
+from gradverify.harness.report import FAIL, PASS, Check, Entry
+
+__all__ = ["hull_contains", "in_hull", "sample_patterns", "piece_gradients", "joint_kinks",
+           "FULL_HULL", "MAX_JOINT"]
+
+FULL_HULL = 4    # up to this many inputs: every sign pattern and ordering, whole-hull test
+MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
+_INNER = 1 / 16  # the difference step at a sample point, as a fraction of its radius
+
+
+def hull_contains(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
+    """Is ``target`` within ``tol`` (per coordinate) of the convex hull of ``points`` (rows)?
+
+    Feasibility LP: lambda >= 0, sum lambda = 1, |points^T lambda - target| <= tol.
+    """
+    pts = np.asarray(points, np.float64)
+    m = pts.shape[0]
+    a_ub = np.vstack([pts.T, -pts.T])
+    b_ub = np.concatenate([target + tol, -(target - tol)])
+    res = linprog(np.zeros(m), A_ub=a_ub, b_ub=b_ub, A_eq=np.ones((1, m)), b_eq=[1.0],
+                  bounds=(0, None), method="highs")
+    return bool(res.status == 0)
+
+
+def in_hull(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
+    """The membership test used: the whole hull for up to FULL_HULL coordinates (all
+    sign patterns and orderings were sampled), every pair of coordinates beyond."""
+    k = points.shape[1]
+    if k <= FULL_HULL:
+        return hull_contains(points, target, tol)
+    return all(hull_contains(points[:, [i, j]], target[[i, j]], tol[[i, j]])
+               for i, j in itertools.combinations(range(k), 2))
+
+
+def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
+    """Directions w (rows) around a kink in k inputs: all sign patterns with random distinct
+    magnitudes and all orderings (k <= FULL_HULL), else the sign patterns of a strength-2
+    covering array, their negations and random patterns.
+
+    >>> sample_patterns(2, np.random.default_rng(0)).shape
+    (6, 2)
+    """
+    rows = []
+    if k <= FULL_HULL:
+        for signs in itertools.product((-1.0, 1.0), repeat=k):
+            rows.append(np.array(signs) * rng.uniform(0.5, 1.5, k))
+        for perm in itertools.permutations(range(1, k + 1)):
+            rows.append(np.array(perm, float) - (k + 0.5) / 2)
+    else:
+        n = 6
+        while len(list(itertools.combinations(range(n - 1), n // 2))) < k:
+            n += 2
+        # Columns: distinct weight-n/2 binary vectors with a 0 first - any two of them
+        # show all four sign combinations somewhere (Kleitman-Spencer).
+        cols = [np.isin(np.arange(n), (0,) + tuple(c + 1 for c in comb), invert=True)
+                for comb in itertools.combinations(range(n - 1), n // 2)][:k]
+        signs = np.where(np.array(cols).T, 1.0, -1.0)
+        for s in np.vstack([signs, -signs, rng.choice([-1.0, 1.0], size=(2 * k, k))]):
+            rows.append(s * rng.uniform(0.5, 1.5, k))
+    return np.array(rows)
+
+
+def _outputs(p: Problem, ref: Ref, xs: list[np.ndarray]) -> np.ndarray | None:
+    ys = p.forward(xs, ref.forward)
+    if [(y.shape, y.dtype) for y in ys] != [(y.shape, y.dtype) for y in ref.ys]:
+        return None
+    return np.concatenate([np.asarray(y, np.float64).ravel() for y in ys
+                           if y.dtype.kind == "f"])
+
+
+def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
+                    h: float, reduce: Callable[[np.ndarray], np.ndarray] | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Gradients (per unit of the relative steps) of all outputs w.r.t. ``coords`` =
+    (input, flat index, scale) at sample points around x: shape (samples, channels, k),
+    the largest channel magnitude met, and the difference step used. ``reduce`` maps the
+    flat outputs to the channels (a probe's cotangent-weighted sum; default: all outputs)."""
+    if reduce is None:
+        def reduce(y: np.ndarray) -> np.ndarray:
+            return y
+    k = len(coords)
+    patterns = sample_patterns(k, p.rng)
+    inner = h * _INNER * float(np.min(np.abs(patterns))) * 0.5
+    grads = []
+    mag = np.abs(reduce(np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
+                                        if y.dtype.kind == "f"])))
+    for w in patterns:
+        base = [x.copy() for x in ref.xs]
+        for (kk, j, s), wc in zip(coords, w):
+            base[kk].flat[j] = base[kk].flat[j] + h * wc * s
+        g = []
+        for kk, j, s in coords:
+            vals = []
+            for sign in (1.0, -1.0):
+                xs = [x.copy() if i == kk else x for i, x in enumerate(base)]
+                xs[kk].flat[j] = xs[kk].flat[j] + sign * inner * s
+                y = _outputs(p, ref, xs)
+                if y is None:
+                    return np.zeros((0, mag.size, k)), mag, inner
+                y = reduce(y)
+                vals.append(y)
+                mag = np.fmax(mag, np.abs(y))
+            with np.errstate(all="ignore"):
+                g.append((vals[0] - vals[1]) / (2 * inner))
+        grads.append(np.array(g).T)
+    return np.array(grads), mag, inner
+
+
+def joint_kinks(p: Problem, ref: Ref, kind: np.ndarray, verdict: np.ndarray,
+                ana: np.ndarray, d: np.ndarray, cols: Sequence[tuple[int, int, int]],
+                h: float, stable: Check, sigma: np.ndarray | None = None,
+                tol: np.ndarray | None = None,
+                out_index: Sequence[tuple[int, ...]] | None = None) -> list[Entry]:
+    """Joint Clarke judgement of every output whose kinks involve several inputs (full
+    mode). Returns one entry per judged output (FAIL when outside the hull)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for r in range(kind.shape[0]):
+        ks = tuple(int(c) for c in np.flatnonzero(kind[r] == "kink"))
+        if 2 <= len(ks) <= MAX_JOINT and all(verdict[r, c] == PASS for c in ks):
+            groups.setdefault(ks, []).append(r)
+    out: list[Entry] = []
+    eps, c_round = ref.eps, p.opts.c_round
+    for ks, rows in groups.items():
+        coords = [(cols[c][0], cols[c][2], float(d[c])) for c in ks]
+        grads, mag, inner = piece_gradients(p, ref, coords, h)
+        if not grads.size:
+            continue
+        for r in rows:
+            pts = grads[:, r, :]
+            if not np.all(np.isfinite(pts)):
+                continue
+            a = ana[r, list(ks)]
+            noise = 0.0 if sigma is None else C_NOISE * float(sigma[r])
+            round_tol = SAFETY * (c_round * eps * (mag[r] + np.abs(a)) + noise) / inner
+            spread = 2 * h * np.max(np.abs(pts), axis=0)  # pieces curve across delta
+            side = np.zeros(len(ks)) if tol is None else tol[r, list(ks)]
+            t = round_tol + spread + side
+            inside = in_hull(pts, a, t)
+            e = _entry(p, ref, r, ks, cols, a, pts, t, d, inside)
+            e.output = None if out_index is None else out_index[r]
+            out.append(e)
+    return out
+
+
+def _entry(p: Problem, ref: Ref, r: int, ks: tuple[int, ...],
+           cols: Sequence[tuple[int, int, int]], a: np.ndarray, pts: np.ndarray,
+           t: np.ndarray, d: np.ndarray, inside: bool) -> Entry:
+    kk, _, j = cols[ks[0]]
+    where = ", ".join(f"{p.names[cols[c][0]]}"
+                      f"{list(np.unravel_index(cols[c][2], ref.xs[cols[c][0]].shape))}"
+                      for c in ks)
+    # The nearest hull vertex is shown as "numeric" (per unit of x of the first input).
+    near = pts[int(np.argmin(np.sum((pts - a) ** 2, axis=1)))]
+    return Entry(input=kk, input_name=p.names[kk],
+                 index=tuple(int(i) for i in np.unravel_index(j, ref.xs[kk].shape)),
+                 analytic=float(a[0] / d[ks[0]]), numeric=float(near[0] / d[ks[0]]),
+                 bound=0.0, tolerance=float(t[0] / d[ks[0]]), step=0.0,
+                 verdict=PASS if inside else FAIL, kind="joint kink",
+                 note=None if inside else (
+                     f"at a tie of {where}: the gradient restricted to these inputs is "
+                     f"outside the convex hull of the {len(pts)} gradients of the pieces met "
+                     "around x (Clarke's generalized Jacobian)"))

@@ -1,0 +1,198 @@
+"""Where the numeric side looks: the reference evaluation, relative step scales, and the
+line ``t -> phi(t)`` along a direction (one channel per output entry, or one
+cotangent-weighted channel for a probe), with the magnitudes its budget is charged.
+
+>>> import numpy as np
+>>> scales([np.array([0.0, -3.0, 4.0])])[0].tolist()   # zeros step like the RMS of the rest
+[3.5355339059327378, 3.0, 4.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradverify.harness.budget import C_SIGMA, default_step
+from gradverify.harness.calls import CallError, Problem
+from gradverify.harness.numeric import Line
+from gradverify.harness.report import FAIL, PASS, Check
+
+__all__ = ["Ref", "reference", "scales", "support", "moved", "line", "output_scale", "step",
+           "cotangent", "finite_abs", "worst_index", "normalise", "shape_dtype"]
+
+def shape_dtype(a: np.ndarray) -> str:
+    return f"{tuple(a.shape)}:{a.dtype}"
+
+
+def cotangent(rng: np.random.Generator, ys: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Random normal cotangents (zeros for non-float outputs): not ones, so a rule that
+    ignores the upstream gradient shows."""
+    return [rng.standard_normal(y.shape).astype(y.dtype) if y.dtype.kind == "f"
+            else np.zeros_like(y) for y in ys]
+
+
+def finite_abs(a: np.ndarray) -> np.ndarray:
+    return np.where(np.isinf(a), 0.0, np.abs(a))
+
+
+def worst_index(err: np.ndarray) -> int:
+    """Flat index of the largest |err|, NaN counting as largest (never raises)."""
+    a = np.abs(np.asarray(err, dtype=np.float64)).ravel()
+    return int(np.argmax(np.where(np.isnan(a), np.inf, a))) if a.size else 0
+
+
+def normalise(gs: list[Any], xs: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+    return [None if g is None else np.asarray(g) for g in gs]
+
+
+
+@dataclass
+class Ref:
+    """The functions and point used for the tight numeric comparison."""
+
+    forward: Callable
+    vjp: Callable
+    xs: list[np.ndarray]
+    ys: list[np.ndarray]
+    eps: float
+
+    @classmethod
+    def native(cls, p: Problem, ys: list[np.ndarray]) -> Ref:
+        # Outputs of a lower precision (a cast to float32) round at their own spacing.
+        eps = max([float(np.finfo(x.dtype).eps) for x, d in zip(p.xs, p.diff) if d]
+                  + [float(np.finfo(y.dtype).eps) for y in ys if y.dtype.kind == "f"])
+        return cls(p.forward_fn, p.vjp_fn, p.xs, ys, eps)
+
+
+def reference(p: Problem, y0: list[np.ndarray]) -> Ref | None:
+    """A float64 evaluation of the same function, if inputs are lower precision and the
+    function (or ``reference``) computes in float64."""
+    low = any(d and x.dtype != np.float64 for x, d in zip(p.xs, p.diff))
+    if not low:
+        return None
+    fwd, vjp = p.opts.reference or (p.forward_fn, p.vjp_fn)
+    xs64 = [x.astype(np.float64) if d else x for x, d in zip(p.xs, p.diff)]
+    try:
+        ys = p.forward(xs64, fwd)
+    except CallError:
+        if p.opts.reference is not None:
+            raise
+        return None
+    if not all(y.dtype == np.float64 for y, y0_ in zip(ys, y0) if y0_.dtype.kind == "f"):
+        return None  # an output stays in low precision (a cast): no float64 evaluation
+    return Ref(fwd, vjp, xs64, ys, float(np.finfo(np.float64).eps))
+
+
+def scales(xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Relative step scale per element: |x|, or for exact zeros the RMS of the input's
+    non-zero magnitudes (1 if there are none)."""
+    out = []
+    for x in xs:
+        a = np.abs(np.asarray(x, dtype=np.float64))
+        nz = a[(a > 0) & np.isfinite(a)]
+        top = float(np.max(nz)) if nz.size else 1.0  # RMS without underflow (2e-281 ** 2)
+        fallback = top * float(np.sqrt(np.mean((nz / top) ** 2))) if nz.size else 1.0
+        out.append(np.where((a > 0) & np.isfinite(a), a, fallback))
+    return out
+
+
+def support(p: Problem, ref: Ref) -> list[tuple[int, int]]:
+    """(input, offset) blocks of the differentiable inputs in one flat index space."""
+    blocks, offset = [], 0
+    for k, x in enumerate(ref.xs):
+        if p.diff[k]:
+            blocks.append((k, offset))
+            offset += x.size
+    return blocks
+
+
+def moved(ref: Ref, directions: list[np.ndarray | None], t: float) -> list[np.ndarray]:
+    return [x if d is None else (x + t * d).astype(x.dtype, copy=False)
+            for x, d in zip(ref.xs, directions)]
+
+
+def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
+          cotangent: list[np.ndarray] | None, stable: Check,
+          rounding: tuple[Any, Any] = (0.0, 0.0)) -> Line:
+    """phi(t) = <v, f(x + t d) - f(x)>, or ``f(x + t d) - f(x)`` flattened (one channel per
+    output entry) when v is None.
+
+    Differencing against f(x) makes an output the direction does not touch contribute an
+    exact zero to phi. Its round-off is still charged: an output that did not visibly move
+    may hide a change below its own spacing (a loss of 50 hides a 1e-23 derivative).
+
+    ``rounding = (A, B)``: rounding ``x + t d`` to the input's spacing moves the argument by
+    up to eps |x + t d|, which changes phi by eps (A + |t| B) with A ~ |df/dx| |x| and
+    B ~ |df/dx| |d| (from the analytic gradient; the caller sums them worst-case or as a
+    random walk and includes its constants). It is the budget's ``argument_rounding``: it
+    dominates when |x| is large and f oscillates (sin(33799)), where |phi| says nothing.
+
+    A probe's output round-off is the smaller of the worst case ``sum |v| |y|`` and the
+    random-walk bound ``C_SIGMA ||v y||_2``: roundings of different output entries are
+    independent of the random cotangent, so their weighted sum stays within C_SIGMA
+    standard deviations (probability of exceeding ~1e-8) - and that keeps the resolution of
+    a probe independent of the number of outputs.
+    """
+    extra_a, extra_b = rounding
+    # Near zero rounding is absolute (gradual underflow: a float32 cast of 1e-70 is 0):
+    # the output's smallest spacing, as magnitude in units of eps.
+    shapes = [(y.shape, y.dtype) for y in ref.ys]
+    floors = [float(np.finfo(dt).smallest_subnormal) / ref.eps for _, dt in shapes
+              if dt.kind == "f"]
+    base = [np.asarray(y, np.float64) for y, (_, dt) in zip(ref.ys, shapes) if dt.kind == "f"]
+    cts = None if cotangent is None else [np.asarray(v, np.float64) for v, (_, dt) in zip(
+        cotangent, shapes) if dt.kind == "f"]
+
+    def changes(t: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        if t == 0.0:
+            return [np.zeros_like(b) for b in base], [np.zeros_like(b) for b in base]
+        ys = p.forward(moved(ref, directions, t), ref.forward)
+        got = [(y.shape, y.dtype) for y in ys]
+        if got != shapes:
+            if stable.verdict == PASS:
+                stable.verdict = FAIL
+                stable.reason = (f"output shape/dtype changes under perturbation: {shapes} at "
+                                 f"x, {got} at x + {t:.3g} d")
+            return [np.full(b.shape, np.nan) for b in base], [np.zeros_like(b) for b in base]
+        ys = [np.asarray(y, np.float64) for y, (_, dt) in zip(ys, shapes) if dt.kind == "f"]
+        with np.errstate(all="ignore"):
+            diff = [y - b for y, b in zip(ys, base)]
+            mag = [np.abs(y) + np.where(y != b, np.abs(b), 0.0) + floor
+                   for y, b, floor in zip(ys, base, floors)]
+        return diff, mag
+
+    def argument(t: float) -> Any:
+        return extra_a + abs(t) * extra_b
+
+    if cts is None:
+        def channels(t: float) -> tuple[np.ndarray, np.ndarray, Any]:
+            diff, mag = changes(t)
+            return (np.concatenate([d.ravel() for d in diff]),
+                    np.concatenate([m.ravel() for m in mag]), argument(t))
+    else:
+        def channels(t: float) -> tuple[np.ndarray, np.ndarray, Any]:
+            diff, mag = changes(t)
+            with np.errstate(all="ignore"):
+                value = sum(float(np.sum(d * v)) for d, v in zip(diff, cts))
+                worst = sum(float(np.sum(m * np.abs(v))) for m, v in zip(mag, cts))
+                walk = C_SIGMA * float(np.sqrt(sum(float(np.sum((m * v) ** 2))
+                                                   for m, v in zip(mag, cts))))
+            return np.array([value]), np.array([min(worst, walk)]), argument(t)
+    line = Line(channels, paired=True)
+    line.eps = ref.eps  # a float32-only function rounds at float32's spacing
+    return line
+
+
+def output_scale(ref: Ref) -> float:
+    """The largest finite float output entry: the scale below which no output can show a
+    change if it is computed from terms of that size."""
+    return max((float(np.max(finite_abs(np.asarray(y, np.float64)), initial=0.0))
+                for y in ref.ys if y.dtype.kind == "f"), default=0.0)
+
+
+def step(p: Problem, ref: Ref) -> float:
+    """The relative step: the option, or eps ** (1/3) of the reference's precision."""
+    return p.opts.step if p.opts.step is not None else default_step(ref.eps)

@@ -1,0 +1,132 @@
+"""The precision check: a low-precision (float32) gradient against the float64 one, under
+the float32 evaluation term of the error budget: ``F32_SAFETY × max(eps, forward relative
+error at x) × max|g64|``, plus how far the float64 gradient itself moves within float32
+rounding of x when that is needed.
+
+The tight check of the formula is done in float64 (see ``lines.reference``); this check only
+asks whether the low-precision evaluation is as good as its precision allows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradverify.harness.calls import CallError, Problem
+from gradverify.harness.lines import Ref, finite_abs, normalise, worst_index
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry
+
+__all__ = ["precision"]
+
+
+def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
+               g1: list[np.ndarray]) -> tuple[Check, list[np.ndarray]]:
+    """The low-precision gradient against the float64 one, under a float32 error model:
+    tolerance f32_safety * max(eps, forward relative error at x) * max|g64|. Returns the
+    check and the float64 gradient."""
+    g64 = [np.zeros_like(x) if g is None else np.asarray(g, np.float64)
+           for g, x in zip(normalise(p.vjp(ref.xs, [v.astype(np.float64) for v in v1],
+                                            ref.vjp), ref.xs), ref.xs)]
+    y_lo = p.forward([x.copy() for x in p.xs])
+    fwd_err = 0.0
+    for a, b in zip(y_lo, ref.ys):
+        if a.dtype.kind == "f" and a.size:
+            scale = float(np.max(np.abs(b)))
+            if scale > 0 and np.isfinite(scale):
+                fwd_err = max(fwd_err, float(np.max(np.abs(a - b))) / scale)
+    worst, tols = _precision_entries(p, g1, g64, fwd_err, None)
+    overflowed = sum(int(np.count_nonzero(_overflow(g, h, x)))
+                     for g, h, x in zip(g1, g64, p.xs))
+    sensitive = False
+    if worst:  # maybe the float64 gradient itself moves that much within float32 rounding
+        sens = _rounding_sensitivity(p, ref, v1, g64)
+        # A gradient that sums cotangent terms which cancel (fill's sum(v) = 1e-4 from O(1)
+        # terms) rounds at the terms' size: the vjp of |v| estimates it.
+        absolute = normalise(p.vjp(ref.xs, [np.abs(v.astype(np.float64)) for v in v1],
+                                    ref.vjp), ref.xs)
+        rel = [p.opts.f32_safety * max(float(np.finfo(x.dtype).eps), fwd_err) for x in p.xs]
+        sens = [sv + r / 4 * (0.0 if a is None else finite_abs(np.asarray(a, np.float64)))
+                for sv, r, a in zip(sens, rel, absolute)]
+        worst, tols = _precision_entries(p, g1, g64, fwd_err, sens)
+        sensitive = True
+    low = next(str(x.dtype) for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
+    verdict = FAIL if worst else (INCONCLUSIVE if overflowed else PASS)
+    reason = (f"wrong only in low precision: the {low} gradient differs from the float64 "
+              "one beyond rounding" + (" (and beyond how much the float64 gradient moves "
+                                       f"within {low} rounding of x)" if sensitive else "")
+              if worst else
+              Reason.GRADIENT_OVERFLOWS.text(
+                  f"{low} at {overflowed} entries (inf, as rounding gives): not verifiable "
+                  "there") if overflowed else None)
+    return Check("precision", verdict, reason,
+                 worst=worst, tolerance=max(tols) if tols else None,
+                 details={"forward_relative_error": fwd_err, "dtype": low,
+                          "sensitivity_measured": sensitive}), g64
+
+
+def _overflow(g: np.ndarray, h: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The true gradient is beyond the dtype's range: inf of the right sign is the correctly
+    rounded value, and nothing finer can be verified."""
+    g = np.asarray(g, np.float64)
+    return np.isinf(g) & (np.abs(h) >= np.finfo(x.dtype).max) & (np.sign(g) == np.sign(h))
+
+
+def _precision_entries(p: Problem, g1: list[np.ndarray], g64: list[np.ndarray],
+                       fwd_err: float, sens: list[np.ndarray] | None,
+                       ) -> tuple[list[Entry], list[float]]:
+    """Worst disagreement per input beyond ``f32_safety * max(eps, fwd_err) * max|g64|``
+    (plus 4x the measured rounding sensitivity, entry by entry, when given)."""
+    worst, tols = [], []
+    for k, (g, h, x) in enumerate(zip(g1, g64, p.xs)):
+        if not p.diff[k] or not g.size:
+            continue
+        eps = float(np.finfo(x.dtype).eps)
+        tol = p.opts.f32_safety * max(eps, fwd_err) * float(np.max(np.abs(h))) + float(
+            np.finfo(x.dtype).tiny)
+        tols.append(tol)
+        entry_tol = tol if sens is None else tol + 4 * sens[k]
+        with np.errstate(invalid="ignore"):
+            err = np.where(_overflow(g, h, x), 0.0, np.abs(np.asarray(g, np.float64) - h))
+            excess = err / entry_tol
+        i = worst_index(excess)
+        if not np.isfinite(err.flat[i]) or excess.flat[i] > 1:
+            worst.append(Entry(input=k, input_name=p.names[k],
+                               index=tuple(int(t) for t in np.unravel_index(i, x.shape)),
+                               analytic=float(np.asarray(g, np.float64).flat[i]),
+                               numeric=float(h.flat[i]), bound=0.0,
+                               tolerance=float(np.broadcast_to(entry_tol, x.shape).flat[i]),
+                               step=0.0, verdict=FAIL, note="float64 analytic gradient"))
+    return worst, tols
+
+
+def _rounding_sensitivity(p: Problem, ref: Ref, v1: list[np.ndarray],
+                          g64: list[np.ndarray]) -> list[np.ndarray]:
+    """How far the float64 gradient moves when every input entry moves by a few units of
+    its low-precision rounding (six evaluations): a float32 computation, which
+    rounds its inputs and intermediates that much, cannot be held closer. Large where the
+    gradient jumps (floor) or is ill-conditioned (exp(x - logsumexp) at x = 1000)."""
+    cts = [v.astype(np.float64) for v in v1]
+    out = [np.zeros(x.shape) for x in ref.xs]
+    # Every entry both ways; neighbouring entries and corresponding entries of different
+    # inputs both together and apart (x / y does not move when x and y move alike, nor
+    # softmax when all logits do); and a random pattern for the rest.
+    def checker(k: int, x: np.ndarray) -> np.ndarray:
+        return (-1.0) ** (np.arange(x.size).reshape(x.shape) + k)
+    patterns = [[np.ones(x.shape) for x in ref.xs],
+                [checker(k, x) for k, x in enumerate(ref.xs)],
+                [p.rng.choice(np.array([-1.0, 1.0]), size=x.shape) for x in ref.xs]]
+    for signs in patterns + [[-s for s in pattern] for pattern in patterns]:
+        moved = [x * (1 + 4 * float(np.finfo(x0.dtype).eps) * s) if d else x
+                 for x, x0, d, s in zip(ref.xs, p.xs, p.diff, signs)]
+        try:
+            gs = normalise(p.vjp(moved, cts, ref.vjp), moved)
+        except CallError:
+            continue
+        for k, g in enumerate(gs):
+            if g is not None and np.shape(g) == out[k].shape:
+                with np.errstate(invalid="ignore"):
+                    d = np.abs(np.asarray(g, np.float64) - g64[k])
+                out[k] = np.fmax(out[k], np.where(np.isfinite(d), d, 0.0))
+    return out
+
+

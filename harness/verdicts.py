@@ -1,0 +1,106 @@
+"""From compared values to a check: confirm what the first estimate could not decide, and
+summarise entries into one named check with its reason and resolved relative error.
+
+A verdict, once reached for an entry, is never rewritten: a later stage (the joint kink
+judgement, localisation) adds entries of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gradverify.harness.budget import SAFETY
+from gradverify.harness.calls import Problem
+from gradverify.harness.diagnosis import signature
+from gradverify.harness.judge import Judgement, judge
+from gradverify.harness.numeric import Estimate, Line, noise, quick, refine
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import (
+    FAIL,
+    INCONCLUSIVE,
+    NOT_APPLICABLE,
+    PASS,
+    Check,
+    Entry,
+    combine,
+)
+
+__all__ = ["decide", "summarise", "resolved_rtol"]
+
+
+def _judge_kw(p: Problem, scale: float) -> dict[str, Any]:
+    return {"scale": scale, "safety": getattr(p.opts, "safety", SAFETY),
+            "inconclusive_rtol": p.opts.inconclusive_rtol}
+
+
+def decide(p: Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: float,
+           scale: float, *, measure_noise: bool = True) -> tuple[Estimate, Judgement]:
+    """Quick estimate (with the line's measured noise); anything not passing is confirmed
+    on the finer ladder."""
+    kw = _judge_kw(p, scale)
+    sigma = noise(line, h) if measure_noise else 0.0
+    est = quick(line, h, p.opts.c_round, sigma=np.where(np.isfinite(sigma), sigma, 0.0))
+    jd = judge(analytic, ab, est, **kw)
+    if not all(v == PASS for v in jd.verdict):
+        est = refine(line, h, p.opts.c_round, sigma=sigma if measure_noise else None)
+        jd = judge(analytic, ab, est, **kw)
+    return est, jd
+
+
+def confirm(p: Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: float,
+            scale: float) -> tuple[Estimate, Judgement]:
+    """The finer ladder straight away (the first estimate was not decisive)."""
+    est = refine(line, h, p.opts.c_round)
+    return est, judge(analytic, ab, est, **_judge_kw(p, scale))
+
+
+def resolved_rtol(entries: Sequence[Entry]) -> float | None:
+    """The smallest r such that scaling every analytic value by (1 + r) would FAIL some
+    compared entry: min over smooth entries of tolerance / |analytic|."""
+    vals = [e.tolerance / abs(e.analytic) for e in entries
+            if e.kind == "smooth" and e.verdict != NOT_APPLICABLE and e.analytic != 0
+            and np.isfinite(e.analytic) and np.isfinite(e.tolerance)]
+    return float(min(vals)) if vals else None
+
+
+def summarise(name: str, entries: list[Entry], verdicts: list[str], stable: Check,
+              p: Problem, extra: str | None = None,
+              resolved: float | None = None) -> Check:
+    """One check from its compared entries (``verdicts`` has one verdict per comparison,
+    ``entries`` the ones worth showing)."""
+    verdict = FAIL if stable.verdict == FAIL else combine(verdicts)
+    bad = sorted((e for e in entries if e.verdict in (FAIL, INCONCLUSIVE)),
+                 key=lambda e: (e.verdict != FAIL, -min(e.excess, 1e300)))
+    good = sorted((e for e in entries if e.verdict == PASS),
+                  key=lambda e: -min(e.excess, 1e300))
+    n_na = sum(v == NOT_APPLICABLE for v in verdicts)
+    reason = None
+    if stable.verdict == FAIL:
+        reason = stable.reason
+    elif verdict == FAIL:
+        n_fail = sum(v == FAIL for v in verdicts)
+        reason = f"{n_fail} of {len(verdicts)} compared values disagree beyond tolerance"
+    elif verdict == INCONCLUSIVE:
+        notes = sorted({e.note for e in bad if e.note})
+        reason = "; ".join(notes) or Reason.ROUNDOFF_DOMINATED.value
+    elif verdict == NOT_APPLICABLE:
+        notes = sorted({e.note for e in entries if e.verdict == NOT_APPLICABLE and e.note})
+        reason = "; ".join(notes) or Reason.DISCONTINUOUS.value
+    elif n_na:
+        notes = sorted({e.note for e in entries if e.verdict == NOT_APPLICABLE and e.note})
+        reason = (f"{n_na} of {len(verdicts)} entries not applicable ("
+                  + ("; ".join(notes) or Reason.DISCONTINUOUS.value) + "), the rest pass")
+    if extra and verdict != FAIL:
+        reason = f"{reason}; {extra}" if reason else extra
+    tol = max((e.tolerance for e in entries if np.isfinite(e.tolerance)), default=None)
+    if resolved is None:
+        resolved = resolved_rtol(entries)
+    check = Check(name, verdict, reason, worst=bad[:8] if bad else good[:3], tolerance=tol,
+                  details={"compared": len(verdicts),
+                           "kinks": sum(e.kind == "kink" for e in entries),
+                           "not_applicable": n_na, "resolved_rtol": resolved})
+    check.details["signature"] = signature(bad, good, p.xs, p.diff, p.names)
+    return check
