@@ -11,6 +11,7 @@ calling conventions.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import warnings
 from collections.abc import Callable, Sequence
@@ -76,8 +77,14 @@ def input_names(fn: Callable, count: int) -> list[str]:
 
 
 def harness_has_jvp() -> bool:
-    """Whether ``check_vjp`` checks a JVP itself (the ``jvp=`` parameter)."""
-    return "jvp" in inspect.signature(check_vjp).parameters
+    """Whether ``check_vjp`` checks a JVP itself (the ``jvp=`` parameter, and the module
+    that implements it)."""
+    if "jvp" not in inspect.signature(check_vjp).parameters:
+        return False
+    try:
+        return importlib.util.find_spec("gradverify.harness.forward_mode") is not None
+    except ImportError:  # pragma: no cover
+        return False
 
 
 def check_with_jvp(forward: Callable, vjp: Callable, jvp: Callable | None,
