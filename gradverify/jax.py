@@ -7,6 +7,14 @@ Hypothesis-drawn inputs in one line. Needs the ``jax`` extra.
 >>> check_grads(jnp.tanh, (np.array([0.1, -2.0, 3.0]),), order=2)
 """
 
+try:
+    import jax as _jax  # noqa: F401 - the clear error below if it is missing
+except ModuleNotFoundError as _e:  # pragma: no cover - the default install has no jax
+    if _e.name != "jax":
+        raise
+    raise ModuleNotFoundError("gradverify.jax needs JAX: pip install 'gradverify[jax]'",
+                              name="jax") from _e
+
 from gradverify.adapters.common import ComplexInputError, GradverifyWarning, InconclusiveWarning
 from gradverify.adapters.jax_api import check, check_grads
 

@@ -8,6 +8,14 @@ Hypothesis-drawn inputs in one line. Needs the ``torch`` extra.
 True
 """
 
+try:
+    import torch as _torch  # noqa: F401 - the clear error below if it is missing
+except ModuleNotFoundError as _e:  # pragma: no cover - the default install has no torch
+    if _e.name != "torch":
+        raise
+    raise ModuleNotFoundError("gradverify.torch needs PyTorch: pip install "
+                              "'gradverify[torch]'", name="torch") from _e
+
 from gradverify.adapters.common import ComplexInputError, GradverifyWarning, InconclusiveWarning
 from gradverify.adapters.torch_api import GradcheckError, check, gradcheck, gradgradcheck
 
