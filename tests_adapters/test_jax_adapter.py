@@ -133,3 +133,22 @@ def test_suite_finds_a_fault():
     suite = jax_suite(FAULTS[4].fn, inputs=arrays(kinks=(0.0,)), modes=("rev",))
     with pytest.raises(AssertionError, match="FAIL"):
         suite()
+
+
+def test_python_scalars_stay_static_and_floats_are_checked():
+    f = lambda x, axis, power, scale: scale * jnp.sum(x ** power, axis=axis)
+    report = check(f, (np.ones((2, 3)), 1, 3, 2.5))
+    assert report.verdict == "PASS", str(report)
+    assert [i["name"] for i in report.inputs] == ["x", "scale"]
+
+
+def test_compiled_and_eager_agree_with_x64_on():
+    from gradverify.adapters.jax_function import JaxFunction
+    with jax.enable_x64(True):
+        x = np.linspace(-1, 1, 6)
+        fault = FAULTS[1]
+        for jit in (True, False):
+            jf = JaxFunction(fault.fn, (x,), jit=jit)
+            assert jf.jit == jit
+            report = check(fault.fn, (x,), modes=("rev",), jit=jit)
+            assert report.verdict == "FAIL" and report.diagnosis == "sign flipped"

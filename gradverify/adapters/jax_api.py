@@ -30,7 +30,10 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
     against finite differences, and with ``"fwd"`` in ``modes`` the JVP too. ``order=2``
     checks the derivatives of ``(x, v) -> J(x)^T v`` (order 1 is :func:`check_grads`'s job
     to add). Float32/float16 leaves are checked against a float64 evaluation (under
-    ``jax.enable_x64``). Options: see :class:`gradverify.harness.Options`.
+    ``jax.enable_x64``). With ``jax_enable_x64`` on, the function is compiled with
+    ``jax.jit`` (cached across checks; ``jit=False``, or a function that cannot be traced,
+    runs eagerly); with the default config it runs eagerly. Options: see
+    :class:`gradverify.harness.Options`.
 
     >>> import jax.numpy as jnp, numpy as np
     >>> check(lambda a, b: a @ b, (np.ones((2, 3)), np.ones((3, 4)))).verdict
@@ -45,7 +48,8 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
     name = options.pop("function", None) or getattr(f, "__name__", type(f).__name__)
     reproduce = (f"gradverify.jax.check({name}, args, order={order}, modes={tuple(modes)}, "
                  f"mode={mode!r}, seed={seed})")
-    jf = JaxFunction(f, args)
+    jit = options.pop("jit", True)
+    jf = JaxFunction(f, args, jit=jit)
     names = options.pop("names", None) or _leaf_names(f, args, jf.positions)
     if not jf.positions:
         report = GradientReport(seed=seed, mode=mode, order=order, function=name,
@@ -57,7 +61,7 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
         ys = jf.forward(*jf.arrays)
         vs = [rng.standard_normal(y.shape).astype(y.dtype)
               for y, fl in zip(ys, jf.out_float) if fl]
-        jf = JaxFunction(f, args, order=2, vs=vs)
+        jf = JaxFunction(f, args, order=2, vs=vs, jit=jit)
         names = list(names) + [f"v{k}" for k in range(len(vs))]
     jvp, unsupported = None, None
     if "fwd" in modes:

@@ -14,6 +14,7 @@ the same function runs under ``jax.enable_x64(True)`` on float64 leaves.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,15 +52,27 @@ class JaxFunction:
     checked function is ``(x, v) -> J(x)^T v`` (``vs``: the cotangents ``v``)."""
 
     def __init__(self, f: Callable, args: Sequence[Any], *, order: int = 1,
-                 vs: Sequence[np.ndarray] | None = None):
+                 vs: Sequence[np.ndarray] | None = None, jit: bool = True):
+        # Compiled only when jax_enable_x64 is on for good: switching x64 on for the float64
+        # evaluation after a jit trace without it breaks later traces in jax (int32/int64
+        # index constants mix), so with the default config everything runs eagerly.
         self.f, self.order = f, order
+        self.jit = jit and bool(jax.config.jax_enable_x64)
+        self._programs: dict[str, Callable] = {}
         leaves, self.treedef = jax.tree_util.tree_flatten(tuple(args))
-        self.leaves = [jnp.asarray(leaf) for leaf in leaves]
-        for k, leaf in enumerate(self.leaves):
-            if jnp.iscomplexobj(leaf):
-                raise complex_error(_API, "argument leaf", k, str(leaf.dtype), leaf.shape)
-        self.positions = [k for k, leaf in enumerate(self.leaves)
-                          if jnp.issubdtype(leaf.dtype, jnp.floating)]
+        # Python ints and bools stay as they are (a function may use them as shapes or
+        # axes); array-like leaves are read for their dtype; floating ones are checked.
+        self.leaves = list(leaves)
+        self.positions = []
+        for k, leaf in enumerate(leaves):
+            if not (hasattr(leaf, "dtype") or isinstance(leaf, (float, complex))):
+                continue
+            view = jnp.asarray(leaf)
+            if jnp.iscomplexobj(view):
+                raise complex_error(_API, "argument leaf", k, str(view.dtype), view.shape)
+            if jnp.issubdtype(view.dtype, jnp.floating):
+                self.leaves[k] = view
+                self.positions.append(k)
         for k in self.positions:
             if self.leaves[k].dtype.name not in _CHECKED:
                 raise TypeError(f"{_API}: argument leaf {k} has dtype {self.leaves[k].dtype}"
@@ -105,31 +118,91 @@ class JaxFunction:
         return [np.asarray(a) if wide else np.asarray(a, d)
                 for a, d in zip(arrays, native)], wide
 
-    def _run(self, fn: Callable, arrays: Sequence[np.ndarray], *extra: Any) -> Any:
+    def _run(self, kind: str, arrays: Sequence[np.ndarray], *extra: Any) -> Any:
         leaves, wide = self._leaves(arrays)
         if wide:
             with _enable_x64(True):
-                return fn([jnp.asarray(a) for a in leaves], *extra)
-        return fn([jnp.asarray(a) for a in leaves], *extra)
+                return self._program(kind, leaves, *extra)
+        return self._program(kind, leaves, *extra)
+
+    def _program(self, kind: str, leaves: list[np.ndarray], *extra: Any) -> Any:
+        """Run program ``kind`` compiled (``jax.jit``, cached across checks of the same
+        function) or, if the function cannot be traced (Python control flow on values),
+        eagerly from then on."""
+        eager = getattr(self, "_" + kind)
+        if self.jit:
+            compiled = self._programs.get(kind)
+            if compiled is None:
+                compiled = self._programs[kind] = _compiled(self, kind)
+            try:
+                return compiled(leaves, *extra)
+            except Exception:  # noqa: BLE001 - retried eagerly; a real error raises there
+                result = eager(leaves, *extra)
+                self.jit = False
+                return result
+        return eager(leaves, *extra)
+
+    def _forward(self, xs: list[Any]) -> tuple[Any, ...]:
+        return tuple(self._checked(*xs))
+
+    def _vjp(self, xs: list[Any], cts: Sequence[Any]) -> tuple[Any, ...]:
+        outs, pullback = jax.vjp(self._checked, *xs)
+        cotangents = tuple(
+            jnp.asarray(c, o.dtype) if jnp.issubdtype(o.dtype, jnp.floating)
+            else np.zeros(o.shape, jax.dtypes.float0) for o, c in zip(outs, cts))
+        return tuple(pullback(cotangents))
+
+    def _jvp(self, xs: list[Any], us: Sequence[Any]) -> tuple[Any, ...]:
+        tangents = tuple(jnp.asarray(u, jnp.asarray(x).dtype) for u, x in zip(us, xs))
+        return tuple(jax.jvp(self._checked, tuple(xs), tangents)[1])
 
     # -- the triple the harness checks --------------------------------------------------
     def forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-        return self._run(lambda xs: tuple(_to_numpy(o) for o in self._checked(*xs)), arrays)
+        return tuple(_to_numpy(o) for o in self._run("forward", arrays))
 
     def vjp(self, arrays: Sequence[np.ndarray], cts: Sequence[np.ndarray],
             ) -> tuple[np.ndarray, ...]:
-        def run(xs: list[Any]) -> tuple[np.ndarray, ...]:
-            outs, pullback = jax.vjp(self._checked, *xs)
-            cotangents = tuple(
-                np.asarray(c, o.dtype) if jnp.issubdtype(o.dtype, jnp.floating)
-                else np.zeros(o.shape, jax.dtypes.float0) for o, c in zip(outs, cts))
-            return tuple(_to_numpy(g) for g in pullback(cotangents))
-        return self._run(run, arrays)
+        floats = [np.asarray(c) if np.asarray(c).dtype.kind == "f" else np.zeros(
+            np.shape(c), np.float32) for c in cts]
+        return tuple(_to_numpy(g) for g in self._run("vjp", arrays, floats))
 
     def jvp(self, arrays: Sequence[np.ndarray], tangents: Sequence[np.ndarray],
             ) -> tuple[np.ndarray, ...]:
-        def run(xs: list[Any]) -> tuple[np.ndarray, ...]:
-            us = tuple(np.asarray(u, x.dtype) for u, x in zip(tangents, xs))
-            _, out = jax.jvp(self._checked, tuple(xs), us)
-            return tuple(_to_numpy(t) for t in out)
-        return self._run(run, arrays)
+        return tuple(_to_numpy(t) for t in self._run("jvp", arrays,
+                                                     [np.asarray(u) for u in tangents]))
+
+
+# Compiled programs of recently checked functions: a check evaluates the same function
+# tens of times, and a test suite checks it again at other points.
+_COMPILED: OrderedDict[Any, Callable] = OrderedDict()
+_COMPILED_MAX = 64
+_FROZEN_MAX = 4096  # fixed array leaves up to this size are part of the key
+
+
+def _freeze(leaf: Any) -> Any:
+    if leaf is None or isinstance(leaf, (bool, int, float, str)):
+        return (type(leaf).__name__, leaf)
+    a = np.asarray(leaf)
+    if a.size > _FROZEN_MAX or a.dtype.kind not in "biuf":
+        raise TypeError("not a cacheable constant")
+    return ("array", a.shape, a.dtype.str, a.tobytes())
+
+
+def _compiled(jf: JaxFunction, kind: str) -> Callable:
+    """``jax.jit`` of ``jf``'s program ``kind``, shared by every check of the same function
+    with the same fixed (non-checked) arguments."""
+    try:
+        fixed = tuple((k, _freeze(leaf)) for k, leaf in enumerate(jf.leaves)
+                      if k not in jf.positions)
+        key = (jf.f, jf.treedef, fixed, jf.order, tuple(jf.out_float), kind)
+        hash(key)
+    except TypeError:
+        return jax.jit(getattr(jf, "_" + kind))  # not cacheable: for this check only
+    cached = _COMPILED.get(key)
+    if cached is None:
+        _COMPILED[key] = cached = jax.jit(getattr(jf, "_" + kind))
+        if len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
+    return cached
