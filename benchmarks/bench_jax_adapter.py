@@ -21,12 +21,12 @@ from jax.test_util import check_grads as theirs
 from gradverify.jax import check_grads as ours
 
 try:
-    from benchmarks._adapter_bench import compare
+    from benchmarks._adapter_bench import bare_harness, compare
 except ImportError:  # run as a script from the repository root
-    from _adapter_bench import compare
+    from _adapter_bench import bare_harness, compare
 
 
-def cases() -> list[tuple[str, object, tuple]]:
+def cases() -> list[tuple[str, object, tuple, np.ndarray]]:
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, 128)
 
@@ -34,9 +34,9 @@ def cases() -> list[tuple[str, object, tuple]]:
         return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(128), labels])
 
     f32 = lambda *s: rng.standard_normal(s).astype(np.float32)
-    return [("matmul 64x64", jnp.matmul, (f32(64, 64), f32(64, 64))),
-            ("softmax cross-entropy 128x10", xent, (f32(128, 10),)),
-            ("tanh on 1e5 elements", jnp.tanh, (f32(100_000),))]
+    return [("matmul 64x64", jnp.matmul, (f32(64, 64), f32(64, 64)), labels),
+            ("softmax cross-entropy 128x10", xent, (f32(128, 10),), labels),
+            ("tanh on 1e5 elements", jnp.tanh, (f32(100_000),), labels)]
 
 
 def main() -> None:
@@ -46,13 +46,15 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     rows = []
-    for name, fn, inputs in cases():
+    for name, fn, inputs, labels in cases():
         ours(fn, inputs, order=1, mode="fast")
         theirs(fn, inputs, order=1, atol=5e-2, rtol=5e-2)
         rows.append((name, lambda f=fn, x=inputs: ours(f, x, order=1, mode="fast"),
-                     lambda f=fn, x=inputs: theirs(f, x, order=1, atol=5e-2, rtol=5e-2)))
-    print(f"jax {jax.__version__}, median of {args.repeats}")
-    compare(rows, repeats=args.repeats, ours="gradverify", theirs="jax", json_path=args.json)
+                     lambda f=fn, x=inputs: theirs(f, x, order=1, atol=5e-2, rtol=5e-2),
+                     bare_harness(name, labels, inputs)))
+    print(f"jax {jax.__version__}, median of {args.repeats}; harness = check_vjp on NumPy "
+          "versions (same float32 inputs); overhead = gradverify / harness")
+    compare(rows, repeats=args.repeats, theirs="jax", json_path=args.json)
 
 
 if __name__ == "__main__":
