@@ -33,13 +33,15 @@ def _as_args(drawn: Any) -> tuple[Any, ...]:
 
 def suite_for(check: Callable[..., GradientReport], fn: Any,
               inputs: st.SearchStrategy[Any], *, convert: Callable[[Any], Any] = _as_args,
-              **check_kwargs: Any) -> Callable[[], None]:
+              max_examples: int | None = None, **check_kwargs: Any) -> Callable[[], None]:
     """A Hypothesis test of ``check(fn, convert(drawn), **check_kwargs)`` for every drawn
-    value of ``inputs``: assign it to a ``test_`` name."""
+    value of ``inputs``: assign it to a ``test_`` name. ``max_examples`` overrides the
+    Hypothesis profile's count for this test."""
     if not isinstance(inputs, st.SearchStrategy):
         raise TypeError(f"inputs must be a Hypothesis strategy, got {type(inputs).__name__}")
 
-    @settings(deadline=None)  # a check costs tens of evaluations; the first one compiles
+    # a check costs tens of evaluations; the first one compiles
+    @settings(deadline=None, **({} if max_examples is None else {"max_examples": max_examples}))
     @given(inputs)
     def test_gradients(drawn: Any) -> None:
         __tracebackhide__ = True
@@ -57,7 +59,7 @@ def suite_for(check: Callable[..., GradientReport], fn: Any,
 
 def torch_suite(fn: Callable, inputs: st.SearchStrategy[Any], *, dtype: Any = None,
                 order: int = 1, mode: str = "auto", seed: int = 0,
-                **options: Any) -> Callable[[], None]:
+                max_examples: int | None = None, **options: Any) -> Callable[[], None]:
     """``test_x = torch_suite(fn, inputs=strategy)``: check torch autograd's gradients of
     ``fn`` on every drawn input (an array or a tuple of arrays, made tensors that require
     grad; ``dtype`` e.g. ``torch.float32`` casts floating ones).
@@ -81,13 +83,14 @@ def torch_suite(fn: Callable, inputs: st.SearchStrategy[Any], *, dtype: Any = No
         return tuple(out)
 
     from gradverify.adapters.torch_api import check
-    return suite_for(check, fn, inputs, convert=convert, order=order, mode=mode, seed=seed,
-                     **options)
+    return suite_for(check, fn, inputs, convert=convert, max_examples=max_examples,
+                     order=order, mode=mode, seed=seed, **options)
 
 
 def jax_suite(f: Callable, inputs: st.SearchStrategy[Any], *, dtype: Any = None,
               order: int = 1, modes: tuple[str, ...] = ("fwd", "rev"), mode: str = "auto",
-              seed: int = 0, **options: Any) -> Callable[[], None]:
+              seed: int = 0, max_examples: int | None = None,
+              **options: Any) -> Callable[[], None]:
     """``test_x = jax_suite(f, inputs=strategy)``: check JAX's derivatives of ``f`` on every
     drawn input (an array or a tuple of arrays; ``dtype`` casts floating ones).
 
@@ -101,5 +104,5 @@ def jax_suite(f: Callable, inputs: st.SearchStrategy[Any], *, dtype: Any = None,
                      and a.dtype.kind == "f" else a for a in _as_args(drawn))
 
     from gradverify.adapters.jax_api import check
-    return suite_for(check, f, inputs, convert=convert, order=order, modes=modes, mode=mode,
-                     seed=seed, **options)
+    return suite_for(check, f, inputs, convert=convert, max_examples=max_examples,
+                     order=order, modes=modes, mode=mode, seed=seed, **options)
