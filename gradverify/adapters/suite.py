@@ -7,9 +7,9 @@ derivative cannot be trusted there) is discarded and counted, as in the property
 >>> from gradverify.adapters.strategies import arrays
 >>> from gradverify.harness import check_vjp
 >>> numpy_check = lambda pair, xs, **kw: check_vjp(*pair, list(xs), **kw)
->>> test_sin = suite_for(numpy_check, (np.sin, lambda xs, gs: (gs[0] * np.cos(xs[0]),)),
-...                      inputs=arrays(), max_examples=5)
->>> test_sin()
+>>> tanh = (np.tanh, lambda xs, gs: (gs[0] * (1 - np.tanh(xs[0]) ** 2),))
+>>> test_tanh = suite_for(numpy_check, tanh, inputs=arrays(), max_examples=5)
+>>> test_tanh()
 """
 
 from __future__ import annotations
