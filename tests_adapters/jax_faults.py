@@ -90,6 +90,18 @@ FAULTS = [
 ]
 
 
+def _gather(x: Any, idx: Any) -> Any:
+    return x[idx]
+
+
+_gather_overwrite = jax.custom_vjp(_gather, nondiff_argnums=(1,))
+_gather_overwrite.defvjp(
+    lambda x, idx: (_gather(x, idx), x),
+    lambda idx, x, g: (jnp.zeros_like(x).at[idx].set(g),))  # duplicates: last write wins
+FAULTS.append(Fault("duplicate indices overwritten", _gather_overwrite,
+                    lambda seed: (_rand(seed, 4, 3), np.array([0, 2, 0, 3])), None, "gradient"))
+
+
 def params(pytest: Any) -> list[Any]:
     """The faults as pytest params; a known harness gap is a non-strict xfail."""
     return [pytest.param(f, id=f.name, marks=[pytest.mark.xfail(reason=f.gap, strict=False)]

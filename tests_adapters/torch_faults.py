@@ -102,6 +102,43 @@ def rows_wrong_axis(x: torch.Tensor) -> torch.Tensor:
     return x.sum(dim=0)
 
 
+def gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    return x[idx]
+
+
+def _gather_overwrite(saved: Any, g: torch.Tensor) -> Any:
+    x, idx = saved
+    grad = torch.zeros_like(x)
+    grad[idx] = g  # duplicate indices: the last write wins instead of accumulating
+    return grad, None
+
+
+def matmul_flag(a: torch.Tensor, b: torch.Tensor, transpose_b: bool) -> torch.Tensor:
+    return a @ (b.T if transpose_b else b)
+
+
+def _matmul_flag_ignored(saved: Any, g: torch.Tensor) -> Any:
+    a, b = saved
+    return g @ b.T, a.T @ g, None  # the transpose_b=False rule used for both branches
+
+
+class _MatmulFlag(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, transpose_b: bool) -> Any:
+        ctx.save_for_backward(a, b if not transpose_b else b.T)
+        ctx.transpose_b = transpose_b
+        return matmul_flag(a, b, transpose_b)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> Any:
+        ga, gb, _ = _matmul_flag_ignored(ctx.saved_tensors, g)
+        return ga, gb, None  # gb is d/d(b.T) when transpose_b: the transpose is missing
+
+
+def square_used_twice(x: torch.Tensor) -> torch.Tensor:
+    return x * x
+
+
 def _tie(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     a = _rand(seed, 5)
     b = a.detach().clone()
@@ -142,6 +179,13 @@ FAULTS = [
     Fault("wrong for one input only", _function(
         scale_second_input, lambda s, g: (g * s[1], 3 * g * s[0])),
         lambda seed: (_rand(seed, 4), _rand(seed + 1, 4)), None, "gradient"),
+    Fault("duplicate indices overwritten", _function(gather_rows, _gather_overwrite),
+          lambda seed: (_rand(seed, 4, 3), torch.tensor([0, 2, 0, 3])), None, "gradient"),
+    Fault("attribute branch ignored (transpose_b)", _MatmulFlag.apply,
+          lambda seed: (_rand(seed, 2, 3), _rand(seed + 1, 3, 3), True), None, "gradient"),
+    Fault("tensor used twice, one use dropped", _function(
+        square_used_twice, lambda s, g: (g * s[0],)),
+        lambda seed: (_rand(seed, 5),), "scaled by a constant", "gradient"),
     Fault("nondeterministic forward", noisy, lambda seed: (_rand(seed, 4),), None,
           "hygiene.deterministic"),
     Fault("mutates its input", _function(mutating, lambda s, g: (2 * s[0] * g,)),
