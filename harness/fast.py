@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
@@ -32,7 +34,7 @@ from gradverify.harness.lines import (
     support,
 )
 from gradverify.harness.reasons import Reason
-from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry, combine
+from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
 from gradverify.harness.verdicts import decide, summarise
 
 __all__ = ["fast"]
@@ -56,20 +58,27 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
             g = [np.zeros_like(x) if t is None else t for t, x in zip(
                 normalise(p.vjp(ref.xs, [t.astype(y.dtype) for t, y in zip(v, ref.ys)],
                                 ref.vjp), ref.xs), ref.xs)]
-        directions = [p.rng.standard_normal(x.shape) * s if p.diff[i] else None
-                      for i, (x, s) in enumerate(zip(ref.xs, sc))]
+        directions = [np.array(p.rng.standard_normal(x.shape) * s, dtype=np.float64)
+                      if p.diff[i] else None for i, (x, s) in enumerate(zip(ref.xs, sc))]
         probe = Probe(p, ref, v, g, directions, residual, stable, h)
         entry = probe.compare(None)
         entries.append(entry)
         if entry.analytic != 0 and np.isfinite(entry.analytic) and entry.kind == "smooth":
             resolved.append(entry.tolerance / abs(entry.analytic))
-        if entry.verdict == PASS and entry.kind == "smooth":
+        if entry.verdict == PASS:
+            # A probe inside its own bracket at a kink passes too: a tie rule that is wrong
+            # only jointly escapes a probe whose direction has opposite signs on the tied
+            # entries (chance 1/2), so each of the probes gets its own chance to see it.
             verdicts.append(PASS)
             continue
         located = any(e.verdict == FAIL and e.index is not None for e in entries)
         if entry.verdict == FAIL and entry.kind == "smooth" and located:
             verdicts.append(FAIL)  # already pinned to entries by an earlier probe
-        elif entry.verdict in (PASS, FAIL) or entry.kind == "kink":
+        elif entry.verdict == NOT_APPLICABLE:
+            verdict, found = probe.isolate_jumps(entry)
+            verdicts.append(verdict)
+            entries.extend(found)
+        elif entry.verdict == FAIL:
             verdict, found, note = probe.settle(entry)
             verdicts.append(verdict)
             entries.extend(found)
@@ -116,10 +125,13 @@ class Probe:
                 return k, i - off
         raise IndexError(i)
 
-    def compare(self, span: tuple[int, int] | None) -> Entry:
-        """Judge the probe restricted to the flat support ``span`` (None: all of it)."""
+    def compare(self, span: tuple[int, int] | None,
+                directions: list[np.ndarray | None] | None = None) -> Entry:
+        """Judge the probe restricted to the flat support ``span`` (None: all of it), or
+        along ``directions`` when given."""
         lo, hi = span if span is not None else (0, self.size)
-        directions = self.directions if span is None else self._restricted(lo, hi)
+        if directions is None:
+            directions = self.directions if span is None else self._restricted(lo, hi)
         analytic, worst, walk, arg_walk, ab_res = 0.0, 0.0, 0.0, 0.0, 0.0
         for k, d in enumerate(directions):
             if d is None:
@@ -179,40 +191,82 @@ class Probe:
             chosen = []
             for span in ((lo, mid), (mid, hi)):
                 e = self.compare(span)
-                if (e.verdict != PASS) if follow == "disagree" else (
-                        e.kind == "kink" or e.verdict != PASS):
+                if {"disagree": e.verdict != PASS, "kink": e.kind == "kink",
+                        "jump": e.verdict == NOT_APPLICABLE}[follow]:
                     chosen.append((e.excess, span))
             for _, span in sorted(chosen):  # depth first into the worse half
                 stack.append(span)
         return found, True
 
     def settle(self, probe: Entry) -> tuple[str, list[Entry], str | None]:
-        """A probe that disagrees or meets kinks: pin it to single entries; what no single
-        entry explains is judged jointly on the kink entries."""
-        if probe.verdict == FAIL:
-            found, _ = self.localise("disagree")
-            if any(e.verdict == FAIL for e in found):
-                return FAIL, found, None
-            if any(e.verdict == INCONCLUSIVE for e in found):
-                return INCONCLUSIVE, found, None
+        """A probe that disagrees: pin it to single entries. Where the probe meets kinks,
+        no single entry is decided alone (a stable sort's middle entry at a tie is outside
+        its own one-sided bracket, and clip's t at t == lo == hi is flat, yet both are
+        right): the kink entries and the entries failing beside them are judged jointly,
+        and the rest of the probe, without them, must agree on its own."""
+        found, _ = self.localise("disagree")
         kinks, complete = self.localise("kink", limit=MAX_JOINT + 1)
-        bad = [e for e in kinks if e.verdict != PASS]
-        if bad:
-            return combine(e.verdict for e in bad), kinks, None
-        coords = [e for e in kinks if e.kind == "kink"]
-        if not complete or len(coords) > MAX_JOINT:
-            if probe.verdict == PASS:  # the probe's own bracket holds; ties not verified
-                return PASS, [], None
+        seen: set[tuple[int, Any]] = set()
+        coords, failing, unsure = [], [], []
+        for e in kinks + found:
+            if (e.input, e.index) in seen:
+                continue
+            seen.add((e.input, e.index))
+            if e.kind == "kink":
+                coords.append(e)
+            elif e.verdict == FAIL:
+                failing.append(e)
+            elif e.verdict == INCONCLUSIVE:
+                unsure.append(e)
+        if not coords:  # no kink anywhere along the probe's parts: the disagreement stands
+            if unsure and not failing:
+                return INCONCLUSIVE, unsure, None
+            return FAIL, failing or found, None
+        group = coords + failing
+        if not complete or len(group) > MAX_JOINT:
+            if failing:
+                return FAIL, failing, None
             probe.note = Reason.KINK_UNRESOLVED.text(
                 f"the probe disagrees and meets more than {MAX_JOINT} kinks")
             return INCONCLUSIVE, [], None
-        if len(coords) < 2:
-            if probe.verdict == PASS:
-                return PASS, kinks, None
+        rest = self._without(group)
+        if rest is not None and rest.verdict == FAIL and rest.kind == "smooth":
+            rest.note = "the probe without its kink entries still disagrees"
+            return FAIL, [rest, *failing], None
+        if len(group) < 2:
+            if group[0].verdict == FAIL:
+                return FAIL, group, None  # one kink alone: its bracket is the hull
             probe.note = Reason.KINK_UNRESOLVED.text(
                 "the probe's disagreement is not confirmed at any single entry")
-            return INCONCLUSIVE, kinks, None
-        return self._joint(coords)
+            return INCONCLUSIVE, group, None
+        return self._joint(group)
+
+    def isolate_jumps(self, probe: Entry) -> tuple[str, list[Entry]]:
+        """A probe along which phi jumps: find the entries where it jumps (no derivative
+        there) and judge the probe without them."""
+        jumps, complete = self.localise("jump", limit=self.p.opts.localise)
+        if not complete:
+            unresolved = Entry(**{**probe.__dict__, "verdict": INCONCLUSIVE,
+                                  "note": Reason.JUMPS_UNRESOLVED.text(
+                                      f"more than {self.p.opts.localise} entries jump along "
+                                      "the probe")})
+            return INCONCLUSIVE, [unresolved]
+        jumps = [e for e in jumps if e.verdict == NOT_APPLICABLE]
+        rest = self._without(jumps) if jumps else None
+        if rest is None:
+            return NOT_APPLICABLE, jumps
+        rest.note = rest.note or f"the probe without the {len(jumps)} entries where it jumps"
+        return rest.verdict, [rest, *jumps]
+
+    def _without(self, coords: list[Entry]) -> Entry | None:
+        """The probe with the kink entries removed from its direction (None if empty)."""
+        directions = [None if d is None else np.array(d, dtype=np.float64)
+                      for d in self.directions]
+        for e in coords:
+            directions[e.input][e.index] = 0.0
+        if not any(d is not None and np.any(d) for d in directions):
+            return None
+        return self.compare(None, directions)
 
     def _joint(self, coords: list[Entry]) -> tuple[str, list[Entry], str | None]:
         where = [(e.input, int(np.ravel_multi_index(e.index, self.ref.xs[e.input].shape)))
@@ -232,8 +286,9 @@ class Probe:
         t = (SAFETY * C_ROUND * eps * (float(mag[0]) + np.abs(a)) / inner
              + 2 * self.h * np.max(np.abs(pts), axis=0) + side)
         if in_hull(pts, a, t):
-            return PASS, coords, ("probe disagreement explained by kinks: the gradient lies "
-                                  "in the convex hull of the pieces' gradients")
+            return PASS, [e for e in coords if e.verdict == PASS], (
+                "probe disagreement explained by kinks: the gradient lies in the convex hull "
+                "of the pieces' gradients")
         names = ", ".join(f"{e.input_name}{list(e.index)}" for e in coords)
         joint = Entry(input=coords[0].input, input_name=coords[0].input_name,
                       index=coords[0].index, analytic=coords[0].analytic,

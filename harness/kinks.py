@@ -23,15 +23,15 @@ import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.optimize import linprog
+from scipy.optimize import linprog, nnls
 
 from gradverify.harness.budget import C_NOISE, SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref
-from gradverify.harness.report import FAIL, PASS, Check, Entry
+from gradverify.harness.report import FAIL, PASS, Entry
 
-__all__ = ["hull_contains", "in_hull", "sample_patterns", "piece_gradients", "joint_kinks",
-           "FULL_HULL", "MAX_JOINT"]
+__all__ = ["hull_contains", "in_hull", "sample_patterns", "piece_gradients", "kink_groups",
+           "joint_kinks", "FULL_HULL", "MAX_JOINT"]
 
 FULL_HULL = 4    # up to this many inputs: every sign pattern and ordering, whole-hull test
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
@@ -41,15 +41,28 @@ _INNER = 1 / 16  # the difference step at a sample point, as a fraction of its r
 def hull_contains(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
     """Is ``target`` within ``tol`` (per coordinate) of the convex hull of ``points`` (rows)?
 
-    Feasibility LP: lambda >= 0, sum lambda = 1, |points^T lambda - target| <= tol.
+    Feasibility LP on coordinates measured in units of their tolerance: lambda >= 0,
+    sum lambda = 1, |points^T lambda - target| / tol <= 1. An LP solver's own tolerances
+    can call a feasible problem infeasible when coordinates differ in scale by many orders,
+    so "infeasible" is double-checked by NNLS (the nearest hull point in that metric).
     """
     pts = np.asarray(points, np.float64)
     m = pts.shape[0]
-    a_ub = np.vstack([pts.T, -pts.T])
-    b_ub = np.concatenate([target + tol, -(target - tol)])
+    floor = np.finfo(np.float64).eps * np.maximum(np.max(np.abs(pts), axis=0), np.abs(target))
+    unit = np.maximum(np.asarray(tol, np.float64), np.maximum(floor, 1e-300))
+    p, a = pts / unit, np.asarray(target, np.float64) / unit
+    a_ub = np.vstack([p.T, -p.T])
+    b_ub = np.concatenate([a + 1.0, -(a - 1.0)])
     res = linprog(np.zeros(m), A_ub=a_ub, b_ub=b_ub, A_eq=np.ones((1, m)), b_eq=[1.0],
                   bounds=(0, None), method="highs")
-    return bool(res.status == 0)
+    if res.status == 0:
+        return True
+    weight = 1e3 * (1.0 + float(np.max(np.abs(p), initial=0.0)) + float(np.max(np.abs(a))))
+    lam, _ = nnls(np.vstack([p.T, np.full((1, m), weight)]), np.append(a, weight))
+    if lam.sum() <= 0:
+        return False
+    lam = lam / lam.sum()
+    return bool(np.all(np.abs(p.T @ lam - a) <= 1.0 + 1e-9))
 
 
 def in_hull(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
@@ -65,7 +78,8 @@ def in_hull(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
 def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
     """Directions w (rows) around a kink in k inputs: all sign patterns with random distinct
     magnitudes and all orderings (k <= FULL_HULL), else the sign patterns of a strength-2
-    covering array, their negations and random patterns.
+    covering array, their negations, random patterns, and each input above and below all
+    the others.
 
     >>> sample_patterns(2, np.random.default_rng(0)).shape
     (6, 2)
@@ -82,11 +96,17 @@ def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
             n += 2
         # Columns: distinct weight-n/2 binary vectors with a 0 first - any two of them
         # show all four sign combinations somewhere (Kleitman-Spencer).
-        cols = [np.isin(np.arange(n), (0,) + tuple(c + 1 for c in comb), invert=True)
+        cols = [np.isin(np.arange(n), tuple(c + 1 for c in comb))
                 for comb in itertools.combinations(range(n - 1), n // 2)][:k]
         signs = np.where(np.array(cols).T, 1.0, -1.0)
         for s in np.vstack([signs, -signs, rng.choice([-1.0, 1.0], size=(2 * k, k))]):
             rows.append(s * rng.uniform(0.5, 1.5, k))
+        # each input above and below all others once: the pieces where it wins a tie
+        for i in range(k):
+            for top in (2.0, -2.0):
+                w = rng.choice([-1.0, 1.0], size=k) * rng.uniform(0.5, 1.5, k)
+                w[i] = top
+                rows.append(w)
     return np.array(rows)
 
 
@@ -110,20 +130,23 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
             return y
     k = len(coords)
     patterns = sample_patterns(k, p.rng)
+    # One step scale for all coordinates: ties are orderings in x itself, which
+    # per-coordinate scales would distort (a tie of 0.7 and 0.7 scaled by 0.2 and 1.1).
+    big = max(s for _, _, s in coords)
     inner = h * _INNER * float(np.min(np.abs(patterns))) * 0.5
     grads = []
     mag = np.abs(reduce(np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
                                         if y.dtype.kind == "f"])))
     for w in patterns:
         base = [x.copy() for x in ref.xs]
-        for (kk, j, s), wc in zip(coords, w):
-            base[kk].flat[j] = base[kk].flat[j] + h * wc * s
+        for (kk, j, _), wc in zip(coords, w):
+            base[kk].flat[j] = base[kk].flat[j] + h * wc * big
         g = []
         for kk, j, s in coords:
             vals = []
             for sign in (1.0, -1.0):
                 xs = [x.copy() if i == kk else x for i, x in enumerate(base)]
-                xs[kk].flat[j] = xs[kk].flat[j] + sign * inner * s
+                xs[kk].flat[j] = xs[kk].flat[j] + sign * inner * big
                 y = _outputs(p, ref, xs)
                 if y is None:
                     return np.zeros((0, mag.size, k)), mag, inner
@@ -131,44 +154,81 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
                 vals.append(y)
                 mag = np.fmax(mag, np.abs(y))
             with np.errstate(all="ignore"):
-                g.append((vals[0] - vals[1]) / (2 * inner))
+                g.append((vals[0] - vals[1]) / (2 * inner * big) * s)
         grads.append(np.array(g).T)
-    return np.array(grads), mag, inner
+    return np.array(grads), mag, inner * big / max(min(s for _, _, s in coords), 1e-300)
 
 
-def joint_kinks(p: Problem, ref: Ref, kind: np.ndarray, verdict: np.ndarray,
-                ana: np.ndarray, d: np.ndarray, cols: Sequence[tuple[int, int, int]],
-                h: float, stable: Check, sigma: np.ndarray | None = None,
-                tol: np.ndarray | None = None,
-                out_index: Sequence[tuple[int, ...]] | None = None) -> list[Entry]:
-    """Joint Clarke judgement of every output whose kinks involve several inputs (full
-    mode). Returns one entry per judged output (FAIL when outside the hull)."""
-    groups: dict[tuple[int, ...], list[int]] = {}
+def kink_groups(kind: np.ndarray, verdict: np.ndarray,
+                ) -> dict[tuple[int, ...], list[int] | None]:
+    """Sets of inputs (columns) to judge jointly, with the rows to judge on each (None:
+    every row that depends on them).
+
+    Columns are linked when one output has kinks in both; every linked set of two or more
+    is judged for every output (a stable sort's middle output at a three-way tie is flat
+    along every single input - no kink, no coordinatewise disagreement - yet its gradient
+    must be a limit of nearby ones). A row that FAILs coordinatewise in a column while it
+    has kinks elsewhere is judged on its kinks' set plus that column (clip at t == lo == hi:
+    t alone moves nothing, yet TF's gradient to t is the piece lo < t < hi)."""
+    kink = kind == "kink"
+    parent = {int(c): int(c) for c in np.flatnonzero(kink.any(axis=0))}
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
     for r in range(kind.shape[0]):
-        ks = tuple(int(c) for c in np.flatnonzero(kind[r] == "kink"))
-        if 2 <= len(ks) <= MAX_JOINT and all(verdict[r, c] == PASS for c in ks):
-            groups.setdefault(ks, []).append(r)
-    out: list[Entry] = []
+        cs = [int(c) for c in np.flatnonzero(kink[r])]
+        for c in cs[1:]:
+            parent[root(c)] = root(cs[0])
+    members: dict[int, set[int]] = {}
+    for c in sorted(parent):
+        members.setdefault(root(c), set()).add(c)
+    groups: dict[tuple[int, ...], list[int] | None] = {
+        tuple(sorted(m)): None for m in members.values() if len(m) >= 2}
+    for r in range(kind.shape[0]):
+        kinks = [int(c) for c in np.flatnonzero(kink[r])]
+        failing = {int(c) for c in np.flatnonzero(verdict[r] == FAIL)} - set(parent)
+        if kinks and failing:
+            ks = tuple(sorted(members[root(kinks[0])] | failing))
+            if groups.get(ks, []) is not None:
+                groups.setdefault(ks, []).append(r)
+    return groups
+
+
+def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | None],
+                ana: np.ndarray, d: np.ndarray, cols: Sequence[tuple[int, int, int]],
+                h: float, sigma: np.ndarray | None = None, tol: np.ndarray | None = None,
+                out_index: Sequence[tuple[int, ...]] | None = None,
+                ) -> dict[tuple[int, tuple[int, ...]], Entry]:
+    """Joint Clarke judgement of every row on every group (full mode): one entry per
+    (row, group) where the row depends on the group, FAIL when its analytic row is outside
+    the hull of the sampled piece gradients. Groups larger than MAX_JOINT inputs are not
+    judged jointly."""
+    out: dict[tuple[int, tuple[int, ...]], Entry] = {}
     eps, c_round = ref.eps, p.opts.c_round
-    for ks, rows in groups.items():
+    for ks, only in groups.items():
+        if len(ks) > MAX_JOINT:
+            continue
         coords = [(cols[c][0], cols[c][2], float(d[c])) for c in ks]
         grads, mag, inner = piece_gradients(p, ref, coords, h)
         if not grads.size:
             continue
-        for r in rows:
+        for r in (range(grads.shape[1]) if only is None else only):
             pts = grads[:, r, :]
-            if not np.all(np.isfinite(pts)):
-                continue
             a = ana[r, list(ks)]
+            if not np.all(np.isfinite(pts)) or not (np.any(pts) or np.any(a)):
+                continue
             noise = 0.0 if sigma is None else C_NOISE * float(sigma[r])
             round_tol = SAFETY * (c_round * eps * (mag[r] + np.abs(a)) + noise) / inner
             spread = 2 * h * np.max(np.abs(pts), axis=0)  # pieces curve across delta
-            side = np.zeros(len(ks)) if tol is None else tol[r, list(ks)]
+            side = np.zeros(len(ks)) if tol is None else np.where(
+                np.isfinite(tol[r, list(ks)]), tol[r, list(ks)], 0.0)
             t = round_tol + spread + side
-            inside = in_hull(pts, a, t)
-            e = _entry(p, ref, r, ks, cols, a, pts, t, d, inside)
+            e = _entry(p, ref, r, ks, cols, a, pts, t, d, in_hull(pts, a, t))
             e.output = None if out_index is None else out_index[r]
-            out.append(e)
+            out[(r, ks)] = e
     return out
 
 

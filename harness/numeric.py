@@ -129,15 +129,31 @@ def _empty(n: int) -> Estimate:
                     scale=z.copy(), jump=np.zeros(n, bool))
 
 
-def noise(line: Line, h: float) -> np.ndarray:
-    """Noise level sigma of phi near 0 per channel (ECnoise; 10 evaluations).
+def noise(line: Line, h: float, levels: int = 4) -> np.ndarray:
+    """Noise level sigma of phi near 0 per channel (ECnoise; 10 evaluations per spacing).
 
-    Two one-sided windows of 5 samples spaced ``h/8``, t in [h/8, 5h/8] and its mirror; the
-    smaller estimate counts. A kink or jump at x (relu at 0, a tie, sign) lies outside both
-    windows, so it is not mistaken for noise; one just beside x spoils one window only.
+    Two one-sided windows of 5 samples, t in [delta, 5 delta] and its mirror; the smaller
+    estimate counts. A kink or jump at x lies outside every window, so it is not mistaken
+    for noise (one just beside x spoils one window only). Spacings delta = h/8, h/64, ...:
+    noise shows the same sigma at every spacing, a smooth function's curvature 512 times
+    less at each finer one (steps far beyond the function's natural scale: sin at 7e5), so
+    the spacing is refined while any channel's estimate still falls that way.
     """
-    return noise_samples([line(k * h * NOISE_SPACING)[0]
-                          for k in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)])
+    out = None
+    spacing = NOISE_SPACING
+    for _ in range(levels):
+        sigma = noise_samples([line(k * h * spacing)[0]
+                               for k in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)])
+        if out is None:
+            out = sigma
+            spacing /= 8
+            continue
+        smooth = (sigma < out / 8) & (sigma > 0)
+        out = np.fmin(out, sigma)
+        if not smooth.any():
+            break
+        spacing /= 8
+    return out
 
 
 def noise_samples(samples: list[np.ndarray]) -> np.ndarray:

@@ -31,6 +31,7 @@ class Reason(StrEnum):
     ROUNDED_AWAY = "change rounded away inside the function"
     GRADIENT_OVERFLOWS = "the gradient overflows its dtype"
     KINK_UNRESOLVED = "kinks not resolved"
+    JUMPS_UNRESOLVED = "discontinuities not isolated"
     # -- NOT_APPLICABLE: there is no derivative to verify ----------------------------------
     NO_FLOAT_INPUTS = "no floating-point inputs"
     NO_FLOAT_OUTPUTS = "no floating-point outputs"

@@ -403,6 +403,91 @@ def _define() -> None:
     _fault("FaultMaxTies", 15, fault_max, lambda rng: [np.array([1.0, 3.0, 3.0, -2.0])],
            "gradient")
 
+    # The joint tie faults: each coordinate alone stays inside its one-sided bracket
+    # [0, 1]; only the joint (Clarke) judgement sees that (1, 1) and (0, 0) are outside
+    # the hull {(s, 1 - s)} of the pieces' gradients.
+    fge = fop("GreaterEqual").kernel if hasattr(fop("GreaterEqual"), "kernel") else None
+    del fge  # (the real ops are built below through the public wrappers)
+
+    @op("FaultMaximumTieBoth", inputs=("x", "y"), signature="broadcast", ties=True,
+        reference=np.maximum)
+    def fault_max_both(x, y):
+        return np.maximum(x, y)
+
+    @fault_max_both.gradient
+    def _(op, grad):
+        x, y = op.inputs
+        return [grad * cast(tf.greater_equal(x, y), grad.dtype),
+                grad * cast(tf.greater_equal(y, x), grad.dtype)]  # a tie: both get it all
+
+    _fault("FaultMaximumTieBoth", 15, fault_max_both,
+           lambda rng: [np.array([1.0, 2.0, -3.0, 0.5]), np.array([1.0, 0.5, -3.0, 0.5])],
+           "gradient")
+    _fault("FaultMaximumTieBoth", 15, fault_max_both,
+           lambda rng: [np.array([1.0, 2.0, -3.0, 0.5]), np.array([1.0, 0.5, -3.0, 0.5])],
+           "gradient", mode="fast")
+
+    @op("FaultMaximumTieNone", inputs=("x", "y"), signature="broadcast", ties=True,
+        reference=np.maximum)
+    def fault_max_none(x, y):
+        return np.maximum(x, y)
+
+    @fault_max_none.gradient
+    def _(op, grad):
+        x, y = op.inputs
+        return [grad * cast(tf.greater(x, y), grad.dtype),
+                grad * cast(tf.greater(y, x), grad.dtype)]  # a tie: nobody gets anything
+
+    _fault("FaultMaximumTieNone", 15, fault_max_none,
+           lambda rng: [np.array([[0.0, 1.0], [2.0, -1.0]]), np.array([[0.0, 1.0], [1.0, 3.0]])],
+           "gradient")
+    _fault("FaultMaximumTieNone", 15, fault_max_none,
+           lambda rng: [np.array([[0.0, 1.0], [2.0, -1.0]]), np.array([[0.0, 1.0], [1.0, 3.0]])],
+           "gradient", mode="fast")
+
+    @op("FaultReduceMaxTieAll", signature="custom", ties=True, reference=lambda x: np.max(x))
+    def fault_rmax_all(x):
+        return np.asarray(np.max(x), dtype=x.dtype)
+
+    fault_rmax_all.shape_rule(lambda ctx: tf.TensorShape([]))
+
+    @fault_rmax_all.gradient
+    def _(op, grad):
+        x, y = op.inputs[0], op.outputs[0]
+        return grad * cast(tf.equal(x, y), x.dtype)  # every tied maximum gets all of it
+
+    _fault("FaultReduceMaxTieAll", 15, fault_rmax_all,
+           lambda rng: [np.array([0.5, 3.0, 3.0, 3.0, -2.0])], "gradient")
+
+    # -- probes must not cancel: a fault on two entries with opposite signs -------------
+    @op("FaultTanhTwoEntries", reference=np.tanh)
+    def fault_tanh_two(x):
+        return np.tanh(x)
+
+    @fault_tanh_two.gradient
+    def _(op, grad):
+        y = op.outputs[0]
+        n = int(np.prod(y.shape.as_list()))
+        bump = np.zeros(n)
+        bump[n // 3], bump[2 * n // 3] = 0.01, -0.01  # +1% and -1% on two entries
+        return grad * (1.0 - y * y) * (1.0 + tf.constant(bump.reshape(y.shape.as_list())))
+
+    _fault("FaultTanhTwoEntries", 2, fault_tanh_two,
+           lambda rng: [np.full((40, 50), 0.3)], "gradient", mode="fast")
+
+    # -- resolution: every entry off by 1e-6 relative on 1e5 elements ---------------------
+    @op("FaultTanhMicro", reference=np.tanh)
+    def fault_tanh_micro(x):
+        return np.tanh(x)
+
+    @fault_tanh_micro.gradient
+    def _(op, grad):
+        y = op.outputs[0]
+        return grad * (1.0 - y * y) * (1.0 + 1e-6)
+
+    _fault("FaultTanhMicro", 3, fault_tanh_micro, _normal(100_000), "gradient",
+           mode="fast")
+
     # -- rows 16/17: right first order, wrong second order -------------------------------
     @op("FaultTanhSecondOrder", reference=np.tanh)
     def fault_tanh2(x):

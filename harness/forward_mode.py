@@ -1,0 +1,130 @@
+"""The forward-mode seam: a ``jvp(inputs, tangents) -> output tangents`` checked by the same
+machinery as the VJP.
+
+- full mode: the JVP's Jacobian, column by column (one JVP per input element), against the
+  numeric Jacobian (check ``jvp``);
+- fast mode: ``<v, J u>`` from the JVP against the numeric directional derivative of
+  ``<v, f(x + t u)>`` on Gaussian probes (check ``jvp``), and the consistency of the two
+  modes ``<v, J u> = <J^T v, u>`` within rounding (check ``jvp.consistency``).
+
+>>> import numpy as np
+>>> from gradverify.harness import check_vjp
+>>> jvp = lambda xs, us: (np.cos(xs[0]) * us[0],)
+>>> vjp = lambda xs, gs: (np.cos(xs[0]) * gs[0],)
+>>> r = check_vjp(np.sin, vjp, [np.linspace(0, 1, 4)], jvp=jvp, mode="fast")
+>>> r.verdict, [c.name for c in r.checks if c.name.startswith("jvp")]
+('PASS', ['jvp', 'jvp.consistency'])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
+from gradverify.harness.calls import Problem
+from gradverify.harness.full import full
+from gradverify.harness.lines import (
+    Ref,
+    cotangent,
+    finite_abs,
+    line,
+    normalise,
+    scales,
+    step,
+    support,
+)
+from gradverify.harness.report import FAIL, PASS, Check, Entry
+from gradverify.harness.verdicts import decide, summarise
+
+__all__ = ["check_jvp"]
+
+
+def _tangents(p: Problem, ref: Ref, xs: list[np.ndarray],
+              directions: list[np.ndarray | None]) -> np.ndarray | None:
+    """The JVP's output tangents, flattened over the float outputs (None: wrong shape)."""
+    ts = [None if d is None else d.astype(x.dtype) for d, x in zip(directions, xs)]
+    out = p.jvp(xs, ts)
+    floats = [y for y in ref.ys if y.dtype.kind == "f"]
+    got = [t for t, y in zip(out, ref.ys) if y.dtype.kind == "f"] if len(out) == len(
+        ref.ys) else out
+    if len(got) != len(floats) or any(np.shape(t) != y.shape for t, y in zip(got, floats)):
+        return None
+    return np.concatenate([np.asarray(t, np.float64).ravel() for t in got])
+
+
+def _shape_fail(p: Problem, ref: Ref) -> Check:
+    shapes = [tuple(y.shape) for y in ref.ys]
+    return Check("jvp", FAIL, f"the jvp's output tangents do not have the outputs' shapes "
+                 f"{shapes}")
+
+
+def check_jvp(p: Problem, ref: Ref, use_full: bool, v1: list[np.ndarray],
+              g1: list[np.ndarray]) -> list[Check]:
+    """The ``jvp`` checks (see the module docstring)."""
+    xs = ref.xs
+    blocks = support(p, ref)
+    if use_full:
+        n = sum(xs[k].size for k, _ in blocks)
+        n_out = sum(y.size for y in ref.ys if y.dtype.kind == "f")
+        jac = np.zeros((n_out, n))
+        for kk, off in blocks:
+            for j in range(xs[kk].size):
+                directions: list[np.ndarray | None] = [None] * len(xs)
+                e = np.zeros(xs[kk].shape)
+                e.flat[j] = 1.0
+                directions[kk] = e
+                col = _tangents(p, ref, xs, directions)
+                if col is None:
+                    return [_shape_fail(p, ref)]
+                jac[:, off + j] = col
+        residual = [np.zeros(x.shape) for x in xs]
+        return [full(p, ref, residual, jacobian=jac, name="jvp")]
+    return _fast(p, ref, v1, g1)
+
+
+def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> list[Check]:
+    sc = scales(ref.xs)
+    h = step(p, ref)
+    stable = Check("hygiene.output_stable", PASS)
+    entries: list[Entry] = []
+    verdicts: list[str] = []
+    consistency: list[Entry] = []
+    for k in range(p.opts.probes):
+        if k == 0:
+            v, g = [np.asarray(t, np.float64) for t in v1], g1
+        else:
+            v = [np.asarray(t, np.float64) for t in cotangent(p.rng, ref.ys)]
+            g = [np.zeros_like(x) if t is None else t for t, x in zip(
+                normalise(p.vjp(ref.xs, [t.astype(y.dtype) for t, y in zip(v, ref.ys)],
+                                ref.vjp), ref.xs), ref.xs)]
+        directions = [np.array(p.rng.standard_normal(x.shape) * s, dtype=np.float64)
+                      if p.diff[i] else None for i, (x, s) in enumerate(zip(ref.xs, sc))]
+        tangent = _tangents(p, ref, ref.xs, directions)
+        if tangent is None:
+            return [_shape_fail(p, ref)]
+        vf = np.concatenate([t.ravel() for t, y in zip(v, ref.ys) if y.dtype.kind == "f"])
+        forward = float(vf @ tangent)
+        backward = sum(float(np.sum(np.asarray(gk, np.float64) * d))
+                       for gk, d in zip(g, directions) if d is not None)
+        walk_f = float(np.sqrt(np.sum((vf * finite_abs(tangent)) ** 2)))
+        walk_b = float(np.sqrt(sum(float(np.sum((np.asarray(gk, np.float64) * d) ** 2))
+                                   for gk, d in zip(g, directions) if d is not None)))
+        round_tol = SAFETY * C_SIGMA * C_ROUND * ref.eps * (walk_f + walk_b)
+        consistency.append(Entry(input=0, index=None, input_name="probe", analytic=forward,
+                                 numeric=backward, bound=0.0, tolerance=round_tol, step=0.0,
+                                 verdict=PASS if abs(forward - backward) <= round_tol
+                                 else FAIL, note="<v, J u> (jvp) against <J^T v, u> (vjp)"))
+        ln = line(p, ref, directions, v, stable)
+        est, jd = decide(p, ln, np.array([forward]), np.array([ref.eps * C_ROUND * walk_f]),
+                         h, walk_f)
+        entries.append(Entry(input=0, index=None, input_name="probe", analytic=forward,
+                             numeric=float(est.value[0]), bound=float(est.bound[0]),
+                             tolerance=float(jd.tolerance[0]), step=float(est.step[0]),
+                             verdict=jd.verdict[0], kind=jd.kind[0], note=jd.reason[0]))
+        verdicts.append(jd.verdict[0])
+    check = summarise("jvp", entries, verdicts, stable, p)
+    cons = summarise("jvp.consistency", consistency, [e.verdict for e in consistency],
+                     Check("stable", PASS), p)
+    if cons.verdict == FAIL:
+        cons.reason = "the jvp and the vjp disagree: <v, J u> != <J^T v, u> beyond rounding"
+    return [check, cons]

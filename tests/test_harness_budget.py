@@ -1,0 +1,81 @@
+"""The error budget, term by term: each term grows when (and only when) its cause does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradverify.harness import check_vjp
+from gradverify.harness.budget import ErrorBudget, noise_level, tolerance
+from gradverify.harness.numeric import Line, noise, quick, refine
+
+H = 6e-6
+
+
+def test_tolerance_is_safety_times_the_sum_of_the_terms():
+    b = ErrorBudget.zeros(3)
+    for k, name in enumerate(b.terms):
+        getattr(b, name)[:] = 10.0 ** -(k + 8)
+    assert np.allclose(tolerance(b, 4.0), 4.0 * sum(10.0 ** -(k + 8) for k in range(6)))
+    assert b.dominant() == ["truncation"] * 3
+
+
+def test_truncation_term_grows_with_curvature_not_with_size():
+    flat = quick(Line(lambda t: np.array([1e6 * (1 + t)])), H)
+    curved = quick(Line(lambda t: np.array([np.exp(30 * t)])), H)
+    assert flat.budget.truncation[0] < 1e-3 * curved.budget.truncation[0]
+    assert curved.budget.truncation[0] >= abs(curved.value[0] - 30.0)
+
+
+def test_output_roundoff_term_scales_with_the_outputs_magnitude():
+    small = quick(Line(lambda t: np.array([1.0 + t])), H)
+    large = quick(Line(lambda t: np.array([1e8 + t])), H)
+    assert large.budget.output_roundoff[0] == pytest.approx(
+        1e8 * small.budget.output_roundoff[0], rel=1e-4)
+
+
+def test_cancellation_term_sees_noise_that_eps_times_f_cannot():
+    # (1e8 + t) - 1e8 is ~t: |f| is tiny, yet its rounding noise is eps * 1e8
+    cancel = Line(lambda t: np.array([(1e8 + 0.37 + t) - 1e8]))
+    sigma = noise(cancel, 1e-3)
+    assert 1e-10 < sigma[0] < 1e-7
+    smooth = Line(lambda t: np.array([0.37 + t + 0.1 * t * t]))
+    assert noise(smooth, 1e-3)[0] < 1e-15
+    est = quick(cancel, 1e-3, sigma=sigma)
+    assert est.budget.cancellation[0] > est.budget.output_roundoff[0]
+
+
+def test_noise_level_ignores_a_kink_or_a_jump_at_x():
+    for phi in (lambda t: np.array([abs(t)]), lambda t: np.array([1.0 if t > 0 else 0.0])):
+        assert noise(Line(phi), 1e-3)[0] == 0.0
+
+
+def test_noise_level_refines_its_spacing_when_curvature_dominates():
+    # sin at a huge argument: the default spacing sees curvature, a finer one only the
+    # genuine noise (x (1 + t) rounds by eps * x = 1.5e-10)
+    x = 659872.0
+    line = Line(lambda t: np.array([np.sin(x * (1 + t))]))
+    assert noise(line, H)[0] < 1e-9
+    assert noise_level(np.sin(x * (1 + H / 8 * np.arange(5)))[:, None])[0] > 1e-6
+
+
+def test_argument_rounding_term_is_charged_at_large_x():
+    # sin(33799 + t) - the argument's own rounding moves f by eps * 33799
+    x = np.array([33799.0])
+    r = check_vjp(np.sin, lambda xs, gs: (gs[0] * np.cos(xs[0]),), [x], mode="full")
+    assert r.verdict == "PASS"
+    line = Line(lambda t: (np.array([np.sin(x[0] * (1 + t))]), np.array([1.0]),
+                           np.array([x[0] * 32])), paired=True)
+    est = quick(line, H)
+    assert est.budget.argument_rounding[0] > est.budget.output_roundoff[0]
+
+
+def test_analytic_rounding_and_float32_terms_enter_the_judgement():
+    from gradverify.harness.judge import judge
+    est = refine(Line(lambda t: np.array([2.0 * t])), H)
+    tight = judge(np.array([2.0 + 1e-6]), np.zeros(1), est)
+    loose = judge(np.array([2.0 + 1e-6]), np.full(1, 1e-6), est)
+    f32 = judge(np.array([2.0 + 1e-6]), np.zeros(1), est, float32=1e-6)
+    assert tight.verdict[0] == "FAIL"
+    assert loose.verdict[0] == "PASS" and f32.verdict[0] == "PASS"
+    assert loose.budget.analytic_rounding[0] == 1e-6 and f32.budget.float32[0] == 1e-6

@@ -1,0 +1,203 @@
+"""Kinks judged against Clarke's generalized Jacobian: ties, sorts, multi-kink probes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradverify.harness import FAIL, PASS, check_vjp
+from gradverify.harness.kinks import hull_contains, in_hull, sample_patterns
+
+MODES = ["full", "fast"]
+SEEDS = range(4)
+
+
+# -- tie rules for maximum(a, b) -------------------------------------------------------------
+def _maximum_vjp(rule):
+    def vjp(xs, gs):
+        a, b = xs
+        g = gs[0]
+        tie = a == b
+        ga = np.where(a > b, g, 0.0)
+        gb = np.where(b > a, g, 0.0)
+        share = {"first": (1.0, 0.0), "second": (0.0, 1.0), "split": (0.5, 0.5),
+                 "both": (1.0, 1.0), "none": (0.0, 0.0)}[rule]
+        return (ga + np.where(tie, share[0] * g, 0.0), gb + np.where(tie, share[1] * g, 0.0))
+    return vjp
+
+
+def _tied(n=6, rng=None):
+    rng = rng or np.random.default_rng(3)
+    a = rng.standard_normal(n)
+    b = rng.standard_normal(n)
+    b[::2] = a[::2]  # half the entries tie exactly
+    return [a, b]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("rule", ["first", "second", "split"])
+def test_valid_tie_conventions_of_maximum_pass(rule, mode):
+    for seed in SEEDS:
+        r = check_vjp(np.maximum, _maximum_vjp(rule), _tied(), mode=mode, seed=seed)
+        assert r.verdict == PASS, str(r)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("rule", ["both", "none"])
+def test_full_gradient_to_every_tied_input_or_to_none_fails(rule, mode):
+    for seed in SEEDS:
+        r = check_vjp(np.maximum, _maximum_vjp(rule), _tied(), mode=mode, seed=seed)
+        assert r.verdict == FAIL, str(r)
+        kinds = {e.kind for e in r.check("gradient").worst if e.verdict == FAIL}
+        assert "joint kink" in kinds or mode == "fast"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_minimum_ties_judged_the_same_way(mode):
+    def vjp(rule):
+        inner = _maximum_vjp(rule)
+        return lambda xs, gs: inner([-xs[0], -xs[1]], gs)
+    for seed in SEEDS:
+        assert check_vjp(np.minimum, vjp("split"), _tied(), mode=mode,
+                         seed=seed).verdict == PASS
+        assert check_vjp(np.minimum, vjp("both"), _tied(), mode=mode,
+                         seed=seed).verdict == FAIL
+
+
+# -- reduce_max / reduce_min over a row with ties ------------------------------------------
+def _reduce_max_vjp(rule):
+    def vjp(xs, gs):
+        x = xs[0]
+        m = x.max(axis=1, keepdims=True)
+        hit = (x == m).astype(float)
+        if rule == "split":          # TF's reduce_max: equal shares
+            w = hit / hit.sum(axis=1, keepdims=True)
+        elif rule == "first":        # all to the first maximum
+            w = np.zeros_like(x)
+            w[np.arange(len(x)), x.argmax(axis=1)] = 1
+        elif rule == "all":          # the fault: full gradient to every tied entry
+            w = hit
+        else:                        # the fault: nothing to any tied entry
+            w = hit * (hit.sum(axis=1, keepdims=True) == 1)
+        return (w * gs[0][:, None],)
+    return vjp
+
+
+def _rows_with_ties():
+    x = np.array([[1.0, 3.0, 3.0, -2.0], [0.5, 0.5, 0.5, 0.1], [2.0, -1.0, 0.0, 1.0]])
+    return [x]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("rule", "verdict"), [("split", PASS), ("first", PASS),
+                                               ("all", FAIL), ("none", FAIL)])
+def test_reduce_max_tie_rules(rule, verdict, mode):
+    f = lambda x: x.max(axis=1)
+    for seed in SEEDS:
+        r = check_vjp(f, _reduce_max_vjp(rule), _rows_with_ties(), mode=mode, seed=seed)
+        assert r.verdict == verdict, str(r)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_reduce_min_tie_rules(mode):
+    f = lambda x: x.min(axis=1)
+    neg = lambda rule: (lambda xs, gs: _reduce_max_vjp(rule)([-xs[0]], gs))
+    x = _rows_with_ties()
+    assert check_vjp(f, neg("split"), [-x[0]], mode=mode).verdict == PASS
+    assert check_vjp(f, neg("all"), [-x[0]], mode=mode).verdict == FAIL
+
+
+# -- other kinks --------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("at_zero", [0.0, 1.0])
+def test_relu_difference_at_the_origin_passes_with_either_convention(at_zero, mode):
+    f = lambda a, b: np.maximum(a, 0) - np.maximum(b, 0)
+    d = lambda x: np.where(x > 0, 1.0, np.where(x == 0, at_zero, 0.0))
+    vjp = lambda xs, gs: (gs[0] * d(xs[0]), -gs[0] * d(xs[1]))
+    for seed in SEEDS:
+        r = check_vjp(f, vjp, [np.zeros(4), np.zeros(4)], mode=mode, seed=seed)
+        assert r.verdict == PASS, str(r)
+
+
+def _stable_sort_vjp(xs, gs):
+    order = np.argsort(xs[0], kind="stable")
+    g = np.zeros_like(xs[0])
+    g[order] = gs[0]
+    return (g,)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stable_sort_at_a_three_way_tie_passes(mode):
+    x = np.array([0.7, 0.7, 0.7, -1.0, 2.0])
+    for seed in range(8):
+        r = check_vjp(lambda x: np.sort(x, kind="stable"), _stable_sort_vjp, [x],
+                      mode=mode, seed=seed)
+        assert r.verdict == PASS, str(r)
+
+
+def test_sort_that_drops_a_tied_entry_fails():
+    def vjp(xs, gs):
+        g = _stable_sort_vjp(xs, gs)[0]
+        g[1] = 0.0  # the middle of the tie gets nothing
+        return (g,)
+    r = check_vjp(lambda x: np.sort(x, kind="stable"), vjp, [np.array([0.7, 0.7, 0.7])],
+                  mode="full")
+    assert r.verdict == FAIL
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("value", "verdict"), [(0.0, PASS), (1.0, PASS), (-1.0, PASS),
+                                                (2.0, FAIL)])
+def test_abs_at_zero(value, verdict, mode):
+    vjp = lambda xs, gs: (gs[0] * np.where(xs[0] == 0, value, np.sign(xs[0])),)
+    x = np.array([0.0, 1.5, -0.5, 0.0])
+    assert check_vjp(np.abs, vjp, [x], mode=mode).verdict == verdict
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_kink_closer_than_the_smallest_step_is_not_a_fail(mode):
+    # maximum(a, b) with b a relative 1e-12 above a: every step straddles the tie.
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal(6)
+    b = a.copy()
+    b[::2] = a[::2] * (1 + np.sign(a[::2]) * 1e-12)
+    b[1::2] = rng.standard_normal(3)
+    vjp = lambda xs, gs: (gs[0] * (xs[0] > xs[1]), gs[0] * (xs[0] <= xs[1]))
+    for seed in SEEDS:
+        r = check_vjp(np.maximum, vjp, [a, b], mode=mode, seed=seed)
+        assert r.verdict != FAIL, str(r)
+    # ... while a wrong value there still is one (a gradient of 2 is in no hull)
+    bad = lambda xs, gs: (2 * gs[0] * (xs[0] > xs[1]), 2 * gs[0] * (xs[0] <= xs[1]))
+    assert check_vjp(np.maximum, bad, [a, b], mode=mode).verdict == FAIL
+
+
+# -- the hull test itself ----------------------------------------------------------------------
+def test_hull_membership_with_tolerance():
+    pts = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert hull_contains(pts, np.array([1 / 3, 1 / 3, 1 / 3]), np.full(3, 1e-12))
+    assert not hull_contains(pts, np.zeros(3), np.full(3, 1e-3))
+    assert hull_contains(pts, np.zeros(3) + 0.3, np.full(3, 0.05))
+
+
+def test_sample_patterns_cover_every_sign_pair():
+    for k in (2, 3, 4, 7, 12):
+        w = sample_patterns(k, np.random.default_rng(0))
+        signs = np.sign(w)
+        assert not np.any(signs == 0)
+        for i in range(k):
+            for j in range(i + 1, k):
+                seen = {(a, b) for a, b in zip(signs[:, i], signs[:, j])}
+                assert len(seen) == 4, (k, i, j)
+
+
+def test_pairwise_projection_for_many_coordinates():
+    # relu-like kinks in 6 inputs (a separable box of 64 pieces): the patterns sample far
+    # fewer pieces, yet every vertex passes pairwise, and a point outside the box does not
+    w = sample_patterns(6, np.random.default_rng(1))
+    pts = (w > 0).astype(float)
+    assert len(pts) < 64
+    for vertex in (np.zeros(6), np.ones(6), np.array([1.0, 0, 1, 0, 0, 1])):
+        assert in_hull(pts, vertex, np.full(6, 1e-9))
+    target = np.zeros(6)
+    target[0] = 2.0
+    assert not in_hull(pts, target, np.full(6, 1e-9))
