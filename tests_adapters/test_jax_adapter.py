@@ -50,8 +50,20 @@ def test_wrong_jvp_fails_in_both_modes():
     report = check(wrong_jvp(), (x,))
     assert report.verdict == "FAIL", str(report)
     assert report.check("gradient").verdict == "FAIL"
-    fwd = [c for c in report.checks if c.name.startswith("forward_mode")]
-    assert fwd and all(c.verdict != "INCONCLUSIVE" for c in fwd)
+    fwd = [c for c in report.checks if c.name.startswith(("jvp", "forward_mode"))]
+    assert fwd and any(c.verdict == "FAIL" for c in fwd), str(report)
+
+
+def test_forward_mode_is_checked_against_finite_differences():
+    @jax.custom_jvp
+    def f(x):
+        return jnp.sin(x)
+
+    f.defjvp(lambda p, t: (jnp.sin(p[0]), jnp.cos(p[0]) * t[0]))
+    x = np.linspace(-2, 2, 5)
+    report = check(f, (x,), modes=("fwd",))
+    assert report.verdict == "PASS", str(report)
+    assert any(c.name.startswith(("jvp", "forward_mode")) for c in report.checks)
 
 
 def test_second_order_fault_only_at_order_two():

@@ -168,8 +168,9 @@ class JaxFunction:
 
     def jvp(self, arrays: Sequence[np.ndarray], tangents: Sequence[np.ndarray],
             ) -> tuple[np.ndarray, ...]:
-        return tuple(_to_numpy(t) for t in self._run("jvp", arrays,
-                                                     [np.asarray(u) for u in tangents]))
+        us = [np.zeros(np.shape(a), np.asarray(a).dtype) if u is None else np.asarray(u)
+              for a, u in zip(arrays, tangents)]  # None: this input does not move
+        return tuple(_to_numpy(t) for t in self._run("jvp", arrays, us))
 
 
 # Compiled programs of recently checked functions: a check evaluates the same function

@@ -219,8 +219,9 @@ class TorchFunction:
             ) -> tuple[np.ndarray, ...]:
         """Output tangents J u by forward-mode AD (order 1 only)."""
         with fwad.dual_level():
-            duals = [fwad.make_dual(self._tensor(a, k), self._tensor(np.array(u), k))
-                     for k, (a, u) in enumerate(zip(arrays, tangents))]
+            duals = [fwad.make_dual(self._tensor(a, k), self._tensor(
+                np.zeros_like(np.asarray(a)) if u is None else np.array(u), k))  # None: fixed
+                for k, (a, u) in enumerate(zip(arrays, tangents))]
             outs = self._call(duals)
             result = []
             for o in outs:
