@@ -15,6 +15,7 @@ from gradverify.torch import (  # noqa: E402
     ComplexInputError,
     GradcheckError,
     GradverifyWarning,
+    InconclusiveWarning,
     check,
     gradcheck,
     gradgradcheck,
@@ -171,14 +172,49 @@ def test_raise_exception_false_returns_false():
     assert gradcheck(fault.fn, fault.inputs(0), raise_exception=False) is False
 
 
+class _SinNoJvp(torch.autograd.Function):
+    """A correct custom Function without a jvp: no forward mode."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x.cos()
+
+
 def test_forward_ad_checked_and_unsupported_reported():
     x = torch.linspace(-1, 1, 4, dtype=torch.float64, requires_grad=True)
     assert gradcheck(torch.sin, (x,), check_forward_ad=True)
-    report = check(FAULTS[1].fn, (x,), forward_ad=True)  # a custom Function without jvp
+    report = check(_SinNoJvp.apply, (x,), forward_ad=True)
     assert report.check("forward_mode").verdict == "INCONCLUSIVE"
+    assert report.check("gradient").verdict == "PASS"
     with pytest.raises(GradcheckError, match="forward-mode AD is not supported"):
-        gradcheck(torch.exp, (x,), check_forward_ad=True, check_backward_ad=True) if False \
-            else gradcheck(FAULTS[3].fn, (x,), check_forward_ad=True)
+        gradcheck(_SinNoJvp.apply, (x,), check_forward_ad=True)
+    with pytest.warns(InconclusiveWarning):
+        assert gradcheck(_SinNoJvp.apply, (x,), check_forward_ad=True,
+                         allow_inconclusive=True)
+
+
+def test_wrong_forward_ad_fails():
+    class BadJvp(_SinNoJvp):
+        @staticmethod
+        def jvp(ctx, t):
+            return -t * ctx.saved_x.cos()  # sign flipped in forward mode only
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            ctx.saved_x = x
+            return x.sin()
+
+    x = torch.linspace(-1, 1, 4, dtype=torch.float64, requires_grad=True)
+    assert gradcheck(BadJvp.apply, (x,))
+    with pytest.raises(GradcheckError, match="FAIL"):
+        gradcheck(BadJvp.apply, (x,), check_forward_ad=True)
 
 
 def test_undefined_output_gradient_must_act_as_zero():
