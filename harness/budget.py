@@ -35,7 +35,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-__all__ = ["ErrorBudget", "tolerance", "noise_level", "SAFETY", "C_ROUND", "C_NOISE",
+__all__ = ["ErrorBudget", "tolerance", "central_tolerance", "noise_level", "SAFETY", "C_ROUND",
+           "C_NOISE",
            "C_SIGMA", "F32_SAFETY", "INCONCLUSIVE_RTOL", "DETECT_RTOL", "default_step"]
 
 # The multiple of the budget allowed: each term is already an over-estimate, the factor
@@ -117,6 +118,27 @@ class ErrorBudget:
 
     def to_dict(self, i: int = 0) -> dict[str, float]:
         return {k: float(np.asarray(v).flat[i]) for k, v in self.terms.items()}
+
+
+def central_tolerance(mag: np.ndarray, slope: np.ndarray, x_over_d: np.ndarray,
+                      sigma: np.ndarray, residual: np.ndarray, eps: float, h: float,
+                      c_round: float = C_ROUND, safety: float = SAFETY) -> np.ndarray:
+    """``safety × budget`` of a whole block of central differences at step h (full mode's
+    first pass), computed in place for speed - the same terms as :class:`ErrorBudget`:
+    output_roundoff ``C_ROUND eps mag / h``, argument_rounding ``C_ROUND eps |a| (|x|/d +
+    h) / h``, cancellation ``C_NOISE sigma / h`` (per row), analytic_rounding ``C_ROUND eps
+    |a| + residual`` (per column); no truncation term (agreement at the round-off level
+    decides; anything else goes to the step ladder).
+
+    mag, slope: (rows, columns) output magnitudes and |analytic| per unit step; x_over_d,
+    residual: per column; sigma: per row.
+    """
+    t = mag * (c_round * eps / h)
+    t += slope * (c_round * eps * ((x_over_d + h) / h + 1.0))[None, :]
+    t += (C_NOISE * sigma / h)[:, None]
+    t += residual[None, :]
+    t *= safety
+    return t
 
 
 def tolerance(budget: ErrorBudget, safety: float = SAFETY) -> np.ndarray:

@@ -35,6 +35,8 @@ class CallError(Exception):
 def as_arrays(out: Any, where: str) -> list[np.ndarray]:
     """A function's output as a list of arrays; ``None``, strings and other non-numeric
     objects are a CallError naming what came back."""
+    if type(out) is np.ndarray and out.dtype.kind in "biuf":  # the common case, fast
+        return [out]
     items = list(out) if isinstance(out, (tuple, list)) else [out]
     arrays = []
     for k, o in enumerate(items):
@@ -49,9 +51,8 @@ def as_arrays(out: Any, where: str) -> list[np.ndarray]:
 
 def _call(fn: Callable, args: tuple, where: str, timeout: float | None) -> Any:
     if timeout is None:
-        try:
-            with np.errstate(all="ignore"):  # NaN/Inf near x is information, not noise
-                return fn(*args)
+        try:  # (the checker runs under np.errstate(all="ignore"): NaN/Inf is information)
+            return fn(*args)
         except (Exception, SystemExit) as e:
             raise CallError(where, _raised(e), e) from e
     box: dict[str, Any] = {}

@@ -28,6 +28,7 @@ from gradverify.harness.lines import (
     cotangent,
     finite_abs,
     line,
+    norm2,
     normalise,
     scales,
     step,
@@ -106,9 +107,9 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> l
         forward = float(vf @ tangent)
         backward = sum(float(np.sum(np.asarray(gk, np.float64) * d))
                        for gk, d in zip(g, directions) if d is not None)
-        walk_f = float(np.sqrt(np.sum((vf * finite_abs(tangent)) ** 2)))
-        walk_b = float(np.sqrt(sum(float(np.sum((np.asarray(gk, np.float64) * d) ** 2))
-                                   for gk, d in zip(g, directions) if d is not None)))
+        walk_f = norm2(vf * finite_abs(tangent))
+        walk_b = norm2(*(np.asarray(gk, np.float64) * d
+                         for gk, d in zip(g, directions) if d is not None))
         round_tol = SAFETY * C_SIGMA * C_ROUND * ref.eps * (walk_f + walk_b)
         consistency.append(Entry(input=0, index=None, input_name="probe", analytic=forward,
                                  numeric=backward, bound=0.0, tolerance=round_tol, step=0.0,

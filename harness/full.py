@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradverify.harness.budget import C_NOISE, ErrorBudget, tolerance
+from gradverify.harness.budget import central_tolerance
 from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import transposed_inputs
 from gradverify.harness.kinks import joint_kinks, kink_groups
@@ -34,7 +34,7 @@ from gradverify.harness.lines import (
     support,
 )
 from gradverify.harness.numeric import NOISE_SPACING, noise_samples
-from gradverify.harness.report import FAIL, PASS, Check, Entry
+from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
 from gradverify.harness.verdicts import confirm, summarise
 
 __all__ = ["full"]
@@ -84,6 +84,15 @@ def _output_noise(p: Problem, ref: Ref, sc: list[np.ndarray], h: float,
     return np.where(np.isfinite(sigma), sigma, 0.0)
 
 
+# Verdict and kind codes for whole Jacobians (int8 arrays, not object arrays).
+_CODE = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2, NOT_APPLICABLE: -1}
+_NAME = {v: k for k, v in _CODE.items()}
+_UNDECIDED, _JOINT = 3, 4
+_KIND = {"smooth": 0, "kink": 1, "jump": 2}
+_KIND_NAME = {v: k for k, v in _KIND.items()}
+_BLOCK = 1 << 21  # Jacobian entries judged at once in the first pass
+
+
 def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
          jacobian: np.ndarray | None = None, name: str = "gradient") -> Check:
     """The full-mode check (see the module docstring) of the VJP's Jacobian, or of
@@ -105,118 +114,145 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     res = np.concatenate([residual[k].ravel() for k, _ in blocks]) if blocks else np.ones(0)
     y0 = np.concatenate([np.asarray(ref.ys[k], np.float64).ravel() for k in float_outs])
     sigma = _output_noise(p, ref, sc, h, shapes)
+    cols = [(kk, off, j) for kk, off in blocks for j in range(ref.xs[kk].size)]
+    m = len(out_index)
+    finite_jac = bool(np.all(np.isfinite(jac)))
+    with np.errstate(all="ignore"):
+        colmax = np.max(np.abs(jac), axis=0, where=np.isfinite(jac), initial=0.0)
+        scale = float(np.max(colmax * d, initial=0.0))
 
     # -- first pass: central differences, two evaluations per column --------------------------
-    fp = np.zeros((len(out_index), n))
-    fm = np.zeros_like(fp)
-    cols = [(kk, off, j) for kk, off in blocks for j in range(ref.xs[kk].size)]
-    for c, (kk, _, j) in enumerate(cols):
-        x = ref.xs[kk]
-        for sign, store in ((1.0, fp), (-1.0, fm)):
-            moved = x.copy()
-            moved.flat[j] = moved.flat[j] + sign * h * d[c]
-            xs = list(ref.xs)
-            xs[kk] = moved
-            y = _flat_outputs(p.forward(xs, ref.forward), shapes)
-            if y is None:
-                if stable.verdict == PASS:
-                    stable.verdict = FAIL
-                    stable.reason = ("output shape/dtype changes under perturbation: "
-                                     f"{shapes} at x, different at x + {sign * h:.3g} d")
-                y = np.full(len(out_index), np.nan)
-            store[:, c] = y
-    with np.errstate(all="ignore"):
-        num = (fp - fm) / (2 * h)                       # per unit of the relative step
-        ana = jac * d                                   # the same units
-        mag = np.maximum(np.maximum(np.abs(fp), np.abs(fm)), np.abs(y0)[:, None])
-        budget = ErrorBudget.zeros(0)
-        budget.output_roundoff = c_round * eps * mag / h
-        budget.argument_rounding = c_round * eps * finite_abs(ana) * (xabs / d + h) / h
-        budget.cancellation = np.broadcast_to(C_NOISE * sigma[:, None] / h, num.shape)
-        budget.analytic_rounding = c_round * eps * finite_abs(ana) + res * d
-        budget.truncation = np.zeros(num.shape)
-        budget.float32 = np.zeros(num.shape)
-        tol = tolerance(budget, p.opts.safety)
-        err = np.abs(num - ana)
-        scale = float(np.max(finite_abs(np.nan_to_num(ana)), initial=0.0))
-        natural = np.maximum.reduce([np.abs(ana), np.abs(num), np.full(num.shape, scale)])
-        decided = np.isfinite(num) & np.isfinite(ana) & (err <= tol) & (
-            tol <= p.opts.inconclusive_rtol * natural)
-        decided |= (ana == 0) & (num == 0)
-    verdict = np.where(decided, PASS, "").astype(object)
-    kind = np.full(num.shape, "smooth", dtype=object)
-    note: dict[tuple[int, int], str | None] = {}
-    one_sided: dict[tuple[int, int], tuple[float, float]] = {}
-    steps = np.full(num.shape, h)
-    bound = budget.numeric()
+    numjac = np.zeros((m, n))                  # numeric Jacobian, per unit of x
+    tol = np.zeros((m, n))                     # tolerance, per unit of the relative step
+    verdict = np.zeros((m, n), np.int8)
+    kind = np.zeros((m, n), np.int8)
+    width = max(1, _BLOCK // max(m, 1))
+    for start in range(0, n, width):
+        stop = min(n, start + width)
+        fp = np.empty((m, stop - start))
+        fm = np.empty_like(fp)
+        for c in range(start, stop):
+            kk, _, j = cols[c]
+            for sign, store in ((1.0, fp), (-1.0, fm)):
+                moved = ref.xs[kk].copy()
+                moved.flat[j] = moved.flat[j] + sign * h * d[c]
+                xs = list(ref.xs)
+                xs[kk] = moved
+                y = _flat_outputs(p.forward(xs, ref.forward), shapes)
+                if y is None:
+                    if stable.verdict == PASS:
+                        stable.verdict = FAIL
+                        stable.reason = ("output shape/dtype changes under perturbation: "
+                                         f"{shapes} at x, different at x + {sign * h:.3g} d")
+                    y = np.full(m, np.nan)
+                store[:, c - start] = y
+        db = d[start:stop]
+        with np.errstate(all="ignore"):
+            mag = np.maximum(np.abs(fp), np.abs(fm))
+            np.maximum(mag, np.abs(y0)[:, None], out=mag)
+            num = fp
+            num -= fm
+            num /= 2 * h                                # per unit of the relative step
+            ana = jac[:, start:stop] * db               # the same units
+            slope = np.abs(ana)
+            if not finite_jac:
+                slope[np.isinf(slope)] = 0.0
+            t = central_tolerance(mag, slope, xabs[start:stop] / db, sigma,
+                                  res[start:stop] * db, eps, h, c_round, p.opts.safety)
+            natural = np.maximum(slope, np.abs(num))
+            np.maximum(natural, scale, out=natural)
+            decided = (np.abs(num - ana) <= t) & (t <= p.opts.inconclusive_rtol * natural)
+            decided |= (ana == 0) & (num == 0)
+            num /= db
+            numjac[:, start:stop] = num
+        tol[:, start:stop] = t
+        verdict[:, start:stop] = np.where(decided, _CODE[PASS], _UNDECIDED)
 
     # -- the ladder, only for columns with an undecided entry ---------------------------------
-    for c in np.flatnonzero(~decided.all(axis=0)):
+    note: dict[tuple[int, int], str | None] = {}
+    one_sided: dict[tuple[int, int], tuple[float, float]] = {}
+    steps: dict[tuple[int, int], float] = {}
+    ladder = np.flatnonzero((verdict == _UNDECIDED).any(axis=0))
+    for c in ladder:
         kk, _, j = cols[c]
         direction = np.zeros(ref.xs[kk].shape)
         direction.flat[j] = d[c]
         directions: list[np.ndarray | None] = [None] * len(ref.xs)
         directions[kk] = direction
-        slope = finite_abs(np.nan_to_num(ana[:, c], nan=0.0))
-        arg = c_round * slope * (xabs[c] / d[c])
-        ln = line(p, ref, directions, None, stable, (arg, c_round * slope))
-        ab = c_round * eps * finite_abs(ana[:, c]) + res[c] * d[c]
-        est, jd = confirm(p, ln, ana[:, c], ab, h, scale)
-        rows = np.flatnonzero(~decided[:, c])
-        num[rows, c] = est.value[rows]
+        ana_c = jac[:, c] * d[c]
+        slope = finite_abs(np.nan_to_num(ana_c, nan=0.0))
+        ln = line(p, ref, directions, None, stable,
+                  (c_round * slope * (xabs[c] / d[c]), c_round * slope))
+        ab = c_round * eps * finite_abs(ana_c) + res[c] * d[c]
+        est, jd = confirm(p, ln, ana_c, ab, h, scale)
+        rows = np.flatnonzero(verdict[:, c] == _UNDECIDED)
+        numjac[rows, c] = est.value[rows] / d[c]
         tol[rows, c] = jd.tolerance[rows]
-        bound[rows, c] = est.bound[rows]
-        steps[rows, c] = est.step[rows]
         for r in rows:
-            verdict[r, c] = jd.verdict[r]
-            kind[r, c] = jd.kind[r]
+            verdict[r, c] = _CODE[jd.verdict[r]]
+            kind[r, c] = _KIND[jd.kind[r]]
             note[(r, c)] = jd.reason[r]
+            steps[(r, c)] = float(est.step[r])
             if jd.kind[r] == "kink":
                 one_sided[(r, c)] = (float(est.left[r]), float(est.right[r]))
 
-    def entry(r: int, c: int, verdict_rc: str | None = None) -> Entry:
+    # -- ties: kinks of one output in several inputs, judged jointly --------------------------
+    # A row's coordinatewise FAIL beside its kinks is not final: the joint judgement decides
+    # it (a verdict reached once, in one place).
+    outputs = [(k_out,) + tuple(int(t) for t in np.unravel_index(i, ref.ys[k_out].shape))
+               for k_out, i in out_index]
+    joint: dict = {}
+    if (kind == _KIND["kink"]).any():
+        groups = kink_groups(kind == _KIND["kink"], verdict == _CODE[FAIL])
+        joint = joint_kinks(p, ref, groups, jac, d, cols, h, sigma=sigma, tol=tol,
+                            out_index=outputs)
+        for r, ks in joint:
+            pending = [c for c in ks if verdict[r, c] == _CODE[FAIL]]
+            verdict[r, pending] = _JOINT
+
+    def entry(r: int, c: int) -> Entry:
         kk, _, j = cols[c]
         k_out, i_out = out_index[r]
         unit = d[c]  # entries report d f / d x, not per unit of the relative step
+        code = int(verdict[r, c])
         return Entry(
             input=kk, input_name=p.names[kk],
             index=tuple(int(t) for t in np.unravel_index(j, ref.xs[kk].shape)),
             output=(k_out,) + tuple(int(t) for t in np.unravel_index(
                 i_out, ref.ys[k_out].shape)),
-            analytic=float(ana[r, c] / unit), numeric=float(num[r, c] / unit),
-            bound=float(bound[r, c] / unit), tolerance=float(tol[r, c] / unit),
-            step=float(steps[r, c] * unit), verdict=verdict_rc or verdict[r, c],
-            kind=kind[r, c], note=note.get((r, c)),
+            analytic=float(jac[r, c]), numeric=float(numjac[r, c]),
+            bound=float(tol[r, c] / unit / p.opts.safety),
+            tolerance=float(tol[r, c] / unit), step=steps.get((r, c), h) * float(unit),
+            verdict=_NAME.get(code, PASS), kind=_KIND_NAME[int(kind[r, c])],
+            note=note.get((r, c)),
             one_sided=None if (r, c) not in one_sided else (
                 one_sided[(r, c)][0] / unit, one_sided[(r, c)][1] / unit))
 
-    # -- ties: kinks of one output in several inputs, judged jointly --------------------------
-    # A row's coordinatewise FAIL inside a linked group of kink columns is not final: the
-    # joint judgement decides it (a verdict reached once, in one place).
-    outputs = [(k_out,) + tuple(int(t) for t in np.unravel_index(i, ref.ys[k_out].shape))
-               for k_out, i in out_index]
-    joint = joint_kinks(p, ref, kink_groups(kind, verdict), ana, d, cols, h, sigma=sigma, tol=tol,
-                        out_index=outputs)
-    for r, ks in joint:
-        pending = [c for c in ks if verdict[r, c] == FAIL]
-        verdict[r, pending] = "JOINT"
-
+    counts = {v: int(np.count_nonzero(verdict == code)) for v, code in _CODE.items()}
+    for e in joint.values():
+        counts[e.verdict] += 1
     with np.errstate(all="ignore"):
-        excess = np.where(tol > 0, np.abs(num - ana) / tol, np.where(num == ana, 0, np.inf))
-    excess = np.nan_to_num(excess, nan=np.inf)
-    excess[verdict == "JOINT"] = 0.0
-    flat_verdicts = [v for v in verdict.ravel() if v != "JOINT"]
-    flat_verdicts += [e.verdict for e in joint.values()]
-    shown = [entry(r, c) for r, c in zip(*np.nonzero((verdict != PASS) & (verdict != "JOINT")))
-             ][:_SHOWN]
-    order = np.argsort(-excess, axis=None)[:3]
-    shown += [entry(*np.unravel_index(i, num.shape)) for i in order]
+        excess = np.abs(numjac - jac)
+        excess *= d
+        excess /= tol
+    excess[np.isnan(excess)] = np.inf
+    excess[verdict == _JOINT] = 0.0
+    bad = np.nonzero((verdict == _CODE[FAIL]) | (verdict == _CODE[INCONCLUSIVE])
+                     | (verdict == _CODE[NOT_APPLICABLE]))
+    shown = [entry(r, c) for r, c in list(zip(*bad))[:_SHOWN]]
+    if excess.size:
+        top = np.argpartition(-excess, min(3, excess.size - 1), axis=None)[:3]
+        shown += [entry(*np.unravel_index(i, excess.shape)) for i in top]
     shown = sorted(joint.values(), key=lambda e: e.verdict != FAIL) + shown
-    smooth = (kind == "smooth") & (verdict == PASS) & (ana != 0) & np.isfinite(ana)
-    resolved = float(np.min(tol[smooth] / np.abs(ana[smooth]))) if smooth.any() else None
-    check = summarise(name, shown, flat_verdicts, stable, p, resolved=resolved)
+    with np.errstate(all="ignore"):
+        ratio = np.abs(jac) * d
+        np.divide(tol, ratio, out=ratio)
+        ratio[(kind != 0) | (verdict != 0) | ~np.isfinite(ratio)] = np.inf
+    resolved = float(np.min(ratio)) if ratio.size and np.isfinite(np.min(ratio)) else None
+    check = summarise(name, shown, counts, stable, p, resolved=resolved,
+                      kinks=int(np.count_nonzero(kind == _KIND["kink"])))
     check.details["transposed"] = [p.names[k] for k in transposed_inputs(
-        jac, num / d, blocks, [x.shape for x in ref.xs])] if check.verdict == FAIL else []
-    check.details["ladder_columns"] = int((~decided.all(axis=0)).sum())
-    check.arrays = {"analytic": jac, "numeric": num / d}
+        jac, numjac, blocks, [x.shape for x in ref.xs])] if check.verdict == FAIL else []
+    check.details["ladder_columns"] = len(ladder)
+    check.arrays = {"analytic": jac, "numeric": numjac}
     return check

@@ -30,7 +30,8 @@ from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref
 from gradverify.harness.report import FAIL, PASS, Entry
 
-__all__ = ["hull_contains", "in_hull", "sample_patterns", "piece_gradients", "kink_groups",
+__all__ = ["hull_contains", "in_hull", "sample_patterns", "piece_gradients", "two_scales",
+           "kink_groups",
            "joint_kinks", "FULL_HULL", "MAX_JOINT"]
 
 FULL_HULL = 4    # up to this many inputs: every sign pattern and ordering, whole-hull test
@@ -85,9 +86,14 @@ def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
     (6, 2)
     """
     rows = []
+
+    def magnitudes() -> np.ndarray:
+        # distinct values at least 1/(k-1) apart: no two perturbed inputs come closer than
+        # the difference step at the sample point (no straddled kink between them)
+        return rng.permutation(np.linspace(0.5, 1.5, k)) if k > 1 else np.ones(1)
     if k <= FULL_HULL:
         for signs in itertools.product((-1.0, 1.0), repeat=k):
-            rows.append(np.array(signs) * rng.uniform(0.5, 1.5, k))
+            rows.append(np.array(signs) * magnitudes())
         for perm in itertools.permutations(range(1, k + 1)):
             rows.append(np.array(perm, float) - (k + 0.5) / 2)
     else:
@@ -100,11 +106,11 @@ def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
                 for comb in itertools.combinations(range(n - 1), n // 2)][:k]
         signs = np.where(np.array(cols).T, 1.0, -1.0)
         for s in np.vstack([signs, -signs, rng.choice([-1.0, 1.0], size=(2 * k, k))]):
-            rows.append(s * rng.uniform(0.5, 1.5, k))
+            rows.append(s * magnitudes())
         # each input above and below all others once: the pieces where it wins a tie
         for i in range(k):
             for top in (2.0, -2.0):
-                w = rng.choice([-1.0, 1.0], size=k) * rng.uniform(0.5, 1.5, k)
+                w = rng.choice([-1.0, 1.0], size=k) * magnitudes()
                 w[i] = top
                 rows.append(w)
     return np.array(rows)
@@ -120,7 +126,7 @@ def _outputs(p: Problem, ref: Ref, xs: list[np.ndarray]) -> np.ndarray | None:
 
 def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
                     h: float, reduce: Callable[[np.ndarray], np.ndarray] | None = None,
-                    ) -> tuple[np.ndarray, np.ndarray, float]:
+                    small: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
     """Gradients (per unit of the relative steps) of all outputs w.r.t. ``coords`` =
     (input, flat index, scale) at sample points around x: shape (samples, channels, k),
     the largest channel magnitude met, and the difference step used. ``reduce`` maps the
@@ -132,8 +138,11 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
     patterns = sample_patterns(k, p.rng)
     # One step scale for all coordinates: ties are orderings in x itself, which
     # per-coordinate scales would distort (a tie of 0.7 and 0.7 scaled by 0.2 and 1.1).
-    big = max(s for _, _, s in coords)
-    inner = h * _INNER * float(np.min(np.abs(patterns))) * 0.5
+    # small: sample at the smallest input's scale instead - pieces that exist only within
+    # a sliver narrower than the common scale (t = 1e-30 between bounds at 0) show there.
+    big = min(s for _, _, s in coords) if small else max(s for _, _, s in coords)
+    gap = 1.0 / max(k - 1, 1)  # the smallest distance between two perturbed inputs
+    inner = h * _INNER * min(gap, 0.5)
     grads = []
     mag = np.abs(reduce(np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
                                         if y.dtype.kind == "f"])))
@@ -159,7 +168,13 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
     return np.array(grads), mag, inner * big / max(min(s for _, _, s in coords), 1e-300)
 
 
-def kink_groups(kind: np.ndarray, verdict: np.ndarray,
+def two_scales(coords: Sequence[tuple[int, int, float]]) -> bool:
+    """Do the inputs' scales differ enough for a second, small-scale sampling?"""
+    scales = [s for _, _, s in coords]
+    return min(scales) < max(scales) / 16
+
+
+def kink_groups(kink: np.ndarray, failing: np.ndarray,
                 ) -> dict[tuple[int, ...], list[int] | None]:
     """Sets of inputs (columns) to judge jointly, with the rows to judge on each (None:
     every row that depends on them).
@@ -170,7 +185,6 @@ def kink_groups(kind: np.ndarray, verdict: np.ndarray,
     must be a limit of nearby ones). A row that FAILs coordinatewise in a column while it
     has kinks elsewhere is judged on its kinks' set plus that column (clip at t == lo == hi:
     t alone moves nothing, yet TF's gradient to t is the piece lo < t < hi)."""
-    kink = kind == "kink"
     parent = {int(c): int(c) for c in np.flatnonzero(kink.any(axis=0))}
 
     def root(c: int) -> int:
@@ -178,7 +192,8 @@ def kink_groups(kind: np.ndarray, verdict: np.ndarray,
             parent[c] = parent[parent[c]]
             c = parent[c]
         return c
-    for r in range(kind.shape[0]):
+    rows = np.flatnonzero(kink.any(axis=1))
+    for r in rows:
         cs = [int(c) for c in np.flatnonzero(kink[r])]
         for c in cs[1:]:
             parent[root(c)] = root(cs[0])
@@ -187,18 +202,18 @@ def kink_groups(kind: np.ndarray, verdict: np.ndarray,
         members.setdefault(root(c), set()).add(c)
     groups: dict[tuple[int, ...], list[int] | None] = {
         tuple(sorted(m)): None for m in members.values() if len(m) >= 2}
-    for r in range(kind.shape[0]):
+    for r in rows:
         kinks = [int(c) for c in np.flatnonzero(kink[r])]
-        failing = {int(c) for c in np.flatnonzero(verdict[r] == FAIL)} - set(parent)
-        if kinks and failing:
-            ks = tuple(sorted(members[root(kinks[0])] | failing))
+        beside = {int(c) for c in np.flatnonzero(failing[r])} - set(parent)
+        if kinks and beside:
+            ks = tuple(sorted(members[root(kinks[0])] | beside))
             if groups.get(ks, []) is not None:
                 groups.setdefault(ks, []).append(r)
     return groups
 
 
 def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | None],
-                ana: np.ndarray, d: np.ndarray, cols: Sequence[tuple[int, int, int]],
+                jac: np.ndarray, d: np.ndarray, cols: Sequence[tuple[int, int, int]],
                 h: float, sigma: np.ndarray | None = None, tol: np.ndarray | None = None,
                 out_index: Sequence[tuple[int, ...]] | None = None,
                 ) -> dict[tuple[int, tuple[int, ...]], Entry]:
@@ -213,11 +228,12 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             continue
         coords = [(cols[c][0], cols[c][2], float(d[c])) for c in ks]
         grads, mag, inner = piece_gradients(p, ref, coords, h)
+        small = None
         if not grads.size:
             continue
         for r in (range(grads.shape[1]) if only is None else only):
             pts = grads[:, r, :]
-            a = ana[r, list(ks)]
+            a = jac[r, list(ks)] * d[list(ks)]
             if not np.all(np.isfinite(pts)) or not (np.any(pts) or np.any(a)):
                 continue
             noise = 0.0 if sigma is None else C_NOISE * float(sigma[r])
@@ -226,7 +242,17 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             side = np.zeros(len(ks)) if tol is None else np.where(
                 np.isfinite(tol[r, list(ks)]), tol[r, list(ks)], 0.0)
             t = round_tol + spread + side
-            e = _entry(p, ref, r, ks, cols, a, pts, t, d, in_hull(pts, a, t))
+            inside = in_hull(pts, a, t)
+            if not inside and two_scales(coords):
+                if small is None:
+                    small = piece_gradients(p, ref, coords, h, small=True)
+                g2, mag2, inner2 = small
+                if g2.size and np.all(np.isfinite(g2[:, r, :])):
+                    pts2 = g2[:, r, :]
+                    t2 = (SAFETY * (c_round * eps * (mag2[r] + np.abs(a)) + noise) / inner2
+                          + 2 * h * np.max(np.abs(pts2), axis=0) + side)
+                    inside = in_hull(pts2, a, t2)
+            e = _entry(p, ref, r, ks, cols, a, pts, t, d, inside)
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e
     return out

@@ -21,7 +21,7 @@ from gradverify.harness.numeric import Line
 from gradverify.harness.report import FAIL, PASS, Check
 
 __all__ = ["Ref", "reference", "scales", "support", "moved", "line", "output_scale", "step",
-           "cotangent", "finite_abs", "worst_index", "normalise", "shape_dtype"]
+           "cotangent", "finite_abs", "worst_index", "normalise", "shape_dtype", "norm2"]
 
 def shape_dtype(a: np.ndarray) -> str:
     return f"{tuple(a.shape)}:{a.dtype}"
@@ -32,6 +32,19 @@ def cotangent(rng: np.random.Generator, ys: Sequence[np.ndarray]) -> list[np.nda
     ignores the upstream gradient shows."""
     return [rng.standard_normal(y.shape).astype(y.dtype) if y.dtype.kind == "f"
             else np.zeros_like(y) for y in ys]
+
+
+def norm2(*parts: np.ndarray) -> float:
+    """The 2-norm of all entries of ``parts`` without underflow or overflow (1e-163
+    squared is 0 in float64): scaled by the largest magnitude first.
+
+    >>> norm2(np.array([3e-170, 4e-170]))
+    5e-170
+    """
+    top = max((float(np.max(np.abs(q), initial=0.0)) for q in parts), default=0.0)
+    if top == 0.0 or not np.isfinite(top):
+        return top
+    return top * float(np.sqrt(sum(float(np.sum((np.asarray(q) / top) ** 2)) for q in parts)))
 
 
 def finite_abs(a: np.ndarray) -> np.ndarray:
@@ -178,8 +191,7 @@ def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
             with np.errstate(all="ignore"):
                 value = sum(float(np.sum(d * v)) for d, v in zip(diff, cts))
                 worst = sum(float(np.sum(m * np.abs(v))) for m, v in zip(mag, cts))
-                walk = C_SIGMA * float(np.sqrt(sum(float(np.sum((m * v) ** 2))
-                                                   for m, v in zip(mag, cts))))
+                walk = C_SIGMA * norm2(*(m * v for m, v in zip(mag, cts)))
             return np.array([value]), np.array([min(worst, walk)]), argument(t)
     line = Line(channels, paired=True)
     line.eps = ref.eps  # a float32-only function rounds at float32's spacing

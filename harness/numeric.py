@@ -285,12 +285,21 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
             g = np.abs(gap[k - 2:k + 1, c])
             steady = (abs(gap[k, c] - gap[k - 1, c]) <= 0.25 * g[2]
                       and abs(gap[k - 1, c] - gap[k - 2, c]) <= 0.25 * g[1])
-            kink[c] = steady
+            # A kink closer to x than the smallest step: the gap does not shrink like h
+            # (a smooth function's does, by the step ratio per rung) but is not steady
+            # either (it fades as the steps approach the kink's distance). The one-sided
+            # slopes met on those rungs bound the pieces' derivatives.
+            near = not steady and g[1] >= g[0] / 2
+            kink[c] = steady or near
             if steady:
                 est.left[c], est.right[c] = rich_b[k, c], rich_f[k, c]
                 est.side_bound[c] = (abs(rich_f[k, c] - rich_f[k - 1, c])
                                      + abs(rich_b[k, c] - rich_b[k - 1, c])
                                      + 2 * side_round[k, c])
+            elif near:
+                sides = np.concatenate([fwd[k - 2:k + 1, c], bwd[k - 2:k + 1, c]])
+                est.left[c], est.right[c] = float(np.min(sides)), float(np.max(sides))
+                est.side_bound[c] = 2 * side_round[k, c]
             else:
                 est.left[c], est.right[c] = bwd[k, c], fwd[k, c]
         est.kink = kink

@@ -7,7 +7,8 @@ judgement, localisation) adds entries of its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -66,23 +67,25 @@ def resolved_rtol(entries: Sequence[Entry]) -> float | None:
     return float(min(vals)) if vals else None
 
 
-def summarise(name: str, entries: list[Entry], verdicts: list[str], stable: Check,
-              p: Problem, extra: str | None = None,
-              resolved: float | None = None) -> Check:
-    """One check from its compared entries (``verdicts`` has one verdict per comparison,
-    ``entries`` the ones worth showing)."""
-    verdict = FAIL if stable.verdict == FAIL else combine(verdicts)
+def summarise(name: str, entries: list[Entry], verdicts: Sequence[str] | Mapping[str, int],
+              stable: Check, p: Problem, extra: str | None = None,
+              resolved: float | None = None, kinks: int | None = None) -> Check:
+    """One check from its compared entries (``verdicts``: one verdict per comparison, or
+    their counts; ``entries``: the ones worth showing)."""
+    counts = Counter(verdicts) if not isinstance(verdicts, Mapping) else Counter(
+        {k: v for k, v in verdicts.items() if v})
+    total = sum(counts.values())
+    verdict = FAIL if stable.verdict == FAIL else combine(counts)
     bad = sorted((e for e in entries if e.verdict in (FAIL, INCONCLUSIVE)),
                  key=lambda e: (e.verdict != FAIL, -min(e.excess, 1e300)))
     good = sorted((e for e in entries if e.verdict == PASS),
                   key=lambda e: -min(e.excess, 1e300))
-    n_na = sum(v == NOT_APPLICABLE for v in verdicts)
+    n_na = counts[NOT_APPLICABLE]
     reason = None
     if stable.verdict == FAIL:
         reason = stable.reason
     elif verdict == FAIL:
-        n_fail = sum(v == FAIL for v in verdicts)
-        reason = f"{n_fail} of {len(verdicts)} compared values disagree beyond tolerance"
+        reason = f"{counts[FAIL]} of {total} compared values disagree beyond tolerance"
     elif verdict == INCONCLUSIVE:
         notes = sorted({e.note for e in bad if e.note})
         reason = "; ".join(notes) or Reason.ROUNDOFF_DOMINATED.value
@@ -91,7 +94,7 @@ def summarise(name: str, entries: list[Entry], verdicts: list[str], stable: Chec
         reason = "; ".join(notes) or Reason.DISCONTINUOUS.value
     elif n_na:
         notes = sorted({e.note for e in entries if e.verdict == NOT_APPLICABLE and e.note})
-        reason = (f"{n_na} of {len(verdicts)} entries not applicable ("
+        reason = (f"{n_na} of {total} entries not applicable ("
                   + ("; ".join(notes) or Reason.DISCONTINUOUS.value) + "), the rest pass")
     if extra and verdict != FAIL:
         reason = f"{reason}; {extra}" if reason else extra
@@ -99,8 +102,9 @@ def summarise(name: str, entries: list[Entry], verdicts: list[str], stable: Chec
     if resolved is None:
         resolved = resolved_rtol(entries)
     check = Check(name, verdict, reason, worst=bad[:8] if bad else good[:3], tolerance=tol,
-                  details={"compared": len(verdicts),
-                           "kinks": sum(e.kind == "kink" for e in entries),
+                  details={"compared": total,
+                           "kinks": sum(e.kind == "kink" for e in entries)
+                           if kinks is None else kinks,
                            "not_applicable": n_na, "resolved_rtol": resolved})
     check.details["signature"] = signature(bad, good, p.xs, p.diff, p.names)
     return check

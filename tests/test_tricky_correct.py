@@ -1,0 +1,21 @@
+"""The tricky-correct corpus (tests/tricky_correct.py): never FAIL, in either mode, at
+several seeds; anything but PASS carries one of the case's allowed reasons."""
+
+from __future__ import annotations
+
+import pytest
+
+from gradverify.harness import FAIL, PASS, check_gradients
+from gradverify.harness.report import NOT_APPLICABLE
+from tests.tricky_correct import CASES
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize(("name", "f", "inputs", "order", "allowed"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_tricky_correct_gradient_is_never_a_fail(name, f, inputs, order, allowed, mode):
+    for seed in range(3):
+        report = check_gradients(f, inputs, mode=mode, order=order, seed=seed)
+        assert report.verdict != FAIL, str(report)
+        if report.verdict not in (PASS, NOT_APPLICABLE):
+            assert set(report.codes) <= allowed, str(report)

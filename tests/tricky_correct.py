@@ -1,0 +1,76 @@
+"""Tricky but correct gradients: every input here once made the checker FAIL a correct
+engine (or is a classic trap). Each must PASS, or be INCONCLUSIVE / NOT_APPLICABLE with
+the reason given - never FAIL, in any mode, at any seed.
+
+``CASES``: (name, function of engine tensors, inputs, order, allowed non-PASS codes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import gradverify.engine as tf
+from gradverify.harness.reasons import Reason
+
+F32 = np.float32
+
+
+def _sce(z: Any, y: Any) -> Any:
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=z)
+
+
+def _tiny_next_to_large(x: Any) -> Any:
+    # out[1] ~ 1e-17 while out[0] ~ 3: resolution is judged per output entry
+    return tf.stack([x[0] * 3.0, x[1] * 1e-17])
+
+
+CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
+    # kinks closer to x than the smallest step, next to exact ties
+    ("clip t~1e-30 bounds 0/1", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.array([1e-30, 0.3, 1e-212, 0.0]), np.array(0.0), np.array(1.0)], 1, set()),
+    ("clip zeros and 1e-30 at bounds", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.array([[0.0, 1e-30, 1.0], [0.0, 0.0, 0.0]]), np.array([1.0, -1.0, 0.0]),
+      np.array([[0.0], [1000.0]])], 1, set()),
+    ("maximum f32 ~1e-29", lambda x, y: tf.maximum(x, y),
+     [np.array([1e-29, 0.0, -1e-29, 2.0], F32), np.array([0.0, 0.0, 1e-29, 2.0], F32)], 1,
+     set()),
+    ("minimum f32 ~1e-29", lambda x, y: tf.minimum(x, y),
+     [np.array([1e-29, 0.0, -1e-29], F32), np.array([0.0, 0.0, 1e-29], F32)], 1, set()),
+    ("relu f32 ~1e-29", lambda x: tf.nn.relu(x), [np.array([1e-29, -1e-29, 0.0, 1.0], F32)],
+     1, set()),
+    ("maximum kink 9e-7 away", lambda x, y: tf.maximum(x, y),
+     [np.array([0.0, 0.0, 0.0, 9.110234352882105e-07]), np.array([1.0, 1.0, 1000.0, 0.0])],
+     1, set()),
+    ("elu order 2 at 0, 1e-8, 1e-154", lambda x: tf.nn.elu(x),
+     [np.array([0.0, 1e-8, 1e-154, -0.5])], 2, set()),
+    ("abs at 1e-163", lambda x: tf.abs(x), [np.array(1.0134183090010149e-163)], 1, set()),
+    ("select of 2.5e-201", lambda c, x, y: tf.where(c, x, y),
+     [np.array(False), np.array(0.0), np.array(2.533276239517163e-201)], 1, set()),
+    # cancellation inside the function that eps * |f| cannot see
+    ("reduce_sum [0, 1, 65534, -65535]", lambda x: tf.reduce_sum(x),
+     [np.array([0.0, 1.0, 65534.0, -65535.0])], 1, {Reason.ROUNDED_AWAY}),
+    ("reduce_sum [1, eps, -1]", lambda x: tf.reduce_sum(x),
+     [np.array([1.0, 2.220446049250313e-16, -1.0])], 1, {Reason.ROUNDED_AWAY}),
+    ("reduce_mean [1, eps, -1]", lambda x: tf.reduce_mean(x),
+     [np.array([1.0, 2.220446049250313e-16, -1.0])], 1, {Reason.ROUNDED_AWAY}),
+    ("sigmoid xent at logit 1e5 f32", _sce,
+     [np.array([1e5, -1e5, 0.5], F32), np.array([1.0, 0.0, 0.3], F32)], 1,
+     {Reason.ROUNDOFF_DOMINATED, Reason.ROUNDED_AWAY}),
+    ("output 1e-17 beside outputs ~3", _tiny_next_to_large, [np.array([1.0, 2.0])], 1,
+     set()),
+    # joint kinks
+    ("relu(a) - relu(b) at the origin", lambda a, b: tf.nn.relu(a) - tf.nn.relu(b),
+     [np.zeros(3), np.zeros(3)], 1, set()),
+    ("maximum at exact ties", lambda x, y: tf.maximum(x, y),
+     [np.array([1.0, 2.0, -3.0, 0.0]), np.array([1.0, 0.5, -3.0, 0.0])], 1, set()),
+    ("reduce_max three-way tie", lambda x: tf.reduce_max(x, axis=1),
+     [np.array([[0.5, 0.5, 0.5, 0.1], [1.0, 3.0, 3.0, -2.0]])], 1, set()),
+    ("clip t == lo == hi", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.array([0.0, 1.0, 0.5]), np.array(0.5), np.array(0.5)], 1, set()),
+    # a gradient that is rounding noise around 0: verified small, relatively unresolvable
+    ("x / x", lambda x: x / x, [np.array([0.5, -2.0, 3.0])], 1,
+     {Reason.ROUNDOFF_DOMINATED}),
+]
