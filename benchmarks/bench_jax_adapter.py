@@ -1,6 +1,7 @@
 """gradverify.jax.check_grads against jax.test_util.check_grads, same process.
 
-    python benchmarks/bench_jax_adapter.py [--repeats N] [--json FILE]   (tox -e bench-jax)
+    python benchmarks/bench_jax_adapter.py [--repeats N] [--json FILE]
+    (or tox -e bench-jax-adapter)
 
 Native ops, order 1, modes ("fwd", "rev"), float32 (JAX's default): matmul 64x64, mean
 softmax cross-entropy 128x10, tanh on 1e5 elements; ours in fast mode (random probes, as

@@ -1,6 +1,7 @@
 """gradverify.torch.gradcheck against torch.autograd.gradcheck, fast mode, same process.
 
-    python benchmarks/bench_torch_adapter.py [--repeats N] [--json FILE]   (tox -e bench-torch)
+    python benchmarks/bench_torch_adapter.py [--repeats N] [--json FILE]
+    (or tox -e bench-torch-adapter)
 
 Native ops in float64 (torch's checker needs float64 to pass them): matmul 64x64, mean
 softmax cross-entropy 128x10, tanh on 1e5 elements. Both checkers must return True on every
