@@ -215,7 +215,8 @@ def gradgradcheck(func: Callable, inputs: Any, grad_outputs: Any = None, *,
     """Drop-in for ``torch.autograd.gradgradcheck``: checks the gradient of the gradient,
     ``(x, v) -> J(x)^T v``, as a function of both (``v`` = ``grad_outputs`` if given, else
     random from ``seed``). Same conventions as :func:`gradcheck`; ``check_fwd_over_rev`` and
-    ``check_batched_grad`` are not performed (a warning says so).
+    ``check_batched_grad`` are not performed (a warning says so), nor is
+    ``check_undefined_grad`` at second order.
 
     >>> import torch
     >>> x = torch.tensor([0.5, 1.5], dtype=torch.float64, requires_grad=True)
