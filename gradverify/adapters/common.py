@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness import FAIL, INCONCLUSIVE, PASS, Check, GradientReport, check_vjp
+from gradverify.harness import FAIL, INCONCLUSIVE, PASS, Check, Entry, GradientReport, check_vjp
 
 __all__ = ["ComplexInputError", "GradverifyWarning", "InconclusiveWarning",
-           "check_with_jvp", "harness_has_jvp", "input_names", "real_dtype_name",
-           "settle"]
+           "check_with_jvp", "harness_has_jvp", "input_names", "low_precision_check",
+           "real_dtype_name", "settle"]
 
 _REAL = ("float64", "float32", "float16", "bfloat16")
 
@@ -196,3 +196,67 @@ def settle(report: GradientReport, *, error: Callable[[GradientReport], BaseExce
     if raise_exception:
         raise error(report)
     return False
+
+
+# The harness allows float32 gradients 64 eps (7.6e-6) relative to max|g|; 64 bfloat16 eps
+# would be 50%. torch accumulates bfloat16 reductions in float32, so a correct gradient is a
+# few roundings off: 16 eps (12.5%) still passes every correct op we tried (tests_adapters).
+_BF16_SAFETY = 16.0
+
+
+_BF16_EPS = 2.0 ** -7            # spacing of bfloat16 at 1
+_BF16_MAX = 3.3895313892515355e38
+
+
+def low_precision_check(low_forward: Callable, low_vjp: Callable,
+                        low_arrays: Sequence[np.ndarray], high_forward: Callable,
+                        high_vjp: Callable, high_arrays: Sequence[np.ndarray], *,
+                        seed: int) -> Check:
+    """The check ``precision`` for bfloat16, which the harness cannot model (NumPy has no
+    bfloat16): the low-precision gradient against the float64 one of the same function, at
+    most ``_BF16_SAFETY * max(eps, forward relative error) * max|g64|`` apart per input
+    (entries whose true gradient overflows bfloat16 excepted).
+
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 5)
+    >>> vjp = lambda xs, gs: (gs[0] * np.cos(xs[0]),)
+    >>> low_precision_check(np.sin, vjp, [x], np.sin, vjp, [x], seed=0).verdict
+    'PASS'
+    """
+    rng = np.random.default_rng([seed, 3])
+    y_low = _as_list(low_forward(*low_arrays))
+    y_high = _as_list(high_forward(*high_arrays))
+    cts = [rng.standard_normal(y.shape) if y.dtype.kind == "f" else np.zeros(y.shape)
+           for y in y_high]
+    g_low = low_vjp(tuple(low_arrays), tuple(c.astype(y.dtype) for c, y in zip(cts, y_low)))
+    g_high = high_vjp(tuple(high_arrays), tuple(cts))
+    fwd_err = 0.0
+    for a, b in zip(y_low, y_high):
+        if b.dtype.kind != "f":
+            continue
+        b64 = np.asarray(b, np.float64)
+        scale = float(np.max(np.abs(b64), initial=0.0))
+        if scale > 0 and np.isfinite(scale):
+            fwd_err = max(fwd_err, float(np.nanmax(np.abs(np.asarray(a, np.float64) - b64)))
+                          / scale)
+    worst = []
+    for k, (g, h) in enumerate(zip(g_low, g_high)):
+        shape = np.shape(low_arrays[k])
+        g = np.zeros(shape) if g is None else np.asarray(g, np.float64)
+        h = np.zeros(shape) if h is None else np.asarray(h, np.float64)
+        eps, big = _BF16_EPS, _BF16_MAX
+        tol = _BF16_SAFETY * max(eps, fwd_err) * float(np.max(np.abs(h), initial=0.0)) + 1e-300
+        overflow = np.isinf(g) & (np.abs(h) >= big) & (np.sign(g) == np.sign(h))
+        with np.errstate(invalid="ignore"):
+            err = np.where(overflow, 0.0, np.abs(g - h))
+        bad = ~(err <= tol)
+        if bad.any():
+            i = int(np.argmax(np.where(np.isnan(err), np.inf, err)))
+            worst.append(Entry(input=k, input_name=f"x{k}", index=tuple(
+                int(t) for t in np.unravel_index(i, g.shape)), analytic=float(g.flat[i]),
+                numeric=float(h.flat[i]), bound=0.0, tolerance=tol, step=0.0, verdict=FAIL,
+                note="float64 analytic gradient"))
+    return Check("precision", FAIL if worst else PASS,
+                 "wrong only in low precision: the bfloat16 gradient differs from the "
+                 "float64 one beyond rounding" if worst else None, worst=worst,
+                 details={"forward_relative_error": fwd_err, "dtype": "bfloat16"})
