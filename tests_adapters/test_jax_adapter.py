@@ -101,12 +101,35 @@ def test_correct_cases_jax_rejects_pass(name, fn, args):
         check_grads(fn, args(), order=1, seed=seed)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float16])
-def test_low_precision_checked_against_float64(dtype):
-    x = np.linspace(-2, 2, 7).astype(dtype)
-    report = check(jnp.tanh, (x,))
+LOW_PRECISION_OPS = [
+    ("tanh", jnp.tanh, [(7,)]),
+    ("softmax", lambda z: jax.nn.softmax(z, -1), [(4, 10)]),
+    ("matmul", jnp.matmul, [(16, 32), (32, 8)]),
+    ("logsumexp", jax.scipy.special.logsumexp, [(50,)]),
+]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, jnp.bfloat16])
+@pytest.mark.parametrize(("name", "fn", "shapes"), LOW_PRECISION_OPS,
+                         ids=[c[0] for c in LOW_PRECISION_OPS])
+def test_low_precision_checked_against_float64(name, fn, shapes, dtype, seed):
+    rng = np.random.default_rng(seed)
+    args = tuple(jnp.asarray(rng.standard_normal(s), dtype) for s in shapes)
+    report = check(fn, args, seed=seed)
     assert report.verdict == "PASS", str(report)
-    assert report.check("precision").verdict == "PASS"
+    precision = [c for c in report.checks if c.name.startswith("precision")]
+    assert precision and all(c.verdict == "PASS" for c in precision)
+    assert report.inputs[0]["dtype"] == np.dtype(dtype).name
+
+
+def test_bfloat16_gradient_wrong_only_in_bfloat16_fails():
+    sloppy = jax.custom_vjp(jnp.sin)
+    sloppy.defvjp(lambda x: (jnp.sin(x), x), lambda x, g: (
+        g * jnp.cos(x) * (1.5 if x.dtype == jnp.bfloat16 else 1.0),))  # a bf16-only path
+    x = jnp.linspace(-2, 2, 7, dtype=jnp.bfloat16)
+    report = check(sloppy, (x,), modes=("rev",))
+    assert report.verdict == "FAIL" and report.check("precision.bfloat16").verdict == "FAIL"
 
 
 def test_pytrees_and_integer_leaves():

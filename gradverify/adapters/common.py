@@ -212,7 +212,7 @@ def low_precision_check(low_forward: Callable, low_vjp: Callable,
                         low_arrays: Sequence[np.ndarray], high_forward: Callable,
                         high_vjp: Callable, high_arrays: Sequence[np.ndarray], *,
                         seed: int) -> Check:
-    """The check ``precision`` for bfloat16, which the harness cannot model (NumPy has no
+    """The check ``precision.bfloat16``, which the harness cannot model (NumPy has no
     bfloat16): the low-precision gradient against the float64 one of the same function, at
     most ``_BF16_SAFETY * max(eps, forward relative error) * max|g64|`` apart per input
     (entries whose true gradient overflows bfloat16 excepted).
@@ -256,7 +256,7 @@ def low_precision_check(low_forward: Callable, low_vjp: Callable,
                 int(t) for t in np.unravel_index(i, g.shape)), analytic=float(g.flat[i]),
                 numeric=float(h.flat[i]), bound=0.0, tolerance=tol, step=0.0, verdict=FAIL,
                 note="float64 analytic gradient"))
-    return Check("precision", FAIL if worst else PASS,
+    return Check("precision.bfloat16", FAIL if worst else PASS,
                  "wrong only in low precision: the bfloat16 gradient differs from the "
                  "float64 one beyond rounding" if worst else None, worst=worst,
                  details={"forward_relative_error": fwd_err, "dtype": "bfloat16"})

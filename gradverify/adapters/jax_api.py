@@ -14,7 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.adapters.common import check_with_jvp, input_names, settle
+from gradverify.adapters.common import (
+    check_with_jvp,
+    input_names,
+    low_precision_check,
+    settle,
+)
 from gradverify.adapters.jax_function import JaxFunction, forward_mode_unsupported
 from gradverify.harness import FAIL, INCONCLUSIVE, Check, GradientError, GradientReport
 
@@ -49,6 +54,9 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
     reproduce = (f"gradverify.jax.check({name}, args, order={order}, modes={tuple(modes)}, "
                  f"mode={mode!r}, seed={seed})")
     jit = options.pop("jit", True)
+    if _has_bfloat16(args):
+        return _check_bfloat16(f, args, order=order, modes=modes, mode=mode, seed=seed,
+                               function=name, reproduce=reproduce, jit=jit, **options)
     jf = JaxFunction(f, args, jit=jit)
     names = options.pop("names", None) or _leaf_names(f, args, jf.positions)
     if not jf.positions:
@@ -78,6 +86,34 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
         report.checks.append(Check("forward_mode", INCONCLUSIVE, unsupported + " (pass "
                                    "modes=('rev',) to check reverse mode only)"))
     report.order = order
+    return report
+
+
+def _has_bfloat16(args: Sequence[Any]) -> bool:
+    import jax
+    return any(getattr(leaf, "dtype", None) == jax.numpy.bfloat16
+               for leaf in jax.tree_util.tree_leaves(tuple(args)))
+
+
+def _check_bfloat16(f: Callable, args: Sequence[Any], *, seed: int, reproduce: str,
+                    **kwargs: Any) -> GradientReport:
+    """bfloat16 leaves (NumPy cannot model bfloat16 rounding): the harness checks ``f`` on
+    float32 copies of the exact bfloat16 values (against a float64 evaluation, as any
+    float32 check), then the bfloat16 gradient is held to the float64 one within bfloat16
+    rounding (:func:`low_precision_check`)."""
+    import jax
+    wide = jax.tree_util.tree_map(
+        lambda leaf: np.asarray(leaf, np.float32) if getattr(leaf, "dtype", None)
+        == jax.numpy.bfloat16 else leaf, tuple(args))
+    report = check(f, wide, seed=seed, **kwargs)
+    report.reproduce = reproduce
+    low = JaxFunction(f, args)
+    high = JaxFunction(f, wide)
+    high64 = [np.asarray(a, np.float64) for a in high.arrays]  # the x64 evaluation
+    report.checks.append(low_precision_check(low.forward, low.vjp, low.arrays, high.forward,
+                                             high.vjp, high64, seed=seed))
+    for info, a in zip(report.inputs, low.arrays):
+        info["dtype"] = str(a.dtype)
     return report
 
 

@@ -31,7 +31,7 @@ _API = "gradverify.jax"
 _enable_x64 = getattr(jax, "enable_x64", None)
 if _enable_x64 is None:  # pragma: no cover - older jax
     from jax.experimental import enable_x64 as _enable_x64
-_CHECKED = ("float64", "float32", "float16")
+_CHECKED = ("float64", "float32", "float16", "bfloat16")
 
 
 def _to_numpy(a: Any) -> np.ndarray:
@@ -77,8 +77,7 @@ class JaxFunction:
             if self.leaves[k].dtype.name not in _CHECKED:
                 raise TypeError(f"{_API}: argument leaf {k} has dtype {self.leaves[k].dtype}"
                                 f" (shape {self.leaves[k].shape}); checkable dtypes are "
-                                "float64, float32 and float16 (check bfloat16 code with "
-                                "float32 arguments)")
+                                "float64, float32, float16 and bfloat16")
         self.dtypes = [self.leaves[k].dtype for k in self.positions]
         self.arrays = [np.asarray(self.leaves[k]) for k in self.positions]
         outs = self._flat(*[self.leaves[k] for k in self.positions])
@@ -162,8 +161,8 @@ class JaxFunction:
 
     def vjp(self, arrays: Sequence[np.ndarray], cts: Sequence[np.ndarray],
             ) -> tuple[np.ndarray, ...]:
-        floats = [np.asarray(c) if np.asarray(c).dtype.kind == "f" else np.zeros(
-            np.shape(c), np.float32) for c in cts]
+        floats = [np.asarray(c) if jnp.issubdtype(np.asarray(c).dtype, jnp.floating)
+                  else np.zeros(np.shape(c), np.float32) for c in cts]  # bfloat16 is floating
         return tuple(_to_numpy(g) for g in self._run("vjp", arrays, floats))
 
     def jvp(self, arrays: Sequence[np.ndarray], tangents: Sequence[np.ndarray],
