@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.budget import C_SIGMA, default_step
+from gradverify.harness.budget import C_ROUND, C_SIGMA, default_step
 from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.numeric import Line
 from gradverify.harness.report import FAIL, PASS, Check
@@ -143,11 +143,14 @@ def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
     random walk and includes its constants). It is the budget's ``argument_rounding``: it
     dominates when |x| is large and f oscillates (sin(33799)), where |phi| says nothing.
 
-    A probe's output round-off is the smaller of the worst case ``sum |v| |y|`` and the
-    random-walk bound ``C_SIGMA ||v y||_2``: roundings of different output entries are
-    independent of the random cotangent, so their weighted sum stays within C_SIGMA
-    standard deviations (probability of exceeding ~1e-8) - and that keeps the resolution of
-    a probe independent of the number of outputs.
+    A probe's output round-off is the smaller of the worst case ``C_ROUND eps sum |v| |y|``
+    and the random-walk bound ``C_SIGMA eps ||v y||_2`` (one ulp per output): roundings of
+    different output entries are independent of the random cotangent, so their weighted
+    sum stays within C_SIGMA standard deviations (probability of exceeding ~1e-8); what an
+    output's rounding does beyond one ulp as t moves is measured - a probe's budget always
+    carries its measured noise (``cancellation``) - and a rounding that does not move with
+    t cancels in every difference. That keeps the resolution of a probe independent of the
+    number of outputs.
     """
     extra_a, extra_b = rounding
     # Near zero rounding is absolute (gradual underflow: a float32 cast of 1e-70 is 0):
@@ -191,7 +194,7 @@ def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
             with np.errstate(all="ignore"):
                 value = sum(float(np.sum(d * v)) for d, v in zip(diff, cts))
                 worst = sum(float(np.sum(m * np.abs(v))) for m, v in zip(mag, cts))
-                walk = C_SIGMA * norm2(*(m * v for m, v in zip(mag, cts)))
+                walk = C_SIGMA * norm2(*(m * v for m, v in zip(mag, cts))) / C_ROUND
             return np.array([value]), np.array([min(worst, walk)]), argument(t)
     line = Line(channels, paired=True)
     line.eps = ref.eps  # a float32-only function rounds at float32's spacing

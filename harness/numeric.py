@@ -288,8 +288,10 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
             # A kink closer to x than the smallest step: the gap does not shrink like h
             # (a smooth function's does, by the step ratio per rung) but is not steady
             # either (it fades as the steps approach the kink's distance). The one-sided
-            # slopes met on those rungs bound the pieces' derivatives.
-            near = not steady and g[1] >= g[0] / 2
+            # slopes met on those rungs bound the pieces' derivatives. Only when the gap is
+            # still there on the finest rung: otherwise the kink is farther than the finest
+            # step and the fine rungs see the smooth piece at x.
+            near = not steady and g[1] >= g[0] / 2 and k == rungs - 1
             kink[c] = steady or near
             if steady:
                 est.left[c], est.right[c] = rich_b[k, c], rich_f[k, c]
@@ -297,7 +299,8 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
                                      + abs(rich_b[k, c] - rich_b[k - 1, c])
                                      + 2 * side_round[k, c])
             elif near:
-                sides = np.concatenate([fwd[k - 2:k + 1, c], bwd[k - 2:k + 1, c]])
+                sides = np.concatenate([fwd[k - 2:k + 1, c], bwd[k - 2:k + 1, c],
+                                        central[k - 2:k + 1, c], [est.value[c]]])
                 est.left[c], est.right[c] = float(np.min(sides)), float(np.max(sides))
                 est.side_bound[c] = 2 * side_round[k, c]
             else:

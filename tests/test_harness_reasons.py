@@ -37,8 +37,8 @@ EXAMPLES = {
     Reason.TRUNCATION_DOMINATED: lambda: check_vjp(
         lambda x: np.floor(x * 1e6) / 1e6, lambda xs, gs: (gs[0],), [np.array([3.3])]),
     Reason.STRUCTURE_BELOW_STEP: lambda: check_vjp(
-        lambda x: x + 1e-10 * np.sin(1e8 * x),
-        lambda xs, gs: (gs[0] * (1 + 1e-2 * np.cos(1e8 * xs[0])),), [np.array([1.0])]),
+        lambda x: x + np.sign(x - 1) * np.maximum(np.abs(x - 1) - 3e-8, 0),
+        lambda xs, gs: (gs[0],), [np.array([1.0])]),
     Reason.ROUNDED_AWAY: lambda: check_vjp(
         lambda x: (x * 1e-3 + 1e10) - 1e10, lambda xs, gs: (gs[0] * 1e-3,),
         [np.array([1.0, 2.0])]),

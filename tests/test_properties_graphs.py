@@ -22,7 +22,6 @@ from gradverify.properties.graphs import (
     check_forward,
     composite_graph_test,
     composite_graphs,
-    rounding_level_failure,
 )
 
 STRUCTURES = {"fan_out", "used_twice", "op:stop_gradient", "broadcast", "broadcast_both",
@@ -159,16 +158,17 @@ def test_composite_property_float32():
     settings(max_examples=30, deadline=None)(composite_graph_test(dtype="float32"))()
 
 
-def test_zero_by_cancellation_is_only_rounding_noise():
-    # (t0 / t1) * t1 does not depend on t1: its gradient is rounding noise, which the
-    # checker's linearity check may call FAIL; the property treats that as INCONCLUSIVE.
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_zero_by_cancellation_is_never_a_fail(mode):
+    # (t0 / t1) * t1 does not depend on t1: its gradient is rounding noise; the harness
+    # itself must not call that FAIL (no property-side downgrade any more).
     g = CompositeGraph(inputs=[np.array([[0.5], [-0.75], [-0.11]]),
                                np.array([[-1.81, -1.95, -0.5]])],
                        nodes=(Node("divide", (0, 1)), Node("multiply", (2, 1)),
                               Node("tanh", (3,)), Node("l2_loss", (4,))))
-    report = check_gradients(g.build, g.inputs, mode="full", seed=0)
-    if report.verdict == FAIL:
-        assert rounding_level_failure(report, g) is not None
+    for seed in range(3):
+        report = check_gradients(g.build, g.inputs, mode=mode, seed=seed)
+        assert report.verdict != FAIL, str(report)
 
 
 # -- mutations: the property fails when the engine is wrong ------------------------------------
@@ -180,7 +180,7 @@ def _failing_graphs(n: int = 120) -> list[CompositeGraph]:
     @given(composite_graphs())
     def collect(g):
         report = check_gradients(g.build, g.inputs, mode="full", seed=0)
-        if report.verdict == FAIL and rounding_level_failure(report, g) is None:
+        if report.verdict == FAIL:
             failing.append(g)
 
     collect()
