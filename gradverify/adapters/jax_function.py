@@ -1,0 +1,208 @@
+"""A JAX function as the NumPy ``forward``/``vjp``/``jvp`` triple the harness checks.
+
+``f(*args)`` (args and outputs: pytrees of arrays) becomes a flat function of the floating
+leaves of ``args``; other leaves (integers, booleans) are held fixed. Each leaf keeps the
+dtype JAX gives it (float32 for NumPy float64 data unless ``jax_enable_x64`` is on); when the
+harness asks for a float64 evaluation of a low-precision input (it passes float64 arrays),
+the same function runs under ``jax.enable_x64(True)`` on float64 leaves.
+
+>>> import jax.numpy as jnp, numpy as np
+>>> f = JaxFunction(jnp.sin, (np.ones(2, np.float32),))
+>>> [a.dtype.name for a in f.arrays]
+['float32']
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradverify.adapters.common import complex_error
+
+__all__ = ["JaxFunction", "forward_mode_unsupported"]
+
+_API = "gradverify.jax"
+# jax.enable_x64 is the context manager from jax 0.5 on; jax.experimental's before.
+_enable_x64 = getattr(jax, "enable_x64", None)
+if _enable_x64 is None:  # pragma: no cover - older jax
+    from jax.experimental import enable_x64 as _enable_x64
+_CHECKED = ("float64", "float32", "float16", "bfloat16")
+
+
+def _to_numpy(a: Any) -> np.ndarray:
+    out = np.asarray(a)
+    if out.dtype == jax.dtypes.float0:  # the tangent type of integer values: zero
+        return np.zeros(out.shape, np.float32)
+    return out
+
+
+def forward_mode_unsupported(exc: BaseException) -> bool:
+    """Whether ``exc`` says the function has no forward mode (a ``custom_vjp``)."""
+    text = str(exc)
+    return isinstance(exc, TypeError) and ("jvp" in text or "forward-mode" in text)
+
+
+class JaxFunction:
+    """``f(*args)`` as ``forward``/``vjp``/``jvp`` over its floating leaves. order=2: the
+    checked function is ``(x, v) -> J(x)^T v`` (``vs``: the cotangents ``v``)."""
+
+    def __init__(self, f: Callable, args: Sequence[Any], *, order: int = 1,
+                 vs: Sequence[np.ndarray] | None = None, jit: bool = True):
+        # Compiled only when jax_enable_x64 is on for good: switching x64 on for the float64
+        # evaluation after a jit trace without it breaks later traces in jax (int32/int64
+        # index constants mix), so with the default config everything runs eagerly.
+        self.f, self.order = f, order
+        self.jit = jit and bool(jax.config.jax_enable_x64)
+        self._programs: dict[str, Callable] = {}
+        leaves, self.treedef = jax.tree_util.tree_flatten(tuple(args))
+        # Python ints and bools stay as they are (a function may use them as shapes or
+        # axes); array-like leaves are read for their dtype; floating ones are checked.
+        self.leaves = list(leaves)
+        self.positions = []
+        for k, leaf in enumerate(leaves):
+            if not (hasattr(leaf, "dtype") or isinstance(leaf, (float, complex))):
+                continue
+            view = jnp.asarray(leaf)
+            if jnp.iscomplexobj(view):
+                raise complex_error(_API, "argument leaf", k, str(view.dtype), view.shape)
+            if jnp.issubdtype(view.dtype, jnp.floating):
+                self.leaves[k] = view
+                self.positions.append(k)
+        for k in self.positions:
+            if self.leaves[k].dtype.name not in _CHECKED:
+                raise TypeError(f"{_API}: argument leaf {k} has dtype {self.leaves[k].dtype}"
+                                f" (shape {self.leaves[k].shape}); checkable dtypes are "
+                                "float64, float32, float16 and bfloat16")
+        self.dtypes = [self.leaves[k].dtype for k in self.positions]
+        self.arrays = [np.asarray(self.leaves[k]) for k in self.positions]
+        outs = self._flat(*[self.leaves[k] for k in self.positions])
+        for k, o in enumerate(outs):
+            if jnp.iscomplexobj(o):
+                raise complex_error(_API, "output leaf", k, str(o.dtype), o.shape)
+        self.out_float = [jnp.issubdtype(o.dtype, jnp.floating) for o in outs]
+        if order == 2:
+            if vs is None:
+                raise ValueError("order=2 needs the cotangents vs")
+            self.vs = [np.asarray(v) for v in vs]
+            self.arrays = self.arrays + self.vs
+
+    # -- the checked function, flat ------------------------------------------------------
+    def _flat(self, *xs: Any) -> tuple[Any, ...]:
+        leaves = list(self.leaves)
+        for k, x in zip(self.positions, xs):
+            leaves[k] = x
+        out = self.f(*jax.tree_util.tree_unflatten(self.treedef, leaves))
+        return tuple(jax.tree_util.tree_leaves(out))
+
+    def _checked(self, *arrays: Any) -> tuple[Any, ...]:
+        if self.order == 1:
+            return self._flat(*arrays)
+        n = len(self.positions)
+        outs, pullback = jax.vjp(self._flat, *arrays[:n])
+        vs = iter(arrays[n:])
+        cts = [next(vs) if fl else np.zeros(o.shape, jax.dtypes.float0)
+               for o, fl in zip(outs, self.out_float)]
+        return tuple(pullback(tuple(cts)))
+
+    def _leaves(self, arrays: Sequence[np.ndarray]) -> tuple[list[Any], bool]:
+        """JAX arrays for the harness's arrays, and whether this is the float64 evaluation
+        of low-precision inputs."""
+        native = self.dtypes + [np.dtype(v.dtype) for v in getattr(self, "vs", [])]
+        wide = any(a.dtype == np.float64 and d != np.float64 for a, d in zip(arrays, native))
+        return [np.asarray(a) if wide else np.asarray(a, d)
+                for a, d in zip(arrays, native)], wide
+
+    def _run(self, kind: str, arrays: Sequence[np.ndarray], *extra: Any) -> Any:
+        leaves, wide = self._leaves(arrays)
+        if wide:
+            with _enable_x64(True):
+                return self._program(kind, leaves, *extra)
+        return self._program(kind, leaves, *extra)
+
+    def _program(self, kind: str, leaves: list[np.ndarray], *extra: Any) -> Any:
+        """Run program ``kind`` compiled (``jax.jit``, cached across checks of the same
+        function) or, if the function cannot be traced (Python control flow on values),
+        eagerly from then on."""
+        eager = getattr(self, "_" + kind)
+        if self.jit:
+            compiled = self._programs.get(kind)
+            if compiled is None:
+                compiled = self._programs[kind] = _compiled(self, kind)
+            try:
+                return compiled(leaves, *extra)
+            except Exception:  # noqa: BLE001 - retried eagerly; a real error raises there
+                result = eager(leaves, *extra)
+                self.jit = False
+                return result
+        return eager(leaves, *extra)
+
+    def _forward(self, xs: list[Any]) -> tuple[Any, ...]:
+        return tuple(self._checked(*xs))
+
+    def _vjp(self, xs: list[Any], cts: Sequence[Any]) -> tuple[Any, ...]:
+        outs, pullback = jax.vjp(self._checked, *xs)
+        cotangents = tuple(
+            jnp.asarray(c, o.dtype) if jnp.issubdtype(o.dtype, jnp.floating)
+            else np.zeros(o.shape, jax.dtypes.float0) for o, c in zip(outs, cts))
+        return tuple(pullback(cotangents))
+
+    def _jvp(self, xs: list[Any], us: Sequence[Any]) -> tuple[Any, ...]:
+        tangents = tuple(jnp.asarray(u, jnp.asarray(x).dtype) for u, x in zip(us, xs))
+        return tuple(jax.jvp(self._checked, tuple(xs), tangents)[1])
+
+    # -- the triple the harness checks --------------------------------------------------
+    def forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(_to_numpy(o) for o in self._run("forward", arrays))
+
+    def vjp(self, arrays: Sequence[np.ndarray], cts: Sequence[np.ndarray],
+            ) -> tuple[np.ndarray, ...]:
+        floats = [np.asarray(c) if jnp.issubdtype(np.asarray(c).dtype, jnp.floating)
+                  else np.zeros(np.shape(c), np.float32) for c in cts]  # bfloat16 is floating
+        return tuple(_to_numpy(g) for g in self._run("vjp", arrays, floats))
+
+    def jvp(self, arrays: Sequence[np.ndarray], tangents: Sequence[np.ndarray],
+            ) -> tuple[np.ndarray, ...]:
+        us = [np.zeros(np.shape(a), np.asarray(a).dtype) if u is None else np.asarray(u)
+              for a, u in zip(arrays, tangents)]  # None: this input does not move
+        return tuple(_to_numpy(t) for t in self._run("jvp", arrays, us))
+
+
+# Compiled programs of recently checked functions: a check evaluates the same function
+# tens of times, and a test suite checks it again at other points.
+_COMPILED: OrderedDict[Any, Callable] = OrderedDict()
+_COMPILED_MAX = 64
+_FROZEN_MAX = 4096  # fixed array leaves up to this size are part of the key
+
+
+def _freeze(leaf: Any) -> Any:
+    if leaf is None or isinstance(leaf, (bool, int, float, str)):
+        return (type(leaf).__name__, leaf)
+    a = np.asarray(leaf)
+    if a.size > _FROZEN_MAX or a.dtype.kind not in "biuf":
+        raise TypeError("not a cacheable constant")
+    return ("array", a.shape, a.dtype.str, a.tobytes())
+
+
+def _compiled(jf: JaxFunction, kind: str) -> Callable:
+    """``jax.jit`` of ``jf``'s program ``kind``, shared by every check of the same function
+    with the same fixed (non-checked) arguments."""
+    try:
+        fixed = tuple((k, _freeze(leaf)) for k, leaf in enumerate(jf.leaves)
+                      if k not in jf.positions)
+        key = (jf.f, jf.treedef, fixed, jf.order, tuple(jf.out_float), kind)
+        hash(key)
+    except TypeError:
+        return jax.jit(getattr(jf, "_" + kind))  # not cacheable: for this check only
+    cached = _COMPILED.get(key)
+    if cached is None:
+        _COMPILED[key] = cached = jax.jit(getattr(jf, "_" + kind))
+        if len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
+    return cached

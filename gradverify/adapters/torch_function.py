@@ -1,0 +1,231 @@
+"""A PyTorch function as the NumPy ``forward``/``vjp``/``jvp`` triple the harness checks.
+
+Gradients come from torch autograd (custom ``autograd.Function``s included); the JVP from
+forward-mode AD (dual tensors). Inputs that are not checked (integer tensors, tensors that do
+not require grad while others do, Python values) are held fixed.
+
+Precision: the harness sees float64/float32/float16 inputs as such and bfloat16 ones as
+float32 arrays holding bfloat16 values (NumPy has no bfloat16); the function always runs in
+the input's own dtype, except when the harness asks for a float64 evaluation (float64 arrays
+for a low-precision input), which runs the same function on float64 tensors.
+
+>>> import torch
+>>> f = TorchFunction(torch.sin, [torch.ones(2, dtype=torch.float64, requires_grad=True)])
+>>> [a.dtype.name for a in f.arrays]
+['float64']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.autograd.forward_ad as fwad
+
+from gradverify.adapters.common import complex_error
+
+__all__ = ["TorchFunction", "as_tuple", "differentiable_positions"]
+
+_API = "gradverify.torch"
+# The NumPy dtype the harness sees for each torch dtype it checks.
+_NUMPY = {torch.float64: np.float64, torch.float32: np.float32, torch.float16: np.float16,
+          torch.bfloat16: np.float32}
+
+
+def as_tuple(inputs: Any) -> tuple[Any, ...]:
+    """torch's convention: one tensor or a sequence of inputs."""
+    if isinstance(inputs, torch.Tensor):
+        return (inputs,)
+    if isinstance(inputs, (tuple, list)):
+        return tuple(inputs)
+    raise TypeError(f"{_API}: inputs must be a tensor or a tuple of inputs, got "
+                    f"{type(inputs).__name__}")
+
+
+def differentiable_positions(inputs: Sequence[Any], *, all_floats: bool) -> list[int]:
+    """Positions of the inputs to check: floating tensors requiring grad (torch's rule), or
+    every floating tensor when none requires grad and ``all_floats``. Complex, sparse and
+    non-strided tensors are rejected with a clear error."""
+    for k, t in enumerate(inputs):
+        if isinstance(t, torch.Tensor):
+            if t.is_complex():
+                raise complex_error(_API, "input", k, str(t.dtype), t.shape)
+            if t.layout != torch.strided:
+                raise TypeError(f"{_API}: input {k} has layout {t.layout} (shape "
+                                f"{tuple(t.shape)}); only dense (strided) tensors are "
+                                "supported")
+    floats = [k for k, t in enumerate(inputs)
+              if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    chosen = [k for k in floats if inputs[k].requires_grad]
+    if not chosen and all_floats:
+        chosen = floats
+    for k in chosen:
+        if inputs[k].dtype not in _NUMPY:
+            raise TypeError(f"{_API}: input {k} has dtype {inputs[k].dtype} (shape "
+                            f"{tuple(inputs[k].shape)}); checkable dtypes are float64, "
+                            "float32, float16 and bfloat16")
+    return chosen
+
+
+def _outputs(out: Any) -> list[Any]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)) and all(isinstance(o, torch.Tensor) for o in out):
+        return list(out)
+    raise TypeError(f"{_API}: the function must return a tensor or a tuple of tensors, "
+                    f"got {type(out).__name__}")
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        t = t.float()  # exact: every bfloat16 value is a float32 value
+    return t.cpu().numpy()
+
+
+def _float_out(t: torch.Tensor) -> bool:
+    return t.is_floating_point()
+
+
+class TorchFunction:
+    """``fn(*inputs)`` as ``forward(*arrays)``, ``vjp(arrays, cotangents)`` and
+    ``jvp(arrays, tangents)`` over the arrays of the inputs at ``positions``.
+
+    order=2: the checked function is ``(x, v) -> J(x)^T v`` (gradients with
+    ``create_graph=True``), its VJP the gradient of that, and ``vs`` the cotangents ``v``.
+    """
+
+    def __init__(self, fn: Callable, inputs: Sequence[Any], positions: Sequence[int] | None
+                 = None, *, order: int = 1, vs: Sequence[np.ndarray] | None = None,
+                 seeded_rng: int | None = None):
+        self.fn = fn
+        self.inputs = list(inputs)
+        self.positions = list(range(len(inputs))) if positions is None else list(positions)
+        self.order = order
+        self.seeded_rng = seeded_rng
+        self.dtypes = [inputs[k].dtype for k in self.positions]
+        self.devices = [inputs[k].device for k in self.positions]
+        self.arrays = [_to_numpy(inputs[k]).astype(_NUMPY[inputs[k].dtype])
+                       for k in self.positions]
+        outs = self._outputs_with_grad(self.arrays)
+        for k, o in enumerate(outs):
+            if o.is_complex():
+                raise complex_error(_API, "output", k, str(o.dtype), o.shape)
+        # Outputs autograd can differentiate (floating, connected to a checked input).
+        self.live = [_float_out(o) and o.requires_grad for o in outs]
+        self.out_dtypes = [o.dtype for o in outs]
+        if order == 2:
+            if vs is None:
+                raise ValueError("order=2 needs the cotangents vs")
+            self.vs = [np.asarray(v) for v in vs]
+
+    # -- building calls ----------------------------------------------------------------------
+    def _tensor(self, a: np.ndarray, k: int) -> torch.Tensor:
+        """Array -> tensor for checked input k: in its own dtype, or float64 when the
+        harness asks for the float64 evaluation of a low-precision input."""
+        a = np.asarray(a)  # a 0-d input can arrive as a NumPy scalar
+        t = torch.from_numpy(a)  # shares memory: an in-place change shows in the harness
+        dtype = self.dtypes[k]
+        if not (a.dtype == np.float64 and dtype != torch.float64) and t.dtype != dtype:
+            t = t.to(dtype)
+        return t.to(self.devices[k]) if self.devices[k].type != "cpu" else t
+
+    def _call(self, tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        args = list(self.inputs)
+        for k, t in zip(self.positions, tensors):
+            args[k] = t
+        if self.seeded_rng is None:
+            return _outputs(self.fn(*args))
+        with torch.random.fork_rng(devices=[]):  # random ops draw the same each call
+            torch.manual_seed(self.seeded_rng)
+            return _outputs(self.fn(*args))
+
+    def _outputs_with_grad(self, arrays: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        leaves = [self._tensor(np.array(a), k).detach().requires_grad_(True)
+                  for k, a in enumerate(arrays)]
+        with torch.enable_grad():
+            return self._call(leaves)
+
+    def _cotangent(self, a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.array(a, order="C")).to(dtype=like.dtype,
+                                                            device=like.device)
+
+    def _grads(self, leaves: list[torch.Tensor], outs: Sequence[torch.Tensor],
+               cts: Sequence[Any], create_graph: bool) -> list[torch.Tensor | None]:
+        pairs = [(o, c) for o, c in zip(outs, cts)
+                 if c is not None and _float_out(o) and o.requires_grad]
+        if not pairs:
+            return [None] * len(leaves)
+        return list(torch.autograd.grad([o for o, _ in pairs], leaves,
+                                        grad_outputs=[self._cotangent(c, o) for o, c in pairs],
+                                        allow_unused=True, create_graph=create_graph))
+
+    # -- the triple the harness checks ------------------------------------------------------
+    def forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        if self.order == 1:
+            with torch.no_grad():
+                return tuple(_to_numpy(o) for o in self._call(
+                    [self._tensor(a, k) for k, a in enumerate(arrays)]))
+        n = len(self.positions)
+        xs, vs = arrays[:n], arrays[n:]
+        return tuple(_to_numpy(g) for g in self._first_grads(xs, vs, create_graph=False)[1])
+
+    def _first_grads(self, xs: Sequence[np.ndarray], vs: Sequence[np.ndarray], *,
+                     create_graph: bool, vs_require_grad: bool = False,
+                     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        leaves = [self._tensor(a, k).detach().requires_grad_(True) for k, a in enumerate(xs)]
+        live = [k for k, flag in enumerate(self.live) if flag]
+        with torch.enable_grad():
+            outs = self._call(leaves)
+            v_t = [self._cotangent(v, outs[k]).requires_grad_(vs_require_grad)
+                   for k, v in zip(live, vs)]
+            cts: list[Any] = [None] * len(outs)
+            for k, v in zip(live, v_t):
+                cts[k] = v
+            pairs = [(o, c) for o, c in zip(outs, cts) if c is not None and o.requires_grad]
+            raw = list(torch.autograd.grad([o for o, _ in pairs], leaves,
+                                           grad_outputs=[c for _, c in pairs],
+                                           allow_unused=True, create_graph=create_graph)
+                       ) if pairs else [None] * len(leaves)
+        grads = [torch.zeros_like(x) if g is None else g for g, x in zip(raw, leaves)]
+        return leaves, grads, v_t
+
+    def vjp(self, arrays: Sequence[np.ndarray], cts: Sequence[np.ndarray],
+            ) -> tuple[np.ndarray | None, ...]:
+        if self.order == 1:
+            leaves = [self._tensor(a, k).detach().requires_grad_(True)
+                      for k, a in enumerate(arrays)]
+            with torch.enable_grad():
+                outs = self._call(leaves)
+                grads = self._grads(leaves, outs, cts, create_graph=False)
+        else:
+            n = len(self.positions)
+            leaves, firsts, v_t = self._first_grads(arrays[:n], arrays[n:], create_graph=True,
+                                                    vs_require_grad=True)
+            with torch.enable_grad():
+                grads = self._grads(leaves + v_t, firsts, cts, create_graph=False)
+        return tuple(None if g is None else self._grad_array(g, a)
+                     for g, a in zip(grads, arrays))
+
+    @staticmethod
+    def _grad_array(g: torch.Tensor, like: np.ndarray) -> np.ndarray:
+        out = _to_numpy(g)
+        # bfloat16 gradients travel as float32, like their inputs
+        return out.astype(like.dtype) if g.dtype == torch.bfloat16 else out
+
+    def jvp(self, arrays: Sequence[np.ndarray], tangents: Sequence[np.ndarray],
+            ) -> tuple[np.ndarray, ...]:
+        """Output tangents J u by forward-mode AD (order 1 only)."""
+        with fwad.dual_level():
+            duals = [fwad.make_dual(self._tensor(a, k), self._tensor(
+                np.zeros_like(np.asarray(a)) if u is None else np.array(u), k))  # None: fixed
+                for k, (a, u) in enumerate(zip(arrays, tangents))]
+            outs = self._call(duals)
+            result = []
+            for o in outs:
+                primal, tangent = fwad.unpack_dual(o)
+                result.append(_to_numpy(torch.zeros_like(primal) if tangent is None
+                                        else tangent))
+        return tuple(result)

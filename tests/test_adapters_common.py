@@ -1,0 +1,109 @@
+"""The framework-free parts of the adapters (default test run, no torch or jax): the
+forward-mode consistency fallback, the drop-in verdict policy, and the clear error when a
+framework is missing."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import numpy as np
+import pytest
+
+from gradverify.adapters.common import (
+    InconclusiveWarning,
+    check_with_jvp,
+    input_names,
+    jvp_consistency,
+    settle,
+)
+from gradverify.harness import Check, GradientError, GradientReport
+
+
+def _sin_vjp(xs, vs):
+    return (vs[0] * np.cos(xs[0]),)
+
+
+def _matmul_pair():
+    rng = np.random.default_rng(1)
+    return [rng.standard_normal((3, 4)), rng.standard_normal((4, 2))]
+
+
+def _mm(a, b):
+    return a @ b
+
+
+def _mm_vjp(xs, gs):
+    return (gs[0] @ xs[1].T, xs[0].T @ gs[0])
+
+
+def _mm_jvp(xs, us):
+    return (us[0] @ xs[1] + xs[0] @ us[1],)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_consistent_jvp_passes(seed):
+    x = np.linspace(-3, 3, 7)
+    assert jvp_consistency(np.sin, _sin_vjp, lambda xs, us: (us[0] * np.cos(xs[0]),), [x],
+                           seed=seed).verdict == "PASS"
+    assert jvp_consistency(_mm, _mm_vjp, _mm_jvp, _matmul_pair(), seed=seed).verdict == "PASS"
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda xs, us: (-us[0] * np.cos(xs[0]),),                 # sign
+    lambda xs, us: (us[0] * np.cos(xs[0]) * (1 + 1e-6),),     # small relative error
+    lambda xs, us: (np.cos(xs[0]),),                          # ignores the tangent
+    lambda xs, us: (us[0][::-1] * np.cos(xs[0]),),            # wrong entries
+])
+def test_inconsistent_jvp_fails(wrong):
+    check = jvp_consistency(np.sin, _sin_vjp, wrong, [np.linspace(-3, 3, 7)], seed=0)
+    assert check.verdict == "FAIL" and "<v, J u>" in check.reason
+
+
+def test_jvp_missing_an_input_fails():
+    bad = lambda xs, us: (us[0] @ xs[1],)  # forgets the second input's tangent
+    assert jvp_consistency(_mm, _mm_vjp, bad, _matmul_pair(), seed=0).verdict == "FAIL"
+
+
+def test_jvp_of_wrong_shape_fails():
+    bad = lambda xs, us: (us[0].sum(),)
+    check = jvp_consistency(np.sin, _sin_vjp, bad, [np.ones(3)], seed=0)
+    assert check.verdict == "FAIL" and "shapes" in check.reason
+
+
+def test_check_with_jvp_reports_forward_mode():
+    report = check_with_jvp(np.sin, _sin_vjp, lambda xs, us: (2 * us[0] * np.cos(xs[0]),),
+                            [np.linspace(-1, 1, 4)], mode="auto", seed=0)
+    assert report.verdict == "FAIL"
+    # the harness's own forward-mode checks ("jvp...") or the adapters' fallback
+    assert any(c.name.startswith(("jvp", "forward_mode")) and c.verdict == "FAIL"
+               for c in report.checks), str(report)
+
+
+def test_settle_conventions():
+    passed = GradientReport(checks=[Check("gradient", "PASS")])
+    failed = GradientReport(checks=[Check("gradient", "FAIL", "off")])
+    unsure = GradientReport(checks=[Check("gradient", "INCONCLUSIVE", "round-off")])
+    assert settle(passed, error=GradientError) is True
+    with pytest.raises(GradientError):
+        settle(failed, error=GradientError)
+    assert settle(failed, error=GradientError, raise_exception=False) is False
+    with pytest.raises(GradientError):  # never silently PASS
+        settle(unsure, error=GradientError)
+    with pytest.warns(InconclusiveWarning, match="round-off"):
+        assert settle(unsure, error=GradientError, allow_inconclusive=True) is True
+
+
+def test_input_names():
+    assert input_names(lambda a, b, *rest: a, 3) == ["a", "b", "x2"]
+    assert input_names(max, 2) == ["x0", "x1"]
+
+
+@pytest.mark.parametrize(("module", "framework"), [("gradverify.torch", "torch"),
+                                                    ("gradverify.jax", "jax")])
+def test_missing_framework_is_a_clear_error(module, framework):
+    if importlib.util.find_spec(framework) is not None:
+        pytest.skip(f"{framework} is installed")
+    with warnings.catch_warnings(), pytest.raises(ModuleNotFoundError,
+                                                  match=rf"gradverify\[{framework}\]"):
+        importlib.import_module(module)

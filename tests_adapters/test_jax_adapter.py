@@ -1,0 +1,190 @@
+"""gradverify.jax: seeded faulty custom_vjps FAIL with the right check and diagnosis;
+correct functions that jax's check_grads rejects PASS; forward mode is checked; the drop-in
+conventions hold. Run by ``tox -e jax``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+import jax.numpy as jnp  # noqa: E402
+from jax.test_util import check_grads as jax_check_grads  # noqa: E402
+
+from gradverify.adapters.strategies import arrays, broadcastable, matmul_operands  # noqa: E402
+from gradverify.harness import GradientError  # noqa: E402
+from gradverify.jax import ComplexInputError, check, check_grads, jax_suite  # noqa: E402
+from tests_adapters.jax_faults import FAULTS, params, second_order_fault, wrong_jvp  # noqa: E402
+
+SEEDS = [0, 1, 2]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("fault", params(pytest))
+def test_fault_fails_with_diagnosis(fault, seed):
+    report = check(fault.fn, fault.args(seed), modes=("rev",), seed=seed)
+    assert report.verdict == "FAIL", str(report)
+    assert report.check(fault.check).verdict == "FAIL", str(report)
+    if fault.diagnosis:
+        assert (report.diagnosis or "").startswith(fault.diagnosis), str(report)
+
+
+@pytest.mark.parametrize("fault", params(pytest))
+def test_fault_raises_in_drop_in(fault):
+    with pytest.raises(AssertionError, match="FAIL"):  # jax's check_grads raises these
+        check_grads(fault.fn, fault.args(0), order=1, modes=("rev",), mode="fast")
+
+
+def test_custom_vjp_with_forward_mode_requested_is_not_passed():
+    report = check(FAULTS[0].fn, FAULTS[0].args(0))  # default modes include "fwd"
+    assert report.check("forward_mode").verdict == "INCONCLUSIVE"
+    good = jax.custom_vjp(jnp.sin)
+    good.defvjp(lambda x: (jnp.sin(x), x), lambda x, g: (g * jnp.cos(x),))
+    with pytest.raises(GradientError, match="forward mode is not supported"):
+        check_grads(good, (np.array([0.5, 1.0]),), order=1)
+    check_grads(good, (np.array([0.5, 1.0]),), order=1, modes=("rev",))
+
+
+def test_wrong_jvp_fails_in_both_modes():
+    x = np.linspace(-2, 2, 5)
+    report = check(wrong_jvp(), (x,))
+    assert report.verdict == "FAIL", str(report)
+    assert report.check("gradient").verdict == "FAIL"
+    fwd = [c for c in report.checks if c.name.startswith(("jvp", "forward_mode"))]
+    assert fwd and any(c.verdict == "FAIL" for c in fwd), str(report)
+
+
+def test_forward_mode_is_checked_against_finite_differences():
+    @jax.custom_jvp
+    def f(x):
+        return jnp.sin(x)
+
+    f.defjvp(lambda p, t: (jnp.sin(p[0]), jnp.cos(p[0]) * t[0]))
+    x = np.linspace(-2, 2, 5)
+    report = check(f, (x,), modes=("fwd",))
+    assert report.verdict == "PASS", str(report)
+    assert any(c.name.startswith(("jvp", "forward_mode")) for c in report.checks)
+
+
+def test_second_order_fault_only_at_order_two():
+    x = np.linspace(-2, 2, 5)
+    check_grads(second_order_fault(), (x,), order=1, modes=("rev",))
+    with pytest.raises(GradientError, match="FAIL"):
+        check_grads(second_order_fault(), (x,), order=2, modes=("rev",))
+    check_grads(lambda t: t ** 3, (x,), order=2)
+
+
+# -- correct functions that jax's own check_grads rejects ------------------------------------
+def _logits(seed=0):
+    return np.random.default_rng(seed).standard_normal((128, 10)).astype(np.float32)
+
+
+JAX_REJECTS = [
+    ("relu at its kink", jax.nn.relu, lambda: (np.array([0.0, 1.0, -2.0], np.float32),)),
+    ("abs at its kink", jnp.abs, lambda: (np.array([0.0, 1.0, -2.0], np.float32),)),
+    ("max tie to the first", lambda a, b: jnp.where(a >= b, a, b),
+     lambda: (np.array([1.0, 2.0], np.float32), np.array([1.0, 0.5], np.float32))),
+    ("softmax cross-entropy in float32",
+     lambda z: -jnp.sum(jax.nn.log_softmax(z)[:, 0]), lambda: (_logits(),)),
+    ("cube at large x in float32", lambda x: x ** 3,
+     lambda: (np.array([100.0, 300.0], np.float32),)),
+]
+
+
+@pytest.mark.parametrize(("name", "fn", "args"), JAX_REJECTS, ids=[c[0] for c in JAX_REJECTS])
+def test_correct_cases_jax_rejects_pass(name, fn, args):
+    with pytest.raises(AssertionError):
+        jax_check_grads(fn, args(), order=1)
+    for seed in SEEDS:
+        report = check(fn, args(), seed=seed)
+        assert report.verdict == "PASS", str(report)
+        check_grads(fn, args(), order=1, seed=seed)
+
+
+LOW_PRECISION_OPS = [
+    ("tanh", jnp.tanh, [(7,)]),
+    ("softmax", lambda z: jax.nn.softmax(z, -1), [(4, 10)]),
+    ("matmul", jnp.matmul, [(16, 32), (32, 8)]),
+    ("logsumexp", jax.scipy.special.logsumexp, [(50,)]),
+]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, jnp.bfloat16])
+@pytest.mark.parametrize(("name", "fn", "shapes"), LOW_PRECISION_OPS,
+                         ids=[c[0] for c in LOW_PRECISION_OPS])
+def test_low_precision_checked_against_float64(name, fn, shapes, dtype, seed):
+    rng = np.random.default_rng(seed)
+    args = tuple(jnp.asarray(rng.standard_normal(s), dtype) for s in shapes)
+    report = check(fn, args, seed=seed)
+    assert report.verdict == "PASS", str(report)
+    precision = [c for c in report.checks if c.name.startswith("precision")]
+    assert precision and all(c.verdict == "PASS" for c in precision)
+    assert report.inputs[0]["dtype"] == np.dtype(dtype).name
+
+
+def test_bfloat16_gradient_wrong_only_in_bfloat16_fails():
+    sloppy = jax.custom_vjp(jnp.sin)
+    sloppy.defvjp(lambda x: (jnp.sin(x), x), lambda x, g: (
+        g * jnp.cos(x) * (1.5 if x.dtype == jnp.bfloat16 else 1.0),))  # a bf16-only path
+    x = jnp.linspace(-2, 2, 7, dtype=jnp.bfloat16)
+    report = check(sloppy, (x,), modes=("rev",))
+    assert report.verdict == "FAIL" and report.check("precision.bfloat16").verdict == "FAIL"
+
+
+def test_pytrees_and_integer_leaves():
+    params_ = {"w": np.ones((3, 2), np.float32), "steps": np.array(3)}
+    x = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    report = check(lambda p, x: jnp.tanh(x @ p["w"]) * p["steps"], (params_, x))
+    assert report.verdict == "PASS", str(report)
+    assert [i["name"] for i in report.inputs] == ["p['w']", "x"]
+
+
+def test_complex_is_a_clear_error():
+    with pytest.raises(ComplexInputError, match=r"leaf 0 is complex .*shape \(2,\)"):
+        check(jnp.sin, (np.ones(2, np.complex64),))
+
+
+def test_order_above_two_is_refused():
+    with pytest.raises(NotImplementedError, match="order=3"):
+        check_grads(jnp.sin, (np.ones(2),), order=3)
+
+
+def test_same_seed_same_report():
+    a = check(FAULTS[0].fn, FAULTS[0].args(0), modes=("rev",), seed=4).to_dict()
+    b = check(FAULTS[0].fn, FAULTS[0].args(0), modes=("rev",), seed=4).to_dict()
+    assert a == b and a["seed"] == 4
+
+
+# -- one-line suites -----------------------------------------------------------------------
+test_relu_suite = jax_suite(jax.nn.relu, inputs=arrays(kinks=(0.0,)))
+test_maximum_suite = jax_suite(jnp.maximum, inputs=broadcastable(2))
+test_matmul_suite = jax_suite(jnp.matmul, inputs=matmul_operands(batch=True))
+# float32 examples also run the float64 evaluation (a trace per new shape): fewer of them
+test_logsumexp_suite = jax_suite(lambda x: jax.scipy.special.logsumexp(x, axis=-1),
+                                 inputs=arrays(min_rank=1), dtype=np.float32, max_examples=12)
+
+
+def test_suite_finds_a_fault():
+    suite = jax_suite(FAULTS[4].fn, inputs=arrays(kinks=(0.0,)), modes=("rev",))
+    with pytest.raises(AssertionError, match="FAIL"):
+        suite()
+
+
+def test_python_scalars_stay_static_and_floats_are_checked():
+    f = lambda x, axis, power, scale: scale * jnp.sum(x ** power, axis=axis)
+    report = check(f, (np.ones((2, 3)), 1, 3, 2.5))
+    assert report.verdict == "PASS", str(report)
+    assert [i["name"] for i in report.inputs] == ["x", "scale"]
+
+
+def test_compiled_and_eager_agree_with_x64_on():
+    from gradverify.adapters.jax_function import JaxFunction
+    with jax.enable_x64(True):
+        x = np.linspace(-1, 1, 6)
+        fault = FAULTS[1]
+        for jit in (True, False):
+            jf = JaxFunction(fault.fn, (x,), jit=jit)
+            assert jf.jit == jit
+            report = check(fault.fn, (x,), modes=("rev",), jit=jit)
+            assert report.verdict == "FAIL" and report.diagnosis == "sign flipped"
