@@ -72,7 +72,7 @@ def test_harness_and_cli_use_no_private_engine_attribute():
     assert {"_state", "_consumers", "_ref", "_flat_specs", "_id", "_slot_owners",
             "_context", "_origin"} <= private   # the scan sees what it must forbid
     uses = []
-    for folder in ("harness", "gradverify"):
+    for folder in ("harness", "src/gradverify"):
         mine = _own_private_names(folder)
         for path in sorted((ROOT / folder).rglob("*.py")):
             uses += [u for u in _private_uses(path, private - mine)]

@@ -36,7 +36,7 @@ def test_every_source_package_is_mapped_under_gradverify():
     """A subpackage folder missing from pyproject's package list would be left out of the
     wheel; every folder with an ``__init__.py`` must be listed under its gradverify name."""
     conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    folders = {"gradverify": "gradverify", **{f"gradverify.{p}": p for p in OURS}}
+    folders = {"gradverify": "src/gradverify", **{f"gradverify.{p}": p for p in OURS}}
     assert conf["package-dir"] == folders
     found = set()
     for name, folder in folders.items():
