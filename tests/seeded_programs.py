@@ -220,7 +220,38 @@ def second_optimizer_touches_the_first(dtype):
     return [d_step, g_step, d_loss, g_loss], feed
 
 
+# -- tf.layers on get_variable: one variable, several uses (its gradients add up) -------------
+def layers_dense_shared_by_two_towers(dtype):
+    x, _, _, _, feed = _data(dtype)
+    y = tf.get_default_graph().get_tensor_by_name("y:0")
+    with tf.variable_scope("tower", reuse=tf.AUTO_REUSE):
+        a = tf.layers.dense(x, 4, activation=tf.nn.tanh, name="hidden")
+        b = tf.layers.dense(2.0 * x, 4, activation=tf.nn.tanh, name="hidden")  # same kernel
+        out = tf.layers.dense(a + b, 2, name="out")
+    loss = tf.reduce_mean(tf.square(out - y))
+    return [tf.train.AdamOptimizer(0.01).minimize(loss), loss], feed
+
+
+def layers_cnn_with_momentum(dtype):
+    images = tf.placeholder(dtype, [None, 6, 6, 1], name="images")
+    labels = tf.placeholder(tf.int64, [None], name="labels")
+    h = tf.layers.conv2d(images, 3, 3, padding="same", activation=tf.nn.relu)
+    h = tf.layers.max_pooling2d(h, 2, 2)
+    logits = tf.layers.dense(tf.layers.flatten(h), 4)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=labels, logits=logits))
+    step = tf.train.MomentumOptimizer(0.05, 0.9).minimize(loss)
+
+    def feed(k: int) -> dict:
+        r = np.random.default_rng([13, k])
+        return {images: r.standard_normal((5, 6, 6, 1)).astype(dtype.np),
+                labels: r.integers(0, 4, 5)}
+    return [step, loss], feed
+
+
 PROGRAMS: tuple[Program, ...] = (
+    Program("layers_dense_shared_by_two_towers", layers_dense_shared_by_two_towers),
+    Program("layers_cnn_with_momentum", layers_cnn_with_momentum),
     Program("clip_by_global_norm_adam", clip_by_global_norm_adam),
     Program("clip_by_value_and_scale", clip_by_value_and_scale),
     Program("clip_by_norm_with_seeded_noise", clip_by_norm_with_seeded_noise),

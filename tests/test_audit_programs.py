@@ -145,3 +145,16 @@ def test_a_wrong_hand_written_kernel_is_off_its_own_graph(graph, monkeypatch):
     audit = audit_step(s, fetches, feed(0))
     assert audit.verdict == FAIL and "delta off the assign_sub rule" in audit.variable(
         "w").reason
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
+def test_a_layer_variable_reused_by_two_towers_gets_both_paths(graph, dtype):
+    """tf.layers on get_variable with AUTO_REUSE: one kernel, two uses; the audit predicts
+    its update from the summed gradient and leaves the unconnected variables alone."""
+    program = next(p for p in PROGRAMS if p.name == "layers_dense_shared_by_two_towers")
+    fetches, feed, _ = build(program, dtype)
+    audit = audit_step(_session(), fetches, feed(0))
+    assert audit.verdict == PASS, str(audit)
+    kernel = audit.variable("tower/hidden/kernel")
+    assert kernel.changed and kernel.rule == "adam" and len(kernel.paths) == 2
+    assert not audit.variable("w").changed and not audit.variable("w").expected
