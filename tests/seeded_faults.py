@@ -406,9 +406,6 @@ def _define() -> None:
     # The joint tie faults: each coordinate alone stays inside its one-sided bracket
     # [0, 1]; only the joint (Clarke) judgement sees that (1, 1) and (0, 0) are outside
     # the hull {(s, 1 - s)} of the pieces' gradients.
-    fge = fop("GreaterEqual").kernel if hasattr(fop("GreaterEqual"), "kernel") else None
-    del fge  # (the real ops are built below through the public wrappers)
-
     @op("FaultMaximumTieBoth", inputs=("x", "y"), signature="broadcast", ties=True,
         reference=np.maximum)
     def fault_max_both(x, y):
