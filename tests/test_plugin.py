@@ -52,6 +52,8 @@ def run(pytester, monkeypatch):
                 monkeypatch.delenv(var, raising=False)
             else:
                 monkeypatch.setenv(var, value)
+        if ci is None:  # tox keeps CI's value under this name, and Hypothesis reads it too
+            monkeypatch.delenv("__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", raising=False)
         return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=300)
     return run_
 

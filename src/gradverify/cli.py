@@ -157,39 +157,46 @@ def main(argv: Sequence[str] | None = None) -> int:
 def import_modules(specs: Sequence[str]) -> list[str]:
     """Import each module name or ``.py`` file (files by path, their directory put on
     ``sys.path`` for their own imports); UsageError on any failure. Returns module names."""
-    import importlib
-    import importlib.util
     # Console scripts do not put the cwd on sys.path; appended, it never shadows an
     # installed module, while a user module named on the command line still imports.
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
-    names = []
-    for spec in specs:
-        path = Path(spec)
-        is_file = spec.endswith(".py") or os.sep in spec
-        try:
-            if is_file:
-                if not path.is_file():
-                    raise UsageError(f"cannot import {spec}: no such file")
-                name = f"gradverify_user_{path.stem}"
-                sys.path.insert(0, str(path.resolve().parent))
-                loader_spec = importlib.util.spec_from_file_location(name, path.resolve())
-                module = importlib.util.module_from_spec(loader_spec)
-                sys.modules[name] = module
-                try:
-                    loader_spec.loader.exec_module(module)
-                except BaseException:
-                    sys.modules.pop(name, None)
-                    raise
-            else:
-                name = importlib.import_module(spec).__name__
-        except UsageError:
-            raise
-        except (Exception, SystemExit) as e:
-            raise UsageError(f"cannot import {spec}: {type(e).__name__}: {e}") from e
-        _registers_ops(spec, sys.modules[name])
-        names.append(name)
-    return names
+    # The gate writes nothing outside its report paths: no __pycache__ beside user modules.
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        return [_import_module(spec) for spec in specs]
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
+
+
+def _import_module(spec: str) -> str:
+    """One module name or ``.py`` file, imported; its module name."""
+    import importlib
+    import importlib.util
+    path = Path(spec)
+    is_file = spec.endswith(".py") or os.sep in spec
+    try:
+        if is_file:
+            if not path.is_file():
+                raise UsageError(f"cannot import {spec}: no such file")
+            name = f"gradverify_user_{path.stem}"
+            sys.path.insert(0, str(path.resolve().parent))
+            loader_spec = importlib.util.spec_from_file_location(name, path.resolve())
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[name] = module
+            try:
+                loader_spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(name, None)
+                raise
+        else:
+            name = importlib.import_module(spec).__name__
+    except UsageError:
+        raise
+    except (Exception, SystemExit) as e:
+        raise UsageError(f"cannot import {spec}: {type(e).__name__}: {e}") from e
+    _registers_ops(spec, sys.modules[name])
+    return name
 
 
 def _registers_ops(spec: str, module: Any) -> None:
