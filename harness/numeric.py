@@ -35,7 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.budget import C_NOISE, C_ROUND, ErrorBudget, default_step, noise_level
+from gradverify.harness.budget import (
+    C_NOISE,
+    C_ROUND,
+    ErrorBudget,
+    default_step,
+    noise_level,
+    quantum_level,
+)
 from gradverify.harness.reasons import Reason
 
 __all__ = ["Line", "Estimate", "quick", "refine", "noise", "default_step", "C_ROUND",
@@ -158,9 +165,10 @@ def noise(line: Line, h: float, levels: int = 4) -> np.ndarray:
 
 def noise_samples(samples: list[np.ndarray]) -> np.ndarray:
     """sigma from two windows of 5 equally spaced samples each (channels last): the smaller
-    of the two estimates."""
+    of the two estimates, never below the level of the grid all samples are rounded to
+    (:func:`quantum_level`: a coarse staircase can have zero third differences)."""
     f = np.array(samples)
-    return np.fmin(noise_level(f[:5]), noise_level(f[5:]))
+    return np.fmax(np.fmin(noise_level(f[:5]), noise_level(f[5:])), quantum_level(f))
 
 
 def quick(line: Line, h: float, c_round: float = C_ROUND,

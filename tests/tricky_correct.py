@@ -59,6 +59,11 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     ("sigmoid xent at logit 1e5 f32", _sce,
      [np.array([1e5, -1e5, 0.5], F32), np.array([1.0, 0.0, 0.3], F32)], 1,
      {Reason.ROUNDOFF_DOMINATED, Reason.ROUNDED_AWAY}),
+    # a result on the grid of its large intermediates (z - z y at z = 15625): samples of
+    # that staircase often have zero third differences
+    ("sigmoid xent logit 15625 label 0.999999", _sce,
+     [np.array([15625.0, 15625.0]), np.array([0.999999, 0.9999999])], 1,
+     {Reason.ROUNDOFF_DOMINATED, Reason.ROUNDED_AWAY}),
     ("output 1e-17 beside outputs ~3", _tiny_next_to_large, [np.array([1.0, 2.0])], 1,
      set()),
     # joint kinks
