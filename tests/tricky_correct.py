@@ -73,6 +73,11 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      [np.array([1.0, 2.0, -3.0, 0.0]), np.array([1.0, 0.5, -3.0, 0.0])], 1, set()),
     ("reduce_max three-way tie", lambda x: tf.reduce_max(x, axis=1),
      [np.array([[0.5, 0.5, 0.5, 0.1], [1.0, 3.0, 3.0, -2.0]])], 1, set()),
+    # the joint samples of (t, lo) at their common scale land next to hi = 1: a central
+    # difference across hi mixes two pieces and loses the vertex (1, 0)
+    ("clip t == lo, hi within the sample radius", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 211380.0]]), np.array([0.0, 0.0, 13212.0]),
+      np.array([[1.0], [-1.0]])], 1, set()),
     ("clip t == lo == hi", lambda t, a, b: tf.clip_by_value(t, a, b),
      [np.array([0.0, 1.0, 0.5]), np.array(0.5), np.array(0.5)], 1, set()),
     # a gradient that is rounding noise around 0: verified small, relatively unresolvable
