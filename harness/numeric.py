@@ -351,6 +351,17 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         for t in (0.01, FLAT_REACH):
             (p, _), (m, _) = line(t), line(-t)
             slope_seen |= est.flat & np.isfinite(p) & np.isfinite(m) & (p != m)
+    # Flat even far out: the change a t is below the rounding of the function's largest
+    # intermediates at every t tried. Those are unknown, but at least the line's largest
+    # output (a zero made by cancellation, 1/3 - 1/3 in softmax - labels, has |y| = 0 yet
+    # rounds like 1/3), so flatness bounds |phi'| only to C_ROUND eps max|y| / FLAT_REACH.
+    blind = est.flat & ~slope_seen
+    if blind.any():
+        top = float(np.max(np.where(ok & np.isfinite(mags), mags, 0.0), initial=0.0))
+        b = est.budget
+        b.output_roundoff = np.where(blind, np.fmax(b.output_roundoff,
+                                                    c_round * eps * top / FLAT_REACH),
+                                     b.output_roundoff)
     quantized = still.any(axis=0) & slope_seen & ~est.kink
     if quantized.any():
         est.unreliable = est.unreliable | quantized

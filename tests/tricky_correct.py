@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 import gradverify.engine as tf
+from gradverify.engine.ops.nn_ops import _softmax_xent
 from gradverify.harness.reasons import Reason
 
 F32 = np.float32
@@ -20,6 +21,11 @@ F32 = np.float32
 
 def _sce(z: Any, y: Any) -> Any:
     return tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=z)
+
+
+def _softmax_xent_both(z: Any, y: Any) -> Any:
+    # both outputs of the raw op (loss and backprop), as the op property checks them
+    return list(_softmax_xent(z, y))
 
 
 def _tiny_next_to_large(x: Any) -> Any:
@@ -63,6 +69,13 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     # that staircase often have zero third differences
     ("sigmoid xent logit 15625 label 0.999999", _sce,
      [np.array([15625.0, 15625.0]), np.array([0.999999, 0.9999999])], 1,
+     {Reason.ROUNDOFF_DOMINATED, Reason.ROUNDED_AWAY}),
+    # softmax - labels = 1/3 - 1/3 = 0 exactly, flat along a logit of 1.2e-239 even at a
+    # tenth of its scale: |y| = 0 yet the change is rounded away at the size of 1/3
+    ("softmax xent backprop, logit 1.2e-239", _softmax_xent_both,
+     [np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.21094024333819e-239, 0.0],
+               [0.0, 0.0, 203513.0]]),
+      np.array([1 / 3, 1 / 3, 1 / 3])], 1,
      {Reason.ROUNDOFF_DOMINATED, Reason.ROUNDED_AWAY}),
     ("output 1e-17 beside outputs ~3", _tiny_next_to_large, [np.array([1.0, 2.0])], 1,
      set()),
