@@ -37,6 +37,7 @@ __all__ = ["hull_contains", "in_hull", "sample_patterns", "piece_gradients", "tw
 FULL_HULL = 4    # up to this many inputs: every sign pattern and ordering, whole-hull test
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
 _INNER = 1 / 16  # the difference step at a sample point, as a fraction of its radius
+_RADIUS2 = 0.3   # the second sampling radius, relative to the first (well above _INNER)
 
 
 def hull_contains(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
@@ -146,7 +147,10 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
     grads = []
     mag = np.abs(reduce(np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
                                         if y.dtype.kind == "f"])))
-    for w in patterns:
+    # Every pattern at two radii: a sample point within the difference step of some other
+    # kink (clip's t landing on hi = 1 while t and lo are sampled) spoils that point's
+    # differences on both sides; the same pattern at another radius keeps its piece.
+    for w in np.vstack([patterns, _RADIUS2 * patterns]):
         base = [x.copy() for x in ref.xs]
         for (kk, j, _), wc in zip(coords, w):
             base[kk].flat[j] = base[kk].flat[j] + h * wc * big

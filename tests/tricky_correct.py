@@ -91,6 +91,9 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     ("clip t == lo, hi within the sample radius", lambda t, a, b: tf.clip_by_value(t, a, b),
      [np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 211380.0]]), np.array([0.0, 0.0, 13212.0]),
       np.array([[1.0], [-1.0]])], 1, set()),
+    ("clip t == lo, a sample point on hi", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 220188.0]]), np.array([0.0, 0.0, 13762.0]),
+      np.array([[1.0], [-1.0]])], 1, set()),
     ("clip t == lo == hi", lambda t, a, b: tf.clip_by_value(t, a, b),
      [np.array([0.0, 1.0, 0.5]), np.array(0.5), np.array(0.5)], 1, set()),
     # a gradient that is rounding noise around 0: verified small, relatively unresolvable
