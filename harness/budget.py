@@ -36,8 +36,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 __all__ = ["ErrorBudget", "tolerance", "central_tolerance", "noise_level", "SAFETY", "C_ROUND",
-           "C_NOISE",
-           "C_SIGMA", "F32_SAFETY", "INCONCLUSIVE_RTOL", "DETECT_RTOL", "default_step"]
+           "C_NOISE", "C_SIGMA", "quantum_level", "F32_SAFETY", "INCONCLUSIVE_RTOL",
+           "DETECT_RTOL", "default_step"]
 
 # The multiple of the budget allowed: each term is already an over-estimate, the factor
 # absorbs the terms' own uncertainty (a truncation spread measured on two levels).
@@ -173,3 +173,41 @@ def noise_level(values: np.ndarray) -> np.ndarray:
                 sigma = np.sqrt(_gamma(k) * np.mean(d * d, axis=0))
             out = np.fmax(out, sigma)
     return np.where(bad, np.inf, out)
+
+
+# A grid of output values counts as the function's own rounding only when the samples span
+# at least this many grid steps (a step function's two levels are not noise).
+QUANTUM_SPAN = 64.0
+
+
+def quantum_level(values: np.ndarray) -> np.ndarray:
+    """Noise level implied by the grid the samples are rounded to, per channel.
+
+    ``values``: shape (samples, channels). A result computed as the difference of large
+    intermediates (``z - z * y`` at z = 15625, y = 0.999999) lands on the grid of those
+    intermediates (multiples of ulp(15625)), far coarser than its own ulp; a handful of
+    samples of such a staircase often has exactly zero third differences, so ECnoise alone
+    reads 0. The grid q is the smallest power of two dividing every nonzero sample (for an
+    ordinary result that is about its own ulp, so the floor costs nothing); rounding to it
+    errs by a uniform q/2 at most, standard deviation q / sqrt(12). Channels whose grid is
+    no coarser than their own rounding (charged as output round-off), or whose samples span
+    fewer than QUANTUM_SPAN grid steps (constant, a few levels of a step function), give 0.
+
+    >>> z = 15625.0 + np.arange(10) * 0.37
+    >>> q = quantum_level((z - z * 0.999999)[:, None])[0]
+    >>> bool(abs(q - 2.0 ** -39 / 12 ** 0.5) < 1e-20)
+    True
+    """
+    f = np.asarray(values, np.float64)
+    ok = np.isfinite(f) & (f != 0)
+    mant, expo = np.frexp(np.where(ok, f, 1.0))
+    ints = np.abs(np.ldexp(mant, 53)).astype(np.int64)
+    low = (ints & -ints).astype(np.float64)  # the lowest set bit of the 53-bit significand
+    grid = np.where(ok, np.ldexp(low, expo - 53), np.inf)
+    q = np.min(grid, axis=0)
+    with np.errstate(invalid="ignore"):
+        span = np.max(np.where(ok, f, -np.inf), axis=0) - np.min(np.where(ok, f, np.inf), axis=0)
+        top = np.max(np.where(ok, np.abs(f), 0.0), axis=0)
+    coarse = q > 4.0 * np.finfo(np.float64).eps * top  # beyond the samples' own rounding
+    good = np.all(np.isfinite(f), axis=0) & np.isfinite(q) & (span >= QUANTUM_SPAN * q) & coarse
+    return np.where(good, q / math.sqrt(12.0), 0.0)

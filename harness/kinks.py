@@ -37,6 +37,7 @@ __all__ = ["hull_contains", "in_hull", "sample_patterns", "piece_gradients", "tw
 FULL_HULL = 4    # up to this many inputs: every sign pattern and ordering, whole-hull test
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
 _INNER = 1 / 16  # the difference step at a sample point, as a fraction of its radius
+_RADIUS2 = 0.3   # the second sampling radius, relative to the first (well above _INNER)
 
 
 def hull_contains(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
@@ -146,11 +147,18 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
     grads = []
     mag = np.abs(reduce(np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
                                         if y.dtype.kind == "f"])))
-    for w in patterns:
+    # Every pattern at two radii: a sample point within the difference step of some other
+    # kink (clip's t landing on hi = 1 while t and lo are sampled) spoils that point's
+    # differences on both sides; the same pattern at another radius keeps its piece.
+    for w in np.vstack([patterns, _RADIUS2 * patterns]):
         base = [x.copy() for x in ref.xs]
         for (kk, j, _), wc in zip(coords, w):
             base[kk].flat[j] = base[kk].flat[j] + h * wc * big
-        g = []
+        y0 = _outputs(p, ref, base)
+        if y0 is None:
+            return np.zeros((0, mag.size, k)), mag, inner
+        y0 = reduce(y0)
+        g, fwd, bwd = [], [], []
         for kk, j, s in coords:
             vals = []
             for sign in (1.0, -1.0):
@@ -164,7 +172,14 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
                 mag = np.fmax(mag, np.abs(y))
             with np.errstate(all="ignore"):
                 g.append((vals[0] - vals[1]) / (2 * inner * big) * s)
-        grads.append(np.array(g).T)
+                fwd.append((vals[0] - y0) / (inner * big) * s)
+                bwd.append((y0 - vals[1]) / (inner * big) * s)
+        # A sample point closer to some other kink than the difference step (t near hi
+        # while the group is t and lo) gives a central difference mixing two pieces - a
+        # point strictly inside the hull, the piece's own vertex lost. The one-sided
+        # differences away from that kink keep it: both sides are added (each is a
+        # difference quotient of f near x, so inside Clarke's generalized Jacobian too).
+        grads.extend([np.array(g).T, np.array(fwd).T, np.array(bwd).T])
     return np.array(grads), mag, inner * big / max(min(s for _, _, s in coords), 1e-300)
 
 

@@ -35,7 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.budget import C_NOISE, C_ROUND, ErrorBudget, default_step, noise_level
+from gradverify.harness.budget import (
+    C_NOISE,
+    C_ROUND,
+    ErrorBudget,
+    default_step,
+    noise_level,
+    quantum_level,
+)
 from gradverify.harness.reasons import Reason
 
 __all__ = ["Line", "Estimate", "quick", "refine", "noise", "default_step", "C_ROUND",
@@ -158,9 +165,10 @@ def noise(line: Line, h: float, levels: int = 4) -> np.ndarray:
 
 def noise_samples(samples: list[np.ndarray]) -> np.ndarray:
     """sigma from two windows of 5 equally spaced samples each (channels last): the smaller
-    of the two estimates."""
+    of the two estimates, never below the level of the grid all samples are rounded to
+    (:func:`quantum_level`: a coarse staircase can have zero third differences)."""
     f = np.array(samples)
-    return np.fmin(noise_level(f[:5]), noise_level(f[5:]))
+    return np.fmax(np.fmin(noise_level(f[:5]), noise_level(f[5:])), quantum_level(f))
 
 
 def quick(line: Line, h: float, c_round: float = C_ROUND,
@@ -343,6 +351,17 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         for t in (0.01, FLAT_REACH):
             (p, _), (m, _) = line(t), line(-t)
             slope_seen |= est.flat & np.isfinite(p) & np.isfinite(m) & (p != m)
+    # Flat even far out: the change a t is below the rounding of the function's largest
+    # intermediates at every t tried. Those are unknown, but at least the line's largest
+    # output (a zero made by cancellation, 1/3 - 1/3 in softmax - labels, has |y| = 0 yet
+    # rounds like 1/3), so flatness bounds |phi'| only to C_ROUND eps max|y| / FLAT_REACH.
+    blind = est.flat & ~slope_seen
+    if blind.any():
+        top = float(np.max(np.where(ok & np.isfinite(mags), mags, 0.0), initial=0.0))
+        b = est.budget
+        b.output_roundoff = np.where(blind, np.fmax(b.output_roundoff,
+                                                    c_round * eps * top / FLAT_REACH),
+                                     b.output_roundoff)
     quantized = still.any(axis=0) & slope_seen & ~est.kink
     if quantized.any():
         est.unreliable = est.unreliable | quantized

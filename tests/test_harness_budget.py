@@ -79,3 +79,26 @@ def test_analytic_rounding_and_float32_terms_enter_the_judgement():
     assert tight.verdict[0] == "FAIL"
     assert loose.verdict[0] == "PASS" and f32.verdict[0] == "PASS"
     assert loose.budget.analytic_rounding[0] == 1e-6 and f32.budget.float32[0] == 1e-6
+
+
+def test_noise_of_a_coarse_staircase_is_never_read_as_zero():
+    # z - z * y at z = 15625 lands on multiples of ulp(15625), far coarser than its own ulp:
+    # five samples often have exactly zero third differences; the grid floor must see it
+    from gradverify.harness.numeric import noise_samples
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        u = rng.standard_normal(2) * np.array([15625.0, 1.0]) * 6e-6 / 8
+        ks = (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)
+        z = 15625.0 + np.array(ks) * u[0]
+        y = 0.999999 + np.array(ks) * u[1]
+        assert noise_samples(list((z - z * y)[:, None]))[0] >= 2.0 ** -39 / 4
+
+
+def test_grid_floor_ignores_ordinary_results_and_step_functions():
+    from gradverify.harness.budget import quantum_level
+
+    x = np.linspace(0.1, 0.2, 10)
+    assert quantum_level(np.exp(x)[:, None])[0] < 1e-16
+    assert quantum_level(np.array([[1.0], [2.0], [1.0], [2.0]]))[0] == 0.0
+    assert quantum_level(np.full((10, 1), 3.0))[0] == 0.0

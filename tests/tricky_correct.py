@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 import gradverify.engine as tf
+from gradverify.engine.ops.nn_ops import _softmax_xent
 from gradverify.harness.reasons import Reason
 
 F32 = np.float32
@@ -20,6 +21,11 @@ F32 = np.float32
 
 def _sce(z: Any, y: Any) -> Any:
     return tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=z)
+
+
+def _softmax_xent_both(z: Any, y: Any) -> Any:
+    # both outputs of the raw op (loss and backprop), as the op property checks them
+    return list(_softmax_xent(z, y))
 
 
 def _tiny_next_to_large(x: Any) -> Any:
@@ -59,6 +65,18 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     ("sigmoid xent at logit 1e5 f32", _sce,
      [np.array([1e5, -1e5, 0.5], F32), np.array([1.0, 0.0, 0.3], F32)], 1,
      {Reason.ROUNDOFF_DOMINATED, Reason.ROUNDED_AWAY}),
+    # a result on the grid of its large intermediates (z - z y at z = 15625): samples of
+    # that staircase often have zero third differences
+    ("sigmoid xent logit 15625 label 0.999999", _sce,
+     [np.array([15625.0, 15625.0]), np.array([0.999999, 0.9999999])], 1,
+     {Reason.ROUNDOFF_DOMINATED, Reason.ROUNDED_AWAY}),
+    # softmax - labels = 1/3 - 1/3 = 0 exactly, flat along a logit of 1.2e-239 even at a
+    # tenth of its scale: |y| = 0 yet the change is rounded away at the size of 1/3
+    ("softmax xent backprop, logit 1.2e-239", _softmax_xent_both,
+     [np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.21094024333819e-239, 0.0],
+               [0.0, 0.0, 203513.0]]),
+      np.array([1 / 3, 1 / 3, 1 / 3])], 1,
+     {Reason.ROUNDOFF_DOMINATED, Reason.ROUNDED_AWAY}),
     ("output 1e-17 beside outputs ~3", _tiny_next_to_large, [np.array([1.0, 2.0])], 1,
      set()),
     # joint kinks
@@ -68,6 +86,14 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      [np.array([1.0, 2.0, -3.0, 0.0]), np.array([1.0, 0.5, -3.0, 0.0])], 1, set()),
     ("reduce_max three-way tie", lambda x: tf.reduce_max(x, axis=1),
      [np.array([[0.5, 0.5, 0.5, 0.1], [1.0, 3.0, 3.0, -2.0]])], 1, set()),
+    # the joint samples of (t, lo) at their common scale land next to hi = 1: a central
+    # difference across hi mixes two pieces and loses the vertex (1, 0)
+    ("clip t == lo, hi within the sample radius", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 211380.0]]), np.array([0.0, 0.0, 13212.0]),
+      np.array([[1.0], [-1.0]])], 1, set()),
+    ("clip t == lo, a sample point on hi", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 220188.0]]), np.array([0.0, 0.0, 13762.0]),
+      np.array([[1.0], [-1.0]])], 1, set()),
     ("clip t == lo == hi", lambda t, a, b: tf.clip_by_value(t, a, b),
      [np.array([0.0, 1.0, 0.5]), np.array(0.5), np.array(0.5)], 1, set()),
     # a gradient that is rounding noise around 0: verified small, relatively unresolvable
