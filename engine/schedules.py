@@ -55,21 +55,32 @@ def _scope(name: str | None, default: str, values: list[Any]) -> Any:
     return graph, graph.name_scope(name or default)
 
 
-@export("train.exponential_decay")
-def exponential_decay(learning_rate: Any, global_step: Any, decay_steps: Any,
-                      decay_rate: Any, staircase: bool = False,
-                      name: str | None = None) -> Tensor:
-    """``learning_rate * decay_rate ** (global_step / decay_steps)`` (the exponent floored
-    with ``staircase``)."""
-    _need_step(global_step, "exponential_decay")
-    graph, scope = _scope(name, "ExponentialDecay", [learning_rate, global_step])
+def _rate_decay(op_name: str, kind: str, learning_rate: Any, global_step: Any,
+                decay_steps: Any, decay_rate: Any, staircase: bool, name: str | None,
+                combine: Any) -> Tensor:
+    """The shared body of the three ``decay_rate``-driven schedules: ``combine(lr, rate, p,
+    out_name)`` with ``p = global_step / decay_steps`` (floored with ``staircase``)."""
+    _need_step(global_step, op_name)
+    graph, scope = _scope(name, kind, [learning_rate, global_step])
     with graph.as_default(), scope as ns:
         lr, step, steps, rate = _decay_inputs(learning_rate, global_step, decay_steps,
                                               decay_rate)
         p = step / steps
         if staircase:
             p = _floor(p)
-        return api("multiply")(lr, api("pow")(rate, p), name=ns[:-1] + "/")
+        return combine(lr, rate, p, ns[:-1] + "/")
+
+
+@export("train.exponential_decay")
+def exponential_decay(learning_rate: Any, global_step: Any, decay_steps: Any,
+                      decay_rate: Any, staircase: bool = False,
+                      name: str | None = None) -> Tensor:
+    """``learning_rate * decay_rate ** (global_step / decay_steps)`` (the exponent floored
+    with ``staircase``)."""
+    return _rate_decay("exponential_decay", "ExponentialDecay", learning_rate, global_step,
+                       decay_steps, decay_rate, staircase, name,
+                       lambda lr, rate, p, out: api("multiply")(lr, api("pow")(rate, p),
+                                                                name=out))
 
 
 @export("train.natural_exp_decay")
@@ -77,16 +88,10 @@ def natural_exp_decay(learning_rate: Any, global_step: Any, decay_steps: Any,
                       decay_rate: Any, staircase: bool = False,
                       name: str | None = None) -> Tensor:
     """``learning_rate * exp(-decay_rate * global_step / decay_steps)``."""
-    _need_step(global_step, "natural_exp_decay")
-    graph, scope = _scope(name, "NaturalExpDecay", [learning_rate, global_step])
-    with graph.as_default(), scope as ns:
-        lr, step, steps, rate = _decay_inputs(learning_rate, global_step, decay_steps,
-                                              decay_rate)
-        p = step / steps
-        if staircase:
-            p = _floor(p)
-        return api("multiply")(lr, api("exp")(api("negative")(rate * p)),
-                               name=ns[:-1] + "/")
+    return _rate_decay("natural_exp_decay", "NaturalExpDecay", learning_rate, global_step,
+                       decay_steps, decay_rate, staircase, name,
+                       lambda lr, rate, p, out: api("multiply")(
+                           lr, api("exp")(api("negative")(rate * p)), name=out))
 
 
 @export("train.inverse_time_decay")
@@ -94,16 +99,11 @@ def inverse_time_decay(learning_rate: Any, global_step: Any, decay_steps: Any,
                        decay_rate: Any, staircase: bool = False,
                        name: str | None = None) -> Tensor:
     """``learning_rate / (1 + decay_rate * global_step / decay_steps)``."""
-    _need_step(global_step, "inverse_time_decay")
-    graph, scope = _scope(name, "InverseTimeDecay", [learning_rate, global_step])
-    with graph.as_default(), scope as ns:
-        lr, step, steps, rate = _decay_inputs(learning_rate, global_step, decay_steps,
-                                              decay_rate)
-        p = step / steps
-        if staircase:
-            p = _floor(p)
-        denom = api("add")(convert_to_tensor(1.0, dtype=lr.dtype), rate * p)
-        return api("truediv")(lr, denom, name=ns[:-1] + "/")
+    return _rate_decay("inverse_time_decay", "InverseTimeDecay", learning_rate, global_step,
+                       decay_steps, decay_rate, staircase, name,
+                       lambda lr, rate, p, out: api("truediv")(
+                           lr, api("add")(convert_to_tensor(1.0, dtype=lr.dtype), rate * p),
+                           name=out))
 
 
 @export("train.polynomial_decay")
