@@ -30,12 +30,14 @@ from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref
 from gradverify.harness.report import FAIL, PASS, Entry
 
-__all__ = ["hull_contains", "in_hull", "sample_patterns", "piece_gradients", "two_scales",
-           "kink_groups",
-           "joint_kinks", "FULL_HULL", "MAX_JOINT"]
+__all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
+           "sample_patterns", "piece_gradients", "two_scales", "kink_groups", "joint_kinks",
+           "FULL_HULL", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
 FULL_HULL = 4    # up to this many inputs: every sign pattern and ordering, whole-hull test
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
+MAX_ROWS = 256   # beyond this many output rows moved by a probe's kinks: no Minkowski test
+MAX_SUPPORTS = 8  # distinct row supports sampled on their own for a probe's Minkowski sum
 _INNER = 1 / 16  # the difference step at a sample point, as a fraction of its radius
 _RADIUS2 = 0.3   # the second sampling radius, relative to the first (well above _INNER)
 
@@ -43,27 +45,51 @@ _RADIUS2 = 0.3   # the second sampling radius, relative to the first (well above
 def hull_contains(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
     """Is ``target`` within ``tol`` (per coordinate) of the convex hull of ``points`` (rows)?
 
-    Feasibility LP on coordinates measured in units of their tolerance: lambda >= 0,
-    sum lambda = 1, |points^T lambda - target| / tol <= 1. An LP solver's own tolerances
-    can call a feasible problem infeasible when coordinates differ in scale by many orders,
-    so "infeasible" is double-checked by NNLS (the nearest hull point in that metric).
+    >>> hull_contains(np.eye(2), np.array([0.25, 0.75]), np.full(2, 1e-12))
+    True
     """
-    pts = np.asarray(points, np.float64)
+    return minkowski_contains([points], np.ones(1), target, tol)
+
+
+def minkowski_contains(sets: Sequence[np.ndarray], weights: np.ndarray, target: np.ndarray,
+                       tol: np.ndarray) -> bool:
+    """Is ``target`` within ``tol`` of ``sum_r weights[r] * hull(sets[r])``?
+
+    A probe's cotangent v mixes several outputs, each with its own tie: the analytic value
+    ``sum_r v_r g_r`` is right when every output's ``g_r`` lies in that output's hull, i.e.
+    when the value lies in the hulls' Minkowski sum weighted by v. Feasibility LP on
+    coordinates measured in units of their tolerance: lambda_r >= 0, sum lambda_r = 1 for
+    each set, |sum_r w_r P_r^T lambda_r - target| / tol <= 1. An LP solver's own tolerances
+    can call a feasible problem infeasible when coordinates differ in scale by many orders,
+    so "infeasible" is double-checked by NNLS (the nearest point in that metric).
+
+    >>> minkowski_contains([np.eye(2), np.eye(2)], np.ones(2), np.array([2.0, 0.0]),
+    ...                    np.full(2, 1e-12))
+    True
+    >>> hull_contains(np.eye(2), np.array([2.0, 0.0]), np.full(2, 1e-12))
+    False
+    """
+    pts = np.vstack([np.asarray(s, np.float64) * float(w) for s, w in zip(sets, weights)])
+    owner = np.concatenate([np.full(len(s), i) for i, s in enumerate(sets)])
+    eq = (owner[None, :] == np.arange(len(sets))[:, None]).astype(np.float64)
     m = pts.shape[0]
+    target = np.asarray(target, np.float64)
     floor = np.finfo(np.float64).eps * np.maximum(np.max(np.abs(pts), axis=0), np.abs(target))
     unit = np.maximum(np.asarray(tol, np.float64), np.maximum(floor, 1e-300))
-    p, a = pts / unit, np.asarray(target, np.float64) / unit
+    p, a = pts / unit, target / unit
     a_ub = np.vstack([p.T, -p.T])
     b_ub = np.concatenate([a + 1.0, -(a - 1.0)])
-    res = linprog(np.zeros(m), A_ub=a_ub, b_ub=b_ub, A_eq=np.ones((1, m)), b_eq=[1.0],
+    res = linprog(np.zeros(m), A_ub=a_ub, b_ub=b_ub, A_eq=eq, b_eq=np.ones(len(sets)),
                   bounds=(0, None), method="highs")
     if res.status == 0:
         return True
     weight = 1e3 * (1.0 + float(np.max(np.abs(p), initial=0.0)) + float(np.max(np.abs(a))))
-    lam, _ = nnls(np.vstack([p.T, np.full((1, m), weight)]), np.append(a, weight))
-    if lam.sum() <= 0:
+    lam, _ = nnls(np.vstack([p.T, weight * eq]), np.concatenate([a, np.full(len(sets),
+                                                                          weight)]))
+    sums = eq @ lam
+    if np.any(sums <= 0):
         return False
-    lam = lam / lam.sum()
+    lam = lam / sums[owner]
     return bool(np.all(np.abs(p.T @ lam - a) <= 1.0 + 1e-9))
 
 
@@ -78,10 +104,11 @@ def in_hull(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
 
 
 def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
-    """Directions w (rows) around a kink in k inputs: all sign patterns with random distinct
-    magnitudes and all orderings (k <= FULL_HULL), else the sign patterns of a strength-2
-    covering array, their negations, random patterns, and each input above and below all
-    the others.
+    """Directions w (rows) around a kink in k inputs: every signed ordering (k <= FULL_HULL:
+    each ordering of the k inputs and of x itself, so every sign pattern with every order of
+    magnitudes - clip's t, lo and hi all at 0 has the piece lo < t < 0 only there), else the
+    sign patterns of a strength-2 covering array, their negations, random patterns, and each
+    input above and below all the others.
 
     >>> sample_patterns(2, np.random.default_rng(0)).shape
     (6, 2)
@@ -93,10 +120,11 @@ def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
         # the difference step at the sample point (no straddled kink between them)
         return rng.permutation(np.linspace(0.5, 1.5, k)) if k > 1 else np.ones(1)
     if k <= FULL_HULL:
-        for signs in itertools.product((-1.0, 1.0), repeat=k):
-            rows.append(np.array(signs) * magnitudes())
-        for perm in itertools.permutations(range(1, k + 1)):
-            rows.append(np.array(perm, float) - (k + 0.5) / 2)
+        # ranks 0..k of the inputs and of "unmoved" (rank r0): w = rank - r0, rescaled to
+        # magnitudes in [1.5/k, 1.5] like the patterns below; neighbours 1.5/k apart
+        for perm in itertools.permutations(range(k + 1)):
+            ranks = np.array(perm, float)
+            rows.append((ranks[:k] - ranks[k]) * 1.5 / k)
     else:
         n = 6
         while len(list(itertools.combinations(range(n - 1), n // 2))) < k:
@@ -181,6 +209,59 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
         # difference quotient of f near x, so inside Clarke's generalized Jacobian too).
         grads.extend([np.array(g).T, np.array(fwd).T, np.array(bwd).T])
     return np.array(grads), mag, inner * big / max(min(s for _, _, s in coords), 1e-300)
+
+
+def in_minkowski(sets: Sequence[np.ndarray], weights: np.ndarray, target: np.ndarray,
+                 tol: np.ndarray, exact: bool) -> bool:
+    """``minkowski_contains`` in all coordinates when every set holds all the pieces of its
+    output (``exact``), else on every pair of coordinates (a projection: necessary for
+    membership and free of the sampling gaps of a high-dimensional hull)."""
+    if exact:
+        return minkowski_contains(sets, weights, target, tol)
+    return all(minkowski_contains([s[:, [i, j]] for s in sets], weights, target[[i, j]],
+                                  tol[[i, j]])
+               for i, j in itertools.combinations(range(len(target)), 2))
+
+
+def row_hulls(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
+              rows: np.ndarray, y0: np.ndarray, small: bool = False,
+              ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, float, bool] | None:
+    """The pieces' gradients of each output row in ``rows`` w.r.t. ``coords`` (a probe's
+    kink entries), for the Minkowski-sum judgement: (sets, the rows kept - those whose
+    gradient moves at all -, their magnitudes, the difference step, exact). Beyond FULL_HULL
+    coordinates the joint patterns do not show every piece of each row, so each distinct
+    support (the coordinates a row depends on) of at most FULL_HULL entries is sampled
+    again on its own, with every signed ordering: the row's hull is then complete (exact).
+    None when a sample point leaves the function's domain."""
+    def diff(sel: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda y: (y - y0)[sel]
+    grads, mag, inner = piece_gradients(p, ref, coords, h, reduce=diff(rows), small=small)
+    if not grads.size:
+        return None
+    live = [i for i in range(len(rows)) if np.any(grads[:, i, :])]
+    sets = [grads[:, i, :] for i in live]
+    k = len(coords)
+    exact = k <= FULL_HULL
+    if not exact:
+        supports: dict[tuple[int, ...], list[int]] = {}
+        for n, i in enumerate(live):
+            cs = tuple(int(c) for c in np.flatnonzero(np.any(grads[:, i, :] != 0, axis=0)))
+            supports.setdefault(cs, []).append(n)
+        if len(supports) <= MAX_SUPPORTS and all(len(cs) <= FULL_HULL for cs in supports):
+            for cs, members in supports.items():
+                sel = rows[[live[n] for n in members]]
+                g2, m2, in2 = piece_gradients(p, ref, [coords[c] for c in cs], h,
+                                              reduce=diff(sel), small=small)
+                if not g2.size:
+                    return None
+                inner = min(inner, in2)
+                for col, n in enumerate(members):
+                    full = np.zeros((len(g2), k))
+                    full[:, list(cs)] = g2[:, col, :]
+                    sets[n] = np.vstack([sets[n], full])
+                    mag[live[n]] = max(mag[live[n]], m2[col])
+            exact = True
+    return sets, np.array(live, int), mag[live], inner, exact
 
 
 def two_scales(coords: Sequence[tuple[int, int, float]]) -> bool:

@@ -501,7 +501,6 @@ def _clip_unverifiable(t, lo, hi) -> bool:
 
 @op("ClipByValue", inputs={"t": m.reals, "clip_value_min": m.reals, "clip_value_max": m.reals},
     signature="broadcast", ties=True, dtypes=NUM,
-    unverifiable=lambda t, lo, hi: _clip_unverifiable(t, lo, hi),
     reference=lambda t, lo, hi: np.where(np.where(t > hi, hi, t) < lo, lo,
                                          np.where(t > hi, hi, t)),
     examples=({"shapes": {"t": (2, 3), "clip_value_min": (), "clip_value_max": ()}},
