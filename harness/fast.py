@@ -217,8 +217,8 @@ class Probe:
         its own one-sided bracket, and clip's t at t == lo == hi is flat, yet both are
         right): the kink entries and the entries failing beside them are judged jointly,
         and the rest of the probe, without them, must agree on its own."""
-        found, _ = self.localise("disagree")
         kinks, complete = self._find_kinks([])
+        found = [] if self.size <= _SCAN else self.localise("disagree")[0]
         seen: set[tuple[int, Any]] = set()
         coords, failing, unsure = [], [], []
         for e in kinks + found:
@@ -276,12 +276,12 @@ class Probe:
         return rest.verdict, [rest, *jumps]
 
     def _find_kinks(self, skip: list[Entry]) -> tuple[list[Entry], bool]:
-        """The probe's kink entries, with the entries ``skip`` taken out of its direction,
-        and whether the search finished. Bisection on kinks alone misses some: the kinks of
-        several outputs, weighted by v, can cancel along a joint line, and a tie can be flat
-        along a joint line (lo winning on both sides of t == lo == hi when lo and hi move
-        together). So a small support is searched entry by entry, a large one by bisection.
-        """
+        """The probe's kink entries (every single entry, when searched one by one), with
+        the entries ``skip`` taken out of its direction, and whether the search finished.
+        Bisection on kinks alone misses some: the kinks of several outputs, weighted by v,
+        can cancel along a joint line, and a tie can be flat along a joint line (lo winning
+        on both sides of t == lo == hi when lo and hi move together). So a small support
+        is searched entry by entry, a large one by bisection."""
         directions = self._zeroed(skip) if skip else self.directions
         if directions is None:
             return [], True
@@ -293,7 +293,7 @@ class Probe:
             found, complete = [probe.compare((int(i), int(i) + 1)) for i in live], True
         else:
             found, complete = probe.localise("kink", limit=MAX_JOINT + 1)
-        return [e for e in found if e.kind == "kink"], complete
+        return [e for e in found if e.kind == "kink" or live.size <= _SCAN], complete
 
     def _zeroed(self, coords: list[Entry]) -> list[np.ndarray | None] | None:
         """The probe's directions with ``coords`` set to zero (None if nothing is left)."""
