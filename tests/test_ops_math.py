@@ -489,6 +489,19 @@ def test_float32_arithmetic_gradients(rng):
     np.testing.assert_allclose(ay, (-w * x / y ** 2).sum(0), rtol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_floormod_gradient_uses_the_quotient_of_its_forward(dtype):
+    # float32 x / y rounds to -0 at x = -1.4e-45, y = 2 (floor: 0), yet the forward's result
+    # 2.0 = x - (-1) * 2: the slope in y is 1, as differences of the forward show.
+    x = np.array([-1.4e-45, 1.4e-45, -3.5, 7.25, 5.0], dtype)
+    y = np.array([2.0, -2.0, 2.0, -2.5, 2.5], dtype)
+    out, (ax, ay), _ = vjp(tf.floormod, [x, y], cotangent=np.ones(5, dtype))
+    q = np.round((x.astype(np.float64) - out) / y)
+    np.testing.assert_array_equal(ax, np.ones(5))
+    np.testing.assert_array_equal(ay, -q)
+    assert ay[0] == 1.0 and ay[1] == 1.0
+
+
 def test_integer_inputs_get_no_gradient():
     x = tf.constant(np.array([1, 2], np.int32))
     f = tf.constant(np.array([1.0, 2.0]))

@@ -96,6 +96,21 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
       np.array([[1.0], [-1.0]])], 1, set()),
     ("clip t == lo == hi", lambda t, a, b: tf.clip_by_value(t, a, b),
      [np.array([0.0, 1.0, 0.5]), np.array(0.5), np.array(0.5)], 1, set()),
+    # t == lo == hi in several output entries (scalar or broadcast bounds): a probe mixes
+    # the tie conventions of several outputs (Minkowski sum of their hulls), and t alone is
+    # flat while TF gives it the gradient; in the (t, lo) plane at hi fixed the piece
+    # lo < t < hi shows only at one signed ordering (lo below t below 0)
+    ("clip t == lo == hi = 0, scalar bounds", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.zeros(6), np.array(0.0), np.array(0.0)], 1, set()),
+    ("clip ties per entry, bounds per entry", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.array([0.0, 1.0, 0.0, 1.0, 0.5, 0.0]), np.array([0.0, 0.0, 1.0, 1.0, 0.0, 0.0]),
+      np.array([1.0, 1.0, 1.0, 1.0, 0.0, 0.0])], 1, set()),
+    ("clip f32 ties, broadcast bounds", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.array([[0.0, 1.0, 0.0], [1.0, 0.5, 0.0]], F32), np.array([0.0, 0.0, 1.0], F32),
+      np.array([[1.0], [0.0]], F32)], 1, set()),
+    # float32 x / y rounds to -0 while the forward's x - q y used q = -1 (out = 2.0)
+    ("floormod f32 at x = -1.4e-45", lambda x, y: tf.floormod(x, y),
+     [np.array([-1.4e-45, 1.4e-45, -3.5], F32), np.array([2.0, -2.0, 2.0], F32)], 1, set()),
     # a gradient that is rounding noise around 0: verified small, relatively unresolvable
     ("x / x", lambda x: x / x, [np.array([0.5, -2.0, 3.0])], 1,
      {Reason.ROUNDOFF_DOMINATED}),

@@ -444,7 +444,11 @@ def floormod(x, y):
 @floormod.gradient
 def _(op, grad):
     x, y = op.inputs
-    return [grad, negative(grad) * floordiv(x, y)]  # TF: (g, -g * floor(x / y))
+    # TF: (g, -g * floor(x / y)), with the quotient the forward used: out = x - q y, so
+    # q = (x - out) / y rounded to an integer. floor(x / y) itself can disagree where x / y
+    # rounds (float32 x = -1.4e-45, y = 2: out = 2.0 and q = -1, but x / y rounds to -0).
+    q = floordiv(realdiv(x - op.outputs[0], y) + 0.5, 1.0)
+    return [grad, negative(grad) * q]
 
 
 @export("div")
