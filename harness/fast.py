@@ -252,7 +252,10 @@ class Probe:
             return FAIL, [rest, *failing], None
         if len(group) < 2:
             if group[0].verdict == FAIL:
-                return FAIL, group, None  # one kink alone: its bracket is the hull
+                # One entry's bracket is a v-weighted mix of the outputs it moves, each with
+                # its kink at its own distance (a max-pool entry at 0 beside windows whose
+                # maxima are 2e-313 and 4e-7): judged on the outputs' Minkowski sum.
+                return self._joint(group)
             probe.note = Reason.KINK_UNRESOLVED.text(
                 "the probe's disagreement is not confirmed at any single entry")
             return INCONCLUSIVE, group, None

@@ -108,6 +108,17 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     ("clip f32 ties, broadcast bounds", lambda t, a, b: tf.clip_by_value(t, a, b),
      [np.array([[0.0, 1.0, 0.0], [1.0, 0.5, 0.0]], F32), np.array([0.0, 0.0, 1.0], F32),
       np.array([[1.0], [0.0]], F32)], 1, set()),
+    # an entry at 0 beside window maxima 2.2e-313 and 4.1e-7 (kinks inside every step of
+    # one coordinate, at different distances in different windows): a probe's bracket for
+    # that entry mixes the windows; each window's own hull decides
+    ("max_pool entry at 0 beside maxima 2e-313 and 4e-7",
+     lambda x: tf.nn.max_pool(x, ksize=(1, 3, 3, 1), strides=(1, 1, 1, 1), padding="SAME"),
+     [np.array([[[[4.0800240563237266e-07], [0.0], [-110485.78206484772], [-991911.1381657828]],
+                 [[-3.1726372939761182e-06], [-1.0], [-1e-09], [-2.1757743706615447]],
+                 [[1.555425819607569], [-893585.5322269641], [-5.125915165886191e-07],
+                  [-2.468152283003038e-07]],
+                 [[2.2250738585e-313], [-0.1762216233203171], [-1.0],
+                  [-6.365286766767256e-265]]]])], 1, set()),
     # float32 x / y rounds to -0 while the forward's x - q y used q = -1 (out = 2.0)
     ("floormod f32 at x = -1.4e-45", lambda x, y: tf.floormod(x, y),
      [np.array([-1.4e-45, 1.4e-45, -3.5], F32), np.array([2.0, -2.0, 2.0], F32)], 1, set()),

@@ -488,21 +488,6 @@ def logical_not(x):
 
 
 # -- clip_by_value ---------------------------------------------------------------------------
-def _clip_unverifiable(t, lo, hi) -> bool:
-    """Points no one-coordinate finite difference can judge. t, min and max all closer
-    together than any step: two kinks inside one step, so every resolvable difference in one
-    input is flat while that input may own the gradient (t == min == max is the limit: TF's
-    choice is then a joint subgradient). Or any two of them close but not equal: a kink
-    inside the step, off the point (exact ties are kinks at the point, and are checked)."""
-    t, lo, hi = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in (t, lo, hi)))
-    near = (np.maximum(np.maximum(t, lo), hi) - np.minimum(np.minimum(t, lo), hi)
-            <= 1e-3 * np.maximum(1.0, np.abs(t)))
-    for a, b in ((t, lo), (t, hi), (lo, hi)):
-        gap = np.abs(a - b)
-        near |= (gap > 0) & (gap <= 1e-3 * np.maximum(1.0, np.maximum(np.abs(a), np.abs(b))))
-    return bool(np.any(near))
-
-
 @op("ClipByValue", inputs={"t": m.reals, "clip_value_min": m.reals, "clip_value_max": m.reals},
     signature="broadcast", ties=True, dtypes=NUM,
     reference=lambda t, lo, hi: np.where(np.where(t > hi, hi, t) < lo, lo,
