@@ -287,6 +287,18 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
                 s3 = side[window[-1] - 2:window[-1] + 1, c]
                 jump[c] = s3[2] > 0.5 * ratio * s3[1] and s3[1] > 0.5 * ratio * s3[0]
             window = [k for k in range(2, rungs) if measurable[k - 2:k + 1, c].all()]
+            if not window and not jump[c]:
+                # Only two rungs above round-off (a kink whose slope change is small beside
+                # the output's size): a gap that stays put over them is still a kink - a
+                # smooth function's gap shrinks by the step ratio per rung.
+                pair = [k for k in range(1, rungs) if measurable[k - 1:k + 1, c].all()]
+                if pair and abs(gap[pair[-1], c] - gap[pair[-1] - 1, c]) <= 0.25 * abs(
+                        gap[pair[-1], c]):
+                    k = pair[-1]
+                    kink[c] = True
+                    est.left[c], est.right[c] = bwd[k, c], fwd[k, c]
+                    est.side_bound[c] = (abs(fwd[k, c] - fwd[k - 1, c])
+                                         + abs(bwd[k, c] - bwd[k - 1, c]) + 2 * side_round[k, c])
             if not window or jump[c]:
                 continue
             k = window[-1]

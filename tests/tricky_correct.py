@@ -52,6 +52,10 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      1, set()),
     ("elu order 2 at 0, 1e-8, 1e-154", lambda x: tf.nn.elu(x),
      [np.array([0.0, 1e-8, 1e-154, -0.5])], 2, set()),
+    # elu' at 0 beside 2.8e-8: the slope change of elu' is ~1e-8 of its size at the steps
+    # of x = 0, above round-off on two rungs of the ladder only
+    ("elu order 2 at 0 beside 2.8e-8", lambda x: tf.nn.elu(x),
+     [np.array([[2.799675041303274e-08, 0.0]])], 2, set()),
     ("abs at 1e-163", lambda x: tf.abs(x), [np.array(1.0134183090010149e-163)], 1, set()),
     ("select of 2.5e-201", lambda c, x, y: tf.where(c, x, y),
      [np.array(False), np.array(0.0), np.array(2.533276239517163e-201)], 1, set()),
