@@ -27,6 +27,7 @@ from gradverify.harness.kinks import (
     MAX_ROWS,
     in_hull,
     in_minkowski,
+    informative,
     piece_gradients,
     row_hulls,
     two_scales,
@@ -334,7 +335,7 @@ class Probe:
             touched[...] |= y != y0  # the rows the kink entries move, for the second test
             return np.array([cts @ (y - y0)])
         # differences from f(x): outputs the sample does not touch add exact zeros
-        for small in ([False, True] if two_scales(coords3) else [False]):
+        for small in ([False, True] if two_scales(coords3, self.ref, self.h) else [False]):
             got, mag, inner = piece_gradients(self.p, self.ref, coords3, self.h,
                                               reduce=weighted, small=small)
             if not got.size or not np.all(np.isfinite(got)):
@@ -346,8 +347,8 @@ class Probe:
             # hulls, and can be smaller: several outputs each at its own tie (clip with
             # t == lo == hi in several entries) combine TF's per-row choices into a point
             # of the sum that no single sample point shows. Inside the first: PASS at once.
-            if in_hull(pts, a, t) or self._rows_agree(coords3, touched, y0, a, side, mag_r,
-                                                      small):
+            if ((in_hull(pts, a, t) and (not small or informative(t, pts, a)))
+                    or self._rows_agree(coords3, touched, y0, a, side, mag_r, small)):
                 return PASS, [e for e in coords if e.verdict == PASS], (
                     "probe disagreement explained by kinks: the gradient lies in the convex "
                     "hull of the pieces' gradients")
@@ -381,4 +382,5 @@ class Probe:
         spread = 2 * self.h * sum(abs(wr) * np.max(np.abs(s), axis=0) for wr, s in zip(w, sets))
         t = (SAFETY * C_ROUND * self.ref.eps * (mag_r + float(np.abs(w) @ mags) + np.abs(a))
              / inner + spread + side)
-        return in_minkowski(sets, w, a, t, exact)
+        reach = np.vstack([abs(wr) * s for wr, s in zip(w, sets)])
+        return in_minkowski(sets, w, a, t, exact) and (not small or informative(t, reach, a))

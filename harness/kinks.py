@@ -31,8 +31,9 @@ from gradverify.harness.lines import Ref
 from gradverify.harness.report import FAIL, PASS, Entry
 
 __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
-           "sample_patterns", "piece_gradients", "two_scales", "kink_groups", "joint_kinks",
-           "FULL_HULL", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
+           "sample_patterns", "piece_gradients", "two_scales", "small_scale", "informative",
+           "kink_groups",
+           "joint_kinks", "FULL_HULL", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
 FULL_HULL = 4    # up to this many inputs: every sign pattern and ordering, whole-hull test
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
@@ -167,9 +168,9 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
     patterns = sample_patterns(k, p.rng)
     # One step scale for all coordinates: ties are orderings in x itself, which
     # per-coordinate scales would distort (a tie of 0.7 and 0.7 scaled by 0.2 and 1.1).
-    # small: sample at the smallest input's scale instead - pieces that exist only within
+    # small: sample at the smallest scale around x instead - pieces that exist only within
     # a sliver narrower than the common scale (t = 1e-30 between bounds at 0) show there.
-    big = min(s for _, _, s in coords) if small else max(s for _, _, s in coords)
+    big = small_scale(ref, coords, h) if small else max(s for _, _, s in coords)
     gap = 1.0 / max(k - 1, 1)  # the smallest distance between two perturbed inputs
     inner = h * _INNER * min(gap, 0.5)
     grads = []
@@ -264,10 +265,42 @@ def row_hulls(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h:
     return sets, np.array(live, int), mag[live], inner, exact
 
 
-def two_scales(coords: Sequence[tuple[int, int, float]]) -> bool:
-    """Do the inputs' scales differ enough for a second, small-scale sampling?"""
+def small_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> float:
+    """The radius of the second sampling: the smallest of the coordinates' scales, their
+    nonzero magnitudes and their nonzero distances to every input entry - ties and kinks
+    sit where entries meet each other or 0, so a piece that exists only between x and such
+    an entry (hi = 0 between lo = -6e-8 and t = 6e-7) is met within that distance. Never
+    so small that the difference step falls below a few ulps of the entries moved."""
+    vals = np.concatenate([np.asarray(x, np.float64).ravel() for x in ref.xs
+                           if x.dtype.kind == "f"])
+    vals = vals[np.isfinite(vals)]
+    out = min(s for _, _, s in coords)
+    top = 0.0
+    for kk, j, _ in coords:
+        v = float(ref.xs[kk].flat[j])
+        dist = np.abs(vals - v)
+        dist = dist[dist > 0]
+        out = min(out, float(dist.min()) if dist.size else out, abs(v) or out)
+        top = max(top, abs(v))
+    floor = 8 * ref.eps * top / (h * _INNER / 4) if top else np.finfo(np.float64).tiny
+    return max(out, floor)
+
+
+def informative(t: np.ndarray, pts: np.ndarray, a: np.ndarray) -> bool:
+    """Can a hull test with tolerance ``t`` tell the pieces apart at all? At the small
+    scale the round-off of the differences grows like 1/radius: a tolerance above a
+    quarter of the gradients' size admits any value, so "inside" proves nothing there
+    (a gradient of 2 at a tie 1e-12 away would pass)."""
+    size = max(float(np.max(np.abs(pts), initial=0.0)), float(np.max(np.abs(a), initial=0.0)))
+    return bool(np.max(t, initial=0.0) <= 0.25 * size)
+
+
+def two_scales(coords: Sequence[tuple[int, int, float]], ref: Ref | None = None,
+               h: float = 0.0) -> bool:
+    """Do the scales around x differ enough for a second, small-scale sampling?"""
     scales = [s for _, _, s in coords]
-    return min(scales) < max(scales) / 16
+    low = min(scales) if ref is None else small_scale(ref, coords, h)
+    return low < max(scales) / 16
 
 
 def kink_groups(kink: np.ndarray, failing: np.ndarray,
@@ -325,6 +358,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
         coords = [(cols[c][0], cols[c][2], float(d[c])) for c in ks]
         grads, mag, inner = piece_gradients(p, ref, coords, h)
         small = None
+        resampled: dict = {}
         if not grads.size:
             continue
         for r in (range(grads.shape[1]) if only is None else only):
@@ -339,7 +373,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                 np.isfinite(tol[r, list(ks)]), tol[r, list(ks)], 0.0)
             t = round_tol + spread + side
             inside = in_hull(pts, a, t)
-            if not inside and two_scales(coords):
+            if not inside and two_scales(coords, ref, h):
                 if small is None:
                     small = piece_gradients(p, ref, coords, h, small=True)
                 g2, mag2, inner2 = small
@@ -347,11 +381,41 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                     pts2 = g2[:, r, :]
                     t2 = (SAFETY * (c_round * eps * (mag2[r] + np.abs(a)) + noise) / inner2
                           + 2 * h * np.max(np.abs(pts2), axis=0) + side)
-                    inside = in_hull(pts2, a, t2)
+                    inside = in_hull(pts2, a, t2) and informative(t2, pts2, a)
+            if not inside and len(ks) > FULL_HULL:
+                inside = _own_support(p, ref, coords, h, r, pts, a, side, noise, c_round,
+                                      eps, resampled)
             e = _entry(p, ref, r, ks, cols, a, pts, t, d, inside)
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e
     return out
+
+
+def _own_support(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
+                 r: int, pts: np.ndarray, a: np.ndarray, side: np.ndarray, noise: float,
+                 c_round: float, eps: float, cache: dict) -> bool:
+    """A row outside the pairwise hull of a large group's joint samples, judged again on
+    its own support: the covering-array patterns show every sign pair, not every piece of
+    a row that depends on three inputs (clip's t, lo and hi, with t > hi > lo only within
+    5e-7). The coordinates the row moves with (or gets gradient from) are sampled with
+    every signed ordering, at both scales; the whole hull decides."""
+    supp = tuple(int(c) for c in np.flatnonzero(np.any(pts != 0, axis=0) | (a != 0)))
+    if not supp or len(supp) > FULL_HULL:
+        return False
+    sub = [coords[c] for c in supp]
+    for small in ([False, True] if two_scales(sub, ref, h) else [False]):
+        key = (supp, small)
+        if key not in cache:
+            cache[key] = piece_gradients(p, ref, sub, h, small=small)
+        g, mag, inner = cache[key]
+        if not g.size or not np.all(np.isfinite(g[:, r, :])):
+            return True  # outside the domain around x: nothing to judge against
+        q, b = g[:, r, :], a[list(supp)]
+        t = (SAFETY * (c_round * eps * (mag[r] + np.abs(b)) + noise) / inner
+             + 2 * h * np.max(np.abs(q), axis=0) + side[list(supp)])
+        if hull_contains(q, b, t) and (not small or informative(t, q, b)):
+            return True
+    return False
 
 
 def _entry(p: Problem, ref: Ref, r: int, ks: tuple[int, ...],
