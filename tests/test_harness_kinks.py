@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gradverify.harness import FAIL, PASS, check_vjp
-from gradverify.harness.kinks import hull_contains, in_hull, sample_patterns
+from gradverify.harness.kinks import hull_contains, in_hull, minkowski_contains, sample_patterns
 
 MODES = ["full", "fast"]
 SEEDS = range(4)
@@ -201,3 +201,53 @@ def test_pairwise_projection_for_many_coordinates():
     target = np.zeros(6)
     target[0] = 2.0
     assert not in_hull(pts, target, np.full(6, 1e-9))
+
+
+def test_minkowski_sum_of_the_outputs_hulls():
+    # two outputs, each with the pieces e1, e2; weights v = (1, -1): the sum holds (1, -1)
+    # (TF picks e1 for the first output, e2 for the second) though no single hull does
+    sets = [np.eye(2), np.eye(2)]
+    v = np.array([1.0, -1.0])
+    tol = np.full(2, 1e-12)
+    assert minkowski_contains(sets, v, np.array([1.0, -1.0]), tol)
+    assert minkowski_contains(sets, v, np.array([0.0, 0.0]), tol)
+    assert not minkowski_contains(sets, v, np.array([1.0, 1.0]), tol)
+    assert not hull_contains(np.vstack([np.eye(2), -np.eye(2)]), np.array([1.0, -1.0]), tol)
+
+
+def _clip(t, lo, hi):
+    return np.maximum(np.minimum(t, hi), lo)
+
+
+def _clip_vjp(rule):
+    def vjp(xs, gs):
+        t, lo, hi = xs
+        g = gs[0]
+        to_t = (t >= lo) & (t <= hi)                 # TF: the bounds included
+        to_lo = (t < lo) | (hi < lo)
+        if rule == "both":                           # the fault: t and lo both own a tie
+            to_lo = to_lo | (t == lo)
+        to_hi = (t > hi) & (hi >= lo)
+        return g * to_t, g * to_lo, g * to_hi
+    return vjp
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_clip_ties_in_several_outputs(mode):
+    # t == lo == hi in several entries, some at 0 and some at 1, with other entries clipped:
+    # TF's masks PASS at every seed, a rule that gives a tie to both t and lo FAILs
+    t = np.array([0.0, 1.0, 0.0, 1.0, 0.5, 0.0, 2.0])
+    lo = np.array([0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    hi = np.array([1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0])
+    for seed in SEEDS:
+        r = check_vjp(_clip, _clip_vjp("tf"), [t, lo, hi], mode=mode, seed=seed)
+        assert r.verdict == PASS, str(r)
+    assert check_vjp(_clip, _clip_vjp("both"), [t, lo, hi], mode=mode).verdict == FAIL
+
+
+def test_signed_orderings_cover_every_order_with_zero():
+    # k <= FULL_HULL: every ordering of the k inputs and of "unmoved" appears once
+    for k in (1, 2, 3):
+        w = sample_patterns(k, np.random.default_rng(0))
+        orders = {tuple(np.argsort(np.append(row, 0.0))) for row in w}
+        assert len(orders) == len(w) == np.prod(range(1, k + 2))
