@@ -333,7 +333,9 @@ def kink_groups(kink: np.ndarray, failing: np.ndarray,
         tuple(sorted(m)): None for m in members.values() if len(m) >= 2}
     for r in rows:
         kinks = [int(c) for c in np.flatnonzero(kink[r])]
-        beside = {int(c) for c in np.flatnonzero(failing[r])} - set(parent)
+        # failing where this row has no kink (a column may have kinks in other rows: hi
+        # kinked in one output, flat and failing in the next)
+        beside = {int(c) for c in np.flatnonzero(failing[r])} - set(kinks)
         if kinks and beside:
             ks = tuple(sorted(members[root(kinks[0])] | beside))
             if groups.get(ks, []) is not None:

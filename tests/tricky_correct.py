@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 import gradverify.engine as tf
+from gradverify.engine.ops.math_ops import _clip_by_value
 from gradverify.engine.ops.nn_ops import _softmax_xent
 from gradverify.harness.reasons import Reason
 
@@ -26,6 +27,11 @@ def _sce(z: Any, y: Any) -> Any:
 def _softmax_xent_both(z: Any, y: Any) -> Any:
     # both outputs of the raw op (loss and backprop), as the op property checks them
     return list(_softmax_xent(z, y))
+
+
+def _clip_raw(t: Any, lo: Any, hi: Any) -> Any:
+    # the raw op, as the op property checks it (bounds may broadcast beyond t's shape)
+    return _clip_by_value(t, lo, hi)
 
 
 def _tiny_next_to_large(x: Any) -> Any:
@@ -123,6 +129,10 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
                   [-2.468152283003038e-07]],
                  [[2.2250738585e-313], [-0.1762216233203171], [-1.0],
                   [-6.365286766767256e-265]]]])], 1, set()),
+    # hi kinked in one output (lo = -1 below it) and flat in the next (lo == hi == 0, t =
+    # 1e-30 above both): its failing entry there is judged with that row's own kinks
+    ("clip f32 t = 1e-30, lo [0, -1], hi 0", _clip_raw,
+     [np.array(1e-30, F32), np.array([0.0, -1.0], F32), np.array(0.0, F32)], 1, set()),
     # float32 x / y rounds to -0 while the forward's x - q y used q = -1 (out = 2.0)
     ("floormod f32 at x = -1.4e-45", lambda x, y: tf.floormod(x, y),
      [np.array([-1.4e-45, 1.4e-45, -3.5], F32), np.array([2.0, -2.0, 2.0], F32)], 1, set()),
