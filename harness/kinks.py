@@ -32,6 +32,7 @@ from gradverify.harness.report import FAIL, PASS, Entry
 
 __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
            "sample_patterns", "piece_gradients", "two_scales", "small_scale", "informative",
+           "small_arg_rounding",
            "kink_groups",
            "joint_kinks", "FULL_HULL", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
@@ -286,6 +287,20 @@ def small_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) ->
     return max(out, floor)
 
 
+def small_arg_rounding(ref: Ref, coords: Sequence[tuple[int, int, float]], a: np.ndarray,
+                       inner: float, h: float, c_round: float) -> np.ndarray:
+    """Argument rounding of the small-scale differences, per coordinate, from the entries'
+    own magnitudes: moving an entry by d rounds it by ``eps * |x + d|``, an error of
+    ``|a| eps |x + d| / d`` in the difference quotient. The common-scale formula
+    ``eps |a| / inner`` assumes ``|x|`` is the coordinates' scale - at a radius far below
+    it that would swamp every piece (hi = 0 sampled within 2e-7 of lo and t)."""
+    k = len(coords)
+    step = inner * min(s for _, _, s in coords)          # the difference step, absolute
+    reach = step / (_INNER * min(1.0 / max(k - 1, 1), 0.5))  # h times the radius
+    xabs = np.array([abs(float(ref.xs[kk].flat[j])) for kk, j, _ in coords])
+    return c_round * ref.eps * np.abs(a) * (xabs + 2 * reach) / step
+
+
 def informative(t: np.ndarray, pts: np.ndarray, a: np.ndarray) -> bool:
     """Can a hull test with tolerance ``t`` tell the pieces apart at all? At the small
     scale the round-off of the differences grows like 1/radius: a tolerance above a
@@ -381,7 +396,8 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                 g2, mag2, inner2 = small
                 if g2.size and np.all(np.isfinite(g2[:, r, :])):
                     pts2 = g2[:, r, :]
-                    t2 = (SAFETY * (c_round * eps * (mag2[r] + np.abs(a)) + noise) / inner2
+                    t2 = (SAFETY * ((c_round * eps * mag2[r] + noise) / inner2
+                                    + small_arg_rounding(ref, coords, a, inner2, h, c_round))
                           + 2 * h * np.max(np.abs(pts2), axis=0) + side)
                     inside = in_hull(pts2, a, t2) and informative(t2, pts2, a)
             if not inside and len(ks) > FULL_HULL:
@@ -413,7 +429,9 @@ def _own_support(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
         if not g.size or not np.all(np.isfinite(g[:, r, :])):
             return True  # outside the domain around x: nothing to judge against
         q, b = g[:, r, :], a[list(supp)]
-        t = (SAFETY * (c_round * eps * (mag[r] + np.abs(b)) + noise) / inner
+        arg = (small_arg_rounding(ref, sub, b, inner, h, c_round) if small
+               else c_round * eps * np.abs(b) / inner)
+        t = (SAFETY * ((c_round * eps * mag[r] + noise) / inner + arg)
              + 2 * h * np.max(np.abs(q), axis=0) + side[list(supp)])
         if hull_contains(q, b, t) and (not small or informative(t, q, b)):
             return True

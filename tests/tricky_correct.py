@@ -133,6 +133,16 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     # 1e-30 above both): its failing entry there is judged with that row's own kinks
     ("clip f32 t = 1e-30, lo [0, -1], hi 0", _clip_raw,
      [np.array(1e-30, F32), np.array([0.0, -1.0], F32), np.array(0.0, F32)], 1, set()),
+    # hi = 0 owns the output only between lo = -2e-7 (or -6e-8) and t = 5.8e-7: a sliver far
+    # below hi's own step; sampled at the distance to those entries
+    ("clip f32 hi's piece a 2e-7 sliver", _clip_raw,
+     [np.array([5.768902724412328e-07], F32),
+      np.array([[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0],
+                 [0.0, -1.0, -2.1622837209633872e-07]]], F32), np.array(0.0, F32)], 1, set()),
+    ("clip f32 hi's piece a 6e-8 sliver", _clip_raw,
+     [np.array([5.768902724412328e-07], F32),
+      np.array([[[0.0, 0.0, 999999.0, 0.0], [0.0, 0.0, 0.0, 0.0],
+                 [0.0, -5.960464477539063e-08, 0.0, 0.0]]], F32), np.array(0.0, F32)], 1, set()),
     # float32 x / y rounds to -0 while the forward's x - q y used q = -1 (out = 2.0)
     ("floormod f32 at x = -1.4e-45", lambda x, y: tf.floormod(x, y),
      [np.array([-1.4e-45, 1.4e-45, -3.5], F32), np.array([2.0, -2.0, 2.0], F32)], 1, set()),
