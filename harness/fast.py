@@ -30,6 +30,7 @@ from gradverify.harness.kinks import (
     informative,
     piece_gradients,
     row_hulls,
+    small_arg_rounding,
     two_scales,
 )
 from gradverify.harness.lines import (
@@ -236,6 +237,11 @@ class Probe:
             # the failing entries' own halves may hide the tie; search the rest without them
             beside, complete = self._find_kinks(failing)
             coords = [e for e in beside if (e.input, e.index) not in seen]
+        flat = [e for e in failing if abs(e.numeric) < abs(e.analytic - e.numeric)]
+        if not coords and flat and len(flat) == len(failing) and len(flat) <= MAX_JOINT:
+            # no kink seen, and every failing entry looks flat: a piece may exist only within
+            # a sliver narrower than every step (t = 0 between lo = -1e-30 and hi = 0)
+            return self._joint(flat)
         if not coords:  # no kink anywhere along the probe's parts: the disagreement stands
             if unsure and not failing:
                 return INCONCLUSIVE, unsure, None
@@ -341,7 +347,9 @@ class Probe:
             if not got.size or not np.all(np.isfinite(got)):
                 return PASS, coords, None
             pts = got[:, 0, :]
-            t = (SAFETY * C_ROUND * eps * (mag_r + float(mag[0]) + np.abs(a)) / inner
+            arg = (small_arg_rounding(self.ref, coords3, a, inner, self.h, C_ROUND) if small
+                   else C_ROUND * eps * np.abs(a) / inner)
+            t = (SAFETY * (C_ROUND * eps * (mag_r + float(mag[0])) / inner + arg)
                  + 2 * self.h * np.max(np.abs(pts), axis=0) + side)
             # Clarke's hull of v.f is inside the v-weighted Minkowski sum of the rows'
             # hulls, and can be smaller: several outputs each at its own tie (clip with

@@ -202,8 +202,11 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     outputs = [(k_out,) + tuple(int(t) for t in np.unravel_index(i, ref.ys[k_out].shape))
                for k_out, i in out_index]
     joint: dict = {}
-    if (kind == _KIND["kink"]).any():
-        groups = kink_groups(kind == _KIND["kink"], verdict == _CODE[FAIL])
+    failed = verdict == _CODE[FAIL]
+    if (kind == _KIND["kink"]).any() or failed.any():
+        with np.errstate(invalid="ignore"):
+            flat = failed & (np.abs(numjac - jac) > np.abs(numjac))  # numeric nearer 0
+        groups = kink_groups(kind == _KIND["kink"], failed, flat)
         joint = joint_kinks(p, ref, groups, jac, d, cols, h, sigma=sigma, tol=tol,
                             out_index=outputs)
         for r, ks in joint:

@@ -318,7 +318,7 @@ def two_scales(coords: Sequence[tuple[int, int, float]], ref: Ref | None = None,
     return low < max(scales) / 16
 
 
-def kink_groups(kink: np.ndarray, failing: np.ndarray,
+def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None = None,
                 ) -> dict[tuple[int, ...], list[int] | None]:
     """Sets of inputs (columns) to judge jointly, with the rows to judge on each (None:
     every row that depends on them).
@@ -355,6 +355,17 @@ def kink_groups(kink: np.ndarray, failing: np.ndarray,
             ks = tuple(sorted(members[root(kinks[0])] | beside))
             if groups.get(ks, []) is not None:
                 groups.setdefault(ks, []).append(r)
+    # A row with no kink at all whose failing entries look flat (the numeric slope nearer 0
+    # than the analytic one): a piece may exist only within a sliver narrower than every
+    # step (t = 0 between lo = -1e-30 and hi = 0). Judged on those entries alone, sampled
+    # again at the distance to the nearest entry (informative there, or the FAIL stands).
+    if flat is not None:
+        for r in np.flatnonzero(flat.any(axis=1) & ~kink.any(axis=1)):
+            ks = tuple(int(c) for c in np.flatnonzero(flat[r]))
+            covered = any(set(ks) <= set(g) and (rows is None or r in rows)
+                          for g, rows in groups.items())  # a tie's group judges it already
+            if not covered and len(ks) <= MAX_JOINT and groups.get(ks, []) is not None:
+                groups.setdefault(ks, []).append(int(r))
     return groups
 
 

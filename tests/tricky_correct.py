@@ -143,6 +143,12 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      [np.array([5.768902724412328e-07], F32),
       np.array([[[0.0, 0.0, 999999.0, 0.0], [0.0, 0.0, 0.0, 0.0],
                  [0.0, -5.960464477539063e-08, 0.0, 0.0]]], F32), np.array(0.0, F32)], 1, set()),
+    # t == hi = 0 and lo just below: t owns the output only on (lo, 0), a sliver no step of
+    # t reaches and no entry shows a kink at; sampled at the distance to lo
+    ("clip t == hi = 0, lo = -7e-79", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.array(0.0), np.array(-7.220313444789499e-79), np.array(0.0)], 1, set()),
+    ("clip f32 t == hi = 0, lo = -1e-30", lambda t, a, b: tf.clip_by_value(t, a, b),
+     [np.array(0.0, F32), np.array(-1e-30, F32), np.array(0.0, F32)], 1, set()),
     # float32 x / y rounds to -0 while the forward's x - q y used q = -1 (out = 2.0)
     ("floormod f32 at x = -1.4e-45", lambda x, y: tf.floormod(x, y),
      [np.array([-1.4e-45, 1.4e-45, -3.5], F32), np.array([2.0, -2.0, 2.0], F32)], 1, set()),
