@@ -380,6 +380,10 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
     judged jointly."""
     out: dict[tuple[int, tuple[int, ...]], Entry] = {}
     eps, c_round = ref.eps, p.opts.c_round
+    # rows with a group of their own (their kinks plus the entries failing beside them):
+    # a linked group that misses some of a row's inputs (t shared by two outputs, judged
+    # with the other output's lo) cannot show that row's pieces; its own group decides
+    explicit = {int(r) for only in groups.values() if only is not None for r in only}
     for ks, only in groups.items():
         if len(ks) > MAX_JOINT:
             continue
@@ -414,6 +418,8 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             if not inside and len(ks) > FULL_HULL:
                 inside = _own_support(p, ref, coords, h, r, pts, a, side, noise, c_round,
                                       eps, resampled)
+            if not inside and only is None and int(r) in explicit:
+                continue
             e = _entry(p, ref, r, ks, cols, a, pts, t, d, inside)
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e

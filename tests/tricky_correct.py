@@ -149,6 +149,10 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      [np.array(0.0), np.array(-7.220313444789499e-79), np.array(0.0)], 1, set()),
     ("clip f32 t == hi = 0, lo = -1e-30", lambda t, a, b: tf.clip_by_value(t, a, b),
      [np.array(0.0, F32), np.array(-1e-30, F32), np.array(0.0, F32)], 1, set()),
+    # t shared by two outputs: tied with lo and hi in the first, with lo in the second; the
+    # second output's group (t, lo[1]) cannot show the first output's pieces
+    ("clip f32 t = 0 shared, lo [0, 0], hi [0, 1]", _clip_raw,
+     [np.array(0.0, F32), np.array([0.0, 0.0], F32), np.array([0.0, 1.0], F32)], 1, set()),
     # float32 x / y rounds to -0 while the forward's x - q y used q = -1 (out = 2.0)
     ("floormod f32 at x = -1.4e-45", lambda x, y: tf.floormod(x, y),
      [np.array([-1.4e-45, 1.4e-45, -3.5], F32), np.array([2.0, -2.0, 2.0], F32)], 1, set()),
