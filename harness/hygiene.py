@@ -102,8 +102,10 @@ def finite(gradient_check: Check) -> Check:
 
 
 def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
-               y0: list[np.ndarray]) -> tuple[Check, list[np.ndarray]]:
-    """vjp(a v1 + b v2) must equal a vjp(v1) + b vjp(v2) up to rounding."""
+              y0: list[np.ndarray], made: list | None = None,
+              ) -> tuple[Check, list[np.ndarray]]:
+    """vjp(a v1 + b v2) must equal a vjp(v1) + b vjp(v2) up to rounding. ``made``: if
+    given, receives the pair (v2, vjp(v2)) for reuse (fast mode's second cotangent)."""
     v2 = cotangent(p.rng, v1)
     alpha, beta = 0.75, -1.5  # exact in binary: no rounding from the coefficients
     g2 = [np.zeros_like(x) if g is None else g
@@ -112,6 +114,8 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
            for a, b in zip(v1, v2)]
     g12 = [np.zeros_like(x) if g is None else g
            for g, x in zip(normalise(p.vjp(p.xs, v12), p.xs), p.xs)]
+    if made is not None:
+        made.append((v2, g2))
     worst, residual = [], []
     # The cotangents are rounded to the outputs' dtypes (a float64 -> float32 cast rounds
     # v1 + v2): the coarsest dtype on either side sets the rounding.

@@ -1,0 +1,162 @@
+"""Fast mode's first pass: many probes ``<v_j, J u_k>`` from two forward evaluations per
+direction, judged at the round-off level.
+
+- Cotangents ``v_j``: the ones whose VJPs the hygiene checks already made (``vjp(v1)``,
+  ``vjp(v2)`` of the linearity check), so the first pass costs no extra VJP. Directions
+  ``u_k``: uniform on ``[-|x|, |x|]`` per entry (relative steps; a continuous draw from the
+  seeded rng, several times cheaper than a Gaussian one and, like it, without atoms).
+- One central difference ``(f(x + h u) - f(x - h u)) / 2h`` gives ``J u`` numerically for
+  every output at once, so it serves every cotangent: each pair (v_j, u_k) is a probe.
+- Each probe is judged with the round-off terms of the budget only
+  (:func:`~gradverify.harness.budget.central_roundoff`): agreement at that level PASSes;
+  a probe that does not agree (a fault, truncation, noise inside the function, a kink) is
+  *undecided* and goes to the full machinery (``fast.Probe``: measured noise, the step
+  ladder, localisation, kinks). The first pass never FAILs anything.
+
+Miss probabilities. A faulty gradient ``G != J`` shows in probe (j, k) as ``<e_j, u_k>``
+with ``e_j = (G - J)^T v_j``. For a fixed nonzero e_j this is a continuous random variable
+of u_k, with density at most ``1 / (2 max_i |e_j,i| |x_i|)`` (the density of one uniform
+term bounds that of the sum), so ``P(|<e_j, u_k>| <= T) <= T / (max_i |e_j,i| |x_i|)``:
+the probability that a fault hides below a tolerance T by the probe signs (two entries
+with opposite signs cancelling) shrinks with the fault's size over T, for any number of
+entries involved. The K directions are independent, so a fault c times above the
+tolerance escapes all of them with probability at most ``c^-K`` (K = 4 directions: below
+1e-6 for c >= 32). Cotangents sharing a direction are not independent of each other in
+u (a fault on one entry hides from all cotangents when that entry's u is small), so the
+bound counts directions, not probes; the second cotangent still guards against a fault
+that vanishes for one v (``e_j = 0``).
+
+Cost: 2 forward evaluations per direction whatever the number of elements, a handful of
+passes over the inputs and outputs per direction (no Gaussian draws, no ECnoise on a probe
+that agrees), and the resolution reached (``tolerance / |analytic|``) does not depend on
+the number of elements either: the outputs' round-off is a random walk over the entries,
+like the analytic sum it is compared with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradverify.harness.budget import C_ROUND, C_SIGMA, central_roundoff
+from gradverify.harness.calls import Problem
+from gradverify.harness.lines import Ref, scales
+
+__all__ = ["FirstPass", "Outcome", "uniform"]
+
+
+def uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """A symmetric continuous draw on [-0.5, 0.5) from the seeded rng (no atoms but the
+    2^-53 grid, so an exact cancellation has probability ~1e-16).
+
+    >>> uniform(np.random.default_rng(0), (3,)).shape
+    (3,)
+    """
+    u = rng.random(shape)
+    u -= 0.5
+    return u
+
+
+def _dot(m: np.ndarray, x: np.ndarray) -> np.ndarray:
+    # einsum, not BLAS: a threaded BLAS level-1 call on 1e5 entries costs more CPU than the
+    # whole product done in one thread
+    return np.einsum("ij,j->i", m, x)
+
+
+@dataclass
+class Outcome:
+    """One probe's first-pass comparison."""
+
+    cotangent: int
+    analytic: float
+    numeric: float
+    tolerance: float
+    passed: bool
+
+
+class FirstPass:
+    """The cotangents with their VJPs, flattened once; :meth:`judge` compares them all
+    along one direction."""
+
+    def __init__(self, p: Problem, ref: Ref, vs: Sequence[Sequence[np.ndarray]],
+                 gs: Sequence[Sequence[np.ndarray]], residual: Sequence[np.ndarray],
+                 h: float):
+        self.p, self.ref, self.h = p, ref, h
+        self.diff = [k for k, d in enumerate(p.diff) if d]
+        self.floats = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
+        self.sc = scales([ref.xs[k] for k in self.diff])
+        self.y0 = self._outputs(ref.ys)
+        self.V = np.array([self._outputs(v) for v in vs])
+        self.G = np.array([self._inputs(g) for g in gs])
+        self.x = self._inputs(ref.xs)
+        self.res = self._inputs(residual)
+        with np.errstate(all="ignore"):
+            self.V2 = self.V * self.V
+            self.G2 = self.G * self.G
+            self.Gabs = np.abs(self.G)
+            # argument rounding at x: C_SIGMA ||g x||_2 (a random walk of one ulp per entry)
+            self.gx = C_SIGMA * np.sqrt(_dot(self.G2, self.x * self.x))
+        # below the smallest normal number an output rounds by its subnormal spacing
+        floor = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal) for k in self.floats)
+        self.floor = floor / ref.eps * np.sqrt(np.sum(self.V2, axis=1))
+
+    def _outputs(self, ys: Sequence[np.ndarray]) -> np.ndarray:
+        parts = [np.asarray(ys[k], np.float64).ravel() for k in self.floats]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _inputs(self, xs: Sequence[np.ndarray]) -> np.ndarray:
+        parts = [np.asarray(xs[k], np.float64).ravel() for k in self.diff]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def direction(self) -> list[np.ndarray | None]:
+        """A random direction, uniform on [-|x|, |x|] per entry (None: not differentiated)."""
+        out: list[np.ndarray | None] = [None] * len(self.ref.xs)
+        for k, s in zip(self.diff, self.sc):
+            u = uniform(self.p.rng, self.ref.xs[k].shape)
+            u *= 2 * s
+            out[k] = u
+        return out
+
+    def _moved(self, directions: list[np.ndarray | None], t: float) -> list[np.ndarray]:
+        return [x if d is None else (x + t * d).astype(x.dtype, copy=False)
+                for x, d in zip(self.ref.xs, directions)]
+
+    def _evaluate(self, directions: list[np.ndarray | None], t: float) -> np.ndarray | None:
+        ys = self.p.forward(self._moved(directions, t), self.ref.forward)
+        if len(ys) != len(self.ref.ys) or any(
+                y.shape != y0.shape or y.dtype != y0.dtype for y, y0 in zip(ys, self.ref.ys)):
+            return None  # judged (and reported) by the full machinery's line
+        return self._outputs(ys)
+
+    def judge(self, directions: list[np.ndarray | None]) -> list[Outcome] | None:
+        """Every cotangent along ``directions`` (2 forward evaluations); None when the
+        outputs change shape or type under the perturbation."""
+        h = self.h
+        plus = self._evaluate(directions, h)
+        minus = None if plus is None else self._evaluate(directions, -h)
+        if plus is None or minus is None:
+            return None
+        u = self._inputs(directions)
+        with np.errstate(all="ignore"):
+            diff = plus - minus  # f(x)'s own rounding cancels in a central difference
+            numeric = _dot(self.V, diff) / (2 * h)
+            # output round-off of each side: a random walk of one ulp per output
+            walk = np.sqrt(np.maximum(_dot(self.V2, plus * plus), _dot(self.V2, minus * minus)))
+            output = (C_SIGMA / C_ROUND) * (walk + self.floor)
+            analytic = _dot(self.G, u)
+            gu = np.sqrt(_dot(self.G2, u * u))
+            au = np.abs(u)
+            worst = _dot(self.Gabs, au)
+            argument = self.gx + h * C_SIGMA * gu
+            rounding = self.ref.eps * np.minimum(C_ROUND * worst, C_SIGMA * C_ROUND * gu)
+            rounding += np.einsum("i,i->", self.res, au)
+            tol = central_roundoff(output, argument, rounding, 0.0, self.ref.eps, h,
+                                   self.p.opts.c_round, self.p.opts.safety)
+            natural = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), worst)
+            err = np.abs(numeric - analytic)
+        ok = (np.isfinite(tol) & np.isfinite(err) & (err <= tol)
+              & (tol <= self.p.opts.inconclusive_rtol * natural))
+        return [Outcome(j, float(analytic[j]), float(numeric[j]), float(tol[j]), bool(ok[j]))
+                for j in range(len(ok))]
