@@ -19,9 +19,9 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
 
-from test_harness_sensitivity import CASES, _one_entry, _uniform  # noqa: E402
+from test_harness_sensitivity import CASES, _one_entry, _uniform
 
-from gradverify.harness import FAIL, check_vjp  # noqa: E402
+from gradverify.harness import FAIL, check_vjp
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,8 +36,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 __all__ = ["ErrorBudget", "tolerance", "central_tolerance", "central_roundoff", "noise_level",
-           "SAFETY", "C_ROUND", "C_NOISE", "C_SIGMA", "quantum_level", "F32_SAFETY", "INCONCLUSIVE_RTOL",
-           "DETECT_RTOL", "default_step"]
+           "SAFETY", "C_ROUND", "C_NOISE", "C_SIGMA", "quantum_level", "F32_SAFETY",
+           "INCONCLUSIVE_RTOL", "DETECT_RTOL", "default_step"]
 
 # The multiple of the budget allowed: each term is already an over-estimate, the factor
 # absorbs the terms' own uncertainty (a truncation spread measured on two levels).

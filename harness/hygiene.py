@@ -35,8 +35,19 @@ __all__ = ["same", "deterministic", "input_unchanged", "arity", "gradient_type",
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal shape, dtype and values (NaN equal to NaN)."""
-    return a.shape == b.shape and a.dtype == b.dtype and bool(
-        np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if bool(np.all(a == b)):  # one pass in the common case; NaNs need the slow one
+        return True
+    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+
+
+def _finite_max(a: np.ndarray) -> float:
+    """max |a| over the finite entries (0 if none)."""
+    top = float(np.max(np.abs(a), initial=0.0)) if np.size(a) else 0.0
+    if np.isfinite(top):
+        return top
+    return float(np.max(finite_abs(np.asarray(a, np.float64)), initial=0.0))
 
 
 def deterministic(y0: Sequence[np.ndarray], y1: Sequence[np.ndarray]) -> Check:
@@ -124,30 +135,31 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
     # Below the smallest normal number rounding is absolute: a few subnormal spacings.
     subnormal = max(float(np.finfo(t.dtype).smallest_subnormal)
                     for t in [*p.xs, *v1] if t.dtype.kind == "f")
-    out_size = sum(float(np.max(np.abs(v), initial=0.0)) * float(np.max(
-        finite_abs(np.asarray(y, np.float64)), initial=0.0))
-        for v, y in zip(v1, y0) if v.dtype.kind == "f")
+    out_size = sum(float(np.max(np.abs(v), initial=0.0)) * _finite_max(y)
+                   for v, y in zip(v1, y0) if v.dtype.kind == "f")
     for k, (a, b, c, x) in enumerate(zip(g1, g2, g12, p.xs)):
         if not p.diff[k] or a.shape != x.shape or b.shape != x.shape or c.shape != x.shape:
             residual.append(np.zeros(x.shape))
             continue
         a64, b64, c64 = (np.asarray(t, dtype=np.float64) for t in (a, b, c))
         with np.errstate(all="ignore"):
-            r = c64 - (alpha * a64 + beta * b64)
-        # An overflowing gradient (inf - inf) is judged by hygiene.finite and precision.
-        r = np.where(np.isinf(a64) | np.isinf(b64) | np.isinf(c64), 0.0, r)
-        residual.append(np.abs(r))
-        scale = max(np.max(finite_abs(alpha * a64), initial=0),
-                    np.max(finite_abs(beta * b64), initial=0),
-                    np.max(finite_abs(c64), initial=0))
+            r = alpha * a64
+            r += beta * b64
+            np.subtract(c64, r, out=r)
+            np.abs(r, out=r)
+        if not np.isfinite(r.max(initial=0.0)):
+            # An overflowing gradient (inf - inf) is judged by hygiene.finite and precision.
+            r = np.where(np.isinf(a64) | np.isinf(b64) | np.isinf(c64), 0.0, r)
+        residual.append(r)
+        scale = max(abs(alpha) * _finite_max(a64), abs(beta) * _finite_max(b64),
+                    _finite_max(c64))
         # A gradient that is pure cancellation noise (softmax's second order at a tie is
         # ~1e-17 from O(1) terms) has no scale of its own: floor the tolerance at the
         # natural size |v| |y| / max(|x|, 1) of a gradient of this function.
-        natural = out_size / max(float(np.max(finite_abs(np.asarray(x, np.float64)),
-                                              initial=0.0)), 1.0)
+        natural = out_size / max(_finite_max(x), 1.0)
         tol = float(np.sqrt(max(np.finfo(x.dtype).eps, out_eps))) * max(scale, natural) + (
             64 * subnormal)
-        err = float(np.max(np.abs(r), initial=0.0)) if r.size else 0.0
+        err = float(np.max(r, initial=0.0)) if r.size else 0.0
         if not np.isfinite(err) or err > tol:
             i = worst_index(r)
             worst.append(Entry(input=k, input_name=p.names[k],
