@@ -47,10 +47,14 @@ from gradverify.harness.lines import Ref, scales, uniform
 __all__ = ["FirstPass", "Outcome"]
 
 
-def _dot(m: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
     # einsum, not BLAS: a threaded BLAS call on 1e5 entries can cost more CPU time than
     # the whole product done in one thread
-    return np.einsum("ij,j->i", m, x)
+    return np.array([np.einsum("i,i->", r, x) for r in rows])
+
+
+def _norm(a: np.ndarray) -> float:
+    return float(np.sqrt(np.einsum("i,i->", a, a)))
 
 
 @dataclass
@@ -76,24 +80,21 @@ class FirstPass:
         self.floats = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
         self.sc = scales([ref.xs[k] for k in self.diff])
         self.sc2 = [2 * s for s in self.sc]
-        self.y0 = self._outputs(ref.ys)
-        self.V = np.array([self._outputs(v) for v in vs])
-        self.G = np.array([self._inputs(g) for g in gs])
-        self.x = self._inputs(ref.xs)
+        self.vs = [self._outputs(v) for v in vs]
+        self.gs = [self._inputs(g) for g in gs]
         # a direction's entries lie in [-s, s]: the terms that depend on |u| are bounded
-        # once with s (at most sqrt(3) above their mean, and all of them small beside the
-        # outputs' round-off)
+        # once with s (at most sqrt(3) above their mean; s >= |x| bounds the argument's
+        # rounding too), all of them small beside the outputs' round-off
         s = self._inputs_of(self.sc)
+        res = self._inputs(residual)
         with np.errstate(all="ignore"):
-            self.V2 = self.V * self.V
-            g2 = self.G * self.G
-            # argument rounding at x: C_SIGMA ||g x||_2 (a random walk of one ulp per entry)
-            self.gx = C_SIGMA * np.sqrt(_dot(g2, self.x * self.x))
-            self.gs = np.sqrt(_dot(g2, s * s))  # bounds ||g u||_2
-            self.res_s = _dot(self._inputs(residual)[None, :], s)  # bounds sum |r| |u|
-        # below the smallest normal number an output rounds by its subnormal spacing
-        floor = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal) for k in self.floats)
-        self.floor = floor / ref.eps * np.sqrt(np.sum(self.V2, axis=1))
+            self.v2 = [v * v for v in self.vs]
+            self.g_s = np.array([_norm(g * s) for g in self.gs])  # bounds ||g u||, ||g x||
+            self.res_s = float(np.einsum("i,i->", res, s))  # bounds sum |r| |u|
+            # below the smallest normal number an output rounds by its subnormal spacing
+            floor = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
+                        for k in self.floats)
+            self.floor = floor / ref.eps * np.sqrt([np.sum(v2) for v2 in self.v2])
 
     def _outputs(self, ys: Sequence[np.ndarray]) -> np.ndarray:
         parts = [np.asarray(ys[k], np.float64).ravel() for k in self.floats]
@@ -139,15 +140,15 @@ class FirstPass:
         u = self._inputs(directions)
         with np.errstate(all="ignore"):
             diff = plus - minus  # f(x)'s own rounding cancels in a central difference
-            numeric = _dot(self.V, diff) / (2 * h)
+            numeric = _dots(self.vs, diff) / (2 * h)
             # output round-off of each side: a random walk of one ulp per output
             sq = plus * plus
             sq += minus * minus
-            walk = np.sqrt(_dot(self.V2, sq))  # >= the larger side's, <= sqrt(2) times it
+            walk = np.sqrt(_dots(self.v2, sq))  # >= the larger side's, <= sqrt(2) times it
             output = (C_SIGMA / C_ROUND) * (walk + self.floor)
-            analytic = _dot(self.G, u)
-            gu = self.gs
-            argument = self.gx + h * C_SIGMA * gu
+            analytic = _dots(self.gs, u)
+            gu = self.g_s
+            argument = C_SIGMA * (1 + h) * gu
             # the analytic sum's rounding: a random walk (the worst case sum |g u| costs a
             # pass more and is smaller only for a few dozen entries, where both are tiny)
             # and the VJP's measured non-linearity
