@@ -72,8 +72,9 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     wanted, made = max(p.opts.probes, 1), 0
     while made < wanted:
         made += 1
-        directions = first.direction()
-        outcomes = first.judge(directions)
+        steps = first.steps()
+        outcomes = first.judge(steps)
+        directions = None
         for j, (v, g) in enumerate(pairs):
             o = outcomes[j] if outcomes is not None else None
             if o is not None and o.passed:
@@ -84,6 +85,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
                 if o.analytic != 0:
                     resolved.append(o.tolerance / abs(o.analytic))
                 continue
+            directions = directions or first.direction(steps)
             _undecided(Probe(p, ref, v, g, directions, residual, stable, h),
                        entries, verdicts, notes, resolved)
         if (made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS

@@ -79,7 +79,7 @@ class FirstPass:
         self.diff = [k for k, d in enumerate(p.diff) if d]
         self.floats = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
         self.sc = scales([ref.xs[k] for k in self.diff])
-        self.sc2 = [2 * s for s in self.sc]
+        self.hs2 = [2 * h * s for s in self.sc]
         self.vs = [self._outputs(v) for v in vs]
         self.gs = [self._inputs(g) for g in gs]
         # a direction's entries lie in [-s, s]: the terms that depend on |u| are bounded
@@ -108,15 +108,19 @@ class FirstPass:
         flat = [np.asarray(x, np.float64).ravel() for x in parts]
         return flat[0] if len(flat) == 1 else np.concatenate(flat)
 
-    def direction(self) -> list[np.ndarray | None]:
-        """A random direction, uniform on [-s, s] per entry with s = |x| (the RMS of the
-        input for zeros; None: not differentiated)."""
+    def steps(self) -> list[np.ndarray | None]:
+        """``h u`` for a random direction u, uniform on [-s, s] per entry with s = |x|
+        (the RMS of the input for zeros; None: not differentiated)."""
         out: list[np.ndarray | None] = [None] * len(self.ref.xs)
-        for k, s2 in zip(self.diff, self.sc2):
-            u = uniform(self.p.rng, self.ref.xs[k].shape)
-            u *= s2
-            out[k] = u
+        for k, hs2 in zip(self.diff, self.hs2):
+            step = uniform(self.p.rng, self.ref.xs[k].shape)
+            step *= hs2
+            out[k] = step
         return out
+
+    def direction(self, steps: list[np.ndarray | None]) -> list[np.ndarray | None]:
+        """The direction u of ``steps`` (for the full machinery)."""
+        return [None if d is None else d / self.h for d in steps]
 
     def _evaluate(self, steps: list[np.ndarray | None], sign: float) -> np.ndarray | None:
         with np.errstate(all="ignore"):
@@ -128,16 +132,15 @@ class FirstPass:
             return None  # judged (and reported) by the full machinery's line
         return self._outputs(ys)
 
-    def judge(self, directions: list[np.ndarray | None]) -> list[Outcome] | None:
-        """Every cotangent along ``directions`` (2 forward evaluations); None when the
-        outputs change shape or type under the perturbation."""
+    def judge(self, steps: list[np.ndarray | None]) -> list[Outcome] | None:
+        """Every cotangent along the direction of ``steps`` (:meth:`steps`; 2 forward
+        evaluations); None when the outputs change shape or type under the perturbation."""
         h = self.h
-        steps = [None if d is None else h * d for d in directions]
         plus = self._evaluate(steps, 1.0)
         minus = None if plus is None else self._evaluate(steps, -1.0)
         if plus is None or minus is None:
             return None
-        u = self._inputs(directions)
+        hu = self._inputs(steps)
         with np.errstate(all="ignore"):
             diff = plus - minus  # f(x)'s own rounding cancels in a central difference
             numeric = _dots(self.vs, diff) / (2 * h)
@@ -146,7 +149,7 @@ class FirstPass:
             sq += minus * minus
             walk = np.sqrt(_dots(self.v2, sq))  # >= the larger side's, <= sqrt(2) times it
             output = (C_SIGMA / C_ROUND) * (walk + self.floor)
-            analytic = _dots(self.gs, u)
+            analytic = _dots(self.gs, hu) / h
             gu = self.g_s
             argument = C_SIGMA * (1 + h) * gu
             # the analytic sum's rounding: a random walk (the worst case sum |g u| costs a
