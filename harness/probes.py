@@ -132,9 +132,12 @@ class FirstPass:
             return None  # judged (and reported) by the full machinery's line
         return self._outputs(ys)
 
-    def judge(self, steps: list[np.ndarray | None]) -> list[Outcome] | None:
+    def judge(self, steps: list[np.ndarray | None], analytic: np.ndarray | None = None,
+              analytic_rounding: np.ndarray | None = None) -> list[Outcome] | None:
         """Every cotangent along the direction of ``steps`` (:meth:`steps`; 2 forward
-        evaluations); None when the outputs change shape or type under the perturbation."""
+        evaluations) against ``<J^T v_j, u>`` from the VJPs, or against ``analytic`` (one
+        value per cotangent, e.g. ``<v_j, J u>`` from a JVP, with its own rounding); None
+        when the outputs change shape or type under the perturbation."""
         h = self.h
         plus = self._evaluate(steps, 1.0)
         minus = None if plus is None else self._evaluate(steps, -1.0)
@@ -149,13 +152,16 @@ class FirstPass:
             sq += minus * minus
             walk = np.sqrt(_dots(self.v2, sq))  # >= the larger side's, <= sqrt(2) times it
             output = (C_SIGMA / C_ROUND) * (walk + self.floor)
-            analytic = _dots(self.gs, hu) / h
             gu = self.g_s
+            if analytic is None:
+                analytic = _dots(self.gs, hu) / h
             argument = C_SIGMA * (1 + h) * gu
             # the analytic sum's rounding: a random walk (the worst case sum |g u| costs a
             # pass more and is smaller only for a few dozen entries, where both are tiny)
             # and the VJP's measured non-linearity
             rounding = (self.ref.eps * C_SIGMA * C_ROUND) * gu + self.res_s
+            if analytic_rounding is not None:
+                rounding = np.maximum(rounding, analytic_rounding)
             tol = central_roundoff(output, argument, rounding, 0.0, self.ref.eps, h,
                                    self.p.opts.c_round, self.p.opts.safety)
             natural = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), gu)
