@@ -37,12 +37,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, central_roundoff
 from gradverify.harness.calls import Problem
-from gradverify.harness.lines import Ref, scales, uniform
+from gradverify.harness.lines import Ref, scales
 
 __all__ = ["FirstPass", "Outcome"]
 
@@ -76,6 +77,7 @@ class FirstPass:
                  gs: Sequence[Sequence[np.ndarray]], residual: Sequence[np.ndarray],
                  h: float):
         self.p, self.ref, self.h = p, ref, h
+        self._work: dict[tuple, np.ndarray] = {}
         self.diff = [k for k, d in enumerate(p.diff) if d]
         self.floats = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
         self.sc = scales([ref.xs[k] for k in self.diff])
@@ -108,12 +110,24 @@ class FirstPass:
         flat = [np.asarray(x, np.float64).ravel() for x in parts]
         return flat[0] if len(flat) == 1 else np.concatenate(flat)
 
+    def _buffer(self, key: tuple, like: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
+        # Work arrays are reused from direction to direction: a fresh array of 1e5 entries
+        # costs more in page faults (malloc returns large blocks to the system on free)
+        # than the arithmetic done in it.
+        buf = self._work.get(key)
+        if buf is None:
+            buf = self._work[key] = np.empty(np.shape(like), dtype)
+        return buf
+
     def steps(self) -> list[np.ndarray | None]:
         """``h u`` for a random direction u, uniform on [-s, s] per entry with s = |x|
-        (the RMS of the input for zeros; None: not differentiated)."""
+        (the RMS of the input for zeros; None: not differentiated). The arrays are reused
+        by the next call: :meth:`direction` copies what must be kept."""
         out: list[np.ndarray | None] = [None] * len(self.ref.xs)
         for k, hs2 in zip(self.diff, self.hs2):
-            step = uniform(self.p.rng, self.ref.xs[k].shape)
+            step = self._buffer(("step", k), hs2)
+            self.p.rng.random(out=step)  # = lines.uniform, drawn into the work array
+            step -= 0.5
             step *= hs2
             out[k] = step
         return out
@@ -123,9 +137,16 @@ class FirstPass:
         return [None if d is None else d / self.h for d in steps]
 
     def _evaluate(self, steps: list[np.ndarray | None], sign: float) -> np.ndarray | None:
+        # The moved inputs are work arrays too (like torch's gradcheck, which perturbs its
+        # inputs in place); a function that caches by input identity only makes the
+        # first pass undecided, and the full machinery evaluates on fresh arrays.
+        op = np.add if sign > 0 else np.subtract
+        xs = []
         with np.errstate(all="ignore"):
-            xs = [x if d is None else (x + d if sign > 0 else x - d).astype(x.dtype, copy=False)
-                  for x, d in zip(self.ref.xs, steps)]
+            for k, (x, d) in enumerate(zip(self.ref.xs, steps)):
+                if d is not None:
+                    x = op(x, d, out=self._buffer(("x", k, sign), x, x.dtype), casting="unsafe")
+                xs.append(x)
         ys = self.p.forward(xs, self.ref.forward)
         if len(ys) != len(self.ref.ys) or any(
                 y.shape != y0.shape or y.dtype != y0.dtype for y, y0 in zip(ys, self.ref.ys)):
@@ -145,11 +166,12 @@ class FirstPass:
             return None
         hu = self._inputs(steps)
         with np.errstate(all="ignore"):
-            diff = plus - minus  # f(x)'s own rounding cancels in a central difference
+            # f(x)'s own rounding cancels in a central difference
+            diff = np.subtract(plus, minus, out=self._buffer(("diff",), plus))
             numeric = _dots(self.vs, diff) / (2 * h)
             # output round-off of each side: a random walk of one ulp per output
-            sq = plus * plus
-            sq += minus * minus
+            sq = np.multiply(plus, plus, out=self._buffer(("sq",), plus))
+            sq += np.multiply(minus, minus, out=diff)
             walk = np.sqrt(_dots(self.v2, sq))  # >= the larger side's, <= sqrt(2) times it
             output = (C_SIGMA / C_ROUND) * (walk + self.floor)
             gu = self.g_s
