@@ -43,6 +43,16 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 
 
+def _combine(alpha: float, a: np.ndarray, beta: float, b: np.ndarray) -> np.ndarray:
+    """alpha a + beta b in float64 with one temporary (fresh large arrays cost page
+    faults)."""
+    out = np.asarray(np.multiply(a, alpha, dtype=np.float64))
+    if out.ndim == 0:
+        return np.asarray(out + beta * np.asarray(b, np.float64))
+    out += np.multiply(b, beta, dtype=np.float64)
+    return out
+
+
 def _natural(out_size: Callable[[], float], x: np.ndarray) -> float:
     return out_size() / max(_finite_max(x), 1.0)
 
@@ -126,8 +136,8 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
     alpha, beta = 0.75, -1.5  # exact in binary: no rounding from the coefficients
     g2 = [np.zeros_like(x) if g is None else g
           for g, x in zip(normalise(p.vjp(p.xs, v2), p.xs), p.xs)]
-    v12 = [(alpha * a + beta * b).astype(a.dtype) if a.dtype.kind == "f" else a
-           for a, b in zip(v1, v2)]
+    v12 = [_combine(alpha, a, beta, b).astype(a.dtype, copy=False) if a.dtype.kind == "f"
+           else a for a, b in zip(v1, v2)]
     g12 = [np.zeros_like(x) if g is None else g
            for g, x in zip(normalise(p.vjp(p.xs, v12), p.xs), p.xs)]
     if made is not None:
@@ -149,7 +159,11 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
             continue
         a64, b64, c64 = (np.asarray(t, dtype=np.float64) for t in (a, b, c))
         with np.errstate(all="ignore"):
-            r = np.asarray(np.abs(c64 - (alpha * a64 + beta * b64)))
+            r = _combine(alpha, a64, beta, b64)
+            if r.ndim:
+                np.abs(np.subtract(c64, r, out=r), out=r)
+            else:
+                r = np.asarray(np.abs(c64 - r))
         if not np.isfinite(r.max(initial=0.0)):
             # An overflowing gradient (inf - inf) is judged by hygiene.finite and precision.
             r = np.where(np.isinf(a64) | np.isinf(b64) | np.isinf(c64), 0.0, r)

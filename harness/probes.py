@@ -54,10 +54,6 @@ def _dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
     return np.array([np.einsum("i,i->", r, x) for r in rows])
 
 
-def _norm(a: np.ndarray) -> float:
-    return float(np.sqrt(np.einsum("i,i->", a, a)))
-
-
 @dataclass
 class Outcome:
     """One probe's first-pass comparison."""
@@ -90,13 +86,13 @@ class FirstPass:
         s = self._inputs_of(self.sc)
         res = self._inputs(residual)
         with np.errstate(all="ignore"):
-            self.v2 = [v * v for v in self.vs]
-            self.g_s = np.array([_norm(g * s) for g in self.gs])  # bounds ||g u||, ||g x||
+            # ||g s||: bounds ||g u|| and ||g x|| (einsum: no temporary of the input's size)
+            self.g_s = np.sqrt([np.einsum("i,i,i,i->", g, g, s, s) for g in self.gs])
             self.res_s = float(np.einsum("i,i->", res, s))  # bounds sum |r| |u|
             # below the smallest normal number an output rounds by its subnormal spacing
             floor = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
                         for k in self.floats)
-            self.floor = floor / ref.eps * np.sqrt([np.sum(v2) for v2 in self.v2])
+            self.floor = floor / ref.eps * np.sqrt([np.einsum("i,i->", v, v) for v in self.vs])
 
     def _outputs(self, ys: Sequence[np.ndarray]) -> np.ndarray:
         parts = [np.asarray(ys[k], np.float64).ravel() for k in self.floats]
@@ -171,8 +167,9 @@ class FirstPass:
             numeric = _dots(self.vs, diff) / (2 * h)
             # output round-off of each side: a random walk of one ulp per output
             sq = np.multiply(plus, plus, out=self._buffer(("sq",), plus))
-            sq += np.multiply(minus, minus, out=diff)
-            walk = np.sqrt(_dots(self.v2, sq))  # >= the larger side's, <= sqrt(2) times it
+            np.maximum(sq, np.multiply(minus, minus, out=diff), out=sq)
+            # >= the larger side's walk
+            walk = np.sqrt([np.einsum("i,i,i->", v, v, sq) for v in self.vs])
             output = (C_SIGMA / C_ROUND) * (walk + self.floor)
             gu = self.g_s
             if analytic is None:
