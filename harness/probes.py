@@ -86,8 +86,10 @@ class FirstPass:
         s = self._inputs_of(self.sc)
         res = self._inputs(residual)
         with np.errstate(all="ignore"):
-            # ||g s||: bounds ||g u|| and ||g x|| (einsum: no temporary of the input's size)
-            self.g_s = np.sqrt([np.einsum("i,i,i,i->", g, g, s, s) for g in self.gs])
+            # ||g s||: bounds ||g u|| and ||g x||
+            work = self._buffer(("in",), s)
+            self.g_s = np.sqrt([np.einsum("i,i->", t, t) for t in (
+                np.multiply(g, s, out=work) for g in self.gs)])
             self.res_s = float(np.einsum("i,i->", res, s))  # bounds sum |r| |u|
             # below the smallest normal number an output rounds by its subnormal spacing
             floor = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
