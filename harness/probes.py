@@ -19,9 +19,10 @@ of u_k, with density at most ``1 / (2 max_i |e_j,i| |x_i|)`` (the density of one
 term bounds that of the sum), so ``P(|<e_j, u_k>| <= T) <= T / (max_i |e_j,i| |x_i|)``:
 the probability that a fault hides below a tolerance T by the probe signs (two entries
 with opposite signs cancelling) shrinks with the fault's size over T, for any number of
-entries involved. The K directions are independent, so a fault c times above the
-tolerance escapes all of them with probability at most ``c^-K`` (K = 4 directions: below
-1e-6 for c >= 32). Cotangents sharing a direction are not independent of each other in
+entries involved (T: the larger of the first pass's tolerance, which flags the probe, and
+the step ladder's, which then decides; ``s_i`` in place of ``|x_i|`` at zeros). The K
+directions are independent, so a fault c times above the tolerance escapes all of them
+with probability at most ``c^-K`` (K = 4 directions: below 1e-6 for c >= 32). Cotangents sharing a direction are not independent of each other in
 u (a fault on one entry hides from all cotangents when that entry's u is small), so the
 bound counts directions, not probes; the second cotangent still guards against a fault
 that vanishes for one v (``e_j = 0``).
@@ -31,6 +32,13 @@ passes over the inputs and outputs per direction (no Gaussian draws, no ECnoise 
 that agrees), and the resolution reached (``tolerance / |analytic|``) does not depend on
 the number of elements either: the outputs' round-off is a random walk over the entries,
 like the analytic sum it is compared with.
+
+>>> import numpy as np
+>>> from gradverify.harness import check_vjp
+>>> tanh_vjp = lambda xs, gs: (gs[0] * (1 - np.tanh(xs[0]) ** 2),)
+>>> r = check_vjp(np.tanh, tanh_vjp, [np.linspace(-2, 2, 1000)], mode="fast")
+>>> r.verdict, r.evaluations["forward"], r.resolved_rtol < 1e-6
+('PASS', 10, True)
 """
 
 from __future__ import annotations
