@@ -22,8 +22,8 @@ with opposite signs cancelling) shrinks with the fault's size over T, for any nu
 entries involved (T: the larger of the first pass's tolerance, which flags the probe, and
 the step ladder's, which then decides; ``s_i`` in place of ``|x_i|`` at zeros). The K
 directions are independent, so a fault c times above the tolerance escapes all of them
-with probability at most ``c^-K`` (K = 4 directions: below 1e-6 for c >= 32). Cotangents sharing a direction are not independent of each other in
-u (a fault on one entry hides from all cotangents when that entry's u is small), so the
+with probability at most ``c^-K`` (K = 4 directions: below 1e-6 for c >= 32).
+Cotangents sharing a direction are not independent of each other in u (a fault on one entry hides from all cotangents when that entry's u is small), so the
 bound counts directions, not probes; the second cotangent still guards against a fault
 that vanishes for one v (``e_j = 0``).
 
