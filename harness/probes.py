@@ -15,17 +15,18 @@ direction, judged at the round-off level.
 
 Miss probabilities. A faulty gradient ``G != J`` shows in probe (j, k) as ``<e_j, u_k>``
 with ``e_j = (G - J)^T v_j``. For a fixed nonzero e_j this is a continuous random variable
-of u_k, with density at most ``1 / (2 max_i |e_j,i| |x_i|)`` (the density of one uniform
-term bounds that of the sum), so ``P(|<e_j, u_k>| <= T) <= T / (max_i |e_j,i| |x_i|)``:
-the probability that a fault hides below a tolerance T by the probe signs (two entries
-with opposite signs cancelling) shrinks with the fault's size over T, for any number of
-entries involved (T: the larger of the first pass's tolerance, which flags the probe, and
-the step ladder's, which then decides; ``s_i`` in place of ``|x_i|`` at zeros). The K
-directions are independent, so a fault c times above the tolerance escapes all of them
-with probability at most ``c^-K`` (K = 4 directions: below 1e-6 for c >= 32).
-Cotangents sharing a direction are not independent of each other in u (a fault on one entry hides from all cotangents when that entry's u is small), so the
-bound counts directions, not probes; the second cotangent still guards against a fault
-that vanishes for one v (``e_j = 0``).
+of u_k, with density at most ``1 / (2 max_i |e_j,i| s_i)`` (s_i = |x_i|, the input's RMS at
+zeros; the density of one uniform term bounds that of the sum), so
+``P(|<e_j, u_k>| <= T) <= T / (max_i |e_j,i| s_i)``: the probability that a fault hides
+below a tolerance T by the probe signs (two entries with opposite signs cancelling) shrinks
+with the fault's size over T, for any number of entries involved (T: the larger of the
+first pass's tolerance, which flags the probe, and the step ladder's, which then decides).
+The K directions are independent, so a fault c times above the tolerance escapes all of
+them with probability at most ``c^-K`` (K = 4 directions: below 1e-6 for c >= 32).
+Cotangents sharing a direction are not independent of each other in u (a fault on one
+entry hides from all cotangents when that entry's u is small), so the bound counts
+directions, not probes; the second cotangent still guards against a fault that vanishes
+for one v (``e_j = 0``).
 
 Cost: 2 forward evaluations per direction whatever the number of elements, a handful of
 passes over the inputs and outputs per direction (no Gaussian draws, no ECnoise on a probe
