@@ -43,13 +43,24 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 
 
+# Entries per block of a blockwise temporary: 64 KB, below glibc's mmap threshold, so the
+# block is recycled by malloc instead of page-faulting like a fresh array of 1e5 entries.
+_BLOCK = 8192
+
+
 def _combine(alpha: float, a: np.ndarray, beta: float, b: np.ndarray) -> np.ndarray:
-    """alpha a + beta b in float64 with one temporary (fresh large arrays cost page
-    faults)."""
+    """alpha a + beta b in float64 (the same roundings as ``a * alpha + b * beta``) with
+    no temporary of the full size: beta b is formed block by block."""
     out = np.asarray(np.multiply(a, alpha, dtype=np.float64))
-    if out.ndim == 0:
-        return np.asarray(out + beta * np.asarray(b, np.float64))
-    out += np.multiply(b, beta, dtype=np.float64)
+    if out.ndim == 0 or np.shape(b) != out.shape or not out.flags.c_contiguous:
+        out += np.multiply(b, beta, dtype=np.float64)  # (rare layouts: one temporary)
+        return np.asarray(out)
+    flat, bs = out.reshape(-1), np.ravel(b)
+    tmp = np.empty(min(flat.size, _BLOCK))
+    for lo in range(0, flat.size, _BLOCK):
+        part = tmp[:min(_BLOCK, flat.size - lo)]
+        np.multiply(bs[lo:lo + part.size], beta, out=part, dtype=np.float64)
+        flat[lo:lo + part.size] += part
     return out
 
 
@@ -59,9 +70,12 @@ def _natural(out_size: Callable[[], float], x: np.ndarray) -> float:
 
 def _finite_max(a: np.ndarray) -> float:
     """max |a| over the finite entries (0 if none)."""
-    top = float(np.max(np.abs(a), initial=0.0)) if np.size(a) else 0.0
-    if np.isfinite(top):
-        return top
+    if not np.size(a):
+        return 0.0
+    # max |a| = max(max a, -min a): two reductions, no |a| array
+    hi, lo = float(np.max(a)), float(np.min(a))
+    if np.isfinite(hi) and np.isfinite(lo):
+        return abs(max(hi, -lo))
     return float(np.max(finite_abs(np.asarray(a, np.float64)), initial=0.0))
 
 

@@ -85,18 +85,17 @@ class FirstPass:
         self._work: dict[tuple, np.ndarray] = {}
         self.diff = [k for k, d in enumerate(p.diff) if d]
         self.floats = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
-        self.sc = scales([ref.xs[k] for k in self.diff])
-        self.hs2 = [2 * h * s for s in self.sc]
+        sc = scales([ref.xs[k] for k in self.diff])
         self.vs = [self._outputs(v) for v in vs]
         self.gs = [self._inputs(g) for g in gs]
         # a direction's entries lie in [-s, s]: the terms that depend on |u| are bounded
         # once with s (at most sqrt(3) above their mean; s >= |x| bounds the argument's
         # rounding too), all of them small beside the outputs' round-off
-        s = self._inputs_of(self.sc)
+        s = self._inputs_of(sc)
         res = self._inputs(residual)
         with np.errstate(all="ignore"):
             # ||g s||: bounds ||g u|| and ||g x||
-            work = self._buffer(("in",), s)
+            work = self._flat_work(s)
             self.g_s = np.sqrt([np.einsum("i,i->", t, t) for t in (
                 np.multiply(g, s, out=work) for g in self.gs)])
             self.res_s = float(np.einsum("i,i->", res, s))  # bounds sum |r| |u|
@@ -104,6 +103,10 @@ class FirstPass:
             floor = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
                         for k in self.floats)
             self.floor = floor / ref.eps * np.sqrt([np.einsum("i,i->", v, v) for v in self.vs])
+        # the scales become the steps' ranges 2 h s in place (s is not needed any more)
+        for t in sc:
+            t *= 2 * h
+        self.hs2 = sc
 
     def _outputs(self, ys: Sequence[np.ndarray]) -> np.ndarray:
         parts = [np.asarray(ys[k], np.float64).ravel() for k in self.floats]
@@ -116,6 +119,16 @@ class FirstPass:
     def _inputs_of(parts: Sequence[np.ndarray]) -> np.ndarray:
         flat = [np.asarray(x, np.float64).ravel() for x in parts]
         return flat[0] if len(flat) == 1 else np.concatenate(flat)
+
+    def _flat_work(self, like: np.ndarray) -> np.ndarray:
+        # A flat float64 array over the differentiated inputs for one-off work in
+        # __init__: with a single float64 input, the buffer of the moved input x + h u
+        # (written only later by _evaluate), so no extra array is faulted in.
+        if len(self.diff) == 1:
+            x = self.ref.xs[self.diff[0]]
+            if x.dtype == np.float64 and x.size == like.size:
+                return self._buffer(("x", self.diff[0], 1.0), x, x.dtype).reshape(-1)
+        return np.empty_like(like)
 
     def _buffer(self, key: tuple, like: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
         # Work arrays are reused from direction to direction: a fresh array of 1e5 entries
