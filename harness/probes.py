@@ -63,6 +63,22 @@ def _dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
     return np.array([np.einsum("i,i->", r, x) for r in rows])
 
 
+# Entries per block of a blockwise temporary: 64 KB, below glibc's mmap threshold, so the
+# block is recycled by malloc instead of page-faulting like a fresh array of 1e5 entries.
+_BLOCK = 8192
+
+
+def _larger_square(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """max(a^2, b^2) into ``out`` (which may be neither a nor b), b^2 block by block."""
+    np.multiply(a, a, out=out)
+    tmp = np.empty(min(out.size, _BLOCK))
+    for lo in range(0, out.size, _BLOCK):
+        part = tmp[:min(_BLOCK, out.size - lo)]
+        np.multiply(b[lo:lo + part.size], b[lo:lo + part.size], out=part)
+        np.maximum(out[lo:lo + part.size], part, out=out[lo:lo + part.size])
+    return out
+
+
 @dataclass
 class Outcome:
     """One probe's first-pass comparison."""
@@ -127,7 +143,7 @@ class FirstPass:
         if len(self.diff) == 1:
             x = self.ref.xs[self.diff[0]]
             if x.dtype == np.float64 and x.size == like.size:
-                return self._buffer(("x", self.diff[0], 1.0), x, x.dtype).reshape(-1)
+                return self._buffer(("x", self.diff[0]), x, x.dtype).reshape(-1)
         return np.empty_like(like)
 
     def _buffer(self, key: tuple, like: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
@@ -160,18 +176,24 @@ class FirstPass:
         # The moved inputs are work arrays too (like torch's gradcheck, which perturbs its
         # inputs in place); a function that caches by input identity only makes the
         # first pass undecided, and the full machinery evaluates on fresh arrays.
+        # Both sides share one buffer per input: x - h u overwrites x + h u once f(x + h u)
+        # is made, and an output that views its input (reshape, slice) is copied first.
         op = np.add if sign > 0 else np.subtract
-        xs = []
+        xs, moved = [], []
         with np.errstate(all="ignore"):
             for k, (x, d) in enumerate(zip(self.ref.xs, steps)):
                 if d is not None:
-                    x = op(x, d, out=self._buffer(("x", k, sign), x, x.dtype), casting="unsafe")
+                    x = op(x, d, out=self._buffer(("x", k), x, x.dtype), casting="unsafe")
+                    moved.append(x)
                 xs.append(x)
         ys = self.p.forward(xs, self.ref.forward)
         if len(ys) != len(self.ref.ys) or any(
                 y.shape != y0.shape or y.dtype != y0.dtype for y, y0 in zip(ys, self.ref.ys)):
             return None  # judged (and reported) by the full machinery's line
-        return self._outputs(ys)
+        out = self._outputs(ys)
+        if any(np.may_share_memory(out, m) for m in moved):
+            out = out.copy()
+        return out
 
     def judge(self, steps: list[np.ndarray | None], analytic: np.ndarray | None = None,
               analytic_rounding: np.ndarray | None = None) -> list[Outcome] | None:
@@ -190,8 +212,7 @@ class FirstPass:
             diff = np.subtract(plus, minus, out=self._buffer(("diff",), plus))
             numeric = _dots(self.vs, diff) / (2 * h)
             # output round-off of each side: a random walk of one ulp per output
-            sq = np.multiply(plus, plus, out=self._buffer(("sq",), plus))
-            np.maximum(sq, np.multiply(minus, minus, out=diff), out=sq)
+            sq = _larger_square(plus, minus, out=diff)
             # >= the larger side's walk
             walk = np.sqrt([np.einsum("i,i,i->", v, v, sq) for v in self.vs])
             output = (C_SIGMA / C_ROUND) * (walk + self.floor)
