@@ -178,11 +178,12 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
                 np.abs(np.subtract(c64, r, out=r), out=r)
             else:
                 r = np.asarray(np.abs(c64 - r))
-        if not np.isfinite(r.max(initial=0.0)):
+        err = float(np.max(r, initial=0.0))
+        if not np.isfinite(err):
             # An overflowing gradient (inf - inf) is judged by hygiene.finite and precision.
             r = np.where(np.isinf(a64) | np.isinf(b64) | np.isinf(c64), 0.0, r)
+            err = float(np.max(r, initial=0.0))
         residual.append(r)
-        err = float(np.max(r, initial=0.0)) if r.size else 0.0
         rel = float(np.sqrt(max(np.finfo(x.dtype).eps, out_eps)))
         # A gradient that is pure cancellation noise (softmax's second order at a tie is
         # ~1e-17 from O(1) terms) has no scale of its own: floor the tolerance at the
