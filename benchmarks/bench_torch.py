@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     rng = np.random.default_rng(0)
     results = {}
     print(f"{'mode':<6}{'case':<22}{'gradverify':>12}{'torch':>10}{'ratio':>8}"
-          f"  verdicts (correct; 1e-6 fault)")
+          f"  verdicts (correct; 1e-6 fault); gradverify's cost and resolution")
     for mode, name, f, vjp, inputs in _cases(rng):
         if mode == "full" and args.skip_full:
             continue
@@ -110,9 +110,11 @@ def main(argv: list[str] | None = None) -> dict:
             "gradverify_s": a, "torch_s": b, "ratio": a / b, "verdict": report.verdict,
             "torch_passes": ok, "fault_1e-6": bad, "torch_fault_1e-6_passes": bad_torch,
             "evaluations": report.evaluations, "resolved_rtol": report.resolved_rtol}
-        print(f"{mode:<6}{name:<22}{a:>11.3f}s{b:>9.3f}s{a / b:>8.2f}  "
+        print(f"{mode:<6}{name:<22}{a:>11.4f}s{b:>9.4f}s{a / b:>8.2f}  "
               f"{report.verdict}/{'pass' if ok else 'fail'}; "
-              f"{bad}/{'pass' if bad_torch else 'fail'}")
+              f"{bad}/{'pass' if bad_torch else 'fail'}; evaluations "
+              f"{report.evaluations['forward']}+{report.evaluations['backward']}, "
+              f"resolved_rtol {report.resolved_rtol:.2g}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

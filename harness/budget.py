@@ -35,9 +35,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-__all__ = ["ErrorBudget", "tolerance", "central_tolerance", "noise_level", "SAFETY", "C_ROUND",
-           "C_NOISE", "C_SIGMA", "quantum_level", "F32_SAFETY", "INCONCLUSIVE_RTOL",
-           "DETECT_RTOL", "default_step"]
+__all__ = ["ErrorBudget", "tolerance", "central_tolerance", "central_roundoff", "noise_level",
+           "SAFETY", "C_ROUND", "C_NOISE", "C_SIGMA", "quantum_level", "F32_SAFETY",
+           "INCONCLUSIVE_RTOL", "DETECT_RTOL", "default_step"]
 
 # The multiple of the budget allowed: each term is already an over-estimate, the factor
 # absorbs the terms' own uncertainty (a truncation spread measured on two levels).
@@ -120,25 +120,47 @@ class ErrorBudget:
         return {k: float(np.asarray(v).flat[i]) for k, v in self.terms.items()}
 
 
+def central_roundoff(output: np.ndarray, argument: np.ndarray, analytic: np.ndarray,
+                     sigma: np.ndarray | float, eps: float, h: float,
+                     c_round: float = C_ROUND, safety: float = SAFETY) -> np.ndarray:
+    """``safety × budget`` of central differences ``(phi(h) - phi(-h)) / 2h`` with the
+    round-off terms only - the first pass of both modes: agreement at this level decides
+    (PASS); anything else goes to the step ladder, which adds truncation. The terms, as in
+    :class:`ErrorBudget`: output_roundoff ``C_ROUND eps output / h`` (``output`` bounds
+    |phi| at +-h in units of C_ROUND ulps), argument_rounding ``eps argument / h``
+    (``argument``: the change of phi when x + t d rounds, in units of eps),
+    cancellation ``C_NOISE sigma / h`` (0 when not measured yet), analytic_rounding
+    ``analytic``. Arguments broadcast; computed in place for speed.
+
+    >>> t = central_roundoff(np.array([1.0]), np.zeros(1), np.zeros(1), 0.0, 2.0 ** -52, 1e-5)
+    >>> float(t[0] / (SAFETY * C_ROUND * 2.0 ** -52 / 1e-5))
+    1.0
+    """
+    t = np.atleast_1d(np.multiply(output, c_round * eps / h))
+    arg = np.multiply(argument, eps / h)
+    t = np.add(t, arg, out=t if t.shape == np.broadcast(t, arg).shape else None)
+    if np.any(sigma):
+        t += C_NOISE * np.asarray(sigma) / h
+    t += analytic
+    t *= safety
+    return t
+
+
 def central_tolerance(mag: np.ndarray, slope: np.ndarray, x_over_d: np.ndarray,
                       sigma: np.ndarray, residual: np.ndarray, eps: float, h: float,
                       c_round: float = C_ROUND, safety: float = SAFETY) -> np.ndarray:
-    """``safety × budget`` of a whole block of central differences at step h (full mode's
-    first pass), computed in place for speed - the same terms as :class:`ErrorBudget`:
-    output_roundoff ``C_ROUND eps mag / h``, argument_rounding ``C_ROUND eps |a| (|x|/d +
-    h) / h``, cancellation ``C_NOISE sigma / h`` (per row), analytic_rounding ``C_ROUND eps
-    |a| + residual`` (per column); no truncation term (agreement at the round-off level
-    decides; anything else goes to the step ladder).
+    """:func:`central_roundoff` of a whole block of Jacobian columns (full mode's first
+    pass): output_roundoff from ``mag`` (rows, columns); argument_rounding ``C_ROUND eps |a|
+    (|x|/d + h) / h`` and the analytic value's own rounding ``C_ROUND eps |a|`` (per
+    column, both carried in the argument term as ``C_ROUND |a| (|x|/d + 2h)``) plus the
+    measured non-linearity ``residual``; cancellation ``C_NOISE sigma / h`` per row.
 
     mag, slope: (rows, columns) output magnitudes and |analytic| per unit step; x_over_d,
     residual: per column; sigma: per row.
     """
-    t = mag * (c_round * eps / h)
-    t += slope * (c_round * eps * ((x_over_d + h) / h + 1.0))[None, :]
-    t += (C_NOISE * sigma / h)[:, None]
-    t += residual[None, :]
-    t *= safety
-    return t
+    return central_roundoff(mag, slope * (c_round * (x_over_d + 2 * h))[None, :],
+                            residual[None, :], np.asarray(sigma)[:, None], eps, h,
+                            c_round, safety)
 
 
 def tolerance(budget: ErrorBudget, safety: float = SAFETY) -> np.ndarray:

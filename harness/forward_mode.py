@@ -4,7 +4,8 @@ machinery as the VJP.
 - full mode: the JVP's Jacobian, column by column (one JVP per input element), against the
   numeric Jacobian (check ``jvp``);
 - fast mode: ``<v, J u>`` from the JVP against the numeric directional derivative of
-  ``<v, f(x + t u)>`` on Gaussian probes (check ``jvp``), and the consistency of the two
+  ``<v, f(x + t u)>`` on fast mode's probes and first pass (``probes.py``; check ``jvp``),
+  and the consistency of the two
   modes ``<v, J u> = <J^T v, u>`` within rounding (check ``jvp.consistency``).
 
 >>> import numpy as np
@@ -23,19 +24,10 @@ import numpy as np
 from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.full import full
-from gradverify.harness.lines import (
-    Ref,
-    cotangent,
-    finite_abs,
-    line,
-    norm2,
-    normalise,
-    scales,
-    step,
-    support,
-)
+from gradverify.harness.lines import Ref, finite_abs, line, norm2, step, support
+from gradverify.harness.probes import FirstPass
 from gradverify.harness.report import FAIL, PASS, Check, Entry
-from gradverify.harness.verdicts import decide, summarise
+from gradverify.harness.verdicts import confirm, summarise
 
 __all__ = ["check_jvp"]
 
@@ -84,40 +76,45 @@ def check_jvp(p: Problem, ref: Ref, use_full: bool, v1: list[np.ndarray],
 
 
 def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> list[Check]:
-    sc = scales(ref.xs)
+    """The JVP on fast mode's probes: the same first pass and directions as the VJP check
+    (``probes.FirstPass``), each probe's ``<v, J u>`` from the JVP judged against the
+    numeric one; an undecided probe goes to the step ladder."""
     h = step(p, ref)
     stable = Check("hygiene.output_stable", PASS)
     entries: list[Entry] = []
     verdicts: list[str] = []
     consistency: list[Entry] = []
-    for k in range(p.opts.probes):
-        if k == 0:
-            v, g = [np.asarray(t, np.float64) for t in v1], g1
-        else:
-            v = [np.asarray(t, np.float64) for t in cotangent(p.rng, ref.ys)]
-            g = [np.zeros_like(x) if t is None else t for t, x in zip(
-                normalise(p.vjp(ref.xs, [t.astype(y.dtype) for t, y in zip(v, ref.ys)],
-                                ref.vjp), ref.xs), ref.xs)]
-        directions = [np.array(p.rng.standard_normal(x.shape) * s, dtype=np.float64)
-                      if p.diff[i] else None for i, (x, s) in enumerate(zip(ref.xs, sc))]
+    v = [np.asarray(t, np.float64) for t in v1]
+    vf = np.concatenate([t.ravel() for t, y in zip(v, ref.ys) if y.dtype.kind == "f"])
+    first = FirstPass(p, ref, [v], [g1], [np.zeros(x.shape) for x in ref.xs], h)
+    for _ in range(p.opts.probes):
+        steps = first.steps()
+        directions = first.direction(steps)
         tangent = _tangents(p, ref, ref.xs, directions)
         if tangent is None:
             return [_shape_fail(p, ref)]
-        vf = np.concatenate([t.ravel() for t, y in zip(v, ref.ys) if y.dtype.kind == "f"])
         forward = float(vf @ tangent)
         backward = sum(float(np.sum(np.asarray(gk, np.float64) * d))
-                       for gk, d in zip(g, directions) if d is not None)
+                       for gk, d in zip(g1, directions) if d is not None)
         walk_f = norm2(vf * finite_abs(tangent))
         walk_b = norm2(*(np.asarray(gk, np.float64) * d
-                         for gk, d in zip(g, directions) if d is not None))
+                         for gk, d in zip(g1, directions) if d is not None))
         round_tol = SAFETY * C_SIGMA * C_ROUND * ref.eps * (walk_f + walk_b)
         consistency.append(Entry(input=0, index=None, input_name="probe", analytic=forward,
                                  numeric=backward, bound=0.0, tolerance=round_tol, step=0.0,
                                  verdict=PASS if abs(forward - backward) <= round_tol
                                  else FAIL, note="<v, J u> (jvp) against <J^T v, u> (vjp)"))
+        ab = np.array([ref.eps * C_ROUND * walk_f])
+        outcomes = first.judge(steps, np.array([forward]), ab)
+        if outcomes is not None and outcomes[0].passed:
+            o = outcomes[0]
+            entries.append(Entry(input=0, index=None, input_name="probe", analytic=forward,
+                                 numeric=o.numeric, bound=0.0, tolerance=o.tolerance, step=h,
+                                 verdict=PASS))
+            verdicts.append(PASS)
+            continue
         ln = line(p, ref, directions, v, stable)
-        est, jd = decide(p, ln, np.array([forward]), np.array([ref.eps * C_ROUND * walk_f]),
-                         h, walk_f)
+        est, jd = confirm(p, ln, np.array([forward]), ab, h, walk_f)
         entries.append(Entry(input=0, index=None, input_name="probe", analytic=forward,
                              numeric=float(est.value[0]), bound=float(est.bound[0]),
                              tolerance=float(jd.tolerance[0]), step=float(est.step[0]),

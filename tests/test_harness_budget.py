@@ -102,3 +102,26 @@ def test_grid_floor_ignores_ordinary_results_and_step_functions():
     assert quantum_level(np.exp(x)[:, None])[0] < 1e-16
     assert quantum_level(np.array([[1.0], [2.0], [1.0], [2.0]]))[0] == 0.0
     assert quantum_level(np.full((10, 1), 3.0))[0] == 0.0
+
+
+def test_full_modes_first_pass_is_the_shared_round_off_budget():
+    # central_tolerance (full mode) is central_roundoff with the Jacobian's own terms:
+    # argument C_ROUND |a| (|x|/d + h), analytic C_ROUND eps |a| + residual, noise per row
+    from gradverify.harness.budget import (
+        C_NOISE,
+        C_ROUND,
+        SAFETY,
+        central_roundoff,
+        central_tolerance,
+    )
+    rng = np.random.default_rng(0)
+    mag, slope = rng.uniform(0, 3, (4, 5)), rng.uniform(0, 2, (4, 5))
+    xd, res, sigma = rng.uniform(0, 9, 5), rng.uniform(0, 1e-14, 5), rng.uniform(0, 1e-15, 4)
+    eps, h = 2.0 ** -52, 6e-6
+    expected = SAFETY * (C_ROUND * eps * mag / h + C_ROUND * eps * slope * (xd + h) / h
+                         + C_ROUND * eps * slope + C_NOISE * sigma[:, None] / h + res)
+    got = central_tolerance(mag, slope, xd, sigma, res, eps, h)
+    np.testing.assert_allclose(got, expected, rtol=1e-13)
+    # a probe's terms: output C_ROUND eps |phi| / h, argument eps A / h, analytic rounding
+    one = central_roundoff(np.array([2.0]), np.array([5.0]), np.array([1e-15]), 0.0, eps, h)
+    np.testing.assert_allclose(one, SAFETY * (C_ROUND * eps * 2 / h + eps * 5 / h + 1e-15))

@@ -90,3 +90,39 @@ def test_one_entry_off_by_1e5_fails(name, mode):
 def test_full_mode_resolves_1e7(f, vjp, inputs):
     assert check_vjp(f, vjp, inputs, mode="full").verdict == PASS
     assert check_vjp(f, _uniform(vjp, 1e-7), inputs, mode="full").verdict == FAIL
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_forward_evaluations_do_not_depend_on_the_number_of_elements(seed):
+    # the first pass: f(x) twice (hygiene), then 2 per direction, whatever the size
+    costs = set()
+    for n in (10, 100_000):
+        x = np.random.default_rng(seed).uniform(-2, 2, n)
+        r = check_vjp(np.tanh, _tanh_vjp, [x], mode="fast", seed=seed)
+        assert r.verdict == PASS, str(r)
+        assert r.resolved_rtol < 1e-6
+        costs.add((r.evaluations["forward"], r.evaluations["backward"]))
+    assert costs == {(2 + 2 * 4, 3)}
+
+
+def test_probes_adapt_and_say_what_they_could_not_resolve():
+    f, vjp, inputs = CASES["softmax xent 128x10"]
+    r = check_vjp(f, vjp, inputs, mode="fast", seed=0, detect_rtol=1e-14)
+    check = next(c for c in r.checks if c.name == "gradient")
+    assert r.verdict == PASS
+    assert check.details["directions"] > 4  # more directions were tried
+    assert "not detect_rtol 1e-14" in check.reason
+    assert r.resolved_rtol > 1e-14
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_two_entry_fault_with_opposite_signs_cannot_cancel(seed):
+    # e = +d on one entry, -d on another: a probe sees d (u_i - u_j), never exactly 0
+    x = np.random.default_rng(seed).uniform(0.5, 1.5, 1000)
+
+    def bad(xs, gs):
+        g = gs[0] * (1 - np.tanh(xs[0]) ** 2)
+        g[10] += 1e-4 * abs(g[10])
+        g[20] -= 1e-4 * abs(g[10])
+        return (g,)
+    assert check_vjp(np.tanh, bad, [x], mode="fast", seed=seed).verdict == FAIL

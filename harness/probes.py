@@ -1,0 +1,236 @@
+"""Fast mode's first pass: many probes ``<v_j, J u_k>`` from two forward evaluations per
+direction, judged at the round-off level.
+
+- Cotangents ``v_j``: the ones whose VJPs the hygiene checks already made (``vjp(v1)``,
+  ``vjp(v2)`` of the linearity check), so the first pass costs no extra VJP. Directions
+  ``u_k``: uniform on ``[-|x|, |x|]`` per entry (relative steps; a continuous draw from the
+  seeded rng, several times cheaper than a Gaussian one and, like it, without atoms).
+- One central difference ``(f(x + h u) - f(x - h u)) / 2h`` gives ``J u`` numerically for
+  every output at once, so it serves every cotangent: each pair (v_j, u_k) is a probe.
+- Each probe is judged with the round-off terms of the budget only
+  (:func:`~gradverify.harness.budget.central_roundoff`): agreement at that level PASSes;
+  a probe that does not agree (a fault, truncation, noise inside the function, a kink) is
+  *undecided* and goes to the full machinery (``fast.Probe``: measured noise, the step
+  ladder, localisation, kinks). The first pass never FAILs anything.
+
+Miss probabilities. A faulty gradient ``G != J`` shows in probe (j, k) as ``<e_j, u_k>``
+with ``e_j = (G - J)^T v_j``. For a fixed nonzero e_j this is a continuous random variable
+of u_k, with density at most ``1 / (2 max_i |e_j,i| s_i)`` (s_i = |x_i|, the input's RMS at
+zeros; the density of one uniform term bounds that of the sum), so
+``P(|<e_j, u_k>| <= T) <= T / (max_i |e_j,i| s_i)``: the probability that a fault hides
+below a tolerance T by the probe signs (two entries with opposite signs cancelling) shrinks
+with the fault's size over T, for any number of entries involved (T: the larger of the
+first pass's tolerance, which flags the probe, and the step ladder's, which then decides).
+The K directions are independent, so a fault c times above the tolerance escapes all of
+them with probability at most ``c^-K`` (K = 4 directions: below 1e-6 for c >= 32).
+Cotangents sharing a direction are not independent of each other in u (a fault on one
+entry hides from all cotangents when that entry's u is small), so the bound counts
+directions, not probes; the second cotangent still guards against a fault that vanishes
+for one v (``e_j = 0``).
+
+Cost: 2 forward evaluations per direction whatever the number of elements, a handful of
+passes over the inputs and outputs per direction (no Gaussian draws, no ECnoise on a probe
+that agrees), and the resolution reached (``tolerance / |analytic|``) does not depend on
+the number of elements either: the outputs' round-off is a random walk over the entries,
+like the analytic sum it is compared with.
+
+>>> import numpy as np
+>>> from gradverify.harness import check_vjp
+>>> tanh_vjp = lambda xs, gs: (gs[0] * (1 - np.tanh(xs[0]) ** 2),)
+>>> r = check_vjp(np.tanh, tanh_vjp, [np.linspace(-2, 2, 1000)], mode="fast")
+>>> r.verdict, r.evaluations["forward"], r.resolved_rtol < 1e-6
+('PASS', 10, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradverify.harness.budget import C_ROUND, C_SIGMA, central_roundoff
+from gradverify.harness.calls import Problem
+from gradverify.harness.lines import Ref, scales
+
+__all__ = ["FirstPass", "Outcome"]
+
+
+def _dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
+    # einsum, not BLAS: a threaded BLAS call on 1e5 entries can cost more CPU time than
+    # the whole product done in one thread
+    return np.array([np.einsum("i,i->", r, x) for r in rows])
+
+
+# Entries per block of a blockwise temporary: 64 KB, below glibc's mmap threshold, so the
+# block is recycled by malloc instead of page-faulting like a fresh array of 1e5 entries.
+_BLOCK = 8192
+
+
+def _larger_square(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """max(a^2, b^2) into ``out`` (which may be neither a nor b), b^2 block by block."""
+    np.multiply(a, a, out=out)
+    tmp = np.empty(min(out.size, _BLOCK))
+    for lo in range(0, out.size, _BLOCK):
+        part = tmp[:min(_BLOCK, out.size - lo)]
+        np.multiply(b[lo:lo + part.size], b[lo:lo + part.size], out=part)
+        np.maximum(out[lo:lo + part.size], part, out=out[lo:lo + part.size])
+    return out
+
+
+@dataclass
+class Outcome:
+    """One probe's first-pass comparison."""
+
+    cotangent: int
+    analytic: float
+    numeric: float
+    tolerance: float
+    passed: bool
+
+
+class FirstPass:
+    """The cotangents with their VJPs, flattened once; :meth:`judge` compares them all
+    along one direction."""
+
+    def __init__(self, p: Problem, ref: Ref, vs: Sequence[Sequence[np.ndarray]],
+                 gs: Sequence[Sequence[np.ndarray]], residual: Sequence[np.ndarray],
+                 h: float):
+        self.p, self.ref, self.h = p, ref, h
+        self._work: dict[tuple, np.ndarray] = {}
+        self.diff = [k for k, d in enumerate(p.diff) if d]
+        self.floats = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
+        sc = scales([ref.xs[k] for k in self.diff])
+        self.vs = [self._outputs(v) for v in vs]
+        self.gs = [self._inputs(g) for g in gs]
+        # a direction's entries lie in [-s, s]: the terms that depend on |u| are bounded
+        # once with s (at most sqrt(3) above their mean; s >= |x| bounds the argument's
+        # rounding too), all of them small beside the outputs' round-off
+        s = self._inputs_of(sc)
+        res = self._inputs(residual)
+        with np.errstate(all="ignore"):
+            # ||g s||: bounds ||g u|| and ||g x||
+            work = self._flat_work(s)
+            self.g_s = np.sqrt([np.einsum("i,i->", t, t) for t in (
+                np.multiply(g, s, out=work) for g in self.gs)])
+            self.res_s = float(np.einsum("i,i->", res, s))  # bounds sum |r| |u|
+            # below the smallest normal number an output rounds by its subnormal spacing
+            floor = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
+                        for k in self.floats)
+            self.floor = floor / ref.eps * np.sqrt([np.einsum("i,i->", v, v) for v in self.vs])
+        # the scales become the steps' ranges 2 h s in place (s is not needed any more)
+        for t in sc:
+            t *= 2 * h
+        self.hs2 = sc
+
+    def _outputs(self, ys: Sequence[np.ndarray]) -> np.ndarray:
+        parts = [np.asarray(ys[k], np.float64).ravel() for k in self.floats]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _inputs(self, xs: Sequence[np.ndarray]) -> np.ndarray:
+        return self._inputs_of([xs[k] for k in self.diff])
+
+    @staticmethod
+    def _inputs_of(parts: Sequence[np.ndarray]) -> np.ndarray:
+        flat = [np.asarray(x, np.float64).ravel() for x in parts]
+        return flat[0] if len(flat) == 1 else np.concatenate(flat)
+
+    def _flat_work(self, like: np.ndarray) -> np.ndarray:
+        # A flat float64 array over the differentiated inputs for one-off work in
+        # __init__: with a single float64 input, the buffer of the moved input x + h u
+        # (written only later by _evaluate), so no extra array is faulted in.
+        if len(self.diff) == 1:
+            x = self.ref.xs[self.diff[0]]
+            if x.dtype == np.float64 and x.size == like.size:
+                return self._buffer(("x", self.diff[0]), x, x.dtype).reshape(-1)
+        return np.empty_like(like)
+
+    def _buffer(self, key: tuple, like: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
+        # Work arrays are reused from direction to direction: a fresh array of 1e5 entries
+        # costs more in page faults (malloc returns large blocks to the system on free)
+        # than the arithmetic done in it.
+        buf = self._work.get(key)
+        if buf is None:
+            buf = self._work[key] = np.empty(np.shape(like), dtype)
+        return buf
+
+    def steps(self) -> list[np.ndarray | None]:
+        """``h u`` for a random direction u, uniform on [-s, s] per entry with s = |x|
+        (the RMS of the input for zeros; None: not differentiated). The arrays are reused
+        by the next call: :meth:`direction` copies what must be kept."""
+        out: list[np.ndarray | None] = [None] * len(self.ref.xs)
+        for k, hs2 in zip(self.diff, self.hs2):
+            step = self._buffer(("step", k), hs2)
+            self.p.rng.random(out=step)  # = lines.uniform, drawn into the work array
+            step -= 0.5
+            step *= hs2
+            out[k] = step
+        return out
+
+    def direction(self, steps: list[np.ndarray | None]) -> list[np.ndarray | None]:
+        """The direction u of ``steps`` (for the full machinery)."""
+        return [None if d is None else d / self.h for d in steps]
+
+    def _evaluate(self, steps: list[np.ndarray | None], sign: float) -> np.ndarray | None:
+        # The moved inputs are work arrays too (like torch's gradcheck, which perturbs its
+        # inputs in place); a function that caches by input identity only makes the
+        # first pass undecided, and the full machinery evaluates on fresh arrays.
+        # Both sides share one buffer per input: x - h u overwrites x + h u once f(x + h u)
+        # is made, and an output that views its input (reshape, slice) is copied first.
+        op = np.add if sign > 0 else np.subtract
+        xs, moved = [], []
+        with np.errstate(all="ignore"):
+            for k, (x, d) in enumerate(zip(self.ref.xs, steps)):
+                if d is not None:
+                    x = op(x, d, out=self._buffer(("x", k), x, x.dtype), casting="unsafe")
+                    moved.append(x)
+                xs.append(x)
+        ys = self.p.forward(xs, self.ref.forward)
+        if len(ys) != len(self.ref.ys) or any(
+                y.shape != y0.shape or y.dtype != y0.dtype for y, y0 in zip(ys, self.ref.ys)):
+            return None  # judged (and reported) by the full machinery's line
+        out = self._outputs(ys)
+        if any(np.may_share_memory(out, m) for m in moved):
+            out = out.copy()
+        return out
+
+    def judge(self, steps: list[np.ndarray | None], analytic: np.ndarray | None = None,
+              analytic_rounding: np.ndarray | None = None) -> list[Outcome] | None:
+        """Every cotangent along the direction of ``steps`` (:meth:`steps`; 2 forward
+        evaluations) against ``<J^T v_j, u>`` from the VJPs, or against ``analytic`` (one
+        value per cotangent, e.g. ``<v_j, J u>`` from a JVP, with its own rounding); None
+        when the outputs change shape or type under the perturbation."""
+        h = self.h
+        plus = self._evaluate(steps, 1.0)
+        minus = None if plus is None else self._evaluate(steps, -1.0)
+        if plus is None or minus is None:
+            return None
+        hu = self._inputs(steps)
+        with np.errstate(all="ignore"):
+            # f(x)'s own rounding cancels in a central difference
+            diff = np.subtract(plus, minus, out=self._buffer(("diff",), plus))
+            numeric = _dots(self.vs, diff) / (2 * h)
+            # output round-off of each side: a random walk of one ulp per output
+            sq = _larger_square(plus, minus, out=diff)
+            # >= the larger side's walk
+            walk = np.sqrt([np.einsum("i,i,i->", v, v, sq) for v in self.vs])
+            output = (C_SIGMA / C_ROUND) * (walk + self.floor)
+            gu = self.g_s
+            if analytic is None:
+                analytic = _dots(self.gs, hu) / h
+            argument = C_SIGMA * (1 + h) * gu
+            # the analytic sum's rounding: a random walk (the worst case sum |g u| costs a
+            # pass more and is smaller only for a few dozen entries, where both are tiny)
+            # and the VJP's measured non-linearity
+            rounding = (self.ref.eps * C_SIGMA * C_ROUND) * gu + self.res_s
+            if analytic_rounding is not None:
+                rounding = np.maximum(rounding, analytic_rounding)
+            tol = central_roundoff(output, argument, rounding, 0.0, self.ref.eps, h,
+                                   self.p.opts.c_round, self.p.opts.safety)
+            natural = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), gu)
+            err = np.abs(numeric - analytic)
+        ok = (np.isfinite(tol) & np.isfinite(err) & (err <= tol)
+              & (tol <= self.p.opts.inconclusive_rtol * natural))
+        return [Outcome(j, float(analytic[j]), float(numeric[j]), float(tol[j]), bool(ok[j]))
+                for j in range(len(ok))]
