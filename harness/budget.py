@@ -130,13 +130,19 @@ def central_tolerance(mag: np.ndarray, slope: np.ndarray, x_over_d: np.ndarray,
     |a| + residual`` (per column); no truncation term (agreement at the round-off level
     decides; anything else goes to the step ladder).
 
-    mag, slope: (rows, columns) output magnitudes and |analytic| per unit step; x_over_d,
-    residual: per column; sigma: per row.
+    Every argument is one value per judged entry (or broadcasts to them): mag, the
+    outputs' magnitudes; slope, |analytic| per unit step; x_over_d, |x| / d of the entry's
+    input; sigma, its output's noise level; residual, its input's VJP non-linearity.
+
+    >>> t = central_tolerance(np.array([1.0]), np.array([2.0]), np.array([1.0]),
+    ...                       np.array([0.0]), np.array([0.0]), 2.0 ** -52, 1e-5)
+    >>> bool(np.isclose(t[0], 4 * 32 * 2.0 ** -52 * (1 / 1e-5 + 2 * (1.00001 / 1e-5 + 1))))
+    True
     """
     t = mag * (c_round * eps / h)
-    t += slope * (c_round * eps * ((x_over_d + h) / h + 1.0))[None, :]
-    t += (C_NOISE * sigma / h)[:, None]
-    t += residual[None, :]
+    t += slope * (c_round * eps * ((x_over_d + h) / h + 1.0))
+    t += C_NOISE * sigma / h
+    t += residual
     t *= safety
     return t
 

@@ -1,0 +1,161 @@
+"""Full mode's first pass: both Jacobians as arrays, judged only where they are non-zero.
+
+Two forward evaluations per input element give the central difference of every output at
+once. The Jacobians of big checks are mostly structural zeros (an output of ``a @ b``
+depends on one row of ``a``): an entry whose analytic and numeric values are both exactly
+zero agrees exactly and needs no judgement, so only the non-zero entries are judged, in
+compressed 1-D form (``Judged``). The numeric Jacobian is kept dense for reports and plots.
+
+>>> import numpy as np
+>>> a = np.array([[0.0, 2.0], [0.0, 0.0]]); n = np.array([[0.0, 2.0], [1e-30, 0.0]])
+>>> nonzero(a, n).tolist()
+[1, 2]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradverify.harness.budget import central_tolerance
+from gradverify.harness.calls import Problem
+from gradverify.harness.lines import Ref
+from gradverify.harness.report import FAIL, PASS, Check
+
+__all__ = ["Judged", "first_pass", "nonzero", "entry_tolerance", "PASS_CODE", "INC_CODE",
+           "FAIL_CODE", "NA_CODE", "UNDECIDED", "JOINT"]
+
+# Verdict codes of judged entries (int8 arrays, not object arrays).
+PASS_CODE, INC_CODE, FAIL_CODE, NA_CODE, UNDECIDED, JOINT = 0, 1, 2, -1, 3, 4
+_BLOCK = 1 << 21  # Jacobian entries evaluated and judged at once (three buffers of 16 MB)
+
+
+def nonzero(analytic: np.ndarray, numeric: np.ndarray) -> np.ndarray:
+    """Flat (row-major) indices of the entries where either Jacobian is not exactly zero
+    (NaN counts as non-zero: it must be judged)."""
+    mask = analytic != 0
+    mask |= numeric != 0
+    return np.flatnonzero(mask)
+
+
+@dataclass
+class Judged:
+    """The judged entries of an (m, n) Jacobian, in compressed form (row-major order).
+
+    row, col: positions; tol: tolerance per unit of the relative step (``safety ×
+    budget``); code: verdict code; kind: 0 smooth, 1 kink, 2 jump. Every other entry is an
+    exact zero on both sides: PASS.
+    """
+
+    row: np.ndarray
+    col: np.ndarray
+    tol: np.ndarray
+    code: np.ndarray
+    kind: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            self.kind = np.zeros(self.row.size, np.int8)
+
+
+@dataclass
+class Point:
+    """What the first pass needs about x, flattened over the differentiable inputs."""
+
+    d: np.ndarray          # relative step scale per column
+    xabs: np.ndarray       # |x| per column
+    res: np.ndarray        # the VJP's measured non-linearity per column
+    y0: np.ndarray         # outputs at x per row
+    sigma: np.ndarray      # measured output noise per row
+    scale: float           # natural size of derivatives (largest |J| d)
+
+
+def entry_tolerance(p: Problem, ref: Ref, pt: Point, h: float, rows: np.ndarray,
+                    cols: np.ndarray, analytic: np.ndarray, mag: np.ndarray) -> np.ndarray:
+    """The first pass's tolerance (``budget.central_tolerance``) of entries (rows, cols),
+    per unit of the relative step; ``mag``: the outputs' magnitudes at x ± h d."""
+    slope = np.abs(analytic * pt.d[cols])
+    slope[np.isinf(slope)] = 0.0
+    return central_tolerance(mag, slope, pt.xabs[cols] / pt.d[cols], pt.sigma[rows],
+                             pt.res[cols] * pt.d[cols], ref.eps, h, p.opts.c_round,
+                             p.opts.safety)
+
+
+def _writer(shapes: list[tuple], m: int) -> Callable[[list[np.ndarray], np.ndarray], bool]:
+    """A function writing a forward's float outputs into one row of a buffer; False when
+    the outputs' shapes or dtypes differ from those at x."""
+    spans, off = [], 0
+    for k, (shape, dtype) in enumerate(shapes):
+        if dtype.kind == "f":
+            size = int(np.prod(shape, dtype=np.int64))
+            spans.append((k, off, off + size))
+            off += size
+
+    def write(ys: list[np.ndarray], row: np.ndarray) -> bool:
+        if len(ys) != len(shapes) or any(
+                (y.shape, y.dtype) != s for y, s in zip(ys, shapes)):
+            return False
+        for k, a, b in spans:
+            row[a:b] = ys[k].reshape(-1)
+        return True
+    return write
+
+
+def first_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], jac: np.ndarray,
+               pt: Point, h: float, shapes: list[tuple], stable: Check,
+               ) -> tuple[np.ndarray, Judged]:
+    """Central differences for every column (2 evaluations each) and the judgement of every
+    non-zero entry: decided (PASS) when it agrees within the round-off budget and that
+    budget resolves ``inconclusive_rtol``; otherwise UNDECIDED (the step ladder decides).
+    Returns the numeric Jacobian (d f / d x, dense) and the judged entries."""
+    m, n = jac.shape
+    write = _writer(shapes, m)
+    numjac = np.empty((m, n))
+    width = max(1, min(n, _BLOCK // max(m, 1)))
+    fp, fm, diff = (np.empty((width, m)) for _ in range(3))
+    parts: list[tuple[np.ndarray, ...]] = []
+    rtol, y0abs = p.opts.inconclusive_rtol, np.abs(pt.y0)
+    for start in range(0, n, width):
+        stop = min(n, start + width)
+        w = stop - start
+        for c in range(start, stop):
+            kk, _, j = cols[c]
+            x = ref.xs[kk]
+            for sign, store in ((1.0, fp), (-1.0, fm)):
+                moved = x.copy()
+                moved.flat[j] = moved.flat[j] + sign * h * pt.d[c]
+                xs = list(ref.xs)
+                xs[kk] = moved
+                if not write(p.forward(xs, ref.forward), store[c - start]):
+                    if stable.verdict == PASS:
+                        stable.verdict = FAIL
+                        stable.reason = ("output shape/dtype changes under perturbation: "
+                                         f"{shapes} at x, different at x + "
+                                         f"{sign * h:.3g} d")
+                    store[c - start] = np.nan
+        fpb, fmb, num = fp[:w], fm[:w], diff[:w]
+        db = pt.d[start:stop]
+        np.subtract(fpb, fmb, out=num)
+        num /= (2 * h) * db[:, None]                 # d f / d x, one row per column
+        block = numjac[:, start:stop]
+        block[...] = num.T
+        flat = nonzero(jac[:, start:stop], block)
+        r, cl = np.divmod(flat, w)
+        c = cl + start
+        a = jac[r, c]
+        mag = np.maximum(np.abs(fpb[cl, r]), np.abs(fmb[cl, r]))
+        np.maximum(mag, y0abs[r], out=mag)
+        t = entry_tolerance(p, ref, pt, h, r, c, a, mag)
+        dc = pt.d[c]
+        ana, nv = a * dc, num[cl, r] * dc          # per unit of the relative step
+        natural = np.maximum(np.abs(ana), np.abs(nv))
+        np.maximum(natural, pt.scale, out=natural)
+        decided = (np.abs(nv - ana) <= t) & (t <= rtol * natural)
+        decided |= (ana == 0) & (nv == 0)
+        parts.append((r, c, t, np.where(decided, PASS_CODE, UNDECIDED).astype(np.int8)))
+    if not parts:
+        return numjac, Judged(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0),
+                              np.zeros(0, np.int8))
+    return numjac, Judged(*(np.concatenate(z) for z in zip(*parts)))
