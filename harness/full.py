@@ -32,6 +32,7 @@ from gradverify.harness.full_pass import (
     NA_CODE,
     PASS_CODE,
     UNDECIDED,
+    Jacobians,
     Judged,
     Point,
     entry_tolerance,
@@ -65,12 +66,14 @@ def _flat_outputs(ys: list[np.ndarray], shapes: list[tuple]) -> np.ndarray | Non
 
 
 def analytic_jacobian(p: Problem, ref: Ref, blocks: list[tuple[int, int]], n: int,
-                      ) -> np.ndarray:
-    """Rows = float output entries, columns = differentiable input entries."""
+                      ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Rows = float output entries, columns = differentiable input entries; with the
+    (rows, columns) of its non-zero entries."""
     float_outs = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
     rows = [(k, i) for k in float_outs for i in range(ref.ys[k].size)]
     jac = np.zeros((len(rows), n))
     spans = [(kk, off, off + ref.xs[kk].size) for kk, off in blocks]
+    nz_rows, nz_cols = [], []
     for row, (k, i) in enumerate(rows):
         cts = [np.zeros(y.shape, y.dtype) for y in ref.ys]
         cts[k].flat[i] = 1
@@ -78,7 +81,12 @@ def analytic_jacobian(p: Problem, ref: Ref, blocks: list[tuple[int, int]], n: in
         for kk, a, b in spans:
             if gs[kk] is not None:
                 jac[row, a:b] = gs[kk].reshape(-1)
-    return jac
+        nz = np.flatnonzero(jac[row])
+        nz_rows.append(np.full(nz.size, row))
+        nz_cols.append(nz)
+    if not rows:
+        return jac, (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    return jac, (np.concatenate(nz_rows), np.concatenate(nz_cols))
 
 
 def _output_noise(p: Problem, ref: Ref, sc: list[np.ndarray], h: float,
@@ -117,7 +125,8 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     out_index = [(k, i) for k in float_outs for i in range(ref.ys[k].size)]
     blocks = support(p, ref)
     n = sum(ref.xs[k].size for k, _ in blocks)
-    jac = analytic_jacobian(p, ref, blocks, n) if jacobian is None else jacobian
+    jac, pattern = analytic_jacobian(p, ref, blocks, n) if jacobian is None else (
+        jacobian, np.nonzero(jacobian))
     sc = scales(ref.xs)
     h = step(p, ref)
     eps, c_round = ref.eps, p.opts.c_round
@@ -132,13 +141,13 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     sigma = _output_noise(p, ref, sc, h, shapes)
     cols = [(kk, off, j) for kk, off in blocks for j in range(ref.xs[kk].size)]
     m = len(out_index)
-    with np.errstate(all="ignore"):
-        colmax = np.max(np.abs(jac), axis=0, where=np.isfinite(jac), initial=0.0)
-        scale = float(np.max(colmax * d, initial=0.0))
+    with np.errstate(all="ignore"):  # from the non-zeros only: no whole-Jacobian temporary
+        size = np.abs(jac[pattern]) * d[pattern[1]]
+        scale = float(np.max(size, where=np.isfinite(size), initial=0.0))
     pt = Point(d=d, xabs=xabs, res=res, y0=y0, sigma=sigma, scale=scale)
 
     # -- first pass: central differences, two evaluations per column --------------------------
-    numjac, jd0 = first_pass(p, ref, cols, jac, pt, h, shapes, stable)
+    jd0 = first_pass(p, ref, cols, jac, pattern, pt, h, shapes, stable)
     code, tol, kind = jd0.code, jd0.tol, jd0.kind
 
     # -- the ladder, only for columns with an undecided entry ---------------------------------
@@ -161,7 +170,7 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
         ab = c_round * eps * finite_abs(ana_c) + res[c] * d[c]
         est, jd = confirm(p, ln, ana_c, ab, h, scale)
         rows = jd0.row[pos]
-        numjac[rows, c] = est.value[rows] / d[c]
+        jd0.numeric[pos] = est.value[rows] / d[c]
         tol[pos] = jd.tolerance[rows]
         for q, r in zip(pos.tolist(), rows.tolist()):
             code[q] = _CODE[jd.verdict[r]]
@@ -200,7 +209,8 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
             index=tuple(int(t) for t in np.unravel_index(j, ref.xs[kk].shape)),
             output=(k_out,) + tuple(int(t) for t in np.unravel_index(
                 i_out, ref.ys[k_out].shape)),
-            analytic=float(jac[r, c]), numeric=float(numjac[r, c]),
+            analytic=float(jac[r, c]),
+            numeric=float(jd0.numeric[q]) if q is not None else 0.0,
             bound=float(t / unit / p.opts.safety),
             tolerance=float(t / unit), step=steps.get(q, h) * float(unit),
             verdict=_NAME.get(int(code[q]), PASS) if q is not None else PASS,
@@ -213,7 +223,7 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     counts[PASS] = m * n - sum(counts.values()) - int(np.count_nonzero(code == JOINT))
     for e in joint.values():
         counts[e.verdict] += 1
-    shown = _worst(jd0, code, tol, jac, numjac, d, entry, m, n)
+    shown = _worst(jd0, code, tol, jac, d, entry, m, n)
     shown = sorted(joint.values(), key=lambda e: e.verdict != FAIL) + shown
     with np.errstate(all="ignore"):
         ratio = tol / (np.abs(jac[jd0.row, jd0.col]) * d[jd0.col])
@@ -221,17 +231,17 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     resolved = float(np.min(ratio)) if ratio.size and np.isfinite(np.min(ratio)) else None
     check = summarise(name, shown, counts, stable, p, resolved=resolved,
                       kinks=int(np.count_nonzero(kind == _KIND["kink"])))
+    check.arrays = Jacobians(jac, lambda: jd0.dense_numeric((m, n)))
     check.details["transposed"] = [p.names[k] for k in transposed_inputs(
-        jac, numjac, blocks, [x.shape for x in ref.xs])] if check.verdict == FAIL else []
+        jac, check.arrays["numeric"], blocks, [x.shape for x in ref.xs])
+        ] if check.verdict == FAIL else []
     check.details["ladder_columns"] = len(ladder)
     check.details["judged_entries"] = int(jd0.row.size)
-    check.arrays = {"analytic": jac, "numeric": numjac}
     return check
 
 
 def _worst(jd0: Judged, code: np.ndarray, tol: np.ndarray, jac: np.ndarray,
-           numjac: np.ndarray, d: np.ndarray, entry: Callable, m: int, n: int,
-           ) -> list[Entry]:
+           d: np.ndarray, entry: Callable, m: int, n: int) -> list[Entry]:
     """Entries worth showing: the failing, inconclusive and not-applicable ones (the first
     _SHOWN in row-major order), then the three closest to their tolerance."""
     r, c = jd0.row, jd0.col
@@ -239,7 +249,7 @@ def _worst(jd0: Judged, code: np.ndarray, tol: np.ndarray, jac: np.ndarray,
     bad = bad[np.lexsort((c[bad], r[bad]))][:_SHOWN]
     shown = [entry(int(r[q]), int(c[q]), int(q)) for q in bad]
     with np.errstate(all="ignore"):
-        excess = np.abs(numjac[r, c] - jac[r, c]) * d[c] / tol
+        excess = np.abs(jd0.numeric - jac[r, c]) * d[c] / tol
     excess[np.isnan(excess)] = np.inf
     excess[code == JOINT] = 0.0
     if excess.size:

@@ -4,17 +4,13 @@ Two forward evaluations per input element give the central difference of every o
 once. The Jacobians of big checks are mostly structural zeros (an output of ``a @ b``
 depends on one row of ``a``): an entry whose analytic and numeric values are both exactly
 zero agrees exactly and needs no judgement, so only the non-zero entries are judged, in
-compressed 1-D form (``Judged``). The numeric Jacobian is kept dense for reports and plots.
-
->>> import numpy as np
->>> a = np.array([[0.0, 2.0], [0.0, 0.0]]); n = np.array([[0.0, 2.0], [1e-30, 0.0]])
->>> nonzero(a, n).tolist()
-[1, 2]
+compressed 1-D form (``Judged``); the dense numeric Jacobian is built only when a report,
+a diagnosis or a plot asks for it (``Jacobians``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,20 +20,12 @@ from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref
 from gradverify.harness.report import FAIL, PASS, Check
 
-__all__ = ["Judged", "first_pass", "nonzero", "entry_tolerance", "PASS_CODE", "INC_CODE",
-           "FAIL_CODE", "NA_CODE", "UNDECIDED", "JOINT"]
+__all__ = ["Judged", "Jacobians", "first_pass", "entry_tolerance", "PASS_CODE",
+           "INC_CODE", "FAIL_CODE", "NA_CODE", "UNDECIDED", "JOINT"]
 
 # Verdict codes of judged entries (int8 arrays, not object arrays).
 PASS_CODE, INC_CODE, FAIL_CODE, NA_CODE, UNDECIDED, JOINT = 0, 1, 2, -1, 3, 4
 _BLOCK = 1 << 21  # Jacobian entries evaluated and judged at once (three buffers of 16 MB)
-
-
-def nonzero(analytic: np.ndarray, numeric: np.ndarray) -> np.ndarray:
-    """Flat (row-major) indices of the entries where either Jacobian is not exactly zero
-    (NaN counts as non-zero: it must be judged)."""
-    mask = analytic != 0
-    mask |= numeric != 0
-    return np.flatnonzero(mask)
 
 
 @dataclass
@@ -45,19 +33,61 @@ class Judged:
     """The judged entries of an (m, n) Jacobian, in compressed form (row-major order).
 
     row, col: positions; tol: tolerance per unit of the relative step (``safety ×
-    budget``); code: verdict code; kind: 0 smooth, 1 kink, 2 jump. Every other entry is an
-    exact zero on both sides: PASS.
+    budget``); code: verdict code; numeric: the numeric derivative; kind: 0 smooth, 1
+    kink, 2 jump. Every other entry is an exact zero on both sides: PASS.
     """
 
     row: np.ndarray
     col: np.ndarray
     tol: np.ndarray
     code: np.ndarray
+    numeric: np.ndarray   # d f / d x
     kind: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.kind is None:
             self.kind = np.zeros(self.row.size, np.int8)
+
+    def dense_numeric(self, shape: tuple[int, int]) -> np.ndarray:
+        """The numeric Jacobian as a dense array (zero wherever nothing was judged)."""
+        out = np.zeros(shape)
+        out[self.row, self.col] = self.numeric
+        return out
+
+
+class Jacobians(MutableMapping):
+    """``Check.arrays`` of a full check: the analytic Jacobian, and the numeric one built
+    dense only when asked for (a big Jacobian is mostly exact zeros).
+
+    >>> j = Jacobians(np.eye(2), lambda: np.eye(2) * 2)
+    >>> sorted(j), j["numeric"][1, 1]
+    (['analytic', 'numeric'], 2.0)
+    """
+
+    def __init__(self, analytic: np.ndarray, numeric: Callable[[], np.ndarray]):
+        self._data: dict[str, np.ndarray] = {"analytic": analytic}
+        self._numeric: Callable[[], np.ndarray] | None = numeric
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key == "numeric" and self._numeric is not None:
+            self._data["numeric"], self._numeric = self._numeric(), None
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        if key == "numeric":
+            self._numeric = None
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key == "numeric":
+            self._numeric = None
+        self._data.pop(key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._data) + (["numeric"] if self._numeric is not None else []))
+
+    def __len__(self) -> int:
+        return len(self._data) + (self._numeric is not None)
 
 
 @dataclass
@@ -104,17 +134,20 @@ def _writer(shapes: list[tuple], m: int) -> Callable[[list[np.ndarray], np.ndarr
 
 
 def first_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], jac: np.ndarray,
-               pt: Point, h: float, shapes: list[tuple], stable: Check,
-               ) -> tuple[np.ndarray, Judged]:
+               pattern: tuple[np.ndarray, np.ndarray], pt: Point, h: float,
+               shapes: list[tuple], stable: Check) -> Judged:
     """Central differences for every column (2 evaluations each) and the judgement of every
-    non-zero entry: decided (PASS) when it agrees within the round-off budget and that
-    budget resolves ``inconclusive_rtol``; otherwise UNDECIDED (the step ladder decides).
-    Returns the numeric Jacobian (d f / d x, dense) and the judged entries."""
+    entry where the analytic (``pattern``: rows, columns of its non-zeros) or the numeric
+    value is not exactly zero: decided (PASS) when it agrees within the round-off budget
+    and that budget resolves ``inconclusive_rtol``; otherwise UNDECIDED (the step ladder
+    decides). Every entry left out is numerically exactly zero too."""
     m, n = jac.shape
     write = _writer(shapes, m)
-    numjac = np.empty((m, n))
     width = max(1, min(n, _BLOCK // max(m, 1)))
     fp, fm, diff = (np.empty((width, m)) for _ in range(3))
+    mask = np.empty((width, m), bool)
+    by_col = np.argsort(pattern[1], kind="stable")
+    a_rows, a_cols = pattern[0][by_col], pattern[1][by_col]
     parts: list[tuple[np.ndarray, ...]] = []
     rtol, y0abs = p.opts.inconclusive_rtol, np.abs(pt.y0)
     for start in range(0, n, width):
@@ -135,27 +168,29 @@ def first_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], jac: np.n
                                          f"{shapes} at x, different at x + "
                                          f"{sign * h:.3g} d")
                     store[c - start] = np.nan
-        fpb, fmb, num = fp[:w], fm[:w], diff[:w]
+        fpb, fmb, num, nz = fp[:w], fm[:w], diff[:w], mask[:w]
         db = pt.d[start:stop]
         np.subtract(fpb, fmb, out=num)
         num /= (2 * h) * db[:, None]                 # d f / d x, one row per column
-        block = numjac[:, start:stop]
-        block[...] = num.T
-        flat = nonzero(jac[:, start:stop], block)
-        r, cl = np.divmod(flat, w)
+        np.not_equal(num, 0, out=nz)                 # NaN counts: it must be judged
+        lo, hi = np.searchsorted(a_cols, [start, stop])
+        nz[a_cols[lo:hi] - start, a_rows[lo:hi]] = True
+        cl, r = np.divmod(np.flatnonzero(nz), m)
         c = cl + start
         a = jac[r, c]
         mag = np.maximum(np.abs(fpb[cl, r]), np.abs(fmb[cl, r]))
         np.maximum(mag, y0abs[r], out=mag)
         t = entry_tolerance(p, ref, pt, h, r, c, a, mag)
         dc = pt.d[c]
-        ana, nv = a * dc, num[cl, r] * dc          # per unit of the relative step
+        nx = num[cl, r]
+        ana, nv = a * dc, nx * dc                    # per unit of the relative step
         natural = np.maximum(np.abs(ana), np.abs(nv))
         np.maximum(natural, pt.scale, out=natural)
         decided = (np.abs(nv - ana) <= t) & (t <= rtol * natural)
         decided |= (ana == 0) & (nv == 0)
-        parts.append((r, c, t, np.where(decided, PASS_CODE, UNDECIDED).astype(np.int8)))
+        code = np.where(decided, PASS_CODE, UNDECIDED).astype(np.int8)
+        parts.append((r, c, t, code, nx))
     if not parts:
-        return numjac, Judged(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0),
-                              np.zeros(0, np.int8))
-    return numjac, Judged(*(np.concatenate(z) for z in zip(*parts)))
+        return Judged(*(np.zeros(0, dt) for dt in (np.int64, np.int64, float, np.int8,
+                                                   float)))
+    return Judged(*(np.concatenate(z) for z in zip(*parts)))
