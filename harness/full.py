@@ -19,6 +19,7 @@ noise), and rows whose kinks involve several inputs go to the joint Clarke judge
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -231,7 +232,7 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     resolved = float(np.min(ratio)) if ratio.size and np.isfinite(np.min(ratio)) else None
     check = summarise(name, shown, counts, stable, p, resolved=resolved,
                       kinks=int(np.count_nonzero(kind == _KIND["kink"])))
-    check.arrays = Jacobians(jac, lambda: jd0.dense_numeric((m, n)))
+    check.arrays = Jacobians(jac, functools.partial(jd0.dense_numeric, (m, n)))  # picklable
     check.details["transposed"] = [p.names[k] for k in transposed_inputs(
         jac, check.arrays["numeric"], blocks, [x.shape for x in ref.xs])
         ] if check.verdict == FAIL else []

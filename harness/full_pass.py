@@ -83,6 +83,9 @@ class Jacobians(MutableMapping):
             self._numeric = None
         self._data.pop(key, None)
 
+    def __contains__(self, key: object) -> bool:  # without building the numeric one
+        return key in self._data or (key == "numeric" and self._numeric is not None)
+
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._data) + (["numeric"] if self._numeric is not None else []))
 
