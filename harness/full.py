@@ -36,6 +36,7 @@ from gradverify.harness.full_pass import (
     Jacobians,
     Judged,
     Point,
+    SparseJacobian,
     entry_tolerance,
     first_pass,
 )
@@ -67,27 +68,26 @@ def _flat_outputs(ys: list[np.ndarray], shapes: list[tuple]) -> np.ndarray | Non
 
 
 def analytic_jacobian(p: Problem, ref: Ref, blocks: list[tuple[int, int]], n: int,
-                      ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Rows = float output entries, columns = differentiable input entries; with the
-    (rows, columns) of its non-zero entries."""
+                      ) -> SparseJacobian:
+    """Rows = float output entries, columns = differentiable input entries (its non-zero
+    entries: one VJP row at a time, never the whole dense array)."""
     float_outs = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
     rows = [(k, i) for k in float_outs for i in range(ref.ys[k].size)]
-    jac = np.zeros((len(rows), n))
+    buf = np.zeros(n)
     spans = [(kk, off, off + ref.xs[kk].size) for kk, off in blocks]
-    nz_rows, nz_cols = [], []
+    nz_rows, nz_cols, nz_vals = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [buf[:0]]
     for row, (k, i) in enumerate(rows):
         cts = [np.zeros(y.shape, y.dtype) for y in ref.ys]
         cts[k].flat[i] = 1
         gs = normalise(p.vjp(ref.xs, cts, ref.vjp), ref.xs)
         for kk, a, b in spans:
-            if gs[kk] is not None:
-                jac[row, a:b] = gs[kk].reshape(-1)
-        nz = np.flatnonzero(jac[row])
+            buf[a:b] = 0.0 if gs[kk] is None else gs[kk].reshape(-1)
+        nz = np.flatnonzero(buf)
         nz_rows.append(np.full(nz.size, row))
         nz_cols.append(nz)
-    if not rows:
-        return jac, (np.zeros(0, np.int64), np.zeros(0, np.int64))
-    return jac, (np.concatenate(nz_rows), np.concatenate(nz_cols))
+        nz_vals.append(buf[nz])
+    return SparseJacobian(np.concatenate(nz_rows), np.concatenate(nz_cols),
+                          np.concatenate(nz_vals), (len(rows), n))
 
 
 def _output_noise(p: Problem, ref: Ref, sc: list[np.ndarray], h: float,
@@ -126,8 +126,8 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     out_index = [(k, i) for k in float_outs for i in range(ref.ys[k].size)]
     blocks = support(p, ref)
     n = sum(ref.xs[k].size for k, _ in blocks)
-    jac, pattern = analytic_jacobian(p, ref, blocks, n) if jacobian is None else (
-        jacobian, np.nonzero(jacobian))
+    jac = analytic_jacobian(p, ref, blocks, n) if jacobian is None else (
+        SparseJacobian.from_dense(jacobian))
     sc = scales(ref.xs)
     h = step(p, ref)
     eps, c_round = ref.eps, p.opts.c_round
@@ -143,12 +143,12 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     cols = [(kk, off, j) for kk, off in blocks for j in range(ref.xs[kk].size)]
     m = len(out_index)
     with np.errstate(all="ignore"):  # from the non-zeros only: no whole-Jacobian temporary
-        size = np.abs(jac[pattern]) * d[pattern[1]]
+        size = np.abs(jac.values) * d[jac.cols]
         scale = float(np.max(size, where=np.isfinite(size), initial=0.0))
     pt = Point(d=d, xabs=xabs, res=res, y0=y0, sigma=sigma, scale=scale)
 
     # -- first pass: central differences, two evaluations per column --------------------------
-    jd0 = first_pass(p, ref, cols, jac, pattern, pt, h, shapes, stable)
+    jd0 = first_pass(p, ref, cols, jac, pt, h, shapes, stable)
     code, tol, kind = jd0.code, jd0.tol, jd0.kind
 
     # -- the ladder, only for columns with an undecided entry ---------------------------------
@@ -164,7 +164,7 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
         direction.flat[j] = d[c]
         directions: list[np.ndarray | None] = [None] * len(ref.xs)
         directions[kk] = direction
-        ana_c = jac[:, c] * d[c]
+        ana_c = jac.column(c) * d[c]
         slope = finite_abs(np.nan_to_num(ana_c, nan=0.0))
         ln = line(p, ref, directions, None, stable,
                   (c_round * slope * (xabs[c] / d[c]), c_round * slope))
@@ -190,8 +190,9 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     if (kind == _KIND["kink"]).any():
         groups = kink_groups(_dense(jd0, kind == _KIND["kink"], (m, n)),
                              _dense(jd0, code == FAIL_CODE, (m, n)))
-        joint = joint_kinks(p, ref, groups, jac, d, cols, h, sigma=sigma,
-                            tol=_dense_tol(p, ref, pt, h, jac, jd0), out_index=outputs)
+        dense = jac.dense()
+        joint = joint_kinks(p, ref, groups, dense, d, cols, h, sigma=sigma,
+                            tol=_dense_tol(p, ref, pt, h, dense, jd0), out_index=outputs)
         where = {(int(r), int(c)): q for q, (r, c) in enumerate(zip(jd0.row, jd0.col))}
         for r, ks in joint:
             for c in ks:
@@ -204,13 +205,13 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
         k_out, i_out = out_index[r]
         unit = d[c]  # entries report d f / d x, not per unit of the relative step
         t = tol[q] if q is not None else float(entry_tolerance(
-            p, ref, pt, h, np.array([r]), np.array([c]), jac[r, [c]], np.abs(y0[[r]]))[0])
+            p, ref, pt, h, np.array([r]), np.array([c]), np.zeros(1), np.abs(y0[[r]]))[0])
         return Entry(
             input=kk, input_name=p.names[kk],
             index=tuple(int(t) for t in np.unravel_index(j, ref.xs[kk].shape)),
             output=(k_out,) + tuple(int(t) for t in np.unravel_index(
                 i_out, ref.ys[k_out].shape)),
-            analytic=float(jac[r, c]),
+            analytic=float(jd0.analytic[q]) if q is not None else 0.0,
             numeric=float(jd0.numeric[q]) if q is not None else 0.0,
             bound=float(t / unit / p.opts.safety),
             tolerance=float(t / unit), step=steps.get(q, h) * float(unit),
@@ -224,25 +225,26 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     counts[PASS] = m * n - sum(counts.values()) - int(np.count_nonzero(code == JOINT))
     for e in joint.values():
         counts[e.verdict] += 1
-    shown = _worst(jd0, code, tol, jac, d, entry, m, n)
+    shown = _worst(jd0, code, tol, d, entry, m, n)
     shown = sorted(joint.values(), key=lambda e: e.verdict != FAIL) + shown
     with np.errstate(all="ignore"):
-        ratio = tol / (np.abs(jac[jd0.row, jd0.col]) * d[jd0.col])
+        ratio = tol / (np.abs(jd0.analytic) * d[jd0.col])
         ratio[(kind != 0) | (code != PASS_CODE) | ~np.isfinite(ratio)] = np.inf
     resolved = float(np.min(ratio)) if ratio.size and np.isfinite(np.min(ratio)) else None
     check = summarise(name, shown, counts, stable, p, resolved=resolved,
                       kinks=int(np.count_nonzero(kind == _KIND["kink"])))
-    check.arrays = Jacobians(jac, functools.partial(jd0.dense_numeric, (m, n)))  # picklable
+    check.arrays = Jacobians(jacobian if jacobian is not None else jac.dense,
+                             functools.partial(jd0.dense_numeric, (m, n)))  # picklable
     check.details["transposed"] = [p.names[k] for k in transposed_inputs(
-        jac, check.arrays["numeric"], blocks, [x.shape for x in ref.xs])
+        check.arrays["analytic"], check.arrays["numeric"], blocks, [x.shape for x in ref.xs])
         ] if check.verdict == FAIL else []
     check.details["ladder_columns"] = len(ladder)
     check.details["judged_entries"] = int(jd0.row.size)
     return check
 
 
-def _worst(jd0: Judged, code: np.ndarray, tol: np.ndarray, jac: np.ndarray,
-           d: np.ndarray, entry: Callable, m: int, n: int) -> list[Entry]:
+def _worst(jd0: Judged, code: np.ndarray, tol: np.ndarray, d: np.ndarray,
+           entry: Callable, m: int, n: int) -> list[Entry]:
     """Entries worth showing: the failing, inconclusive and not-applicable ones (the first
     _SHOWN in row-major order), then the three closest to their tolerance."""
     r, c = jd0.row, jd0.col
@@ -250,7 +252,7 @@ def _worst(jd0: Judged, code: np.ndarray, tol: np.ndarray, jac: np.ndarray,
     bad = bad[np.lexsort((c[bad], r[bad]))][:_SHOWN]
     shown = [entry(int(r[q]), int(c[q]), int(q)) for q in bad]
     with np.errstate(all="ignore"):
-        excess = np.abs(jd0.numeric - jac[r, c]) * d[c] / tol
+        excess = np.abs(jd0.numeric - jd0.analytic) * d[c] / tol
     excess[np.isnan(excess)] = np.inf
     excess[code == JOINT] = 0.0
     if excess.size:

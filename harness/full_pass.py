@@ -4,14 +4,15 @@ Two forward evaluations per input element give the central difference of every o
 once. The Jacobians of big checks are mostly structural zeros (an output of ``a @ b``
 depends on one row of ``a``): an entry whose analytic and numeric values are both exactly
 zero agrees exactly and needs no judgement, so only the non-zero entries are judged, in
-compressed 1-D form (``Judged``); the dense numeric Jacobian is built only when a report,
-a diagnosis or a plot asks for it (``Jacobians``).
+compressed 1-D form (``Judged``, ``SparseJacobian``); the dense Jacobians are built only
+when a report, a diagnosis or a plot asks for them (``Jacobians``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref
 from gradverify.harness.report import FAIL, PASS, Check
 
-__all__ = ["Judged", "Jacobians", "first_pass", "entry_tolerance", "PASS_CODE",
+__all__ = ["Judged", "Jacobians", "SparseJacobian", "first_pass", "entry_tolerance", "PASS_CODE",
            "INC_CODE", "FAIL_CODE", "NA_CODE", "UNDECIDED", "JOINT"]
 
 # Verdict codes of judged entries (int8 arrays, not object arrays).
@@ -33,8 +34,8 @@ class Judged:
     """The judged entries of an (m, n) Jacobian, in compressed form (row-major order).
 
     row, col: positions; tol: tolerance per unit of the relative step (``safety ×
-    budget``); code: verdict code; numeric: the numeric derivative; kind: 0 smooth, 1
-    kink, 2 jump. Every other entry is an exact zero on both sides: PASS.
+    budget``); code: verdict code; numeric, analytic: the two derivatives; kind: 0
+    smooth, 1 kink, 2 jump. Every other entry is an exact zero on both sides: PASS.
     """
 
     row: np.ndarray
@@ -42,6 +43,7 @@ class Judged:
     tol: np.ndarray
     code: np.ndarray
     numeric: np.ndarray   # d f / d x
+    analytic: np.ndarray
     kind: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -55,42 +57,81 @@ class Judged:
         return out
 
 
+@dataclass
+class SparseJacobian:
+    """An (m, n) Jacobian as its non-zero entries (NaN included), sorted by column.
+
+    >>> j = SparseJacobian.from_dense(np.array([[0.0, 2.0], [3.0, 0.0]]))
+    >>> j.column(1).tolist(), j.dense().tolist()
+    ([2.0, 0.0], [[0.0, 2.0], [3.0, 0.0]])
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    shape: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        order = np.argsort(self.cols, kind="stable")
+        self.rows, self.cols, self.values = (self.rows[order], self.cols[order],
+                                             self.values[order])
+
+    @classmethod
+    def from_dense(cls, jac: np.ndarray) -> SparseJacobian:
+        rows, cols = np.nonzero(jac)
+        return cls(rows, cols, jac[rows, cols], jac.shape)
+
+    def span(self, start: int, stop: int) -> slice:
+        """The entries of columns start..stop-1."""
+        lo, hi = np.searchsorted(self.cols, [start, stop])
+        return slice(int(lo), int(hi))
+
+    def column(self, c: int) -> np.ndarray:
+        out = np.zeros(self.shape[0])
+        s = self.span(c, c + 1)
+        out[self.rows[s]] = self.values[s]
+        return out
+
+    def dense(self) -> np.ndarray:
+        out = np.zeros(self.shape)
+        out[self.rows, self.cols] = self.values
+        return out
+
+
 class Jacobians(MutableMapping):
-    """``Check.arrays`` of a full check: the analytic Jacobian, and the numeric one built
-    dense only when asked for (a big Jacobian is mostly exact zeros).
+    """``Check.arrays`` of a full check: the analytic and numeric Jacobians, each an array
+    or a function building it, called only when asked for (a big Jacobian is mostly exact
+    zeros: dense, it is hundreds of megabytes to touch).
 
     >>> j = Jacobians(np.eye(2), lambda: np.eye(2) * 2)
-    >>> sorted(j), j["numeric"][1, 1]
+    >>> sorted(j), float(j["numeric"][1, 1])
     (['analytic', 'numeric'], 2.0)
     """
 
-    def __init__(self, analytic: np.ndarray, numeric: Callable[[], np.ndarray]):
-        self._data: dict[str, np.ndarray] = {"analytic": analytic}
-        self._numeric: Callable[[], np.ndarray] | None = numeric
+    def __init__(self, analytic: np.ndarray | Callable[[], np.ndarray],
+                 numeric: np.ndarray | Callable[[], np.ndarray]):
+        self._data: dict[str, Any] = {"analytic": analytic, "numeric": numeric}
 
     def __getitem__(self, key: str) -> np.ndarray:
-        if key == "numeric" and self._numeric is not None:
-            self._data["numeric"], self._numeric = self._numeric(), None
-        return self._data[key]
+        value = self._data[key]
+        if callable(value):
+            value = self._data[key] = value()
+        return value
 
     def __setitem__(self, key: str, value: np.ndarray) -> None:
-        if key == "numeric":
-            self._numeric = None
         self._data[key] = value
 
     def __delitem__(self, key: str) -> None:
-        if key == "numeric":
-            self._numeric = None
-        self._data.pop(key, None)
+        del self._data[key]
 
-    def __contains__(self, key: object) -> bool:  # without building the numeric one
-        return key in self._data or (key == "numeric" and self._numeric is not None)
+    def __contains__(self, key: object) -> bool:  # without building anything
+        return key in self._data
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._data) + (["numeric"] if self._numeric is not None else []))
+        return iter(list(self._data))
 
     def __len__(self) -> int:
-        return len(self._data) + (self._numeric is not None)
+        return len(self._data)
 
 
 @dataclass
@@ -136,12 +177,11 @@ def _writer(shapes: list[tuple], m: int) -> Callable[[list[np.ndarray], np.ndarr
     return write
 
 
-def first_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], jac: np.ndarray,
-               pattern: tuple[np.ndarray, np.ndarray], pt: Point, h: float,
-               shapes: list[tuple], stable: Check) -> Judged:
+def first_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], jac: SparseJacobian,
+               pt: Point, h: float, shapes: list[tuple], stable: Check) -> Judged:
     """Central differences for every column (2 evaluations each) and the judgement of every
-    entry where the analytic (``pattern``: rows, columns of its non-zeros) or the numeric
-    value is not exactly zero: decided (PASS) when it agrees within the round-off budget
+    entry where the analytic (``jac``) or the numeric value is not exactly zero: decided
+    (PASS) when it agrees within the round-off budget
     and that budget resolves ``inconclusive_rtol``; otherwise UNDECIDED (the step ladder
     decides). Every entry left out is numerically exactly zero too."""
     m, n = jac.shape
@@ -149,8 +189,7 @@ def first_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], jac: np.n
     width = max(1, min(n, _BLOCK // max(m, 1)))
     fp, fm, diff = (np.empty((width, m)) for _ in range(3))
     mask = np.empty((width, m), bool)
-    by_col = np.argsort(pattern[1], kind="stable")
-    a_rows, a_cols = pattern[0][by_col], pattern[1][by_col]
+    abuf = np.zeros((width, m))
     parts: list[tuple[np.ndarray, ...]] = []
     rtol, y0abs = p.opts.inconclusive_rtol, np.abs(pt.y0)
     for start in range(0, n, width):
@@ -176,11 +215,14 @@ def first_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], jac: np.n
         np.subtract(fpb, fmb, out=num)
         num /= (2 * h) * db[:, None]                 # d f / d x, one row per column
         np.not_equal(num, 0, out=nz)                 # NaN counts: it must be judged
-        lo, hi = np.searchsorted(a_cols, [start, stop])
-        nz[a_cols[lo:hi] - start, a_rows[lo:hi]] = True
+        ab = abuf[:w]
+        ab[...] = 0.0
+        s = jac.span(start, stop)
+        ab[jac.cols[s] - start, jac.rows[s]] = jac.values[s]
+        nz[jac.cols[s] - start, jac.rows[s]] = True
         cl, r = np.divmod(np.flatnonzero(nz), m)
         c = cl + start
-        a = jac[r, c]
+        a = ab[cl, r]
         mag = np.maximum(np.abs(fpb[cl, r]), np.abs(fmb[cl, r]))
         np.maximum(mag, y0abs[r], out=mag)
         t = entry_tolerance(p, ref, pt, h, r, c, a, mag)
@@ -192,8 +234,8 @@ def first_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], jac: np.n
         decided = (np.abs(nv - ana) <= t) & (t <= rtol * natural)
         decided |= (ana == 0) & (nv == 0)
         code = np.where(decided, PASS_CODE, UNDECIDED).astype(np.int8)
-        parts.append((r, c, t, code, nx))
+        parts.append((r, c, t, code, nx, a))
     if not parts:
         return Judged(*(np.zeros(0, dt) for dt in (np.int64, np.int64, float, np.int8,
-                                                   float)))
+                                                   float, float)))
     return Judged(*(np.concatenate(z) for z in zip(*parts)))

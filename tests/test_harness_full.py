@@ -79,7 +79,7 @@ def test_numeric_jacobian_is_built_on_demand_and_survives_pickling(ab):
 def test_jacobians_mapping_behaves_like_a_dict():
     calls = []
     j = Jacobians(np.eye(2), lambda: calls.append(1) or np.ones((2, 2)))
-    assert len(j) == 2 and "numeric" in j and not calls
+    assert len(j) == 2 and "numeric" in j and not calls  # nothing built yet
     assert j.get("numeric")[0, 1] == 1.0 and j["numeric"] is j["numeric"]
     assert calls == [1]
     j["numeric"] = np.zeros((2, 2))
