@@ -89,6 +89,11 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
+    # Warm both checkers up on a tiny case (imports, first-call caches) before timing.
+    small = [rng.standard_normal((4, 4)), rng.standard_normal((4, 4))]
+    _, _, mm, mm_vjp, _ = _cases(np.random.default_rng(0))[0]
+    check_vjp(mm, mm_vjp, small, mode="full", seed=0)
+    _torch_check(torch, mm, mm_vjp, small, False)
     results = {}
     print(f"{'mode':<6}{'case':<22}{'gradverify':>12}{'torch':>10}{'ratio':>8}"
           f"  verdicts (correct; 1e-6 fault); gradverify's cost and resolution")

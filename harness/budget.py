@@ -155,12 +155,17 @@ def central_tolerance(mag: np.ndarray, slope: np.ndarray, x_over_d: np.ndarray,
     column, both carried in the argument term as ``C_ROUND |a| (|x|/d + 2h)``) plus the
     measured non-linearity ``residual``; cancellation ``C_NOISE sigma / h`` per row.
 
-    mag, slope: (rows, columns) output magnitudes and |analytic| per unit step; x_over_d,
-    residual: per column; sigma: per row.
+    Every argument is one value per judged entry (or broadcasts to them): mag, the
+    outputs' magnitudes; slope, |analytic| per unit step; x_over_d, |x| / d of the entry's
+    input; sigma, its output's noise level; residual, its input's VJP non-linearity.
+
+    >>> t = central_tolerance(np.array([1.0]), np.array([2.0]), np.array([1.0]),
+    ...                       np.array([0.0]), np.array([0.0]), 2.0 ** -52, 1e-5)
+    >>> bool(np.isclose(t[0], 4 * 32 * 2.0 ** -52 * (1 / 1e-5 + 2 * (1.00001 / 1e-5 + 1))))
+    True
     """
-    return central_roundoff(mag, slope * (c_round * (x_over_d + 2 * h))[None, :],
-                            residual[None, :], np.asarray(sigma)[:, None], eps, h,
-                            c_round, safety)
+    return central_roundoff(mag, slope * (c_round * (x_over_d + 2 * h)), residual, sigma,
+                            eps, h, c_round, safety)
 
 
 def tolerance(budget: ErrorBudget, safety: float = SAFETY) -> np.ndarray:

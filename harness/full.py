@@ -1,8 +1,9 @@
 """Full mode: the whole Jacobian, analytic (row by row through the VJP) against numeric
 (column by column), judged as arrays.
 
-First pass, 2 forward evaluations per input element: the central difference at the
-relative step h for every column at once. An entry is decided there when it agrees with the
+First pass (``full_pass.py``), 2 forward evaluations per input element: the central
+difference at the relative step h for every column at once. Entries that are exactly zero
+on both sides agree exactly; every other entry is decided there when it agrees with the
 analytic value within ``safety × budget`` without a truncation term (agreement at the
 round-off level is evidence enough; a disagreement is not, since truncation is unknown).
 Only columns holding an undecided entry go to the step ladder (Richardson, kinks, jumps,
@@ -18,11 +19,27 @@ noise), and rows whose kinks involve several inputs go to the joint Clarke judge
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
-from gradverify.harness.budget import central_tolerance
 from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import transposed_inputs
+from gradverify.harness.full_pass import (
+    FAIL_CODE,
+    INC_CODE,
+    JOINT,
+    NA_CODE,
+    PASS_CODE,
+    UNDECIDED,
+    Jacobians,
+    Judged,
+    Point,
+    SparseJacobian,
+    entry_tolerance,
+    first_pass,
+)
 from gradverify.harness.kinks import joint_kinks, kink_groups
 from gradverify.harness.lines import (
     Ref,
@@ -51,19 +68,26 @@ def _flat_outputs(ys: list[np.ndarray], shapes: list[tuple]) -> np.ndarray | Non
 
 
 def analytic_jacobian(p: Problem, ref: Ref, blocks: list[tuple[int, int]], n: int,
-                      ) -> np.ndarray:
-    """Rows = float output entries, columns = differentiable input entries."""
+                      ) -> SparseJacobian:
+    """Rows = float output entries, columns = differentiable input entries (its non-zero
+    entries: one VJP row at a time, never the whole dense array)."""
     float_outs = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
     rows = [(k, i) for k in float_outs for i in range(ref.ys[k].size)]
-    jac = np.zeros((len(rows), n))
+    buf = np.zeros(n)
+    spans = [(kk, off, off + ref.xs[kk].size) for kk, off in blocks]
+    nz_rows, nz_cols, nz_vals = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [buf[:0]]
     for row, (k, i) in enumerate(rows):
-        cts = [np.zeros_like(y) for y in ref.ys]
+        cts = [np.zeros(y.shape, y.dtype) for y in ref.ys]
         cts[k].flat[i] = 1
         gs = normalise(p.vjp(ref.xs, cts, ref.vjp), ref.xs)
-        for kk, off in blocks:
-            if gs[kk] is not None:
-                jac[row, off:off + ref.xs[kk].size] = np.asarray(gs[kk], np.float64).ravel()
-    return jac
+        for kk, a, b in spans:
+            buf[a:b] = 0.0 if gs[kk] is None else gs[kk].reshape(-1)
+        nz = np.flatnonzero(buf)
+        nz_rows.append(np.full(nz.size, row))
+        nz_cols.append(nz)
+        nz_vals.append(buf[nz])
+    return SparseJacobian(np.concatenate(nz_rows), np.concatenate(nz_cols),
+                          np.concatenate(nz_vals), (len(rows), n))
 
 
 def _output_noise(p: Problem, ref: Ref, sc: list[np.ndarray], h: float,
@@ -84,13 +108,11 @@ def _output_noise(p: Problem, ref: Ref, sc: list[np.ndarray], h: float,
     return np.where(np.isfinite(sigma), sigma, 0.0)
 
 
-# Verdict and kind codes for whole Jacobians (int8 arrays, not object arrays).
-_CODE = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2, NOT_APPLICABLE: -1}
-_NAME = {v: k for k, v in _CODE.items()}
-_UNDECIDED, _JOINT = 3, 4
 _KIND = {"smooth": 0, "kink": 1, "jump": 2}
 _KIND_NAME = {v: k for k, v in _KIND.items()}
-_BLOCK = 1 << 21  # Jacobian entries judged at once in the first pass
+_CODE = {PASS: PASS_CODE, INCONCLUSIVE: INC_CODE, FAIL: FAIL_CODE,
+         NOT_APPLICABLE: NA_CODE}
+_NAME = {v: k for k, v in _CODE.items()}
 
 
 def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
@@ -104,97 +126,60 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     out_index = [(k, i) for k in float_outs for i in range(ref.ys[k].size)]
     blocks = support(p, ref)
     n = sum(ref.xs[k].size for k, _ in blocks)
-    jac = analytic_jacobian(p, ref, blocks, n) if jacobian is None else jacobian
+    jac = analytic_jacobian(p, ref, blocks, n) if jacobian is None else (
+        SparseJacobian.from_dense(jacobian))
     sc = scales(ref.xs)
     h = step(p, ref)
     eps, c_round = ref.eps, p.opts.c_round
-    d = np.concatenate([sc[k].ravel() for k, _ in blocks]) if blocks else np.ones(0)
-    xabs = np.concatenate([np.abs(ref.xs[k].astype(np.float64)).ravel() for k, _ in blocks]
-                          ) if blocks else np.ones(0)
-    res = np.concatenate([residual[k].ravel() for k, _ in blocks]) if blocks else np.ones(0)
+
+    def flat(arrays: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([np.ravel(arrays[k]) for k, _ in blocks]) if blocks else (
+            np.ones(0))
+    d = flat(sc)
+    xabs = np.abs(flat([x.astype(np.float64) for x in ref.xs]))
+    res = flat(residual)
     y0 = np.concatenate([np.asarray(ref.ys[k], np.float64).ravel() for k in float_outs])
     sigma = _output_noise(p, ref, sc, h, shapes)
     cols = [(kk, off, j) for kk, off in blocks for j in range(ref.xs[kk].size)]
     m = len(out_index)
-    finite_jac = bool(np.all(np.isfinite(jac)))
-    with np.errstate(all="ignore"):
-        colmax = np.max(np.abs(jac), axis=0, where=np.isfinite(jac), initial=0.0)
-        scale = float(np.max(colmax * d, initial=0.0))
+    with np.errstate(all="ignore"):  # from the non-zeros only: no whole-Jacobian temporary
+        size = np.abs(jac.values) * d[jac.cols]
+        scale = float(np.max(size, where=np.isfinite(size), initial=0.0))
+    pt = Point(d=d, xabs=xabs, res=res, y0=y0, sigma=sigma, scale=scale)
 
     # -- first pass: central differences, two evaluations per column --------------------------
-    numjac = np.zeros((m, n))                  # numeric Jacobian, per unit of x
-    tol = np.zeros((m, n))                     # tolerance, per unit of the relative step
-    verdict = np.zeros((m, n), np.int8)
-    kind = np.zeros((m, n), np.int8)
-    width = max(1, _BLOCK // max(m, 1))
-    for start in range(0, n, width):
-        stop = min(n, start + width)
-        fp = np.empty((m, stop - start))
-        fm = np.empty_like(fp)
-        for c in range(start, stop):
-            kk, _, j = cols[c]
-            for sign, store in ((1.0, fp), (-1.0, fm)):
-                moved = ref.xs[kk].copy()
-                moved.flat[j] = moved.flat[j] + sign * h * d[c]
-                xs = list(ref.xs)
-                xs[kk] = moved
-                y = _flat_outputs(p.forward(xs, ref.forward), shapes)
-                if y is None:
-                    if stable.verdict == PASS:
-                        stable.verdict = FAIL
-                        stable.reason = ("output shape/dtype changes under perturbation: "
-                                         f"{shapes} at x, different at x + {sign * h:.3g} d")
-                    y = np.full(m, np.nan)
-                store[:, c - start] = y
-        db = d[start:stop]
-        with np.errstate(all="ignore"):
-            mag = np.maximum(np.abs(fp), np.abs(fm))
-            np.maximum(mag, np.abs(y0)[:, None], out=mag)
-            num = fp
-            num -= fm
-            num /= 2 * h                                # per unit of the relative step
-            ana = jac[:, start:stop] * db               # the same units
-            slope = np.abs(ana)
-            if not finite_jac:
-                slope[np.isinf(slope)] = 0.0
-            t = central_tolerance(mag, slope, xabs[start:stop] / db, sigma,
-                                  res[start:stop] * db, eps, h, c_round, p.opts.safety)
-            natural = np.maximum(slope, np.abs(num))
-            np.maximum(natural, scale, out=natural)
-            decided = (np.abs(num - ana) <= t) & (t <= p.opts.inconclusive_rtol * natural)
-            decided |= (ana == 0) & (num == 0)
-            num /= db
-            numjac[:, start:stop] = num
-        tol[:, start:stop] = t
-        verdict[:, start:stop] = np.where(decided, _CODE[PASS], _UNDECIDED)
+    jd0 = first_pass(p, ref, cols, jac, pt, h, shapes, stable)
+    code, tol, kind = jd0.code, jd0.tol, jd0.kind
 
     # -- the ladder, only for columns with an undecided entry ---------------------------------
-    note: dict[tuple[int, int], str | None] = {}
-    one_sided: dict[tuple[int, int], tuple[float, float]] = {}
-    steps: dict[tuple[int, int], float] = {}
-    ladder = np.flatnonzero((verdict == _UNDECIDED).any(axis=0))
-    for c in ladder:
+    note: dict[int, str | None] = {}          # keyed by position among the judged entries
+    one_sided: dict[int, tuple[float, float]] = {}
+    steps: dict[int, float] = {}
+    undecided = np.flatnonzero(code == UNDECIDED)
+    by_col = undecided[np.argsort(jd0.col[undecided], kind="stable")]
+    ladder, firsts = np.unique(jd0.col[by_col], return_index=True)
+    for c, pos in zip(ladder, np.split(by_col, firsts[1:])):
         kk, _, j = cols[c]
         direction = np.zeros(ref.xs[kk].shape)
         direction.flat[j] = d[c]
         directions: list[np.ndarray | None] = [None] * len(ref.xs)
         directions[kk] = direction
-        ana_c = jac[:, c] * d[c]
+        ana_c = jac.column(c) * d[c]
         slope = finite_abs(np.nan_to_num(ana_c, nan=0.0))
         ln = line(p, ref, directions, None, stable,
                   (c_round * slope * (xabs[c] / d[c]), c_round * slope))
         ab = c_round * eps * finite_abs(ana_c) + res[c] * d[c]
         est, jd = confirm(p, ln, ana_c, ab, h, scale)
-        rows = np.flatnonzero(verdict[:, c] == _UNDECIDED)
-        numjac[rows, c] = est.value[rows] / d[c]
-        tol[rows, c] = jd.tolerance[rows]
-        for r in rows:
-            verdict[r, c] = _CODE[jd.verdict[r]]
-            kind[r, c] = _KIND[jd.kind[r]]
-            note[(r, c)] = jd.reason[r]
-            steps[(r, c)] = float(est.step[r])
+        rows = jd0.row[pos]
+        jd0.numeric[pos] = est.value[rows] / d[c]
+        tol[pos] = jd.tolerance[rows]
+        for q, r in zip(pos.tolist(), rows.tolist()):
+            code[q] = _CODE[jd.verdict[r]]
+            kind[q] = _KIND[jd.kind[r]]
+            note[q] = jd.reason[r]
+            steps[q] = float(est.step[r])
             if jd.kind[r] == "kink":
-                one_sided[(r, c)] = (float(est.left[r]), float(est.right[r]))
+                one_sided[q] = (float(est.left[r]), float(est.right[r]))
 
     # -- ties: kinks of one output in several inputs, judged jointly --------------------------
     # A row's coordinatewise FAIL beside its kinks is not final: the joint judgement decides
@@ -202,60 +187,100 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     outputs = [(k_out,) + tuple(int(t) for t in np.unravel_index(i, ref.ys[k_out].shape))
                for k_out, i in out_index]
     joint: dict = {}
-    failed = verdict == _CODE[FAIL]
-    if (kind == _KIND["kink"]).any() or failed.any():
-        with np.errstate(invalid="ignore"):
-            flat = failed & (np.abs(numjac - jac) > np.abs(numjac))  # numeric nearer 0
-        groups = kink_groups(kind == _KIND["kink"], failed, flat)
-        joint = joint_kinks(p, ref, groups, jac, d, cols, h, sigma=sigma, tol=tol,
-                            out_index=outputs)
+    failed = code == FAIL_CODE
+    with np.errstate(invalid="ignore"):  # failing entries whose numeric slope is nearer 0
+        flat = failed & (np.abs(jd0.numeric - jd0.analytic) > np.abs(jd0.numeric))
+    if (kind == _KIND["kink"]).any() or flat.any():
+        groups = kink_groups(_dense(jd0, kind == _KIND["kink"], (m, n)),
+                             _dense(jd0, failed, (m, n)), _dense(jd0, flat, (m, n)))
+        dense = jac.dense()
+        joint = joint_kinks(p, ref, groups, dense, d, cols, h, sigma=sigma,
+                            tol=_dense_tol(p, ref, pt, h, dense, jd0), out_index=outputs)
+        where = {(int(r), int(c)): q for q, (r, c) in enumerate(zip(jd0.row, jd0.col))}
         for r, ks in joint:
-            pending = [c for c in ks if verdict[r, c] == _CODE[FAIL]]
-            verdict[r, pending] = _JOINT
+            for c in ks:
+                q = where.get((r, c))
+                if q is not None and code[q] == FAIL_CODE:
+                    code[q] = JOINT
 
-    def entry(r: int, c: int) -> Entry:
+    def entry(r: int, c: int, q: int | None) -> Entry:
         kk, _, j = cols[c]
         k_out, i_out = out_index[r]
         unit = d[c]  # entries report d f / d x, not per unit of the relative step
-        code = int(verdict[r, c])
+        t = tol[q] if q is not None else float(entry_tolerance(
+            p, ref, pt, h, np.array([r]), np.array([c]), np.zeros(1), np.abs(y0[[r]]))[0])
         return Entry(
             input=kk, input_name=p.names[kk],
             index=tuple(int(t) for t in np.unravel_index(j, ref.xs[kk].shape)),
             output=(k_out,) + tuple(int(t) for t in np.unravel_index(
                 i_out, ref.ys[k_out].shape)),
-            analytic=float(jac[r, c]), numeric=float(numjac[r, c]),
-            bound=float(tol[r, c] / unit / p.opts.safety),
-            tolerance=float(tol[r, c] / unit), step=steps.get((r, c), h) * float(unit),
-            verdict=_NAME.get(code, PASS), kind=_KIND_NAME[int(kind[r, c])],
-            note=note.get((r, c)),
-            one_sided=None if (r, c) not in one_sided else (
-                one_sided[(r, c)][0] / unit, one_sided[(r, c)][1] / unit))
+            analytic=float(jd0.analytic[q]) if q is not None else 0.0,
+            numeric=float(jd0.numeric[q]) if q is not None else 0.0,
+            bound=float(t / unit / p.opts.safety),
+            tolerance=float(t / unit), step=steps.get(q, h) * float(unit),
+            verdict=_NAME.get(int(code[q]), PASS) if q is not None else PASS,
+            kind=_KIND_NAME[int(kind[q])] if q is not None else "smooth",
+            note=note.get(q),
+            one_sided=None if q not in one_sided else (
+                one_sided[q][0] / unit, one_sided[q][1] / unit))
 
-    counts = {v: int(np.count_nonzero(verdict == code)) for v, code in _CODE.items()}
+    counts = {v: int(np.count_nonzero(code == c)) for v, c in _CODE.items() if v != PASS}
+    counts[PASS] = m * n - sum(counts.values()) - int(np.count_nonzero(code == JOINT))
     for e in joint.values():
         counts[e.verdict] += 1
-    with np.errstate(all="ignore"):
-        excess = np.abs(numjac - jac)
-        excess *= d
-        excess /= tol
-    excess[np.isnan(excess)] = np.inf
-    excess[verdict == _JOINT] = 0.0
-    bad = np.nonzero((verdict == _CODE[FAIL]) | (verdict == _CODE[INCONCLUSIVE])
-                     | (verdict == _CODE[NOT_APPLICABLE]))
-    shown = [entry(r, c) for r, c in list(zip(*bad))[:_SHOWN]]
-    if excess.size:
-        top = np.argpartition(-excess, min(3, excess.size - 1), axis=None)[:3]
-        shown += [entry(*np.unravel_index(i, excess.shape)) for i in top]
+    shown = _worst(jd0, code, tol, d, entry, m, n)
     shown = sorted(joint.values(), key=lambda e: e.verdict != FAIL) + shown
     with np.errstate(all="ignore"):
-        ratio = np.abs(jac) * d
-        np.divide(tol, ratio, out=ratio)
-        ratio[(kind != 0) | (verdict != 0) | ~np.isfinite(ratio)] = np.inf
+        ratio = tol / (np.abs(jd0.analytic) * d[jd0.col])
+        ratio[(kind != 0) | (code != PASS_CODE) | ~np.isfinite(ratio)] = np.inf
     resolved = float(np.min(ratio)) if ratio.size and np.isfinite(np.min(ratio)) else None
     check = summarise(name, shown, counts, stable, p, resolved=resolved,
                       kinks=int(np.count_nonzero(kind == _KIND["kink"])))
+    check.arrays = Jacobians(jacobian if jacobian is not None else jac.dense,
+                             functools.partial(jd0.dense_numeric, (m, n)))  # picklable
     check.details["transposed"] = [p.names[k] for k in transposed_inputs(
-        jac, numjac, blocks, [x.shape for x in ref.xs])] if check.verdict == FAIL else []
+        check.arrays["analytic"], check.arrays["numeric"], blocks, [x.shape for x in ref.xs])
+        ] if check.verdict == FAIL else []
     check.details["ladder_columns"] = len(ladder)
-    check.arrays = {"analytic": jac, "numeric": numjac}
+    check.details["judged_entries"] = int(jd0.row.size)
     return check
+
+
+def _worst(jd0: Judged, code: np.ndarray, tol: np.ndarray, d: np.ndarray,
+           entry: Callable, m: int, n: int) -> list[Entry]:
+    """Entries worth showing: the failing, inconclusive and not-applicable ones (the first
+    _SHOWN in row-major order), then the three closest to their tolerance."""
+    r, c = jd0.row, jd0.col
+    bad = np.flatnonzero((code == FAIL_CODE) | (code == INC_CODE) | (code == NA_CODE))
+    bad = bad[np.lexsort((c[bad], r[bad]))][:_SHOWN]
+    shown = [entry(int(r[q]), int(c[q]), int(q)) for q in bad]
+    with np.errstate(all="ignore"):
+        excess = np.abs(jd0.numeric - jd0.analytic) * d[c] / tol
+    excess[np.isnan(excess)] = np.inf
+    excess[code == JOINT] = 0.0
+    if excess.size:
+        k = min(3, excess.size)
+        top = np.argpartition(-excess, k - 1)[:k]
+        shown += [entry(int(r[q]), int(c[q]), int(q)) for q in top]
+    else:  # every entry is an exact zero on both sides: show the first ones
+        shown += [entry(i // n, i % n, None) for i in range(min(3, m * n))]
+    return shown
+
+
+def _dense(jd0: Judged, mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    out = np.zeros(shape, bool)
+    out[jd0.row[mask], jd0.col[mask]] = True
+    return out
+
+
+def _dense_tol(p: Problem, ref: Ref, pt: Point, h: float, jac: np.ndarray,
+               jd0: Judged) -> np.ndarray:
+    """Tolerances of every entry (the joint kink judgement reads whole rows): the judged
+    ones as judged; an exact zero on both sides (f(x + h d) == f(x - h d)) is charged at
+    its output's magnitude at x."""
+    m, n = jac.shape
+    rows, cols = np.divmod(np.arange(m * n), n)
+    tol = entry_tolerance(p, ref, pt, h, rows, cols, jac.ravel(), np.abs(pt.y0[rows]))
+    tol = tol.reshape(m, n)
+    tol[jd0.row, jd0.col] = jd0.tol
+    return tol

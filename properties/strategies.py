@@ -17,6 +17,7 @@ static shape rule is the final filter, so any op the registry can build can be d
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ def _check_int(name: str, value: Any, lo: int = 0) -> None:
 
 
 # -- shapes ------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=256)  # one strategy object per arguments (see values_in)
 def shapes(*, min_rank: int = 0, max_rank: int = 4, min_side: int = 1,
            max_side: int = 5) -> st.SearchStrategy[tuple[int, ...]]:
     """Array shapes with size-1 and non-square dimensions drawn on purpose.
@@ -118,8 +120,25 @@ def values_in(domain: m.Domain, shape: tuple[int, ...], *, dtype: Any = np.float
     """
     if not isinstance(domain, m.Domain):
         raise InvalidArgument(f"domain={domain!r} must be an engine.meta.Domain")
-    shape = tuple(int(d) for d in shape)
-    dtype = np.dtype(dtype)
+    key = (domain, tuple(int(d) for d in shape), np.dtype(dtype), tuple(kinks),
+           None if of_shape is None else tuple(of_shape))
+    try:
+        return _cached_values_in(*key)
+    except TypeError:  # an unhashable domain field: build it afresh
+        return _values_in(*key)
+
+
+# The same arguments give the same strategy object: Hypothesis validates and compiles a
+# strategy once per object, which was a tenth of the gate's time when every example drew
+# through a fresh one. The draws do not depend on the object, so the examples are unchanged.
+@functools.lru_cache(maxsize=4096)
+def _cached_values_in(*key: Any) -> st.SearchStrategy[np.ndarray]:
+    return _values_in(*key)
+
+
+def _values_in(domain: m.Domain, shape: tuple[int, ...], dtype: np.dtype,
+               kinks: tuple[float, ...], of_shape: tuple[int, ...] | None,
+               ) -> st.SearchStrategy[np.ndarray]:
     kind = domain.kind
     if int(np.prod(shape)) > _BIG:  # too large to draw element by element: a drawn seed
         return st.integers(0, 2**32 - 1).map(
@@ -358,6 +377,9 @@ def _cases(draw: Any, op: OpDef, dtype: str, generic: bool, use_examples: bool) 
     return case
 
 
+_broadcastable = functools.lru_cache(maxsize=256)(hnp.mutually_broadcastable_shapes)
+
+
 def _indexed_shape(domain: m.Domain, of_shape: Any, attrs: dict[str, Any]) -> Any:
     """For indices: the indexed dimension of ``of`` first (the op's ``axis`` attribute)."""
     if domain.kind != "indices" or of_shape is None or not of_shape:
@@ -382,8 +404,8 @@ def _draw_shapes(draw: Any, op: OpDef, tpl: dict[str, Any], attrs: dict[str, Any
     if "->" in sig:
         ins, outs = sig.replace(" ", "").split("->")
         first_out = re.findall(r"\([^)]*\)", outs)[0]  # only input shapes matter here
-        drawn = draw(hnp.mutually_broadcastable_shapes(signature=f"{ins}->{first_out}",
-                                                       max_dims=2, max_side=4))
+        drawn = draw(_broadcastable(signature=f"{ins}->{first_out}", max_dims=2,
+                                    max_side=4))
         for k, (n, s) in enumerate(zip(names, drawn.input_shapes)):
             s = tuple(s)
             flag = next((a for a, c in op.choices.items()
@@ -392,8 +414,7 @@ def _draw_shapes(draw: Any, op: OpDef, tpl: dict[str, Any], attrs: dict[str, Any
                 s = s[:-2] + (s[-1], s[-2])
             out[n] = s
     elif sig == "broadcast" and len(value_inputs) > 1:
-        drawn = draw(hnp.mutually_broadcastable_shapes(num_shapes=len(value_inputs),
-                                                       max_dims=3, max_side=4))
+        drawn = draw(_broadcastable(num_shapes=len(value_inputs), max_dims=3, max_side=4))
         out.update(zip(value_inputs, map(tuple, drawn.input_shapes)))
     else:
         base = draw(shapes(max_rank=3 if op.variadic else 4))

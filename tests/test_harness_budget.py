@@ -115,11 +115,12 @@ def test_full_modes_first_pass_is_the_shared_round_off_budget():
         central_tolerance,
     )
     rng = np.random.default_rng(0)
-    mag, slope = rng.uniform(0, 3, (4, 5)), rng.uniform(0, 2, (4, 5))
-    xd, res, sigma = rng.uniform(0, 9, 5), rng.uniform(0, 1e-14, 5), rng.uniform(0, 1e-15, 4)
+    # one value per judged entry
+    mag, slope, xd = rng.uniform(0, 3, 20), rng.uniform(0, 2, 20), rng.uniform(0, 9, 20)
+    res, sigma = rng.uniform(0, 1e-14, 20), rng.uniform(0, 1e-15, 20)
     eps, h = 2.0 ** -52, 6e-6
     expected = SAFETY * (C_ROUND * eps * mag / h + C_ROUND * eps * slope * (xd + h) / h
-                         + C_ROUND * eps * slope + C_NOISE * sigma[:, None] / h + res)
+                         + C_ROUND * eps * slope + C_NOISE * sigma / h + res)
     got = central_tolerance(mag, slope, xd, sigma, res, eps, h)
     np.testing.assert_allclose(got, expected, rtol=1e-13)
     # a probe's terms: output C_ROUND eps |phi| / h, argument eps A / h, analytic rounding

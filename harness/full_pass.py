@@ -1,0 +1,241 @@
+"""Full mode's first pass: both Jacobians as arrays, judged only where they are non-zero.
+
+Two forward evaluations per input element give the central difference of every output at
+once. The Jacobians of big checks are mostly structural zeros (an output of ``a @ b``
+depends on one row of ``a``): an entry whose analytic and numeric values are both exactly
+zero agrees exactly and needs no judgement, so only the non-zero entries are judged, in
+compressed 1-D form (``Judged``, ``SparseJacobian``); the dense Jacobians are built only
+when a report, a diagnosis or a plot asks for them (``Jacobians``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradverify.harness.budget import central_tolerance
+from gradverify.harness.calls import Problem
+from gradverify.harness.lines import Ref
+from gradverify.harness.report import FAIL, PASS, Check
+
+__all__ = ["Judged", "Jacobians", "SparseJacobian", "first_pass", "entry_tolerance", "PASS_CODE",
+           "INC_CODE", "FAIL_CODE", "NA_CODE", "UNDECIDED", "JOINT"]
+
+# Verdict codes of judged entries (int8 arrays, not object arrays).
+PASS_CODE, INC_CODE, FAIL_CODE, NA_CODE, UNDECIDED, JOINT = 0, 1, 2, -1, 3, 4
+_BLOCK = 1 << 21  # Jacobian entries evaluated and judged at once (three buffers of 16 MB)
+
+
+@dataclass
+class Judged:
+    """The judged entries of an (m, n) Jacobian, in compressed form (row-major order).
+
+    row, col: positions; tol: tolerance per unit of the relative step (``safety ×
+    budget``); code: verdict code; numeric, analytic: the two derivatives; kind: 0
+    smooth, 1 kink, 2 jump. Every other entry is an exact zero on both sides: PASS.
+    """
+
+    row: np.ndarray
+    col: np.ndarray
+    tol: np.ndarray
+    code: np.ndarray
+    numeric: np.ndarray   # d f / d x
+    analytic: np.ndarray
+    kind: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            self.kind = np.zeros(self.row.size, np.int8)
+
+    def dense_numeric(self, shape: tuple[int, int]) -> np.ndarray:
+        """The numeric Jacobian as a dense array (zero wherever nothing was judged)."""
+        out = np.zeros(shape)
+        out[self.row, self.col] = self.numeric
+        return out
+
+
+@dataclass
+class SparseJacobian:
+    """An (m, n) Jacobian as its non-zero entries (NaN included), sorted by column.
+
+    >>> j = SparseJacobian.from_dense(np.array([[0.0, 2.0], [3.0, 0.0]]))
+    >>> j.column(1).tolist(), j.dense().tolist()
+    ([2.0, 0.0], [[0.0, 2.0], [3.0, 0.0]])
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    shape: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        order = np.argsort(self.cols, kind="stable")
+        self.rows, self.cols, self.values = (self.rows[order], self.cols[order],
+                                             self.values[order])
+
+    @classmethod
+    def from_dense(cls, jac: np.ndarray) -> SparseJacobian:
+        rows, cols = np.nonzero(jac)
+        return cls(rows, cols, jac[rows, cols], jac.shape)
+
+    def span(self, start: int, stop: int) -> slice:
+        """The entries of columns start..stop-1."""
+        lo, hi = np.searchsorted(self.cols, [start, stop])
+        return slice(int(lo), int(hi))
+
+    def column(self, c: int) -> np.ndarray:
+        out = np.zeros(self.shape[0])
+        s = self.span(c, c + 1)
+        out[self.rows[s]] = self.values[s]
+        return out
+
+    def dense(self) -> np.ndarray:
+        out = np.zeros(self.shape)
+        out[self.rows, self.cols] = self.values
+        return out
+
+
+class Jacobians(MutableMapping):
+    """``Check.arrays`` of a full check: the analytic and numeric Jacobians, each an array
+    or a function building it, called only when asked for (a big Jacobian is mostly exact
+    zeros: dense, it is hundreds of megabytes to touch).
+
+    >>> j = Jacobians(np.eye(2), lambda: np.eye(2) * 2)
+    >>> sorted(j), float(j["numeric"][1, 1])
+    (['analytic', 'numeric'], 2.0)
+    """
+
+    def __init__(self, analytic: np.ndarray | Callable[[], np.ndarray],
+                 numeric: np.ndarray | Callable[[], np.ndarray]):
+        self._data: dict[str, Any] = {"analytic": analytic, "numeric": numeric}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        value = self._data[key]
+        if callable(value):
+            value = self._data[key] = value()
+        return value
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __contains__(self, key: object) -> bool:  # without building anything
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._data))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@dataclass
+class Point:
+    """What the first pass needs about x, flattened over the differentiable inputs."""
+
+    d: np.ndarray          # relative step scale per column
+    xabs: np.ndarray       # |x| per column
+    res: np.ndarray        # the VJP's measured non-linearity per column
+    y0: np.ndarray         # outputs at x per row
+    sigma: np.ndarray      # measured output noise per row
+    scale: float           # natural size of derivatives (largest |J| d)
+
+
+def entry_tolerance(p: Problem, ref: Ref, pt: Point, h: float, rows: np.ndarray,
+                    cols: np.ndarray, analytic: np.ndarray, mag: np.ndarray) -> np.ndarray:
+    """The first pass's tolerance (``budget.central_tolerance``) of entries (rows, cols),
+    per unit of the relative step; ``mag``: the outputs' magnitudes at x ± h d."""
+    slope = np.abs(analytic * pt.d[cols])
+    slope[np.isinf(slope)] = 0.0
+    return central_tolerance(mag, slope, pt.xabs[cols] / pt.d[cols], pt.sigma[rows],
+                             pt.res[cols] * pt.d[cols], ref.eps, h, p.opts.c_round,
+                             p.opts.safety)
+
+
+def _writer(shapes: list[tuple], m: int) -> Callable[[list[np.ndarray], np.ndarray], bool]:
+    """A function writing a forward's float outputs into one row of a buffer; False when
+    the outputs' shapes or dtypes differ from those at x."""
+    spans, off = [], 0
+    for k, (shape, dtype) in enumerate(shapes):
+        if dtype.kind == "f":
+            size = int(np.prod(shape, dtype=np.int64))
+            spans.append((k, off, off + size))
+            off += size
+
+    def write(ys: list[np.ndarray], row: np.ndarray) -> bool:
+        if len(ys) != len(shapes) or any(
+                (y.shape, y.dtype) != s for y, s in zip(ys, shapes)):
+            return False
+        for k, a, b in spans:
+            row[a:b] = ys[k].reshape(-1)
+        return True
+    return write
+
+
+def first_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], jac: SparseJacobian,
+               pt: Point, h: float, shapes: list[tuple], stable: Check) -> Judged:
+    """Central differences for every column (2 evaluations each) and the judgement of every
+    entry where the analytic (``jac``) or the numeric value is not exactly zero: decided
+    (PASS) when it agrees within the round-off budget
+    and that budget resolves ``inconclusive_rtol``; otherwise UNDECIDED (the step ladder
+    decides). Every entry left out is numerically exactly zero too."""
+    m, n = jac.shape
+    write = _writer(shapes, m)
+    width = max(1, min(n, _BLOCK // max(m, 1)))
+    fp, fm, diff = (np.empty((width, m)) for _ in range(3))
+    mask = np.empty((width, m), bool)
+    abuf = np.zeros((width, m))
+    parts: list[tuple[np.ndarray, ...]] = []
+    rtol, y0abs = p.opts.inconclusive_rtol, np.abs(pt.y0)
+    for start in range(0, n, width):
+        stop = min(n, start + width)
+        w = stop - start
+        for c in range(start, stop):
+            kk, _, j = cols[c]
+            x = ref.xs[kk]
+            for sign, store in ((1.0, fp), (-1.0, fm)):
+                moved = x.copy()
+                moved.flat[j] = moved.flat[j] + sign * h * pt.d[c]
+                xs = list(ref.xs)
+                xs[kk] = moved
+                if not write(p.forward(xs, ref.forward), store[c - start]):
+                    if stable.verdict == PASS:
+                        stable.verdict = FAIL
+                        stable.reason = ("output shape/dtype changes under perturbation: "
+                                         f"{shapes} at x, different at x + "
+                                         f"{sign * h:.3g} d")
+                    store[c - start] = np.nan
+        fpb, fmb, num, nz = fp[:w], fm[:w], diff[:w], mask[:w]
+        db = pt.d[start:stop]
+        np.subtract(fpb, fmb, out=num)
+        num /= (2 * h) * db[:, None]                 # d f / d x, one row per column
+        np.not_equal(num, 0, out=nz)                 # NaN counts: it must be judged
+        ab = abuf[:w]
+        ab[...] = 0.0
+        s = jac.span(start, stop)
+        ab[jac.cols[s] - start, jac.rows[s]] = jac.values[s]
+        nz[jac.cols[s] - start, jac.rows[s]] = True
+        cl, r = np.divmod(np.flatnonzero(nz), m)
+        c = cl + start
+        a = ab[cl, r]
+        mag = np.maximum(np.abs(fpb[cl, r]), np.abs(fmb[cl, r]))
+        np.maximum(mag, y0abs[r], out=mag)
+        t = entry_tolerance(p, ref, pt, h, r, c, a, mag)
+        dc = pt.d[c]
+        nx = num[cl, r]
+        ana, nv = a * dc, nx * dc                    # per unit of the relative step
+        natural = np.maximum(np.abs(ana), np.abs(nv))
+        np.maximum(natural, pt.scale, out=natural)
+        decided = (np.abs(nv - ana) <= t) & (t <= rtol * natural)
+        decided |= (ana == 0) & (nv == 0)
+        code = np.where(decided, PASS_CODE, UNDECIDED).astype(np.int8)
+        parts.append((r, c, t, code, nx, a))
+    if not parts:
+        return Judged(*(np.zeros(0, dt) for dt in (np.int64, np.int64, float, np.int8,
+                                                   float, float)))
+    return Judged(*(np.concatenate(z) for z in zip(*parts)))

@@ -1,0 +1,87 @@
+"""Full mode judges only the entries where either Jacobian is non-zero; these tests check
+that nothing is lost by skipping the exact zeros, and that the reports keep both Jacobians."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from gradverify.harness import check_vjp
+from gradverify.harness.full_pass import Jacobians
+
+
+def _mm(a, b):
+    return a @ b
+
+
+def _mm_vjp(xs, gs):
+    return gs[0] @ xs[1].T, xs[0].T @ gs[0]
+
+
+def _gradient(report):
+    return next(c for c in report.checks if c.name == "gradient")
+
+
+@pytest.fixture
+def ab():
+    rng = np.random.default_rng(3)
+    return [rng.standard_normal((5, 3)), rng.standard_normal((3, 4))]
+
+
+def test_counts_cover_every_entry_and_only_non_zeros_are_judged(ab):
+    r = check_vjp(_mm, _mm_vjp, ab, mode="full")
+    g = _gradient(r)
+    assert r.verdict == "PASS"
+    assert g.details["compared"] == 20 * (15 + 12)      # every Jacobian entry is counted
+    assert g.details["judged_entries"] == 20 * 3 + 20 * 3  # the structural non-zeros
+    assert np.array_equal(g.arrays["numeric"] != 0, g.arrays["analytic"] != 0)
+
+
+@pytest.mark.parametrize("where", ["structural zero", "non-zero"])
+def test_one_wrong_entry_fails_wherever_it_is(ab, where):
+    # d(a @ b)[0, 0] / d a[1, 0] is a structural zero: a gradient leaking into it is
+    # non-zero only on the analytic side, and must be judged all the same.
+    def vjp(xs, gs):
+        ga, gb = _mm_vjp(xs, gs)
+        if where == "structural zero":
+            ga = ga + np.where(np.arange(5)[:, None] == 1, gs[0][0, 0], 0.0) * (
+                np.arange(3) == 0)
+        else:
+            ga = ga.copy()
+            ga[0, 0] *= 1 + 1e-5
+        return ga, gb
+    r = check_vjp(_mm, vjp, ab, mode="full")
+    assert r.verdict == "FAIL"
+    bad = [e for e in _gradient(r).worst if e.verdict == "FAIL"]
+    assert bad and all(e.input == 0 for e in bad)
+
+
+def test_nan_in_the_analytic_jacobian_is_judged(ab):
+    def vjp(xs, gs):
+        ga, gb = _mm_vjp(xs, gs)
+        ga = ga.copy()
+        ga[2, 1] = np.nan
+        return ga, gb
+    assert check_vjp(_mm, vjp, ab, mode="full").verdict == "FAIL"
+
+
+def test_numeric_jacobian_is_built_on_demand_and_survives_pickling(ab):
+    r = check_vjp(_mm, _mm_vjp, ab, mode="full")
+    g = pickle.loads(pickle.dumps(r)).checks
+    arrays = _gradient(r).arrays
+    again = next(c for c in g if c.name == "gradient").arrays
+    assert sorted(arrays) == ["analytic", "numeric"]
+    np.testing.assert_allclose(again["numeric"], arrays["analytic"], rtol=1e-6, atol=1e-9)
+
+
+def test_jacobians_mapping_behaves_like_a_dict():
+    calls = []
+    j = Jacobians(np.eye(2), lambda: calls.append(1) or np.ones((2, 2)))
+    assert len(j) == 2 and "numeric" in j and not calls  # nothing built yet
+    assert j.get("numeric")[0, 1] == 1.0 and j["numeric"] is j["numeric"]
+    assert calls == [1]
+    j["numeric"] = np.zeros((2, 2))
+    del j["analytic"]
+    assert list(j) == ["numeric"] and j["numeric"].sum() == 0
