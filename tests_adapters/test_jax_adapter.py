@@ -145,6 +145,9 @@ def test_subnormal_ties_made_by_the_flush_pass(seed):
     assert report.check("precision").details["flush_explained"] >= 3
     report = check(jnp.sqrt, (np.array([1e-40, 1.0], np.float32),), seed=seed)
     assert report.verdict == "PASS", str(report)
+    bf16 = (jnp.asarray(a[1:], jnp.bfloat16), jnp.asarray(b[1:], jnp.bfloat16))
+    report = check(jnp.maximum, bf16, seed=seed)  # bfloat16: float32's exponent range
+    assert report.verdict == "PASS", str(report)
 
 
 def _float32_only_fault():
