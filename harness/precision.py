@@ -61,15 +61,17 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
         worst, tols = _precision_entries(p, g1, g64, fwd_err, sens, g_flush)
         sensitive = True
     low = next(str(x.dtype) for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
-    underflowed = _subnormal_values(p, ref, g64) if worst else 0
+    underflowed = _flush_evidence(p, ref, g64, y_lo) if worst else 0
     if worst and underflowed:
-        # A value below the normal range (an output, a gradient entry) says the function
-        # computes there: a flush-to-zero evaluation rounds it, and whatever was computed
-        # inside at that size, to 0, which can move a tie or a kink we cannot see.
+        # A value below the normal range (an output, a gradient entry), or an output the
+        # low-precision evaluation lost to exactly 0, says the function computes there: a
+        # flush-to-zero evaluation rounds such values, and whatever was computed inside at
+        # that size, to 0, which can move a tie or a kink we cannot see.
         verdict, reason = INCONCLUSIVE, Reason.SUBNORMAL_FLUSHED.text(
             f"{underflowed} values of the float64 evaluation are below {low}'s normal "
-            f"range ({float(np.finfo(low).tiny):.3g}); the {low} gradient differs from the "
-            "float64 one at the flushed inputs too: not verifiable there")
+            f"range ({float(np.finfo(low).tiny):.3g}) or are 0 in {low}; the {low} "
+            "gradient differs from the float64 one at the flushed inputs too: not "
+            "verifiable there")
     elif worst:
         verdict = FAIL
         reason = (f"wrong only in low precision: the {low} gradient differs from the float64 "
@@ -117,13 +119,20 @@ def _flushed_gradient(p: Problem, ref: Ref, v1: list[np.ndarray],
             else np.asarray(g, np.float64) for g, x in zip(gs, ref.xs)]
 
 
-def _subnormal_values(p: Problem, ref: Ref, g64: list[np.ndarray]) -> int:
+def _flush_evidence(p: Problem, ref: Ref, g64: list[np.ndarray],
+                    y_lo: list[np.ndarray]) -> int:
     """Entries of the float64 outputs and gradient that are non-zero but below the normal
-    range of the low-precision dtype: a flush-to-zero evaluation zeroes them."""
+    range of the low-precision dtype (a flush-to-zero evaluation zeroes them), and outputs
+    that are exactly 0 in low precision but not in float64 (a value flushed inside:
+    ``relu(x * 1e-30) * 1e30``)."""
     tiny = max(float(np.finfo(x.dtype).tiny) for x, d in zip(p.xs, p.diff)
                if d and x.dtype != np.float64)
     values = [y for y in ref.ys if y.dtype.kind == "f"] + list(g64)
-    return sum(int(np.count_nonzero((v != 0) & (np.abs(v) < tiny))) for v in values)
+    count = sum(int(np.count_nonzero((v != 0) & (np.abs(v) < tiny))) for v in values)
+    for a, b in zip(y_lo, ref.ys):
+        if a.dtype.kind == "f" and np.shape(a) == np.shape(b):
+            count += int(np.count_nonzero((a == 0) & (b != 0) & np.isfinite(b)))
+    return count
 
 
 def _errors(g: np.ndarray, h: np.ndarray, x: np.ndarray) -> np.ndarray:

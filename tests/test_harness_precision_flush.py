@@ -52,6 +52,14 @@ def test_flushed_intermediate_is_inconclusive_not_fail(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_intermediate_flushed_out_of_sight_is_inconclusive_not_fail(seed):
+    x = _f32(1e-10, 2.0, -1.0)
+    r = check_vjp(ftz.relu_scaled_back, ftz.relu_scaled_back_vjp, [x], seed=seed)
+    assert r.verdict == "INCONCLUSIVE", str(r)
+    assert Reason.SUBNORMAL_FLUSHED in r.codes
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_float32_fault_at_flushed_inputs_still_fails(seed):
     vjp = lambda xs, gs: ftz.maximum_vjp(xs, gs, scale32=1.5)
     a, b = _f32(SUB, 2.0, 1e-40), _f32(0.0, 1.0, -1e-40)
