@@ -69,3 +69,13 @@ def relu_scaled_back(x: np.ndarray) -> np.ndarray:
 
 def relu_scaled_back_vjp(xs, gs):
     return relu_scaled_vjp(xs, [ftz(gs[0] * xs[0].dtype.type(1e30))])
+
+
+def scaled(x: np.ndarray) -> np.ndarray:
+    """x * 3e-38: outputs and gradients straddle float32's smallest normal number, so the
+    flush zeroes some of them (and some of vjp(a v1 + b v2) but not of vjp(v1), vjp(v2))."""
+    return ftz(ftz(x) * x.dtype.type(3e-38))
+
+
+def scaled_vjp(xs, gs):
+    return (ftz(ftz(gs[0]) * xs[0].dtype.type(3e-38)),)

@@ -60,6 +60,13 @@ def test_intermediate_flushed_out_of_sight_is_inconclusive_not_fail(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_gradients_flushed_near_the_smallest_normal_stay_linear(seed):
+    x = np.random.default_rng(seed).standard_normal(9).astype(np.float32) * 3
+    r = check_vjp(ftz.scaled, ftz.scaled_vjp, [x], seed=seed)
+    assert r.verdict == "PASS", str(r)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_float32_fault_at_flushed_inputs_still_fails(seed):
     vjp = lambda xs, gs: ftz.maximum_vjp(xs, gs, scale32=1.5)
     a, b = _f32(SUB, 2.0, 1e-40), _f32(0.0, 1.0, -1e-40)
