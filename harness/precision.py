@@ -209,17 +209,47 @@ def _rounding_sensitivity(p: Problem, ref: Ref, v1: list[np.ndarray],
                 [checker(k, x) for k, x in enumerate(ref.xs)],
                 [p.rng.choice(np.array([-1.0, 1.0]), size=x.shape) for x in ref.xs]]
     for signs in patterns + [[-s for s in pattern] for pattern in patterns]:
-        moved = [x * (1 + 4 * float(np.finfo(x0.dtype).eps) * s) if d else x
-                 for x, x0, d, s in zip(ref.xs, p.xs, p.diff, signs)]
-        try:
-            gs = normalise(p.vjp(moved, cts, ref.vjp), moved)
-        except CallError:
-            continue
-        for k, g in enumerate(gs):
-            if g is not None and np.shape(g) == out[k].shape:
-                with np.errstate(invalid="ignore"):
-                    d = np.abs(np.asarray(g, np.float64) - g64[k])
-                out[k] = np.fmax(out[k], np.where(np.isfinite(d), d, 0.0))
+        for scale in (1.0, _output_rounding_scale(p, ref, signs)):
+            if scale == 0.0:
+                continue
+            moved = [x * (1 + 4 * float(np.finfo(x0.dtype).eps) * scale * s) if d else x
+                     for x, x0, d, s in zip(ref.xs, p.xs, p.diff, signs)]
+            try:
+                gs = normalise(p.vjp(moved, cts, ref.vjp), moved)
+            except CallError:
+                continue
+            for k, g in enumerate(gs):
+                if g is not None and np.shape(g) == out[k].shape:
+                    with np.errstate(invalid="ignore"):
+                        d = np.abs(np.asarray(g, np.float64) - g64[k])
+                    out[k] = np.fmax(out[k], np.where(np.isfinite(d), d, 0.0))
     return out
+
+
+def _output_rounding_scale(p: Problem, ref: Ref, signs: list[np.ndarray]) -> float:
+    """How many times the 4-ulp input move it takes to move the output by one rounding of
+    its own (0: no more than the move itself). A gradient computed from the rounded output
+    (tanh' = 1 - tanh(z)^2 near saturation, where a 4-ulp move of z hardly moves tanh)
+    carries that output's rounding, which only so large an input move reproduces. An output
+    that does not move at all in this direction (x / y when both move alike) is invariant,
+    not slow: no scale."""
+    eps = max(float(np.finfo(x.dtype).eps) for x, d in zip(p.xs, p.diff) if d)
+    moved = [x * (1 + 4 * eps * s) if d else x for x, d, s in zip(ref.xs, p.diff, signs)]
+    try:
+        ys = p.forward(moved, ref.forward)
+    except CallError:
+        return 0.0
+    size = change = 0.0
+    for a, b in zip(ys, ref.ys):
+        if b.dtype.kind == "f" and b.size and np.shape(a) == b.shape:
+            size = max(size, float(np.max(finite_abs(b))))
+            with np.errstate(invalid="ignore"):
+                d = np.abs(np.asarray(a, np.float64) - b)
+            change = max(change, float(np.max(np.where(np.isfinite(d), d, 0.0))))
+    if change <= 64 * float(np.finfo(np.float64).eps) * size:  # float64 noise: invariant
+        return 0.0
+    scale = eps * size / change
+    # at most half of x: the move never flips a sign
+    return min(scale, 0.5 / (4 * eps)) if scale > 2 else 0.0
 
 
