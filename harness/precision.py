@@ -44,8 +44,10 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
             scale = float(np.max(np.abs(b)))
             if scale > 0 and np.isfinite(scale):
                 fwd_err = max(fwd_err, float(np.max(np.abs(a - b))) / scale)
-    g_flush = _flushed_gradient(p, ref, v1)
-    worst, tols = _precision_entries(p, g1, g64, fwd_err, None, g_flush)
+    worst, tols = _precision_entries(p, g1, g64, fwd_err, None)
+    g_flush = _flushed_gradient(p, ref, v1) if worst else None  # only when it may explain
+    if g_flush is not None:
+        worst, tols = _precision_entries(p, g1, g64, fwd_err, None, g_flush)
     overflowed = sum(int(np.count_nonzero(_overflow(g, h, x)))
                      for g, h, x in zip(g1, g64, p.xs))
     sensitive = False
