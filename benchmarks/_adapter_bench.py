@@ -49,13 +49,22 @@ def bare_harness(name: str, labels: np.ndarray, arrays: Sequence[np.ndarray],
     return lambda: check_vjp(forward, vjp, arrays, mode=mode)
 
 
+def evaluations(report: Any) -> str:
+    """A report's evaluation counts, e.g. ``90f+6b+4j`` (forward, backward, jvp)."""
+    ev = report.evaluations
+    return "+".join(f"{ev[k]}{k[0]}" for k in ("forward", "backward", "jvp") if k in ev)
+
+
 def compare(cases: Sequence[tuple[str, Callable[[], Any], Callable[[], Any],
                                   Callable[[], Any]]], *,
-            repeats: int, theirs: str, json_path: str | None = None) -> None:
-    """Print a table: medians of ours, theirs and the bare harness, and ours / theirs."""
+            repeats: int, theirs: str, json_path: str | None = None,
+            counts: dict[str, str] | None = None) -> None:
+    """Print a table: medians of ours, theirs and the bare harness, ours / theirs, and
+    (``counts``) how many evaluations our check spent."""
     rows = []
+    counts = counts or {}
     print(f"{'case':<30}{'gradverify':>12}{theirs:>10}{'harness':>10}{'ratio':>8}"
-          f"{'overhead':>10}")
+          f"{'overhead':>10}  evaluations")
     for name, mine, other, bare in cases:
         for fn in (mine, other, bare):
             fn()  # warm-up: first-call costs (imports, tracing) are not the steady state
@@ -66,9 +75,10 @@ def compare(cases: Sequence[tuple[str, Callable[[], Any], Callable[[], Any],
             t_bare.append(_timed(bare))
         m, o, b = (statistics.median(t) for t in (t_mine, t_other, t_bare))
         rows.append({"case": name, "ours_s": m, "theirs_s": o, "harness_s": b,
-                     "ratio": m / o, "adapter_overhead": m / b})
+                     "ratio": m / o, "adapter_overhead": m / b,
+                     "evaluations": counts.get(name, "")})
         print(f"{name:<30}{m * 1e3:>10.1f}ms{o * 1e3:>8.1f}ms{b * 1e3:>8.1f}ms"
-              f"{m / o:>7.2f}x{m / b:>9.2f}x")
+              f"{m / o:>7.2f}x{m / b:>9.2f}x  {counts.get(name, '')}")
     if json_path:
         with open(json_path, "w") as fh:
             json.dump(rows, fh, indent=1)

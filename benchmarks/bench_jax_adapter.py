@@ -1,6 +1,6 @@
 """gradverify.jax.check_grads against jax.test_util.check_grads, same process.
 
-    python benchmarks/bench_jax_adapter.py [--repeats N] [--json FILE]
+    python benchmarks/bench_jax_adapter.py [--repeats N] [--json FILE] [--x64]
     (or tox -e bench-jax-adapter)
 
 Native ops, order 1, modes ("fwd", "rev"), float32 (JAX's default): matmul 64x64, mean
@@ -19,12 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.test_util import check_grads as theirs
 
+from gradverify.jax import check
 from gradverify.jax import check_grads as ours
 
 try:
-    from benchmarks._adapter_bench import bare_harness, compare
+    from benchmarks._adapter_bench import bare_harness, compare, evaluations
 except ImportError:  # run as a script from the repository root
-    from _adapter_bench import bare_harness, compare
+    from _adapter_bench import bare_harness, compare, evaluations
 
 
 def cases() -> list[tuple[str, object, tuple, np.ndarray]]:
@@ -44,18 +45,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--x64", action="store_true",
+                        help="turn jax_enable_x64 on (same float32 inputs): gradverify then "
+                             "compiles the checked programs with jax.jit")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    rows = []
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    rows, counts = [], {}
     for name, fn, inputs, labels in cases():
         ours(fn, inputs, order=1, mode="fast")
+        counts[name] = evaluations(check(fn, inputs, order=1, mode="fast"))
         theirs(fn, inputs, order=1, atol=5e-2, rtol=5e-2)
         rows.append((name, lambda f=fn, x=inputs: ours(f, x, order=1, mode="fast"),
                      lambda f=fn, x=inputs: theirs(f, x, order=1, atol=5e-2, rtol=5e-2),
                      bare_harness(name, labels, inputs)))
-    print(f"jax {jax.__version__}, median of {args.repeats}; harness = check_vjp on NumPy "
+    print(f"jax {jax.__version__}, x64 {'on' if args.x64 else 'off'}, median of "
+          f"{args.repeats}; harness = check_vjp on NumPy "
           "versions (same float32 inputs); overhead = gradverify / harness")
-    compare(rows, repeats=args.repeats, theirs="jax", json_path=args.json)
+    compare(rows, repeats=args.repeats, theirs="jax", json_path=args.json, counts=counts)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@ import warnings
 
 import torch
 
+from gradverify.torch import check
 from gradverify.torch import gradcheck as ours
 
 try:
-    from benchmarks._adapter_bench import bare_harness, compare
+    from benchmarks._adapter_bench import bare_harness, compare, evaluations
 except ImportError:  # run as a script from the repository root
-    from _adapter_bench import bare_harness, compare
+    from _adapter_bench import bare_harness, compare, evaluations
 
 
 def cases() -> list[tuple[str, object, tuple, torch.Tensor]]:
@@ -43,9 +44,10 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
-    rows = []
+    rows, counts = [], {}
     for name, fn, inputs, labels in cases():
         assert ours(fn, inputs, fast_mode=True), name
+        counts[name] = evaluations(check(fn, inputs, mode="fast"))
         assert torch.autograd.gradcheck(fn, inputs, fast_mode=True), name
         arrays = [t.detach().numpy() for t in inputs]
         rows.append((name, lambda f=fn, x=inputs: ours(f, x, fast_mode=True),
@@ -53,7 +55,7 @@ def main() -> None:
                      bare_harness(name, labels.numpy(), arrays)))
     print(f"torch {torch.__version__}, 1 thread, median of {args.repeats}; harness = "
           "check_vjp on NumPy versions; overhead = gradverify / harness")
-    compare(rows, repeats=args.repeats, theirs="torch", json_path=args.json)
+    compare(rows, repeats=args.repeats, theirs="torch", json_path=args.json, counts=counts)
 
 
 if __name__ == "__main__":

@@ -161,8 +161,10 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
     # v1 + v2): the coarsest dtype on either side sets the rounding.
     out_eps = max((float(np.finfo(v.dtype).eps) for v in v1 if v.dtype.kind == "f"),
                   default=0.0)
-    # Below the smallest normal number rounding is absolute: a few subnormal spacings.
-    subnormal = max(float(np.finfo(t.dtype).smallest_subnormal)
+    # Below the smallest normal number rounding is absolute, and an evaluation that flushes
+    # subnormals to zero (XLA on CPU) loses up to the whole range: 64 of these (the floor
+    # below) cover a flush in each of the three gradients compared.
+    subnormal = max(float(np.finfo(t.dtype).tiny) / 16
                     for t in [*p.xs, *v1] if t.dtype.kind == "f")
     def out_size() -> float:
         return sum(float(np.max(np.abs(v), initial=0.0)) * _finite_max(y)

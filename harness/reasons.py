@@ -30,6 +30,7 @@ class Reason(StrEnum):
     STRUCTURE_BELOW_STEP = "structure below the step"
     ROUNDED_AWAY = "change rounded away inside the function"
     GRADIENT_OVERFLOWS = "the gradient overflows its dtype"
+    SUBNORMAL_FLUSHED = "subnormal values may be flushed to zero"
     KINK_UNRESOLVED = "kinks not resolved"
     JUMPS_UNRESOLVED = "discontinuities not isolated"
     # -- NOT_APPLICABLE: there is no derivative to verify ----------------------------------

@@ -15,6 +15,7 @@ from gradverify.adapters.common import (
     check_with_jvp,
     input_names,
     jvp_consistency,
+    low_precision_check,
     settle,
 )
 from gradverify.harness import Check, GradientError, GradientReport
@@ -107,3 +108,28 @@ def test_missing_framework_is_a_clear_error(module, framework):
     with warnings.catch_warnings(), pytest.raises(ModuleNotFoundError,
                                                   match=rf"gradverify\[{framework}\]"):
         importlib.import_module(module)
+
+
+# -- the bfloat16 check and flush-to-zero ------------------------------------------------------
+def _maximum64(a, b):
+    return np.maximum(a, b)
+
+
+def _maximum64_vjp(xs, gs):
+    a, b, v = xs[0], xs[1], gs[0]
+    tie = 0.5 * v * (a == b)
+    return v * (a > b) + tie, v * (b > a) + tie
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_low_precision_check_models_flush_to_zero(seed):
+    from tests import flush_to_zero as ftz
+    low = [np.array([1e-40, 1.0, -2e-39], np.float32), np.array([0.0, 0.0, 1e-39], np.float32)]
+    high = [a.astype(np.float64) for a in low]
+    check = low_precision_check(ftz.maximum, ftz.maximum_vjp, low, _maximum64,
+                                _maximum64_vjp, high, seed=seed)
+    assert check.verdict == "PASS", check
+    wrong = lambda xs, gs: ftz.maximum_vjp(xs, gs, scale32=1.5)  # wrong beyond the flush
+    check = low_precision_check(ftz.maximum, wrong, low, _maximum64, _maximum64_vjp, high,
+                                seed=seed)
+    assert check.verdict == "FAIL", check

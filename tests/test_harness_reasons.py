@@ -11,6 +11,7 @@ import pytest
 import gradverify.engine as tf
 from gradverify.harness import check_gradients, check_vjp
 from gradverify.harness.reasons import Reason
+from tests import flush_to_zero
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "verdicts.md").read_text()
 
@@ -45,6 +46,9 @@ EXAMPLES = {
     Reason.GRADIENT_OVERFLOWS: lambda: check_vjp(
         lambda x: 1 / np.sqrt(x), lambda xs, gs: (gs[0] * -0.5 * xs[0] ** -1.5,),
         [np.array([1e-30, 1.0], dtype=np.float32)]),
+    Reason.SUBNORMAL_FLUSHED: lambda: check_vjp(
+        flush_to_zero.relu_scaled, flush_to_zero.relu_scaled_vjp,
+        [np.array([1e-10, 1.0], dtype=np.float32)]),
     Reason.KINK_UNRESOLVED: _relu_diff,
     Reason.JUMPS_UNRESOLVED: lambda: check_vjp(
         np.sign, lambda xs, gs: (np.zeros_like(gs[0]),), [np.zeros(400)], mode="fast"),

@@ -132,6 +132,48 @@ def test_bfloat16_gradient_wrong_only_in_bfloat16_fails():
     assert report.verdict == "FAIL" and report.check("precision.bfloat16").verdict == "FAIL"
 
 
+# -- XLA flushes float32 subnormals to zero on CPU -----------------------------------------
+SUB = float(np.finfo(np.float32).smallest_subnormal)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_subnormal_ties_made_by_the_flush_pass(seed):
+    a = np.array([SUB, 1.0, 1e-40, -3e-39], np.float32)
+    b = np.array([0.0, 0.0, -1e-40, 2e-39], np.float32)
+    report = check(jnp.maximum, (a, b), seed=seed)
+    assert report.verdict == "PASS", str(report)
+    assert report.check("precision").details["flush_explained"] >= 3
+    report = check(jnp.sqrt, (np.array([1e-40, 1.0], np.float32),), seed=seed)
+    assert report.verdict == "PASS", str(report)
+    bf16 = (jnp.asarray(a[1:], jnp.bfloat16), jnp.asarray(b[1:], jnp.bfloat16))
+    report = check(jnp.maximum, bf16, seed=seed)  # bfloat16: float32's exponent range
+    assert report.verdict == "PASS", str(report)
+
+
+def _float32_only_fault():
+    @jax.custom_vjp
+    def f(a, b):
+        return jnp.maximum(a, b) + 1
+
+    def bwd(res, g):
+        a, b = res
+        scale = 1.5 if a.dtype == jnp.float32 else 1.0  # wrong only in the float32 path
+        tie = 0.5 * g * (a == b)
+        return (scale * (g * (a > b) + tie), scale * (g * (b > a) + tie))
+
+    f.defvjp(lambda a, b: (f(a, b), (a, b)), bwd)
+    return f
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_float32_fault_at_flushed_inputs_fails(seed):
+    a = np.array([SUB, 2.0, 1e-40], np.float32)
+    b = np.array([0.0, 1.0, -1e-40], np.float32)
+    report = check(_float32_only_fault(), (a, b), modes=("rev",), seed=seed)
+    assert report.verdict == "FAIL" and report.check("precision").verdict == "FAIL", str(
+        report)
+
+
 def test_pytrees_and_integer_leaves():
     params_ = {"w": np.ones((3, 2), np.float32), "steps": np.array(3)}
     x = np.arange(6.0, dtype=np.float32).reshape(2, 3)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import jax
@@ -59,6 +60,10 @@ class JaxFunction:
         self.f, self.order = f, order
         self.jit = jit and bool(jax.config.jax_enable_x64)
         self._programs: dict[str, Callable] = {}
+        # Eager runs: the pullback and the linearisation at the last points (the harness
+        # asks for several cotangents, several tangents, at one point: x and its float64
+        # copy), so that each point is traced once, not once per cotangent.
+        self._linear: OrderedDict[tuple, tuple[Any, Callable]] = OrderedDict()
         leaves, self.treedef = jax.tree_util.tree_flatten(tuple(args))
         # Python ints and bools stay as they are (a function may use them as shapes or
         # axes); array-like leaves are read for their dtype; floating ones are checked.
@@ -128,7 +133,8 @@ class JaxFunction:
         """Run program ``kind`` compiled (``jax.jit``, cached across checks of the same
         function) or, if the function cannot be traced (Python control flow on values),
         eagerly from then on."""
-        eager = getattr(self, "_" + kind)
+        eager = getattr(self, "_" + kind) if kind == "forward" else partial(
+            self._eager_linear, kind)
         if self.jit:
             compiled = self._programs.get(kind)
             if compiled is None:
@@ -154,6 +160,32 @@ class JaxFunction:
     def _jvp(self, xs: list[Any], us: Sequence[Any]) -> tuple[Any, ...]:
         tangents = tuple(jnp.asarray(u, jnp.asarray(x).dtype) for u, x in zip(us, xs))
         return tuple(jax.jvp(self._checked, tuple(xs), tangents)[1])
+
+    def _eager_linear(self, kind: str, xs: list[np.ndarray], extra: Sequence[Any],
+                      ) -> tuple[Any, ...]:
+        """``_vjp``/``_jvp`` run eagerly, from the pullback (``jax.vjp``) or linearisation
+        (``jax.linearize``) at ``xs``, traced once per point and reused for every cotangent
+        or tangent there (a function is linear at a point: same result, one trace)."""
+        key = (kind, bool(jax.config.jax_enable_x64),
+               tuple((a.dtype.str, a.shape, a.tobytes()) for a in map(np.asarray, xs)))
+        linear = self._linear.get(key)
+        if linear is None:
+            if kind == "vjp":
+                outs, pullback = jax.vjp(self._checked, *xs)
+                linear = (outs, pullback)
+            else:
+                linear = (None, jax.linearize(self._checked, *xs)[1])
+            self._linear[key] = linear
+            if len(self._linear) > 4:
+                self._linear.popitem(last=False)
+        outs, fn = linear
+        if kind == "vjp":
+            cotangents = tuple(
+                jnp.asarray(c, o.dtype) if jnp.issubdtype(o.dtype, jnp.floating)
+                else np.zeros(o.shape, jax.dtypes.float0) for o, c in zip(outs, extra))
+            return tuple(fn(cotangents))
+        tangents = [jnp.asarray(u, np.asarray(x).dtype) for u, x in zip(extra, xs)]
+        return tuple(fn(*tangents))
 
     # -- the triple the harness checks --------------------------------------------------
     def forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -85,6 +85,19 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.cpu().numpy()
 
 
+def _point(arrays: Sequence[np.ndarray]) -> tuple:
+    """Identity of an evaluation point: dtypes, shapes and bytes of its arrays."""
+    return tuple((a.dtype.str, a.shape, a.tobytes()) for a in map(np.asarray, arrays))
+
+
+def _holds(leaves: Sequence[torch.Tensor], key: tuple) -> bool:
+    """Whether the leaves still hold the point ``key`` (a converted dtype: cannot tell)."""
+    try:
+        return _point([t.detach().cpu().numpy() for t in leaves]) == key
+    except (TypeError, RuntimeError):
+        return False
+
+
 def _float_out(t: torch.Tensor) -> bool:
     return t.is_floating_point()
 
@@ -109,6 +122,9 @@ class TorchFunction:
         self.devices = [inputs[k].device for k in self.positions]
         self.arrays = [_to_numpy(inputs[k]).astype(_NUMPY[inputs[k].dtype])
                        for k in self.positions]
+        # The autograd graph at the last point (key, leaves, outputs): the harness asks for
+        # several cotangents at one point, and one forward serves them all.
+        self._graph: tuple[tuple, list[torch.Tensor], list[torch.Tensor]] | None = None
         outs = self._outputs_with_grad(self.arrays)
         for k, o in enumerate(outs):
             if o.is_complex():
@@ -148,6 +164,21 @@ class TorchFunction:
         with torch.enable_grad():
             return self._call(leaves)
 
+    def _graph_at(self, arrays: Sequence[np.ndarray],
+                  ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Leaves and outputs of a forward with autograd at ``arrays``, reused while the
+        point is the same and its leaves (which share the first caller's memory, so that a
+        backward writing into its inputs still shows) are unchanged."""
+        key = _point(arrays)
+        if self._graph is not None and self._graph[0] == key and _holds(self._graph[1], key):
+            return self._graph[1], self._graph[2]
+        leaves = [self._tensor(a, k).detach().requires_grad_(True)
+                  for k, a in enumerate(arrays)]
+        with torch.enable_grad():
+            outs = self._call(leaves)
+        self._graph = (key, leaves, outs)
+        return leaves, outs
+
     def _cotangent(self, a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(np.array(a, order="C")).to(dtype=like.dtype,
                                                             device=like.device)
@@ -158,9 +189,11 @@ class TorchFunction:
                  if c is not None and _float_out(o) and o.requires_grad]
         if not pairs:
             return [None] * len(leaves)
+        # retain_graph: the next cotangent at this point reuses the graph
         return list(torch.autograd.grad([o for o, _ in pairs], leaves,
                                         grad_outputs=[self._cotangent(c, o) for o, c in pairs],
-                                        allow_unused=True, create_graph=create_graph))
+                                        allow_unused=True, create_graph=create_graph,
+                                        retain_graph=True))
 
     # -- the triple the harness checks ------------------------------------------------------
     def forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -195,10 +228,8 @@ class TorchFunction:
     def vjp(self, arrays: Sequence[np.ndarray], cts: Sequence[np.ndarray],
             ) -> tuple[np.ndarray | None, ...]:
         if self.order == 1:
-            leaves = [self._tensor(a, k).detach().requires_grad_(True)
-                      for k, a in enumerate(arrays)]
+            leaves, outs = self._graph_at(arrays)
             with torch.enable_grad():
-                outs = self._call(leaves)
                 grads = self._grads(leaves, outs, cts, create_graph=False)
         else:
             n = len(self.positions)

@@ -1,0 +1,71 @@
+"""The precision check and gradients computed from a rounded output: tanh'(z) = 1 - tanh(z)^2
+in float32 near saturation carries the rounding of tanh(z) (hundreds of ulps of the
+gradient), which no 4-ulp move of z reproduces; the check moves the input until the output
+moves by its own rounding. Faults still FAIL, and an output that does not move at all in a
+direction (x / y moved alike) gets no such allowance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradverify.harness import check_vjp
+
+SEEDS = [0, 1, 2]
+
+
+def _tanh_product(a, b):
+    return np.tanh(a * b)
+
+
+def _tanh_product_vjp(xs, gs, scale32=1.0):
+    a, b = xs
+    d = gs[0] * (1 - np.tanh(a * b) ** 2)  # from the rounded output, as frameworks do
+    if a.dtype == np.float32:
+        d = d * np.float32(scale32)
+    return d * b, d * a
+
+
+def _ratio(x, y):
+    return x / y
+
+
+def _ratio_vjp(xs, gs, scale32=1.0):
+    x, y = xs
+    g = gs[0] / y * (np.float32(scale32) if x.dtype == np.float32 else 1.0)
+    return g, -gs[0] * x / y ** 2
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("ab", [(2.5121243, -1.4176952), (4.0, -1.0), (2.0, 1.5)])
+def test_saturating_tanh_in_float32_passes(ab, seed):
+    a, b = (np.array([[v]], np.float32) for v in ab)
+    r = check_vjp(_tanh_product, _tanh_product_vjp, [a, b], seed=seed)
+    assert r.verdict != "FAIL", str(r)
+    assert r.check("precision").verdict == "PASS", str(r)
+
+
+@given(st.floats(1.5, 6.0, width=32), st.sampled_from([-1.0, 1.0]), st.integers(0, 3))
+def test_saturating_tanh_never_fails(z, sign, seed):
+    a, b = np.array([z], np.float32), np.array([sign], np.float32)
+    r = check_vjp(_tanh_product, _tanh_product_vjp, [a, b], seed=seed)
+    assert r.check("precision").verdict == "PASS", str(r)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("ab", [(2.5121243, -1.4176952), (4.0, -1.0)])
+def test_float32_fault_at_saturation_still_fails(ab, seed):
+    a, b = (np.array([[v]], np.float32) for v in ab)
+    vjp = lambda xs, gs: _tanh_product_vjp(xs, gs, scale32=1.5)
+    r = check_vjp(_tanh_product, vjp, [a, b], seed=seed)
+    assert r.check("precision").verdict == "FAIL", str(r)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_invariant_direction_gets_no_allowance(seed):
+    x, y = np.array([3.0], np.float32), np.array([2.0], np.float32)
+    vjp = lambda xs, gs: _ratio_vjp(xs, gs, scale32=1.01)  # 1% off, in float32 only
+    r = check_vjp(_ratio, vjp, [x, y], seed=seed)
+    assert r.check("precision").verdict == "FAIL", str(r)
