@@ -164,16 +164,16 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
         direction.flat[j] = d[c]
         directions: list[np.ndarray | None] = [None] * len(ref.xs)
         directions[kk] = direction
-        ana_c = jac.column(c) * d[c]
+        rows = jd0.row[pos]  # the ladder looks at this column's undecided entries only
+        ana_c = jac.column(c)[rows] * d[c]
         slope = finite_abs(np.nan_to_num(ana_c, nan=0.0))
         ln = line(p, ref, directions, None, stable,
-                  (c_round * slope * (xabs[c] / d[c]), c_round * slope))
+                  (c_round * slope * (xabs[c] / d[c]), c_round * slope), rows=rows)
         ab = c_round * eps * finite_abs(ana_c) + res[c] * d[c]
         est, jd = confirm(p, ln, ana_c, ab, h, scale)
-        rows = jd0.row[pos]
-        jd0.numeric[pos] = est.value[rows] / d[c]
-        tol[pos] = jd.tolerance[rows]
-        for q, r in zip(pos.tolist(), rows.tolist()):
+        jd0.numeric[pos] = est.value / d[c]
+        tol[pos] = jd.tolerance
+        for q, r in zip(pos.tolist(), range(rows.size)):
             code[q] = _CODE[jd.verdict[r]]
             kind[q] = _KIND[jd.kind[r]]
             note[q] = jd.reason[r]
@@ -188,8 +188,11 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
                for k_out, i in out_index]
     joint: dict = {}
     failed = code == FAIL_CODE
-    with np.errstate(invalid="ignore"):  # failing entries whose numeric slope is nearer 0
-        flat = failed & (np.abs(jd0.numeric - jd0.analytic) > np.abs(jd0.numeric))
+    # Failing entries that look flat (the numeric slope well inside (0, analytic): a piece
+    # narrower than the step), with a margin so a gradient scaled by 2 - the numeric value
+    # exactly halfway - is never judged as a sliver by the rounding of the two values.
+    with np.errstate(invalid="ignore"):
+        flat = failed & (3 * np.abs(jd0.numeric) < np.abs(jd0.numeric - jd0.analytic))
     if (kind == _KIND["kink"]).any() or flat.any():
         groups = kink_groups(_dense(jd0, kind == _KIND["kink"], (m, n)),
                              _dense(jd0, failed, (m, n)), _dense(jd0, flat, (m, n)))

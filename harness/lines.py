@@ -146,9 +146,11 @@ def moved(ref: Ref, directions: list[np.ndarray | None], t: float) -> list[np.nd
 
 def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
           cotangent: list[np.ndarray] | None, stable: Check,
-          rounding: tuple[Any, Any] = (0.0, 0.0)) -> Line:
+          rounding: tuple[Any, Any] = (0.0, 0.0), rows: np.ndarray | None = None) -> Line:
     """phi(t) = <v, f(x + t d) - f(x)>, or ``f(x + t d) - f(x)`` flattened (one channel per
-    output entry) when v is None.
+    output entry) when v is None - only the flat output entries ``rows`` when given (a
+    Jacobian column's undecided entries: the ladder's work then scales with them, not with
+    every output; ``rounding`` is given for those rows).
 
     Differencing against f(x) makes an output the direction does not touch contribute an
     exact zero to phi. Its round-off is still charged: an output that did not visibly move
@@ -203,8 +205,11 @@ def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
     if cts is None:
         def channels(t: float) -> tuple[np.ndarray, np.ndarray, Any]:
             diff, mag = changes(t)
-            return (np.concatenate([d.ravel() for d in diff]),
-                    np.concatenate([m.ravel() for m in mag]), argument(t))
+            value = np.concatenate([d.ravel() for d in diff])
+            size = np.concatenate([m.ravel() for m in mag])
+            if rows is not None:
+                value, size = value[rows], size[rows]
+            return value, size, argument(t)
     else:
         def channels(t: float) -> tuple[np.ndarray, np.ndarray, Any]:
             diff, mag = changes(t)
@@ -215,6 +220,8 @@ def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
             return np.array([value]), np.array([min(worst, walk)]), argument(t)
     line = Line(channels, paired=True)
     line.eps = ref.eps  # a float32-only function rounds at float32's spacing
+    # the largest output at x, for bounds that need it whatever channels are kept
+    line.top = max((float(np.max(finite_abs(b), initial=0.0)) for b in base), default=0.0)
     return line
 
 

@@ -68,6 +68,7 @@ class Line:
         self._paired = paired
         self.eps = float(np.finfo(dtype).eps)
         self.calls = 0
+        self.top = 0.0  # the largest output at x when the channels leave some outputs out
         self._cache: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def __call__(self, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -369,7 +370,8 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
     # rounds like 1/3), so flatness bounds |phi'| only to C_ROUND eps max|y| / FLAT_REACH.
     blind = est.flat & ~slope_seen
     if blind.any():
-        top = float(np.max(np.where(ok & np.isfinite(mags), mags, 0.0), initial=0.0))
+        top = max(float(np.max(np.where(ok & np.isfinite(mags), mags, 0.0), initial=0.0)),
+                  line.top)  # outputs a column's line does not keep
         b = est.budget
         b.output_roundoff = np.where(blind, np.fmax(b.output_roundoff,
                                                     c_round * eps * top / FLAT_REACH),
