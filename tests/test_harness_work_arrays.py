@@ -46,3 +46,11 @@ def test_forward_returning_a_view_of_its_input(seed):
     assert ok.verdict == "PASS" and bad.verdict == "FAIL"
     # the first pass decided it: no probe went to the step ladder
     assert ok.evaluations["forward"] == 10
+
+
+@pytest.mark.parametrize("x", [np.array(1000.0), np.array([1000.0]), np.full((1, 1), -3.0)])
+def test_size_one_and_0d_inputs_take_the_same_steps(x):
+    # the step ranges 2 h |x| are made in place in the scales; a 0-d scale is a scalar
+    ok = check_vjp(np.cos, lambda xs, gs: (-gs[0] * np.sin(xs[0]),), [x], mode="fast")
+    bad = check_vjp(np.cos, lambda xs, gs: (gs[0] * np.sin(xs[0]),), [x], mode="fast")
+    assert ok.verdict == "PASS" and bad.verdict == "FAIL"
