@@ -119,10 +119,10 @@ class FirstPass:
             floor = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
                         for k in self.floats)
             self.floor = floor / ref.eps * np.sqrt([np.einsum("i,i->", v, v) for v in self.vs])
-        # the scales become the steps' ranges 2 h s in place (s is not needed any more)
-        for t in sc:
-            t *= 2 * h
-        self.hs2 = sc
+        # the scales become the steps' ranges 2 h s in place (s is not needed any more;
+        # a 0-d input's scale is a NumPy scalar, which has no place to write to)
+        self.hs2 = [np.multiply(t, 2 * h, out=t) if isinstance(t, np.ndarray) and t.ndim
+                    else 2 * h * t for t in sc]
 
     def _outputs(self, ys: Sequence[np.ndarray]) -> np.ndarray:
         parts = [np.asarray(ys[k], np.float64).ravel() for k in self.floats]

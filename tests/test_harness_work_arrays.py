@@ -1,0 +1,56 @@
+"""Fast mode's work-array reuse must not change any value: the blockwise combination equals
+the whole-array one bit for bit, max |a| without an |a| array equals np.abs(a).max(), and a
+forward that returns a view of its input (whose buffer the first pass reuses for x - h u)
+is judged as if the buffers were separate."""
+
+import numpy as np
+import pytest
+
+from gradverify.harness import check_vjp
+from gradverify.harness.hygiene import _BLOCK, _combine, _finite_max
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (7,), (_BLOCK,), (_BLOCK + 1,), (3 * _BLOCK - 5,),
+                                   (129, 257)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_combine_matches_whole_array_formula(shape, dtype):
+    rng = np.random.default_rng(len(shape))
+    a = (rng.standard_normal(shape) * 1e3).astype(dtype)
+    b = (rng.standard_normal(shape) * 1e-3).astype(dtype)
+    want = np.multiply(a, 0.75, dtype=np.float64) + np.multiply(b, -1.5, dtype=np.float64)
+    assert np.array_equal(_combine(0.75, a, -1.5, b), want)
+    if a.ndim == 2:  # Fortran-ordered and transposed operands take the whole-array path
+        want_t = np.multiply(a.T, 0.75, dtype=np.float64) + np.multiply(b.T, -1.5,
+                                                                      dtype=np.float64)
+        assert np.array_equal(_combine(0.75, a.T, -1.5, b.T), want_t)
+        assert np.array_equal(_combine(0.75, a, -1.5, np.asfortranarray(b)), want)
+
+
+@pytest.mark.parametrize("values", [[-3.0, 2.0], [1.0, 5.0], [-5.0, -1.0], [-0.0], [0.0, -0.0],
+                                    [np.inf, -2.0], [-np.inf, 1.0], [np.nan, 1.0], [1e-310]])
+def test_finite_max_matches_abs_max(values):
+    a = np.array(values)
+    top = float(np.max(np.abs(a)))
+    want = top if np.isfinite(top) else float(np.max(np.where(np.isinf(a), 0.0, np.abs(a))))
+    got = _finite_max(a)
+    assert (np.isnan(got) and np.isnan(want)) or (got == want and np.copysign(1, got) == 1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_forward_returning_a_view_of_its_input(seed):
+    x = np.random.default_rng(seed).standard_normal(3000)
+    ok = check_vjp(lambda t: t.reshape(30, 100), lambda xs, gs: (gs[0].reshape(-1),), [x],
+                   mode="fast", seed=seed)
+    bad = check_vjp(lambda t: t.reshape(30, 100), lambda xs, gs: (1.001 * gs[0].reshape(-1),),
+                    [x], mode="fast", seed=seed)
+    assert ok.verdict == "PASS" and bad.verdict == "FAIL"
+    # the first pass decided it: no probe went to the step ladder
+    assert ok.evaluations["forward"] == 10
+
+
+@pytest.mark.parametrize("x", [np.array(1000.0), np.array([1000.0]), np.full((1, 1), -3.0)])
+def test_size_one_and_0d_inputs_take_the_same_steps(x):
+    # the step ranges 2 h |x| are made in place in the scales; a 0-d scale is a scalar
+    ok = check_vjp(np.cos, lambda xs, gs: (-gs[0] * np.sin(xs[0]),), [x], mode="fast")
+    bad = check_vjp(np.cos, lambda xs, gs: (gs[0] * np.sin(xs[0]),), [x], mode="fast")
+    assert ok.verdict == "PASS" and bad.verdict == "FAIL"
