@@ -63,3 +63,23 @@ def test_full_mode_costs_two_forward_evaluations_per_element_plus_a_constant():
         extra.add(r.evaluations["forward"] - 2 * (a.size + b.size))
     # the constant: hygiene (2) and the noise/stability samples; the same at every size
     assert len(extra) == 1 and 0 <= extra.pop() <= 16
+
+
+def test_a_two_entry_fault_cannot_hide_behind_probe_signs():
+    # equal inputs at the two entries, faults +d and -d: a probe sees d (u_i - u_j), which
+    # sign-only directions (u_i = +-|x_i|) zero in half the draws (1 in 16 over 4 directions,
+    # so ~4 misses in 60 seeds); continuous directions never do (miss < c^-4, README)
+    misses = []
+    for seed in range(60):
+        x = np.random.default_rng(seed).uniform(0.5, 1.5, 300)
+        x[20] = x[10]
+
+        def bad(xs, gs):
+            g = gs[0] * (1 - np.tanh(xs[0]) ** 2)
+            d = 1e-5 * g[10]  # linear in the cotangent: only the probes can see it
+            g[10] += d
+            g[20] -= d
+            return (g,)
+        if check_vjp(np.tanh, bad, [x], mode="fast", seed=seed).verdict != FAIL:
+            misses.append(seed)
+    assert not misses
