@@ -251,7 +251,7 @@ class Probe:
             chosen = []
             for span in ((lo, mid), (mid, hi)):
                 e = self.compare(span)
-                if {"disagree": e.verdict != PASS, "kink": e.kind == "kink",
+                if {"disagree": e.verdict != PASS, "kink": e.kind in ("kink", "jump"),
                         "jump": e.verdict == NOT_APPLICABLE}[follow]:
                     chosen.append((e.excess, span))
             for _, span in sorted(chosen):  # depth first into the worse half
@@ -272,7 +272,10 @@ class Probe:
             if (e.input, e.index) in seen:
                 continue
             seen.add((e.input, e.index))
-            if e.kind == "kink":
+            if e.kind in ("kink", "jump"):
+                # a jump at the step's scale is, for a continuous function, a kink nearer
+                # than the step: its pieces belong to the joint judgement (a genuine jump
+                # only widens the hull along its own coordinate)
                 coords.append(e)
             elif e.verdict == FAIL:
                 failing.append(e)
@@ -327,6 +330,15 @@ class Probe:
         rest = self._without(jumps) if jumps else None
         if rest is None:
             return NOT_APPLICABLE, jumps
+        if rest.verdict == FAIL:
+            # A "jump" of a continuous function is a kink closer to x than the step (t = 0
+            # beside lo = -1e-10, hi = 0: the piece out = t is a sliver 1e-10 wide), and
+            # the rest's disagreement may be a tie that only joint moves with those entries
+            # reveal: judged jointly with them, like any probe meeting kinks.
+            verdict, found, note = self.settle(rest)
+            if note:
+                rest.note = note
+            return verdict, [*found, *jumps] if verdict != PASS else found
         rest.note = rest.note or f"the probe without the {len(jumps)} entries where it jumps"
         return rest.verdict, [rest, *jumps]
 
@@ -348,7 +360,7 @@ class Probe:
             found, complete = [probe.compare((int(i), int(i) + 1)) for i in live], True
         else:
             found, complete = probe.localise("kink", limit=MAX_JOINT + 1)
-        return [e for e in found if e.kind == "kink" or live.size <= _SCAN], complete
+        return [e for e in found if e.kind in ("kink", "jump") or live.size <= _SCAN], complete
 
     def _zeroed(self, coords: list[Entry]) -> list[np.ndarray | None] | None:
         """The probe's directions with ``coords`` set to zero (None if nothing is left)."""
