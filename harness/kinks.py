@@ -134,6 +134,11 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             a = jac[r, list(ks)] * d[list(ks)]
             if not np.all(np.isfinite(pts)) or not (np.any(pts) or np.any(a)):
                 continue
+            if only is None and np.count_nonzero(np.any(pts != 0, axis=0) | (a != 0)) < 2:
+                # the row moves with one column of the linked group only: a 1-D kink, which
+                # its own ladder judged at that column's own scale (hi's piece a sliver
+                # between lo = -1e-5 and t = 5.8e-7, hi linked through lo = 0 elsewhere)
+                continue
             noise = 0.0 if sigma is None else C_NOISE * float(sigma[r])
             round_tol = SAFETY * (c_round * eps * (mag[r] + np.abs(a)) + noise) / inner
             spread = 2 * h * np.max(np.abs(pts), axis=0)  # pieces curve across delta

@@ -166,6 +166,14 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     ("clip f32 t = 5.8e-7, lo [2.2e-16, -1e-5], hi 0", _clip_raw,
      [np.full((4, 2), 5.8e-7, F32), np.array([2.2e-16, -1e-5], F32),
       np.zeros((4, 1, 2), F32)], 1, set()),
+    # hi linked with lo = 0 in the first row's outputs (a joint group at their common
+    # scale, 333 here), while out[3, 1] = hi only on the sliver (-1e-5, 5.8e-7): that row
+    # moves with hi alone, a 1-D kink its own ladder judged (gate seed 1, float32)
+    ("clip f32 t = 5.8e-7, lo (4, 3) with 2.2e-16, -1e-5, hi 0", _clip_raw,
+     [np.array(5.768902724412328e-07, F32),
+      np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0],
+                [2.220446049250313e-16, -9.999999747378752e-06, 1000.0]], F32),
+      np.array(0.0, F32)], 1, set()),
     # float32 x / y rounds to -0 while the forward's x - q y used q = -1 (out = 2.0)
     ("floormod f32 at x = -1.4e-45", lambda x, y: tf.floormod(x, y),
      [np.array([-1.4e-45, 1.4e-45, -3.5], F32), np.array([2.0, -2.0, 2.0], F32)], 1, set()),
