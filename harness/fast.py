@@ -24,19 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
+from gradverify.harness.budget import C_ROUND, C_SIGMA
 from gradverify.harness.calls import Problem
-from gradverify.harness.kinks import (
-    MAX_JOINT,
-    MAX_ROWS,
-    in_hull,
-    in_minkowski,
-    informative,
-    piece_gradients,
-    row_hulls,
-    small_arg_rounding,
-    two_scales,
-)
+from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import (
     Ref,
     cotangent,
@@ -47,6 +37,8 @@ from gradverify.harness.lines import (
     step,
     support,
 )
+from gradverify.harness.probe_kinks import joint
+from gradverify.harness.probe_kinks import scales_of as _scales_of
 from gradverify.harness.probes import FirstPass
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
@@ -251,7 +243,7 @@ class Probe:
             chosen = []
             for span in ((lo, mid), (mid, hi)):
                 e = self.compare(span)
-                if {"disagree": e.verdict != PASS, "kink": e.kind == "kink",
+                if {"disagree": e.verdict != PASS, "kink": e.kind in ("kink", "jump"),
                         "jump": e.verdict == NOT_APPLICABLE}[follow]:
                     chosen.append((e.excess, span))
             for _, span in sorted(chosen):  # depth first into the worse half
@@ -272,7 +264,10 @@ class Probe:
             if (e.input, e.index) in seen:
                 continue
             seen.add((e.input, e.index))
-            if e.kind == "kink":
+            if e.kind in ("kink", "jump"):
+                # a jump at the step's scale is, for a continuous function, a kink nearer
+                # than the step: its pieces belong to the joint judgement (a genuine jump
+                # only widens the hull along its own coordinate)
                 coords.append(e)
             elif e.verdict == FAIL:
                 failing.append(e)
@@ -292,6 +287,12 @@ class Probe:
                 return INCONCLUSIVE, unsure, None
             return FAIL, failing or found, None
         group = coords + failing
+        # Entries tied with the kink entries but flat and agreeing on their own belong to
+        # the same pieces (clip at t == lo == hi: t and hi look flat alone, only lo kinks;
+        # "nothing to any of them" is outside the hull only with t and hi judged too).
+        partners = self._tied_with(group, kinks)
+        if len(group) + len(partners) <= MAX_JOINT:
+            group = group + partners
         if not complete or len(group) > MAX_JOINT:
             if failing:
                 return FAIL, failing, None
@@ -313,6 +314,23 @@ class Probe:
             return INCONCLUSIVE, group, None
         return self._joint(group)
 
+    def _tied_with(self, group: list[Entry], others: list[Entry]) -> list[Entry]:
+        """Entries of ``others`` not in ``group`` whose value lies within the sampling
+        radius (the step at either entry's scale) of some entry of ``group``."""
+        scale = _scales_of(self.ref)
+        ids = {(e.input, e.index) for e in group}
+        where = [(e.input, e.index) for e in group]
+        out = []
+        for e in others:
+            if (e.input, e.index) in ids or e.index is None:
+                continue
+            x, s = float(self.ref.xs[e.input][e.index]), float(scale[e.input][e.index])
+            if any(abs(x - float(self.ref.xs[k][i])) <= self.h * max(s, float(scale[k][i]))
+                   for k, i in where):
+                out.append(e)
+                ids.add((e.input, e.index))
+        return out
+
     def isolate_jumps(self, probe: Entry) -> tuple[str, list[Entry]]:
         """A probe along which phi jumps: find the entries where it jumps (no derivative
         there) and judge the probe without them."""
@@ -327,6 +345,15 @@ class Probe:
         rest = self._without(jumps) if jumps else None
         if rest is None:
             return NOT_APPLICABLE, jumps
+        if rest.verdict == FAIL:
+            # A "jump" of a continuous function is a kink closer to x than the step (t = 0
+            # beside lo = -1e-10, hi = 0: the piece out = t is a sliver 1e-10 wide), and
+            # the rest's disagreement may be a tie that only joint moves with those entries
+            # reveal: judged jointly with them, like any probe meeting kinks.
+            verdict, found, note = self.settle(rest)
+            if note:
+                rest.note = note
+            return verdict, [*found, *jumps] if verdict != PASS else found
         rest.note = rest.note or f"the probe without the {len(jumps)} entries where it jumps"
         return rest.verdict, [rest, *jumps]
 
@@ -348,7 +375,7 @@ class Probe:
             found, complete = [probe.compare((int(i), int(i) + 1)) for i in live], True
         else:
             found, complete = probe.localise("kink", limit=MAX_JOINT + 1)
-        return [e for e in found if e.kind == "kink" or live.size <= _SCAN], complete
+        return [e for e in found if e.kind in ("kink", "jump") or live.size <= _SCAN], complete
 
     def _zeroed(self, coords: list[Entry]) -> list[np.ndarray | None] | None:
         """The probe's directions with ``coords`` set to zero (None if nothing is left)."""
@@ -366,74 +393,4 @@ class Probe:
         return None if directions is None else self.compare(None, directions)
 
     def _joint(self, coords: list[Entry]) -> tuple[str, list[Entry], str | None]:
-        where = [(e.input, int(np.ravel_multi_index(e.index, self.ref.xs[e.input].shape)))
-                 for e in coords]
-        scale = [float(np.abs(self.directions[k].flat[j])) for k, j in where]
-        cts = self.cts
-        y0 = np.concatenate([np.asarray(y, np.float64).ravel() for y in self.ref.ys
-                             if y.dtype.kind == "f"])
-        coords3 = [(k, j, s) for (k, j), s in zip(where, scale)]
-        a = np.array([float(np.asarray(self.g[k], np.float64).flat[j]) * s
-                      for (k, j), s in zip(where, scale)])
-        side = np.array([e.tolerance * s for e, s in zip(coords, scale)])
-        eps = self.ref.eps
-        # the outputs' own rounding enters every difference (a random walk over entries)
-        mag_r = min(float(np.sum(np.abs(cts * y0))), C_SIGMA * norm2(cts * y0))
-        pts = None
-        touched = np.zeros(y0.size, bool)
-
-        def weighted(y: np.ndarray) -> np.ndarray:
-            touched[...] |= y != y0  # the rows the kink entries move, for the second test
-            return np.array([cts @ (y - y0)])
-        # differences from f(x): outputs the sample does not touch add exact zeros
-        for small in ([False, True] if two_scales(coords3, self.ref, self.h) else [False]):
-            got, mag, inner = piece_gradients(self.p, self.ref, coords3, self.h,
-                                              reduce=weighted, small=small)
-            if not got.size or not np.all(np.isfinite(got)):
-                return PASS, coords, None
-            pts = got[:, 0, :]
-            arg = (small_arg_rounding(self.ref, coords3, a, inner, self.h, C_ROUND) if small
-                   else C_ROUND * eps * np.abs(a) / inner)
-            t = (SAFETY * (C_ROUND * eps * (mag_r + float(mag[0])) / inner + arg)
-                 + 2 * self.h * np.max(np.abs(pts), axis=0) + side)
-            # Clarke's hull of v.f is inside the v-weighted Minkowski sum of the rows'
-            # hulls, and can be smaller: several outputs each at its own tie (clip with
-            # t == lo == hi in several entries) combine TF's per-row choices into a point
-            # of the sum that no single sample point shows. Inside the first: PASS at once.
-            if ((in_hull(pts, a, t) and (not small or informative(t, pts, a)))
-                    or self._rows_agree(coords3, touched, y0, a, side, mag_r, small)):
-                return PASS, [e for e in coords if e.verdict == PASS], (
-                    "probe disagreement explained by kinks: the gradient lies in the convex "
-                    "hull of the pieces' gradients")
-        names = ", ".join(f"{e.input_name}{list(e.index)}" for e in coords)
-        joint = Entry(input=coords[0].input, input_name=coords[0].input_name,
-                      index=coords[0].index, analytic=coords[0].analytic,
-                      numeric=float(pts[int(np.argmin(np.sum((pts - a) ** 2, axis=1))), 0]
-                                    / scale[0]),
-                      bound=0.0, tolerance=float(t[0] / scale[0]), step=0.0, verdict=FAIL,
-                      kind="joint kink",
-                      note=f"at a tie of {names}: the gradient restricted to these entries is "
-                      "outside the convex hull of the gradients of the pieces met around x "
-                      "(Clarke's generalized Jacobian)")
-        return FAIL, [joint, *coords], None
-
-    def _rows_agree(self, coords3: list[tuple[int, int, float]], touched: np.ndarray,
-                    y0: np.ndarray, a: np.ndarray, side: np.ndarray, mag_r: float,
-                    small: bool) -> bool:
-        """Is the probe's analytic value on the kink entries in the cotangent-weighted
-        Minkowski sum of each moved output's own Clarke hull (one LP)?"""
-        rows = np.flatnonzero(touched & (self.cts != 0))
-        if not 0 < rows.size <= MAX_ROWS:
-            return False
-        hulls = row_hulls(self.p, self.ref, coords3, self.h, rows, y0, small=small)
-        if hulls is None or not hulls[0]:
-            return hulls is None  # outside the domain: nothing to judge against
-        sets, live, mags, inner, exact = hulls
-        if not all(np.all(np.isfinite(s)) for s in sets):
-            return True
-        w = self.cts[rows[live]]
-        spread = 2 * self.h * sum(abs(wr) * np.max(np.abs(s), axis=0) for wr, s in zip(w, sets))
-        t = (SAFETY * C_ROUND * self.ref.eps * (mag_r + float(np.abs(w) @ mags) + np.abs(a))
-             / inner + spread + side)
-        reach = np.vstack([abs(wr) * s for wr, s in zip(w, sets)])
-        return in_minkowski(sets, w, a, t, exact) and (not small or informative(t, reach, a))
+        return joint(self, coords)

@@ -17,305 +17,41 @@ True
 False
 """
 
+
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import linprog, nnls
 
 from gradverify.harness.budget import C_NOISE, SAFETY
 from gradverify.harness.calls import Problem
+from gradverify.harness.hull import (
+    FULL_HULL,
+    hull_contains,
+    in_hull,
+    in_minkowski,
+    minkowski_contains,
+)
+from gradverify.harness.kink_samples import (
+    MAX_JOINT,
+    MAX_ROWS,
+    MAX_SUPPORTS,
+    informative,
+    piece_gradients,
+    row_hulls,
+    sample_patterns,
+    small_arg_rounding,
+    small_scale,
+    two_scales,
+)
 from gradverify.harness.lines import Ref
 from gradverify.harness.report import FAIL, PASS, Entry
 
 __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
            "sample_patterns", "piece_gradients", "two_scales", "small_scale", "informative",
-           "small_arg_rounding",
-           "kink_groups",
-           "joint_kinks", "FULL_HULL", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
-
-FULL_HULL = 4    # up to this many inputs: every sign pattern and ordering, whole-hull test
-MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
-MAX_ROWS = 256   # beyond this many output rows moved by a probe's kinks: no Minkowski test
-MAX_SUPPORTS = 8  # distinct row supports sampled on their own for a probe's Minkowski sum
-_INNER = 1 / 16  # the difference step at a sample point, as a fraction of its radius
-_RADIUS2 = 0.3   # the second sampling radius, relative to the first (well above _INNER)
-
-
-def hull_contains(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
-    """Is ``target`` within ``tol`` (per coordinate) of the convex hull of ``points`` (rows)?
-
-    >>> hull_contains(np.eye(2), np.array([0.25, 0.75]), np.full(2, 1e-12))
-    True
-    """
-    return minkowski_contains([points], np.ones(1), target, tol)
-
-
-def minkowski_contains(sets: Sequence[np.ndarray], weights: np.ndarray, target: np.ndarray,
-                       tol: np.ndarray) -> bool:
-    """Is ``target`` within ``tol`` of ``sum_r weights[r] * hull(sets[r])``?
-
-    A probe's cotangent v mixes several outputs, each with its own tie: the analytic value
-    ``sum_r v_r g_r`` is right when every output's ``g_r`` lies in that output's hull, i.e.
-    when the value lies in the hulls' Minkowski sum weighted by v. Feasibility LP on
-    coordinates measured in units of their tolerance: lambda_r >= 0, sum lambda_r = 1 for
-    each set, |sum_r w_r P_r^T lambda_r - target| / tol <= 1. An LP solver's own tolerances
-    can call a feasible problem infeasible when coordinates differ in scale by many orders,
-    so "infeasible" is double-checked by NNLS (the nearest point in that metric).
-
-    >>> minkowski_contains([np.eye(2), np.eye(2)], np.ones(2), np.array([2.0, 0.0]),
-    ...                    np.full(2, 1e-12))
-    True
-    >>> hull_contains(np.eye(2), np.array([2.0, 0.0]), np.full(2, 1e-12))
-    False
-    """
-    pts = np.vstack([np.asarray(s, np.float64) * float(w) for s, w in zip(sets, weights)])
-    owner = np.concatenate([np.full(len(s), i) for i, s in enumerate(sets)])
-    eq = (owner[None, :] == np.arange(len(sets))[:, None]).astype(np.float64)
-    m = pts.shape[0]
-    target = np.asarray(target, np.float64)
-    floor = np.finfo(np.float64).eps * np.maximum(np.max(np.abs(pts), axis=0), np.abs(target))
-    unit = np.maximum(np.asarray(tol, np.float64), np.maximum(floor, 1e-300))
-    p, a = pts / unit, target / unit
-    a_ub = np.vstack([p.T, -p.T])
-    b_ub = np.concatenate([a + 1.0, -(a - 1.0)])
-    res = linprog(np.zeros(m), A_ub=a_ub, b_ub=b_ub, A_eq=eq, b_eq=np.ones(len(sets)),
-                  bounds=(0, None), method="highs")
-    if res.status == 0:
-        return True
-    weight = 1e3 * (1.0 + float(np.max(np.abs(p), initial=0.0)) + float(np.max(np.abs(a))))
-    lam, _ = nnls(np.vstack([p.T, weight * eq]), np.concatenate([a, np.full(len(sets),
-                                                                          weight)]))
-    sums = eq @ lam
-    if np.any(sums <= 0):
-        return False
-    lam = lam / sums[owner]
-    return bool(np.all(np.abs(p.T @ lam - a) <= 1.0 + 1e-9))
-
-
-def in_hull(points: np.ndarray, target: np.ndarray, tol: np.ndarray) -> bool:
-    """The membership test used: the whole hull for up to FULL_HULL coordinates (all
-    sign patterns and orderings were sampled), every pair of coordinates beyond."""
-    k = points.shape[1]
-    if k <= FULL_HULL:
-        return hull_contains(points, target, tol)
-    return all(hull_contains(points[:, [i, j]], target[[i, j]], tol[[i, j]])
-               for i, j in itertools.combinations(range(k), 2))
-
-
-def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
-    """Directions w (rows) around a kink in k inputs: every signed ordering (k <= FULL_HULL:
-    each ordering of the k inputs and of x itself, so every sign pattern with every order of
-    magnitudes - clip's t, lo and hi all at 0 has the piece lo < t < 0 only there), else the
-    sign patterns of a strength-2 covering array, their negations, random patterns, and each
-    input above and below all the others.
-
-    >>> sample_patterns(2, np.random.default_rng(0)).shape
-    (6, 2)
-    """
-    rows = []
-
-    def magnitudes() -> np.ndarray:
-        # distinct values at least 1/(k-1) apart: no two perturbed inputs come closer than
-        # the difference step at the sample point (no straddled kink between them)
-        return rng.permutation(np.linspace(0.5, 1.5, k)) if k > 1 else np.ones(1)
-    if k <= FULL_HULL:
-        # ranks 0..k of the inputs and of "unmoved" (rank r0): w = rank - r0, rescaled to
-        # magnitudes in [1.5/k, 1.5] like the patterns below; neighbours 1.5/k apart
-        for perm in itertools.permutations(range(k + 1)):
-            ranks = np.array(perm, float)
-            rows.append((ranks[:k] - ranks[k]) * 1.5 / k)
-    else:
-        n = 6
-        while len(list(itertools.combinations(range(n - 1), n // 2))) < k:
-            n += 2
-        # Columns: distinct weight-n/2 binary vectors with a 0 first - any two of them
-        # show all four sign combinations somewhere (Kleitman-Spencer).
-        cols = [np.isin(np.arange(n), tuple(c + 1 for c in comb))
-                for comb in itertools.combinations(range(n - 1), n // 2)][:k]
-        signs = np.where(np.array(cols).T, 1.0, -1.0)
-        for s in np.vstack([signs, -signs, rng.choice([-1.0, 1.0], size=(2 * k, k))]):
-            rows.append(s * magnitudes())
-        # each input above and below all others once: the pieces where it wins a tie
-        for i in range(k):
-            for top in (2.0, -2.0):
-                w = rng.choice([-1.0, 1.0], size=k) * magnitudes()
-                w[i] = top
-                rows.append(w)
-    return np.array(rows)
-
-
-def _outputs(p: Problem, ref: Ref, xs: list[np.ndarray]) -> np.ndarray | None:
-    ys = p.forward(xs, ref.forward)
-    if [(y.shape, y.dtype) for y in ys] != [(y.shape, y.dtype) for y in ref.ys]:
-        return None
-    return np.concatenate([np.asarray(y, np.float64).ravel() for y in ys
-                           if y.dtype.kind == "f"])
-
-
-def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
-                    h: float, reduce: Callable[[np.ndarray], np.ndarray] | None = None,
-                    small: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
-    """Gradients (per unit of the relative steps) of all outputs w.r.t. ``coords`` =
-    (input, flat index, scale) at sample points around x: shape (samples, channels, k),
-    the largest channel magnitude met, and the difference step used. ``reduce`` maps the
-    flat outputs to the channels (a probe's cotangent-weighted sum; default: all outputs)."""
-    if reduce is None:
-        def reduce(y: np.ndarray) -> np.ndarray:
-            return y
-    k = len(coords)
-    patterns = sample_patterns(k, p.rng)
-    # One step scale for all coordinates: ties are orderings in x itself, which
-    # per-coordinate scales would distort (a tie of 0.7 and 0.7 scaled by 0.2 and 1.1).
-    # small: sample at the smallest scale around x instead - pieces that exist only within
-    # a sliver narrower than the common scale (t = 1e-30 between bounds at 0) show there.
-    big = small_scale(ref, coords, h) if small else max(s for _, _, s in coords)
-    gap = 1.0 / max(k - 1, 1)  # the smallest distance between two perturbed inputs
-    inner = h * _INNER * min(gap, 0.5)
-    grads = []
-    mag = np.abs(reduce(np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
-                                        if y.dtype.kind == "f"])))
-    # Every pattern at two radii: a sample point within the difference step of some other
-    # kink (clip's t landing on hi = 1 while t and lo are sampled) spoils that point's
-    # differences on both sides; the same pattern at another radius keeps its piece.
-    for w in np.vstack([patterns, _RADIUS2 * patterns]):
-        base = [x.copy() for x in ref.xs]
-        for (kk, j, _), wc in zip(coords, w):
-            base[kk].flat[j] = base[kk].flat[j] + h * wc * big
-        y0 = _outputs(p, ref, base)
-        if y0 is None:
-            return np.zeros((0, mag.size, k)), mag, inner
-        y0 = reduce(y0)
-        g, fwd, bwd = [], [], []
-        for kk, j, s in coords:
-            vals = []
-            for sign in (1.0, -1.0):
-                xs = [x.copy() if i == kk else x for i, x in enumerate(base)]
-                xs[kk].flat[j] = xs[kk].flat[j] + sign * inner * big
-                y = _outputs(p, ref, xs)
-                if y is None:
-                    return np.zeros((0, mag.size, k)), mag, inner
-                y = reduce(y)
-                vals.append(y)
-                mag = np.fmax(mag, np.abs(y))
-            with np.errstate(all="ignore"):
-                g.append((vals[0] - vals[1]) / (2 * inner * big) * s)
-                fwd.append((vals[0] - y0) / (inner * big) * s)
-                bwd.append((y0 - vals[1]) / (inner * big) * s)
-        # A sample point closer to some other kink than the difference step (t near hi
-        # while the group is t and lo) gives a central difference mixing two pieces - a
-        # point strictly inside the hull, the piece's own vertex lost. The one-sided
-        # differences away from that kink keep it: both sides are added (each is a
-        # difference quotient of f near x, so inside Clarke's generalized Jacobian too).
-        grads.extend([np.array(g).T, np.array(fwd).T, np.array(bwd).T])
-    return np.array(grads), mag, inner * big / max(min(s for _, _, s in coords), 1e-300)
-
-
-def in_minkowski(sets: Sequence[np.ndarray], weights: np.ndarray, target: np.ndarray,
-                 tol: np.ndarray, exact: bool) -> bool:
-    """``minkowski_contains`` in all coordinates when every set holds all the pieces of its
-    output (``exact``), else on every pair of coordinates (a projection: necessary for
-    membership and free of the sampling gaps of a high-dimensional hull)."""
-    if exact:
-        return minkowski_contains(sets, weights, target, tol)
-    return all(minkowski_contains([s[:, [i, j]] for s in sets], weights, target[[i, j]],
-                                  tol[[i, j]])
-               for i, j in itertools.combinations(range(len(target)), 2))
-
-
-def row_hulls(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
-              rows: np.ndarray, y0: np.ndarray, small: bool = False,
-              ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, float, bool] | None:
-    """The pieces' gradients of each output row in ``rows`` w.r.t. ``coords`` (a probe's
-    kink entries), for the Minkowski-sum judgement: (sets, the rows kept - those whose
-    gradient moves at all -, their magnitudes, the difference step, exact). Beyond FULL_HULL
-    coordinates the joint patterns do not show every piece of each row, so each distinct
-    support (the coordinates a row depends on) of at most FULL_HULL entries is sampled
-    again on its own, with every signed ordering: the row's hull is then complete (exact).
-    None when a sample point leaves the function's domain."""
-    def diff(sel: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        return lambda y: (y - y0)[sel]
-    grads, mag, inner = piece_gradients(p, ref, coords, h, reduce=diff(rows), small=small)
-    if not grads.size:
-        return None
-    live = [i for i in range(len(rows)) if np.any(grads[:, i, :])]
-    sets = [grads[:, i, :] for i in live]
-    k = len(coords)
-    exact = k <= FULL_HULL
-    if not exact:
-        supports: dict[tuple[int, ...], list[int]] = {}
-        for n, i in enumerate(live):
-            cs = tuple(int(c) for c in np.flatnonzero(np.any(grads[:, i, :] != 0, axis=0)))
-            supports.setdefault(cs, []).append(n)
-        if len(supports) <= MAX_SUPPORTS and all(len(cs) <= FULL_HULL for cs in supports):
-            for cs, members in supports.items():
-                sel = rows[[live[n] for n in members]]
-                g2, m2, in2 = piece_gradients(p, ref, [coords[c] for c in cs], h,
-                                              reduce=diff(sel), small=small)
-                if not g2.size:
-                    return None
-                inner = min(inner, in2)
-                for col, n in enumerate(members):
-                    full = np.zeros((len(g2), k))
-                    full[:, list(cs)] = g2[:, col, :]
-                    sets[n] = np.vstack([sets[n], full])
-                    mag[live[n]] = max(mag[live[n]], m2[col])
-            exact = True
-    return sets, np.array(live, int), mag[live], inner, exact
-
-
-def small_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> float:
-    """The radius of the second sampling: the smallest of the coordinates' scales, their
-    nonzero magnitudes and their nonzero distances to every input entry - ties and kinks
-    sit where entries meet each other or 0, so a piece that exists only between x and such
-    an entry (hi = 0 between lo = -6e-8 and t = 6e-7) is met within that distance. Never
-    so small that the difference step falls below a few ulps of the entries moved."""
-    vals = np.concatenate([np.asarray(x, np.float64).ravel() for x in ref.xs
-                           if x.dtype.kind == "f"])
-    vals = vals[np.isfinite(vals)]
-    out = min(s for _, _, s in coords)
-    top = 0.0
-    for kk, j, _ in coords:
-        v = float(ref.xs[kk].flat[j])
-        dist = np.abs(vals - v)
-        dist = dist[dist > 0]
-        out = min(out, float(dist.min()) if dist.size else out, abs(v) or out)
-        top = max(top, abs(v))
-    floor = 8 * ref.eps * top / (h * _INNER / 4) if top else np.finfo(np.float64).tiny
-    return max(out, floor)
-
-
-def small_arg_rounding(ref: Ref, coords: Sequence[tuple[int, int, float]], a: np.ndarray,
-                       inner: float, h: float, c_round: float) -> np.ndarray:
-    """Argument rounding of the small-scale differences, per coordinate, from the entries'
-    own magnitudes: moving an entry by d rounds it by ``eps * |x + d|``, an error of
-    ``|a| eps |x + d| / d`` in the difference quotient. The common-scale formula
-    ``eps |a| / inner`` assumes ``|x|`` is the coordinates' scale - at a radius far below
-    it that would swamp every piece (hi = 0 sampled within 2e-7 of lo and t)."""
-    k = len(coords)
-    step = inner * min(s for _, _, s in coords)          # the difference step, absolute
-    reach = step / (_INNER * min(1.0 / max(k - 1, 1), 0.5))  # h times the radius
-    xabs = np.array([abs(float(ref.xs[kk].flat[j])) for kk, j, _ in coords])
-    return c_round * ref.eps * np.abs(a) * (xabs + 2 * reach) / step
-
-
-def informative(t: np.ndarray, pts: np.ndarray, a: np.ndarray) -> bool:
-    """Can a hull test with tolerance ``t`` tell the pieces apart at all? At the small
-    scale the round-off of the differences grows like 1/radius: a tolerance above a
-    quarter of the gradients' size admits any value, so "inside" proves nothing there
-    (a gradient of 2 at a tie 1e-12 away would pass)."""
-    size = max(float(np.max(np.abs(pts), initial=0.0)), float(np.max(np.abs(a), initial=0.0)))
-    return bool(np.max(t, initial=0.0) <= 0.25 * size)
-
-
-def two_scales(coords: Sequence[tuple[int, int, float]], ref: Ref | None = None,
-               h: float = 0.0) -> bool:
-    """Do the scales around x differ enough for a second, small-scale sampling?"""
-    scales = [s for _, _, s in coords]
-    low = min(scales) if ref is None else small_scale(ref, coords, h)
-    return low < max(scales) / 16
+           "small_arg_rounding", "kink_groups", "joint_kinks", "FULL_HULL", "MAX_JOINT",
+           "MAX_ROWS", "MAX_SUPPORTS"]
 
 
 def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None = None,
@@ -397,6 +133,11 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             pts = grads[:, r, :]
             a = jac[r, list(ks)] * d[list(ks)]
             if not np.all(np.isfinite(pts)) or not (np.any(pts) or np.any(a)):
+                continue
+            if only is None and np.count_nonzero(np.any(pts != 0, axis=0) | (a != 0)) < 2:
+                # the row moves with one column of the linked group only: a 1-D kink, which
+                # its own ladder judged at that column's own scale (hi's piece a sliver
+                # between lo = -1e-5 and t = 5.8e-7, hi linked through lo = 0 elsewhere)
                 continue
             noise = 0.0 if sigma is None else C_NOISE * float(sigma[r])
             round_tol = SAFETY * (c_round * eps * (mag[r] + np.abs(a)) + noise) / inner

@@ -153,6 +153,27 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     # second output's group (t, lo[1]) cannot show the first output's pieces
     ("clip f32 t = 0 shared, lo [0, 0], hi [0, 1]", _clip_raw,
      [np.array(0.0, F32), np.array([0.0, 0.0], F32), np.array([0.0, 1.0], F32)], 1, set()),
+    # t == lo == hi = 0 in three outputs and t == hi = 0 with lo a sliver below in the
+    # fourth: t alone is flat both ways in every output (clipped by hi up, by lo down) and
+    # hi only "jumps" by the sliver, yet TF sends the gradient to t; only joint moves (lo
+    # down, hi up) meet the piece out = t (fast mode FAILed at every seed)
+    ("clip t == hi = 0, lo [0, 0, 0, -1e-300]", _clip_raw,
+     [np.zeros(4), np.array([0.0, 0.0, 0.0, -1e-300]), np.array(0.0)], 1, set()),
+    ("clip t == hi = 0, lo [0, 0, 0, -6e-87]", _clip_raw,
+     [np.zeros(4), np.array([0.0, 0.0, 0.0, -6e-87]), np.array(0.0)], 1, set()),
+    ("clip t == hi = 0, lo [0, 0, 0, -1e-10]", _clip_raw,
+     [np.zeros(4), np.array([0.0, 0.0, 0.0, -1e-10]), np.array(0.0)], 1, set()),
+    ("clip f32 t = 5.8e-7, lo [2.2e-16, -1e-5], hi 0", _clip_raw,
+     [np.full((4, 2), 5.8e-7, F32), np.array([2.2e-16, -1e-5], F32),
+      np.zeros((4, 1, 2), F32)], 1, set()),
+    # hi linked with lo = 0 in the first row's outputs (a joint group at their common
+    # scale, 333 here), while out[3, 1] = hi only on the sliver (-1e-5, 5.8e-7): that row
+    # moves with hi alone, a 1-D kink its own ladder judged (gate seed 1, float32)
+    ("clip f32 t = 5.8e-7, lo (4, 3) with 2.2e-16, -1e-5, hi 0", _clip_raw,
+     [np.array(5.768902724412328e-07, F32),
+      np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0],
+                [2.220446049250313e-16, -9.999999747378752e-06, 1000.0]], F32),
+      np.array(0.0, F32)], 1, set()),
     # float32 x / y rounds to -0 while the forward's x - q y used q = -1 (out = 2.0)
     ("floormod f32 at x = -1.4e-45", lambda x, y: tf.floormod(x, y),
      [np.array([-1.4e-45, 1.4e-45, -3.5], F32), np.array([2.0, -2.0, 2.0], F32)], 1, set()),

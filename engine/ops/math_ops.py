@@ -496,22 +496,8 @@ def logical_not(x):
 
 
 # -- clip_by_value ---------------------------------------------------------------------------
-def _clip_unverifiable(t, lo, hi) -> bool:
-    """Points where t, min and max lie within 1e-3 (relative) of one another but not on an
-    exact tie: several kinks inside every step. The joint Clarke judgement handles exact
-    ties and slivers in most such points, but not yet all (a fresh install's gate drew a
-    float32 case it rejects, and judging one costs minutes), so they stay outside the gate
-    until it does; exact ties t == min == max are still checked."""
-    t, lo, hi = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in (t, lo, hi)))
-    near = np.zeros(t.shape, bool)
-    for a, b in ((t, lo), (t, hi), (lo, hi)):
-        gap = np.abs(a - b)
-        near |= (gap > 0) & (gap <= 1e-3 * np.maximum(1.0, np.maximum(np.abs(a), np.abs(b))))
-    return bool(np.any(near))
-
-
 @op("ClipByValue", inputs={"t": m.reals, "clip_value_min": m.reals, "clip_value_max": m.reals},
-    signature="broadcast", ties=True, dtypes=NUM, unverifiable=_clip_unverifiable,
+    signature="broadcast", ties=True, dtypes=NUM,
     reference=lambda t, lo, hi: np.where(np.where(t > hi, hi, t) < lo, lo,
                                          np.where(t > hi, hi, t)),
     examples=({"shapes": {"t": (2, 3), "clip_value_min": (), "clip_value_max": ()}},

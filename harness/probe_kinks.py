@@ -1,0 +1,149 @@
+"""Fast mode at kinks: a probe ``<v, J u>`` that disagrees where its line meets kinks is
+judged jointly on the kink entries (and the entries failing or jumping beside them).
+
+The analytic value restricted to those entries, ``a_j = (J^T v)_j``, must lie in the hull
+of the sampled gradients of ``v . f`` around x, or else in the v-weighted Minkowski sum of
+each moved output's own hull (TF picks a tie convention per output; combined they give
+points of the sum that no single sample point shows). Every coordinate is sampled at its
+own step scale from ``lines.scales`` - not at the probe's direction entry - so the sample
+points are the same for every probe of a check and their outputs are evaluated once
+(``kink_samples`` memoises them per reference point).
+
+>>> from gradverify.harness import check_vjp
+>>> def clip_vjp(xs, gs):          # TF's masks: t gets the gradient where lo <= t <= hi
+...     t, lo, hi = xs
+...     g = gs[0]
+...     return (g * ((t >= lo) & (t <= hi)), g * ((t < lo) | (hi < lo)),
+...             g * ((t > hi) & (hi >= lo)))
+>>> clip = lambda t, lo, hi: np.maximum(np.minimum(t, hi), lo)
+>>> xs = [np.zeros(4), np.array([0.0, 0.0, 0.0, -1e-300]), np.zeros(4)]
+>>> check_vjp(clip, clip_vjp, xs, mode="fast", seed=0).verdict
+'PASS'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
+from gradverify.harness.hull import hull_contains, in_hull, in_minkowski
+from gradverify.harness.kink_samples import (
+    MAX_ROWS,
+    informative,
+    memo_of,
+    piece_gradients,
+    row_hulls,
+    small_arg_rounding,
+    two_scales,
+)
+from gradverify.harness.lines import Ref, norm2, scales
+from gradverify.harness.report import FAIL, PASS, Entry
+
+if TYPE_CHECKING:
+    from gradverify.harness.fast import Probe
+
+__all__ = ["joint", "scales_of"]
+
+
+def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | None]:
+    """The probe's verdict on its kink entries ``coords`` (PASS, or FAIL with a "joint
+    kink" entry first), the entries to show, and a note for the report."""
+    ref, h = probe.ref, probe.h
+    where = [(e.input, int(np.ravel_multi_index(e.index, ref.xs[e.input].shape)))
+             for e in coords]
+    steps = scales_of(ref)
+    scale = [float(steps[k].flat[j]) for k, j in where]
+    cts = probe.cts
+    y0 = np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
+                         if y.dtype.kind == "f"])
+    coords3 = [(k, j, s) for (k, j), s in zip(where, scale)]
+    # entries report values per unit of x: in units of each coordinate's step scale here
+    a = np.array([float(np.asarray(probe.g[k], np.float64).flat[j]) * s
+                  for (k, j), s in zip(where, scale)])
+    side = np.array([e.tolerance * s if np.isfinite(e.tolerance) else 0.0
+                     for e, s in zip(coords, scale)])
+    eps = ref.eps
+    # the outputs' own rounding enters every difference (a random walk over entries)
+    mag_r = min(float(np.sum(np.abs(cts * y0))), C_SIGMA * norm2(cts * y0))
+    pts = None
+    touched = np.zeros(y0.size, bool)
+
+    def weighted(y: np.ndarray) -> np.ndarray:
+        touched[...] |= y != y0  # the rows the kink entries move, for the second test
+        return np.array([cts @ (y - y0)])
+    # differences from f(x): outputs the sample does not touch add exact zeros
+    decided = False
+    for small in ([False, True] if two_scales(coords3, ref, h) else [False]):
+        got, mag, inner = piece_gradients(probe.p, ref, coords3, h, reduce=weighted,
+                                          small=small)
+        if not got.size or not np.all(np.isfinite(got)):
+            return PASS, coords, None
+        pts = got[:, 0, :]
+        arg = (small_arg_rounding(ref, coords3, a, inner, h, C_ROUND) if small
+               else C_ROUND * eps * np.abs(a) / inner)
+        t = (SAFETY * (C_ROUND * eps * (mag_r + float(mag[0])) / inner + arg)
+             + 2 * h * np.max(np.abs(pts), axis=0) + side)
+        # Clarke's hull of v.f is inside the v-weighted Minkowski sum of the rows'
+        # hulls, and can be smaller: several outputs each at its own tie (clip with
+        # t == lo == hi in several entries) combine TF's per-row choices into a point
+        # of the sum that no single sample point shows. Inside the first: PASS at once.
+        # Beyond FULL_HULL coordinates the covering patterns miss pieces, and the pairwise
+        # projections they are judged on are weak (each row's simplex projects onto a
+        # triangle holding 0: "nothing to t, lo or hi" at clip's tie would pass). When every
+        # moved row's own support was sampled completely, that Minkowski test decides.
+        # (and once one scale decided "outside" exactly, the weaker pairwise test at the
+        # other scale does not overrule it)
+        useful = not small or informative(t, pts, a)
+        rows_in, exact = _rows_agree(probe, coords3, touched, y0, a, side, mag_r, small)
+        decided = decided or exact
+        if (useful and hull_contains(pts, a, t)) or rows_in or (
+                useful and not decided and in_hull(pts, a, t)):
+            return PASS, [e for e in coords if e.verdict == PASS], (
+                "probe disagreement explained by kinks: the gradient lies in the convex "
+                "hull of the pieces' gradients")
+    names = ", ".join(f"{e.input_name}{list(e.index)}" for e in coords)
+    near = pts[int(np.argmin(np.sum((pts - a) ** 2, axis=1)))]
+    entry = Entry(input=coords[0].input, input_name=coords[0].input_name,
+                  index=coords[0].index, analytic=coords[0].analytic,
+                  numeric=float(near[0] / scale[0]), bound=0.0,
+                  tolerance=float(t[0] / scale[0]), step=0.0, verdict=FAIL,
+                  kind="joint kink",
+                  note=f"at a tie of {names}: the gradient restricted to these entries is "
+                  "outside the convex hull of the gradients of the pieces met around x "
+                  "(Clarke's generalized Jacobian)")
+    return FAIL, [entry, *coords], None
+
+
+def scales_of(ref: Ref) -> list[np.ndarray]:
+    """``lines.scales`` of the reference point's inputs, computed once per point (like the
+    memoised samples that depend on them)."""
+    memo = memo_of(ref)
+    if "scales" not in memo:
+        memo["scales"] = scales(ref.xs)
+    return memo["scales"]
+
+
+def _rows_agree(probe: Probe, coords3: list[tuple[int, int, float]], touched: np.ndarray,
+                y0: np.ndarray, a: np.ndarray, side: np.ndarray, mag_r: float,
+                small: bool) -> tuple[bool, bool]:
+    """Is the probe's analytic value on the kink entries in the cotangent-weighted
+    Minkowski sum of each moved output's own Clarke hull (one LP)? And was every row's
+    hull sampled completely (an "outside" then decides)?"""
+    rows = np.flatnonzero(touched & (probe.cts != 0))
+    if not 0 < rows.size <= MAX_ROWS:
+        return False, False
+    hulls = row_hulls(probe.p, probe.ref, coords3, probe.h, rows, y0, small=small)
+    if hulls is None or not hulls[0]:
+        return hulls is None, False  # outside the domain: nothing to judge against
+    sets, live, mags, inner, exact = hulls
+    if not all(np.all(np.isfinite(s)) for s in sets):
+        return True, False
+    w = probe.cts[rows[live]]
+    spread = 2 * probe.h * sum(abs(wr) * np.max(np.abs(s), axis=0) for wr, s in zip(w, sets))
+    t = (SAFETY * C_ROUND * probe.ref.eps * (mag_r + float(np.abs(w) @ mags) + np.abs(a))
+         / inner + spread + side)
+    reach = np.vstack([abs(wr) * s for wr, s in zip(w, sets)])
+    useful = not small or informative(t, reach, a)
+    return in_minkowski(sets, w, a, t, exact) and useful, exact and useful
