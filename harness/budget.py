@@ -37,7 +37,8 @@ import numpy as np
 
 __all__ = ["ErrorBudget", "tolerance", "central_tolerance", "central_roundoff", "noise_level",
            "SAFETY", "C_ROUND", "C_NOISE", "C_SIGMA", "quantum_level", "F32_SAFETY",
-           "INCONCLUSIVE_RTOL", "DETECT_RTOL", "default_step"]
+           "INCONCLUSIVE_RTOL", "DETECT_RTOL", "default_step", "DECISIVE_SHARE",
+           "RICHARDSON_REACH", "ladder_top", "SHARPEN_ULPS"]
 
 # The multiple of the budget allowed: each term is already an over-estimate, the factor
 # absorbs the terms' own uncertainty (a truncation spread measured on two levels).
@@ -56,6 +57,45 @@ F32_SAFETY = 64.0
 INCONCLUSIVE_RTOL = 1e-3
 # Fast mode adapts until the whole gradient is resolved to this relative error (float64).
 DETECT_RTOL = 1e-6
+
+
+# A first pass (one central difference, no truncation term) decides an agreement only when
+# the error uses at most this share of its tolerance - the budget itself, not the safety
+# margin on top of it. A correct gradient agrees far inside the budget (every term is an
+# over-estimate); an error inside the margin may be a fault the first step cannot resolve
+# (one entry of a scalar loss over many inputs), so it is confirmed on the step ladder,
+# whose coarser Richardson rungs resolve it.
+DECISIVE_SHARE = 1.0 / SAFETY
+# The ladder's coarsest step: RICHARDSON_REACH * eps ** (1/5), where the error of a
+# Richardson-extrapolated central difference (truncation ~ H^4, round-off ~ eps / H) is
+# smallest, times a margin so the optimum lies inside the ladder, not at its end.
+RICHARDSON_REACH = 4.0
+# Full mode extrapolates over coarser steps for every entry its first pass decided without
+# resolving this many ulps relative (5.7e-8 in float64): the target is that a gradient
+# off by 1e-7 relative FAILs. Most entries of most functions resolve it at the first step
+# (a few dozen ulps of an output of the entry's own size); a scalar loss over many inputs
+# does not (each entry is ~1/n of the loss it moves).
+SHARPEN_ULPS = 256.0
+
+
+def ladder_top(eps: float, h: float) -> float:
+    """The coarsest rung of the step ladder: ``16 h`` (the classic start), extended by
+    factors of 4 while it stays at or below ``RICHARDSON_REACH * eps ** (1/5)`` - the
+    region where extrapolation over larger steps resolves what round-off hides at ``h``
+    (a scalar loss over many inputs). Nothing changes where ``16 h`` is already beyond
+    it (float32: eps ** (1/3) is coarse).
+
+    >>> eps = 2.0 ** -52
+    >>> round(ladder_top(eps, default_step(eps)) / default_step(eps))   # float64
+    256
+    >>> eps32 = 2.0 ** -23
+    >>> ladder_top(eps32, default_step(eps32)) == 16 * default_step(eps32)
+    True
+    """
+    top, reach = 16.0 * h, RICHARDSON_REACH * eps ** 0.2
+    while 4.0 * top <= reach:
+        top *= 4.0
+    return top
 
 
 def default_step(eps: float) -> float:

@@ -37,6 +37,7 @@ from gradverify.harness.full_pass import (
     Judged,
     Point,
     SparseJacobian,
+    coarse_pass,
     entry_tolerance,
     first_pass,
 )
@@ -149,6 +150,7 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
 
     # -- first pass: central differences, two evaluations per column --------------------------
     jd0 = first_pass(p, ref, cols, jac, pt, h, shapes, stable)
+    sharpened = coarse_pass(p, ref, cols, pt, h, shapes, jd0)
     code, tol, kind = jd0.code, jd0.tol, jd0.kind
 
     # -- the ladder, only for columns with an undecided entry ---------------------------------
@@ -245,6 +247,7 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
         check.arrays["analytic"], check.arrays["numeric"], blocks, [x.shape for x in ref.xs])
         ] if check.verdict == FAIL else []
     check.details["ladder_columns"] = len(ladder)
+    check.details["sharpened_entries"] = sharpened
     check.details["judged_entries"] = int(jd0.row.size)
     return check
 

@@ -13,7 +13,8 @@ Two estimators:
   ``3 C_ROUND eps F / h`` where F bounds ``|phi|`` near 0, argument rounding likewise, and
   the cancellation noise ``3 C_NOISE sigma / h`` when a measured noise level is given.
 - :func:`noise` - the noise level sigma of phi near 0 (ECnoise on two one-sided windows).
-- :func:`refine` - a ladder of steps ``16h, 4h, h, ... h/1024``: Richardson at each rung, the
+- :func:`refine` - a ladder of steps ``16h, 4h, h, ... h/1024`` (in float64 from 256h:
+  coarser Richardson rungs resolve what round-off hides at h): Richardson at each rung, the
   budget from the spread of neighbouring rungs plus round-off and measured noise, the best
   rung per channel, and one-sided differences to recognise kinks (the gap between the
   one-sided derivatives stays put as h shrinks) and jumps (it grows like 1/h).
@@ -29,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,7 @@ from gradverify.harness.budget import (
     C_ROUND,
     ErrorBudget,
     default_step,
+    ladder_top,
     noise_level,
     quantum_level,
 )
@@ -208,7 +211,8 @@ def quick(line: Line, h: float, c_round: float = C_ROUND,
 
 def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
            ratio: float = 4.0, sigma: np.ndarray | None = None) -> Estimate:
-    """A ladder of steps from ``16h`` down by ``ratio``: the best Richardson estimate per
+    """A ladder of steps from ``16h`` down by ``ratio`` (``rungs`` of them), extended upward
+    to :func:`~gradverify.harness.budget.ladder_top`: the best Richardson estimate per
     channel, and kink / jump detection from one-sided differences.
 
     sigma: phi's noise level; measured here (:func:`noise`) when not given."""
@@ -217,7 +221,11 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
     if sigma is None:
         sigma = noise(line, h)
     sigma = np.where(np.isfinite(sigma), sigma, 0.0)  # non-finite samples: judged below
-    hs = np.array([16 * h / ratio ** k for k in range(rungs)])
+    # Coarser rungs above 16h where extrapolation resolves more there (float64); the finest
+    # rung stays 16h / ratio^(rungs - 1) whatever the extension.
+    top = ladder_top(line.eps, h) if ratio == 4.0 else 16 * h
+    rungs += round(math.log(top / (16 * h), ratio))
+    hs = np.array([top / ratio ** k for k in range(rungs)])
     central, fwd, bwd, mags, args, ok, still = [], [], [], [], [], [], []
     for hk in hs:
         (p, a, ra), (m, b, rb) = line.full(float(hk)), line.full(-float(hk))

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.budget import C_ROUND, C_SIGMA, central_roundoff
+from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE, central_roundoff
 from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref, scales
 
@@ -230,7 +230,9 @@ class FirstPass:
                                    self.p.opts.c_round, self.p.opts.safety)
             natural = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), gu)
             err = np.abs(numeric - analytic)
-        ok = (np.isfinite(tol) & np.isfinite(err) & (err <= tol)
+        # decided only within the budget itself (DECISIVE_SHARE of the tolerance): an error
+        # in the safety margin goes to the ladder, whose coarser rungs resolve more
+        ok = (np.isfinite(tol) & np.isfinite(err) & (err <= DECISIVE_SHARE * tol)
               & (tol <= self.p.opts.inconclusive_rtol * natural))
         return [Outcome(j, float(analytic[j]), float(numeric[j]), float(tol[j]), bool(ok[j]))
                 for j in range(len(ok))]
