@@ -18,9 +18,10 @@ import numpy as np
 
 from gradverify.harness.budget import (
     DECISIVE_SHARE,
-    SHARPEN_ULPS,
+    SHARPEN_RTOL,
     central_tolerance,
     ladder_top,
+    measured_rounding,
 )
 from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref
@@ -249,18 +250,21 @@ def first_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], jac: Spar
 
 def coarse_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], pt: Point,
                 h: float, shapes: list[tuple], jd: Judged) -> int:
-    """Sharpen the entries the first pass decided without resolving ``SHARPEN_ULPS`` ulps
-    relative (of max(|analytic|, |numeric|, scale)), in place; returns how many were looked at.
+    """Sharpen, in place, the entries the first pass decided without resolving
+    ``SHARPEN_RTOL`` relative (``DECISIVE_SHARE`` of the tolerance against
+    max(|analytic|, |numeric|, scale)); returns how many were looked at.
 
     A scalar loss over many inputs is the typical case: each entry moves the loss by a
     tiny amount, below the loss's own rounding at the step h. Richardson extrapolation over
     the coarser steps ``H, 4H, 16H`` (16H = :func:`~gradverify.harness.budget.ladder_top`)
     resolves it: value ``(16 D(H) - D(4H)) / 15``, truncation the spread to the next
     Richardson value ``(16 D(4H) - D(16H)) / 15``, round-off that of a central difference
-    at H. 6 forward evaluations per column, vectorised over the column's entries. An
-    entry that agrees within that tolerance is decided (PASS) with it; one that does not
-    is UNDECIDED (the ladder decides); one the coarse steps do not resolve better keeps
-    the first pass's decision. Nothing is FAILed here.
+    at H with the outputs' rounding as measured (``budget.measured_rounding``). 6 forward
+    evaluations per column, vectorised over the column's entries. An entry that agrees
+    within that tolerance is decided (PASS) with it; one that does not is UNDECIDED (the
+    ladder decides, on the a-priori model); one the coarse steps do not resolve better
+    keeps the first pass's decision. Nothing is FAILed here, so a measured noise level that
+    reads low can cost ladder work, never a false FAIL.
     """
     top = ladder_top(ref.eps, h)
     if top < 64 * h:  # no coarser rungs (float32's h is coarse already)
@@ -270,7 +274,7 @@ def coarse_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], pt: Poin
         ana, nv = jd.analytic * dc, jd.numeric * dc
         natural = np.maximum(np.maximum(np.abs(ana), np.abs(nv)), pt.scale)
         want = ((jd.code == PASS_CODE) & ~((ana == 0) & (nv == 0))
-                & (jd.tol > SHARPEN_ULPS * ref.eps * natural))
+                & (DECISIVE_SHARE * jd.tol > SHARPEN_RTOL * natural))
     sel = np.flatnonzero(want)
     if not sel.size:
         return 0
@@ -282,7 +286,7 @@ def coarse_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], pt: Poin
     width = max(1, min(columns.size, _BLOCK // max(6 * m, 1)))
     vals = np.empty((len(steps), 2, width, m))
     groups = np.split(sel, firsts[1:])
-    rtol = p.opts.inconclusive_rtol
+    rtol, c_round = p.opts.inconclusive_rtol, p.opts.c_round
     for start in range(0, columns.size, width):
         block = columns[start:start + width]
         for ci, c in enumerate(block):
@@ -306,6 +310,9 @@ def coarse_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], pt: Poin
             spread = np.abs(value - (16 * d1 - d2) / 15)
             mag = np.max(np.abs(vals[:, :, ci, r]), axis=(0, 1))
             np.maximum(mag, np.abs(pt.y0[r]), out=mag)
+            # the outputs' rounding as measured (the budget's output_roundoff term takes
+            # mag in units of c_round ulps); safe here since nothing is FAILed on it
+            mag = measured_rounding(pt.sigma[r], mag, ref.eps, c_round) / (c_round * ref.eps)
             # (16 D(H) - D(4H)) / 15 amplifies a per-point error e into (16 + 1/4) e / 15 H
             t2 = (entry_tolerance(p, ref, pt, steps[0], r, jd.col[q], jd.analytic[q], mag)
                   * (16.25 / 15) + p.opts.safety * spread)
