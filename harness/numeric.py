@@ -224,7 +224,8 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
     # Coarser rungs above 16h where extrapolation resolves more there (float64); the finest
     # rung stays 16h / ratio^(rungs - 1) whatever the extension.
     top = ladder_top(line.eps, h) if ratio == 4.0 else 16 * h
-    rungs += round(math.log(top / (16 * h), ratio))
+    extra = round(math.log(top / (16 * h), ratio))  # rungs above 16h
+    rungs += extra
     hs = np.array([top / ratio ** k for k in range(rungs)])
     central, fwd, bwd, mags, args, ok, still = [], [], [], [], [], [], []
     for hk in hs:
@@ -265,8 +266,19 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         arg_round = eps * args * amp
         cancel = C_NOISE * sigma[None, :] * amp
         bound = np.where(pair_ok, spread + out_round + arg_round + cancel, np.inf)
-        best = np.argmin(bound, axis=0)
         cols = np.arange(n)
+        best = extra + np.argmin(bound[extra:], axis=0)  # the classic ladder's best rung
+        if extra:
+            # A coarser rung counts only where the classic estimate is round-off limited
+            # (the function is smooth at its steps) and the coarse value lies within the
+            # classic estimate's bound: a step beyond the function's scale (sin at 1e5,
+            # several periods per step) can show a small spread around a wrong value.
+            c_best = bound[best, cols]
+            limited = spread[best, cols] <= (out_round + arg_round + cancel)[best, cols]
+            fits = np.abs(rich[:extra] - rich[best, cols]) <= c_best
+            coarse_bound = np.where(fits & limited, bound[:extra], np.inf)
+            k = np.argmin(coarse_bound, axis=0)
+            best = np.where(coarse_bound[k, cols] < c_best, k, best)
         est = _empty(n)
         est.value = rich[best, cols]
         b = est.budget
