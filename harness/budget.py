@@ -37,7 +37,9 @@ import numpy as np
 
 __all__ = ["ErrorBudget", "tolerance", "central_tolerance", "central_roundoff", "noise_level",
            "SAFETY", "C_ROUND", "C_NOISE", "C_SIGMA", "quantum_level", "F32_SAFETY",
-           "INCONCLUSIVE_RTOL", "DETECT_RTOL", "default_step"]
+           "INCONCLUSIVE_RTOL", "DETECT_RTOL", "default_step", "DECISIVE_SHARE",
+           "RICHARDSON_REACH", "ladder_top", "SHARPEN_RTOL", "C_MEASURED", "ROUND_FLOOR",
+           "measured_rounding"]
 
 # The multiple of the budget allowed: each term is already an over-estimate, the factor
 # absorbs the terms' own uncertainty (a truncation spread measured on two levels).
@@ -56,6 +58,73 @@ F32_SAFETY = 64.0
 INCONCLUSIVE_RTOL = 1e-3
 # Fast mode adapts until the whole gradient is resolved to this relative error (float64).
 DETECT_RTOL = 1e-6
+
+
+# A first pass (one central difference, no truncation term) decides an agreement only when
+# the error uses at most this share of its tolerance - the budget itself, not the safety
+# margin on top of it. A correct gradient agrees far inside the budget (every term is an
+# over-estimate); an error inside the margin may be a fault the first step cannot resolve
+# (one entry of a scalar loss over many inputs), so it is confirmed on the step ladder,
+# whose coarser Richardson rungs resolve it.
+DECISIVE_SHARE = 1.0 / SAFETY
+# The ladder's coarsest step: RICHARDSON_REACH * eps ** (1/5), where the error of a
+# Richardson-extrapolated central difference (truncation ~ H^4, round-off ~ eps / H) is
+# smallest, times a margin so the optimum lies inside the ladder, not at its end.
+RICHARDSON_REACH = 4.0
+# Full mode's resolution goal (float64; so that a gradient off by 1e-7 relative FAILs): an
+# entry resolves it at the first step when DECISIVE_SHARE of its tolerance is below
+# SHARPEN_RTOL * max(|analytic|, |numeric|, scale) - most entries of most functions do (a
+# few dozen ulps of an output of the entry's own size over a step of 6e-6 is ~1e-8); the
+# others (a scalar loss over many inputs: each entry is ~1/n of the loss it moves) are
+# extrapolated over coarser steps (``full_pass.coarse_pass``). Lower precisions have no
+# coarser rungs (see ladder_top), so the goal applies to float64 steps only.
+SHARPEN_RTOL = 5e-8
+
+
+def ladder_top(eps: float, h: float) -> float:
+    """The coarsest rung of the step ladder: ``16 h`` (the classic start), extended by
+    factors of 4 while it stays at or below ``RICHARDSON_REACH * eps ** (1/5)`` - the
+    region where extrapolation over larger steps resolves what round-off hides at ``h``
+    (a scalar loss over many inputs). Nothing changes where ``16 h`` is already beyond
+    it (float32: eps ** (1/3) is coarse).
+
+    >>> eps = 2.0 ** -52
+    >>> round(ladder_top(eps, default_step(eps)) / default_step(eps))   # float64
+    256
+    >>> eps32 = 2.0 ** -23
+    >>> ladder_top(eps32, default_step(eps32)) == 16 * default_step(eps32)
+    True
+    """
+    top, reach = 16.0 * h, RICHARDSON_REACH * eps ** 0.2
+    while 4.0 * top <= reach:
+        top *= 4.0
+    return top
+
+
+# A measured noise level sigma (ECnoise, a few samples) bounds one evaluation's rounding
+# by C_MEASURED sigma: 3 sigma for the noise's own tail, times ~2.5 for the sampling
+# error of an estimate made from ten samples.
+C_MEASURED = 8.0
+# ...but never below ROUND_FLOOR ulps of the output: its final rounding and one operand's,
+# which a short sample may miss.
+ROUND_FLOOR = 2.0
+
+
+def measured_rounding(sigma: np.ndarray, mag: np.ndarray, eps: float,
+                      c_round: float = C_ROUND) -> np.ndarray:
+    """An output's rounding per evaluation, as measured: ``C_MEASURED sigma``, at least
+    ``ROUND_FLOOR`` ulps of ``mag`` and at most the a-priori ``c_round`` ulps. A scalar
+    loss summed from many terms rounds like one or two ulps where the a-priori model
+    charges 32; on coarse steps that difference decides what is resolved.
+
+    >>> eps = 2.0 ** -52
+    >>> r = measured_rounding(np.array([0.44 * eps * 2.56, 0.0, 1.0]), np.full(3, 2.56), eps)
+    >>> np.round(r / (eps * 2.56), 2).tolist()   # 8 x 0.44 ulps; the floor; the a-priori cap
+    [3.52, 2.0, 32.0]
+    """
+    sigma = np.where(np.isfinite(sigma), sigma, np.inf)
+    return np.minimum(c_round * eps * mag, np.maximum(C_MEASURED * sigma,
+                                                      ROUND_FLOOR * eps * mag))
 
 
 def default_step(eps: float) -> float:

@@ -4,10 +4,13 @@
 First pass (``full_pass.py``), 2 forward evaluations per input element: the central
 difference at the relative step h for every column at once. Entries that are exactly zero
 on both sides agree exactly; every other entry is decided there when it agrees with the
-analytic value within ``safety × budget`` without a truncation term (agreement at the
-round-off level is evidence enough; a disagreement is not, since truncation is unknown).
-Only columns holding an undecided entry go to the step ladder (Richardson, kinks, jumps,
-noise), and rows whose kinks involve several inputs go to the joint Clarke judgement.
+analytic value within the budget (``DECISIVE_SHARE`` of ``safety × budget``) without a
+truncation term (agreement at the round-off level is evidence enough; a disagreement is
+not, since truncation is unknown). Entries decided there without resolving
+``SHARPEN_RTOL`` (a scalar loss over many inputs) are extrapolated over coarser steps
+(``full_pass.coarse_pass``, 6 evaluations per column). Only columns holding an undecided
+entry go to the step ladder (Richardson, kinks, jumps, noise), and rows whose kinks
+involve several inputs go to the joint Clarke judgement.
 
 >>> import numpy as np
 >>> from gradverify.harness import check_vjp
@@ -37,6 +40,7 @@ from gradverify.harness.full_pass import (
     Judged,
     Point,
     SparseJacobian,
+    coarse_pass,
     entry_tolerance,
     first_pass,
 )
@@ -149,6 +153,7 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
 
     # -- first pass: central differences, two evaluations per column --------------------------
     jd0 = first_pass(p, ref, cols, jac, pt, h, shapes, stable)
+    sharpened = coarse_pass(p, ref, cols, pt, h, shapes, jd0)
     code, tol, kind = jd0.code, jd0.tol, jd0.kind
 
     # -- the ladder, only for columns with an undecided entry ---------------------------------
@@ -245,6 +250,7 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
         check.arrays["analytic"], check.arrays["numeric"], blocks, [x.shape for x in ref.xs])
         ] if check.verdict == FAIL else []
     check.details["ladder_columns"] = len(ladder)
+    check.details["sharpened_entries"] = sharpened
     check.details["judged_entries"] = int(jd0.row.size)
     return check
 

@@ -13,7 +13,8 @@ Two estimators:
   ``3 C_ROUND eps F / h`` where F bounds ``|phi|`` near 0, argument rounding likewise, and
   the cancellation noise ``3 C_NOISE sigma / h`` when a measured noise level is given.
 - :func:`noise` - the noise level sigma of phi near 0 (ECnoise on two one-sided windows).
-- :func:`refine` - a ladder of steps ``16h, 4h, h, ... h/1024``: Richardson at each rung, the
+- :func:`refine` - a ladder of steps ``16h, 4h, h, ... h/1024`` (in float64 from 256h:
+  coarser Richardson rungs resolve what round-off hides at h): Richardson at each rung, the
   budget from the spread of neighbouring rungs plus round-off and measured noise, the best
   rung per channel, and one-sided differences to recognise kinks (the gap between the
   one-sided derivatives stays put as h shrinks) and jumps (it grows like 1/h).
@@ -29,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,7 @@ from gradverify.harness.budget import (
     C_ROUND,
     ErrorBudget,
     default_step,
+    ladder_top,
     noise_level,
     quantum_level,
 )
@@ -172,6 +175,24 @@ def noise_samples(samples: list[np.ndarray]) -> np.ndarray:
     return np.fmax(np.fmin(noise_level(f[:5]), noise_level(f[5:])), quantum_level(f))
 
 
+def _last_run(mask: np.ndarray, length: int) -> np.ndarray:
+    """Per channel (columns of ``mask``, rungs down the rows), the index k of the finest
+    rung ending a run of ``length`` consecutive True rungs (k - length + 1 .. k); -1 if
+    there is none.
+
+    >>> _last_run(np.array([[1, 1], [1, 0], [1, 1], [0, 1]], bool), 2).tolist()
+    [2, 3]
+    """
+    rungs = mask.shape[0]
+    if rungs < length:
+        return np.full(mask.shape[1:], -1)
+    run = mask[length - 1:].copy()
+    for i in range(1, length):
+        run &= mask[length - 1 - i:rungs - i]
+    found = run.any(axis=0)
+    return np.where(found, rungs - 1 - np.argmax(run[::-1], axis=0), -1)
+
+
 def quick(line: Line, h: float, c_round: float = C_ROUND,
           sigma: np.ndarray | float = 0.0) -> Estimate:
     """Central differences at h and h/2 plus one Richardson step: 4 evaluations.
@@ -208,7 +229,8 @@ def quick(line: Line, h: float, c_round: float = C_ROUND,
 
 def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
            ratio: float = 4.0, sigma: np.ndarray | None = None) -> Estimate:
-    """A ladder of steps from ``16h`` down by ``ratio``: the best Richardson estimate per
+    """A ladder of steps from ``16h`` down by ``ratio`` (``rungs`` of them), extended upward
+    to :func:`~gradverify.harness.budget.ladder_top`: the best Richardson estimate per
     channel, and kink / jump detection from one-sided differences.
 
     sigma: phi's noise level; measured here (:func:`noise`) when not given."""
@@ -217,7 +239,12 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
     if sigma is None:
         sigma = noise(line, h)
     sigma = np.where(np.isfinite(sigma), sigma, 0.0)  # non-finite samples: judged below
-    hs = np.array([16 * h / ratio ** k for k in range(rungs)])
+    # Coarser rungs above 16h where extrapolation resolves more there (float64); the finest
+    # rung stays 16h / ratio^(rungs - 1) whatever the extension.
+    top = ladder_top(line.eps, h) if ratio == 4.0 else 16 * h
+    extra = round(math.log(top / (16 * h), ratio))  # rungs above 16h
+    rungs += extra
+    hs = np.array([top / ratio ** k for k in range(rungs)])
     central, fwd, bwd, mags, args, ok, still = [], [], [], [], [], [], []
     for hk in hs:
         (p, a, ra), (m, b, rb) = line.full(float(hk)), line.full(-float(hk))
@@ -257,8 +284,19 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         arg_round = eps * args * amp
         cancel = C_NOISE * sigma[None, :] * amp
         bound = np.where(pair_ok, spread + out_round + arg_round + cancel, np.inf)
-        best = np.argmin(bound, axis=0)
         cols = np.arange(n)
+        best = extra + np.argmin(bound[extra:], axis=0)  # the classic ladder's best rung
+        if extra:
+            # A coarser rung counts only where the classic estimate is round-off limited
+            # (the function is smooth at its steps) and the coarse value lies within the
+            # classic estimate's bound: a step beyond the function's scale (sin at 1e5,
+            # several periods per step) can show a small spread around a wrong value.
+            c_best = bound[best, cols]
+            limited = spread[best, cols] <= (out_round + arg_round + cancel)[best, cols]
+            fits = np.abs(rich[:extra] - rich[best, cols]) <= c_best
+            coarse_bound = np.where(fits & limited, bound[:extra], np.inf)
+            k = np.argmin(coarse_bound, axis=0)
+            best = np.where(coarse_bound[k, cols] < c_best, k, best)
         est = _empty(n)
         est.value = rich[best, cols]
         b = est.budget
@@ -280,27 +318,29 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         side = np.maximum(np.abs(fwd), np.abs(bwd))
         sizeable = ok & (side > 8 * side_round)
         kink = np.zeros(n, bool)
-        jump = np.zeros(n, bool)
-        for c in range(n):
-            # A jump: one-sided differences grow like 1/h (x ratio per rung) above round-off.
-            window = [k for k in range(2, rungs) if sizeable[k - 2:k + 1, c].all()]
-            if window:
-                s3 = side[window[-1] - 2:window[-1] + 1, c]
-                jump[c] = s3[2] > 0.5 * ratio * s3[1] and s3[1] > 0.5 * ratio * s3[0]
-            window = [k for k in range(2, rungs) if measurable[k - 2:k + 1, c].all()]
-            if not window and not jump[c]:
+        # A jump: one-sided differences grow like 1/h (x ratio per rung) above round-off,
+        # on the finest three consecutive rungs where they are sizeable.
+        w_size = _last_run(sizeable, 3)
+        s3 = side[np.clip(w_size, 2, None) - 2 + np.arange(3)[:, None], cols]
+        jump = (w_size >= 0) & (s3[2] > 0.5 * ratio * s3[1]) & (s3[1] > 0.5 * ratio * s3[0])
+        w_gap, w_pair = _last_run(measurable, 3), _last_run(measurable, 2)
+        # only channels with a gap above round-off need a look (vectorised above: a column
+        # of a faulty gradient has hundreds of smooth channels)
+        for c in np.flatnonzero(~jump & ((w_gap >= 0) | (w_pair >= 0))).tolist():
+            window = [int(w_gap[c])] if w_gap[c] >= 0 else []
+            if not window:
                 # Only two rungs above round-off (a kink whose slope change is small beside
                 # the output's size): a gap that stays put over them is still a kink - a
                 # smooth function's gap shrinks by the step ratio per rung.
-                pair = [k for k in range(1, rungs) if measurable[k - 1:k + 1, c].all()]
-                if pair and abs(gap[pair[-1], c] - gap[pair[-1] - 1, c]) <= 0.25 * abs(
+                pair = [int(w_pair[c])]
+                if abs(gap[pair[-1], c] - gap[pair[-1] - 1, c]) <= 0.25 * abs(
                         gap[pair[-1], c]):
                     k = pair[-1]
                     kink[c] = True
                     est.left[c], est.right[c] = bwd[k, c], fwd[k, c]
                     est.side_bound[c] = (abs(fwd[k, c] - fwd[k - 1, c])
                                          + abs(bwd[k, c] - bwd[k - 1, c]) + 2 * side_round[k, c])
-            if not window or jump[c]:
+            if not window:
                 continue
             k = window[-1]
             g = np.abs(gap[k - 2:k + 1, c])

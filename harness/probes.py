@@ -8,10 +8,12 @@ direction, judged at the round-off level.
 - One central difference ``(f(x + h u) - f(x - h u)) / 2h`` gives ``J u`` numerically for
   every output at once, so it serves every cotangent: each pair (v_j, u_k) is a probe.
 - Each probe is judged with the round-off terms of the budget only
-  (:func:`~gradverify.harness.budget.central_roundoff`): agreement at that level PASSes;
-  a probe that does not agree (a fault, truncation, noise inside the function, a kink) is
-  *undecided* and goes to the full machinery (``fast.Probe``: measured noise, the step
-  ladder, localisation, kinks). The first pass never FAILs anything.
+  (:func:`~gradverify.harness.budget.central_roundoff`): agreement within the budget
+  itself (``DECISIVE_SHARE`` of the tolerance) PASSes; a probe that does not agree (a
+  fault, truncation, noise inside the function, a kink, or an error inside the safety
+  margin: one entry of a scalar loss off by 1e-5) is *undecided* and goes to the full
+  machinery (``fast.Probe``: measured noise, the step ladder, localisation, kinks). The
+  first pass never FAILs anything.
 
 Miss probabilities. A faulty gradient ``G != J`` shows in probe (j, k) as ``<e_j, u_k>``
 with ``e_j = (G - J)^T v_j``. For a fixed nonzero e_j this is a continuous random variable
@@ -50,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.budget import C_ROUND, C_SIGMA, central_roundoff
+from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE, central_roundoff
 from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref, scales
 
@@ -230,7 +232,9 @@ class FirstPass:
                                    self.p.opts.c_round, self.p.opts.safety)
             natural = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), gu)
             err = np.abs(numeric - analytic)
-        ok = (np.isfinite(tol) & np.isfinite(err) & (err <= tol)
+        # decided only within the budget itself (DECISIVE_SHARE of the tolerance): an error
+        # in the safety margin goes to the ladder, whose coarser rungs resolve more
+        ok = (np.isfinite(tol) & np.isfinite(err) & (err <= DECISIVE_SHARE * tol)
               & (tol <= self.p.opts.inconclusive_rtol * natural))
         return [Outcome(j, float(analytic[j]), float(numeric[j]), float(tol[j]), bool(ok[j]))
                 for j in range(len(ok))]

@@ -126,3 +126,69 @@ def test_full_modes_first_pass_is_the_shared_round_off_budget():
     # a probe's terms: output C_ROUND eps |phi| / h, argument eps A / h, analytic rounding
     one = central_roundoff(np.array([2.0]), np.array([5.0]), np.array([1e-15]), 0.0, eps, h)
     np.testing.assert_allclose(one, SAFETY * (C_ROUND * eps * 2 / h + eps * 5 / h + 1e-15))
+
+
+# -- coarser steps for what round-off hides at h ---------------------------------------------
+def test_ladder_reaches_coarser_steps_in_float64_only():
+    from gradverify.harness.budget import default_step, ladder_top
+    h64 = default_step(np.finfo(np.float64).eps)
+    h32 = default_step(np.finfo(np.float32).eps)
+    assert ladder_top(np.finfo(np.float64).eps, h64) == pytest.approx(256 * h64)
+    assert ladder_top(np.finfo(np.float32).eps, h32) == pytest.approx(16 * h32)
+    # a user's large step is never extended
+    assert ladder_top(np.finfo(np.float64).eps, 1e-3) == pytest.approx(16e-3)
+
+
+def test_a_roundoff_dominated_estimate_settles_on_a_coarse_rung():
+    # a loss of size 2.5 whose slope is 1e-4: round-off, not truncation, limits the
+    # estimate, so the best rung is above the classic 16h (whose Richardson bound is ~8e-10
+    # for 32 ulps of 2.5) and resolves ten times more
+    line = Line(lambda t: np.array([2.5 + 1e-4 * np.sin(t)]))
+    est = refine(line, H)
+    assert est.step[0] > 16 * H
+    assert abs(est.value[0] - 1e-4) <= est.bound[0] < 8e-11
+    # float32's ladder is not extended (its h is coarse already)
+    est32 = refine(Line(lambda t: np.array([2.5 + 1e-4 * np.sin(t)]), np.float32),
+                   float(np.finfo(np.float32).eps) ** (1 / 3))
+    assert est32.step[0] <= 16 * float(np.finfo(np.float32).eps) ** (1 / 3) * (1 + 1e-12)
+
+
+def test_measured_rounding_is_floored_and_capped():
+    from gradverify.harness.budget import C_MEASURED, ROUND_FLOOR, measured_rounding
+    eps, mag = 2.0 ** -52, np.full(4, 3.0)
+    sigma = np.array([0.0, 0.5 * eps * 3.0, 1e-10, np.nan])
+    r = measured_rounding(sigma, mag, eps) / (eps * 3.0)
+    assert r[0] == pytest.approx(ROUND_FLOOR)          # no noise seen: the floor
+    assert r[1] == pytest.approx(0.5 * C_MEASURED)     # measured
+    assert r[2] == pytest.approx(32.0)                 # never above the a-priori model
+    assert r[3] == pytest.approx(32.0)                 # not measured: the a-priori model
+
+
+def _xent(z):
+    z = z - z.max(axis=1, keepdims=True)
+    return np.asarray(-(z[:, 0] - np.log(np.exp(z).sum(axis=1))).mean())
+
+
+def _xent_vjp(xs, gs):
+    z = xs[0] - xs[0].max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    p[:, 0] -= 1
+    return (p * gs[0] / len(z),)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_full_mode_sharpens_a_scalar_loss_and_only_it(seed):
+    z = np.random.default_rng(seed).standard_normal((40, 10))  # 1/40 of the loss per row
+    r = check_vjp(_xent, _xent_vjp, [z], mode="full", seed=seed)
+    grad = next(c for c in r.checks if c.name == "gradient")
+    assert r.verdict == "PASS", str(r)
+    assert grad.details["sharpened_entries"] == z.size
+    assert r.resolved_rtol < 2e-8   # the first step alone resolves ~1e-7 here
+    off = check_vjp(_xent, lambda xs, gs: tuple(g * (1 + 1e-7) for g in _xent_vjp(xs, gs)),
+                    [z], mode="full", seed=seed)
+    assert off.verdict == "FAIL"
+    # an entry-sized output (tanh) resolves the goal at the first step: nothing sharpened
+    x = np.random.default_rng(seed).standard_normal(30)
+    t = check_vjp(np.tanh, lambda xs, gs: (gs[0] * (1 - np.tanh(xs[0]) ** 2),), [x],
+                  mode="full", seed=seed)
+    assert next(c for c in t.checks if c.name == "gradient").details["sharpened_entries"] == 0
