@@ -19,10 +19,12 @@ real low-precision fault matches neither point and still FAILs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from gradverify.harness.calls import CallError, Problem
-from gradverify.harness.lines import Ref, finite_abs, normalise, worst_index
+from gradverify.harness.lines import Ref, cotangent, finite_abs, normalise, worst_index
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry
 
@@ -60,6 +62,16 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
         rel = [p.opts.f32_safety * max(float(np.finfo(x.dtype).eps), fwd_err) for x in p.xs]
         sens = [sv + r / 4 * (0.0 if a is None else finite_abs(np.asarray(a, np.float64)))
                 for sv, r, a in zip(sens, rel, absolute)]
+        # A gradient formed as a difference of large intermediates ((t + t) / (t + t): two
+        # terms of size |v / t| cancel to 0) rounds at the intermediates' size, which
+        # neither |g64| nor the vjp of |v| shows: the low-precision VJP's own rounding
+        # noise, measured, is part of what it can be held to.
+        # The float64 gradient rounds the same way, at its own eps (0 in float32 where
+        # float64 leaves 4e-16 of the same cancellation).
+        v64 = [v.astype(np.float64) if v.dtype.kind == "f" else v for v in v1]
+        sens = [sv + nv + nr for sv, nv, nr in zip(
+            sens, _vjp_noise(p, p.xs, None, v1, g1),
+            _vjp_noise(p, ref.xs, ref.vjp, v64, g64))]
         worst, tols = _precision_entries(p, g1, g64, fwd_err, sens, g_flush)
         sensitive = True
     low = next(str(x.dtype) for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
@@ -89,6 +101,56 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
                  details={"forward_relative_error": fwd_err, "dtype": low,
                           "sensitivity_measured": sensitive,
                           "flush_explained": _flush_explained(p, g1, g64, g_flush, tols)}), g64
+
+
+# Linear combinations of cotangents measured for the VJP's rounding noise: each gives one
+# residual per entry; the largest of three counts (a single one can cancel by chance).
+NOISE_ROUNDS = 3
+
+
+def _vjp_noise(p: Problem, xs: list[np.ndarray], vjp: Any, v1: list[np.ndarray],
+               g1: list[np.ndarray]) -> list[np.ndarray]:
+    """The rounding noise of a VJP (``vjp``, None for the user's, at ``xs``), entry by
+    entry: ``|vjp(a u + b w) -
+    a vjp(u) - b vjp(w)|`` for random cotangents (exactly 0 in exact arithmetic, since a
+    VJP is linear in the cotangent), the largest over ``NOISE_ROUNDS`` pairs. A VJP whose
+    intermediates are large and cancel rounds at their size, and so does this residual; a
+    wrong but linear low-precision gradient (a factor, a sign, a lost term) leaves it at
+    rounding level, so it cannot explain the fault away. Non-finite residuals count 0.
+
+    >>> import numpy as np
+    >>> from gradverify.harness.calls import Problem
+    >>> x = np.array([0.1, -3.0], np.float32)
+    >>> p = Problem(lambda t: (t + t) / (t + t),
+    ...             lambda xs, gs: (2 * gs[0] / (xs[0] + xs[0])
+    ...                             - 2 * gs[0] * (xs[0] + xs[0]) / (xs[0] + xs[0]) ** 2,), [x])
+    >>> v = [np.array([0.3, -0.2], np.float32)]
+    >>> noise = _vjp_noise(p, p.xs, None, v, [p.vjp(p.xs, v)[0]])[0]
+    >>> bool(noise[0] < 1e-5), bool(noise.shape == (2,))
+    (True, True)
+    """
+    alpha, beta = 0.75, -1.5  # exact in binary
+    out = [np.zeros(x.shape) for x in xs]
+    u, gu = v1, g1
+    for _ in range(NOISE_ROUNDS):
+        w = cotangent(p.rng, v1)
+        mix = [(alpha * a.astype(np.float64) + beta * b.astype(np.float64)).astype(a.dtype)
+               if a.dtype.kind == "f" else a for a, b in zip(u, w)]
+        try:
+            gw = normalise(p.vjp(xs, w, vjp), xs)
+            gm = normalise(p.vjp(xs, mix, vjp), xs)
+        except CallError:
+            break
+        for k, (a, b, c) in enumerate(zip(gu, gw, gm)):
+            if a is None or b is None or c is None or not (
+                    np.shape(a) == np.shape(b) == np.shape(c) == out[k].shape):
+                continue
+            with np.errstate(all="ignore"):
+                r = np.abs(np.asarray(c, np.float64) - alpha * np.asarray(a, np.float64)
+                           - beta * np.asarray(b, np.float64))
+            out[k] = np.fmax(out[k], np.where(np.isfinite(r), r, 0.0))
+        u, gu = w, gw
+    return out
 
 
 def _overflow(g: np.ndarray, h: np.ndarray, x: np.ndarray) -> np.ndarray:
