@@ -28,7 +28,7 @@ from ``seed``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.diagnosis import diagnose
 from gradverify.harness.dtype_tolerances import dtype_name, rtols
 from gradverify.harness.fast import fast
+from gradverify.harness.finite_part import Restricted, restrict
 from gradverify.harness.full import full
 from gradverify.harness.lines import Ref, cotangent, normalise, reference
 from gradverify.harness.precision import precision
@@ -64,7 +65,8 @@ class Options:
     INCONCLUSIVE. detect_rtol: the relative error of the whole gradient fast mode aims to
     resolve (reported as ``resolved_rtol``). Both default (None) to the table of the dtype
     the tight check evaluates in (``dtype_tolerances.py``: float64 1e-6 / 1e-3, float32
-    1e-3 / 1e-2, ...); the report's gradient check states the values used. probes: random probes in fast mode.
+    1e-3 / 1e-2, ...); the report's gradient check states the values used. probes:
+    random probes in fast mode.
     full_max: ``auto`` uses full mode up to this many input elements and output elements.
     step: relative step (default eps**(1/3)). localise: how many bad entries fast mode pins
     down. names: input names for reports. reference: ``(forward64, vjp64)`` evaluating in
@@ -138,6 +140,32 @@ def check_vjp(forward: Callable, vjp: Callable, inputs: Sequence[Any], *,
     return report
 
 
+def _run_finite_part(p: Problem, report: GradientReport, mode: str,
+                     part: Restricted) -> None:
+    """The checks of the restricted pair (``finite_part.py``) after the hygiene checks
+    already made, with a note of what was set aside."""
+    q = Problem(part.forward, part.vjp, p.xs, timeout=p.timeout, names=p.names, rng=p.rng)
+    q.opts = replace(p.opts, reference=part.reference)
+    q.explicit_rtols = p.explicit_rtols
+    q.restricted = True
+    inner = GradientReport(seed=report.seed, mode=mode, function=report.function)
+    try:
+        _run(q, inner, mode)
+    finally:
+        p.n_forward += q.n_forward
+        p.n_backward += q.n_backward
+    done = {c.name for c in report.checks}
+    report.checks.extend(c for c in inner.checks if c.name not in done)
+    report.mode = inner.mode
+    grad = report.check("gradient")
+    if grad is not None:
+        grad.details["set_aside"] = {"outputs_not_finite": part.masked_outputs,
+                                     "inputs_reaching_only_them": part.frozen_inputs}
+        note = (f"{part.masked_outputs} output entries not finite at x and "
+                f"{part.frozen_inputs} input entries reaching only them set aside")
+        grad.reason = f"{grad.reason}; {note}" if grad.reason else note
+
+
 def _run(p: Problem, report: GradientReport, mode: str) -> None:
     checks = report.checks
     xs = p.xs
@@ -177,10 +205,15 @@ def _run(p: Problem, report: GradientReport, mode: str) -> None:
 
     overflow = [k for k, y in enumerate(y0) if y.dtype.kind == "f" and not np.all(
         np.isfinite(y))]
-    if overflow:  # 0 * inf = nan in any chain rule: nothing to compare against
-        checks.append(Check("gradient", INCONCLUSIVE, Reason.OUTPUT_NOT_FINITE.text(
-            f"output {', '.join(map(str, overflow))}: derivatives there are not "
-            "verifiable")))
+    if overflow:  # 0 * inf = nan in any chain rule: judge the finite part, if any
+        part = None if getattr(p, "restricted", False) else restrict(
+            p.forward_fn, p.vjp_fn, xs, y0, v1, p.opts.reference)
+        if part is None:
+            checks.append(Check("gradient", INCONCLUSIVE, Reason.OUTPUT_NOT_FINITE.text(
+                f"output {', '.join(map(str, overflow))}: derivatives there are not "
+                "verifiable")))
+        else:
+            _run_finite_part(p, report, mode, part)
         return
     known: list = []
     lin, residual = hygiene.linearity(p, v1, g1, y0, known)
