@@ -22,7 +22,14 @@ from __future__ import annotations
 import numpy as np
 
 from gradverify.harness.calls import CallError, Problem
-from gradverify.harness.lines import Ref, finite_abs, normalise, scales, worst_index
+from gradverify.harness.lines import (
+    Ref,
+    cotangent,
+    finite_abs,
+    normalise,
+    scales,
+    worst_index,
+)
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry
 
@@ -64,9 +71,14 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
         # terms of size |v / t| cancel to 0 in float64, to an ulp of them in float32)
         # rounds at the intermediates' size, which neither |g64| nor the vjp of |v| shows.
         # A function of size |y| changes by |y| over a distance |x_i|: its gradient's
-        # terms are about |v| |y| / |x_i|, and each entry may round at that size.
-        sens = [sv + r / 4 * _natural_terms(v1, ref.ys, x)
-                for sv, r, x in zip(sens, rel, ref.xs)]
+        # terms are about |v| |y| / |x_i|. How much the low-precision VJP actually rounds
+        # by at each entry is measured (its non-linearity in the cotangent) and counted up
+        # to the float32 budget of those terms: an entry that is exact or flushes cleanly
+        # earns nothing, a VJP that accumulates in float16 no more than float32 rounding.
+        for k, (noise, x) in enumerate(zip(_vjp_noise(p, v1, g1), ref.xs)):
+            if p.diff[k] and x.size:
+                sens[k] = sens[k] + np.minimum(NOISE_SAFETY * noise,
+                                               rel[k] / 4 * _natural_terms(v1, ref.ys, x))
         worst, tols = _precision_entries(p, g1, g64, fwd_err, sens, g_flush)
         sensitive = True
     low = next(str(x.dtype) for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
@@ -81,6 +93,14 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
             f"range ({float(np.finfo(low).tiny):.3g}) or are 0 in {low}; the {low} "
             "gradient differs from the float64 one at the flushed inputs too: not "
             "verifiable there")
+    elif worst and (rescaled := _range_explained(p, v1, g1, g64, fwd_err, sens, g_flush)):
+        # Scaling the cotangent by 2^k is exact and a VJP is linear in it: a difference
+        # that vanishes under such scaling is the dtype's range lost inside the backward
+        # pass (an intermediate flushed or underflowed, or overflowing), not its formula.
+        verdict, reason = INCONCLUSIVE, Reason.SUBNORMAL_FLUSHED.text(
+            f"the {low} gradient matches the float64 one with the cotangent scaled by "
+            f"2^{rescaled}: an intermediate of its backward pass leaves {low}'s normal "
+            "range at this cotangent; not verifiable there")
     elif worst:
         verdict = FAIL
         reason = (f"wrong only in low precision: the {low} gradient differs from the float64 "
@@ -96,6 +116,52 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
                  details={"forward_relative_error": fwd_err, "dtype": low,
                           "sensitivity_measured": sensitive,
                           "flush_explained": _flush_explained(p, g1, g64, g_flush, tols)}), g64
+
+
+# Linear combinations of cotangents measured for the VJP's rounding noise; the largest
+# residual counts (one alone can cancel by chance).
+NOISE_ROUNDS = 4
+# A residual mixes three evaluations' roundings; one evaluation may round a few times one
+# sample's size.
+NOISE_SAFETY = 4.0
+
+
+def _vjp_noise(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
+               ) -> list[np.ndarray]:
+    """The rounding noise of the low-precision VJP, entry by entry: ``|vjp(a u + b w) -
+    a vjp(u) - b vjp(w)|`` for random cotangents (exactly 0 in exact arithmetic: a VJP is
+    linear in the cotangent), the largest over ``NOISE_ROUNDS`` pairs; non-finite
+    residuals count 0.
+
+    >>> import numpy as np
+    >>> from gradverify.harness.calls import Problem
+    >>> p = Problem(np.tanh, lambda xs, gs: (gs[0] * 3,), [np.ones(2, np.float32)])
+    >>> v = [np.array([0.3, -0.2], np.float32)]
+    >>> bool(np.all(_vjp_noise(p, v, [v[0] * 3])[0] < 1e-6))   # float32 rounding of 3 v
+    True
+    """
+    alpha, beta = 0.75, -1.5  # exact in binary
+    out = [np.zeros(x.shape) for x in p.xs]
+    u, gu = v1, g1
+    for _ in range(NOISE_ROUNDS):
+        w = cotangent(p.rng, v1)
+        mix = [(alpha * a.astype(np.float64) + beta * b.astype(np.float64)).astype(a.dtype)
+               if a.dtype.kind == "f" else a for a, b in zip(u, w)]
+        try:
+            gw = normalise(p.vjp(p.xs, w), p.xs)
+            gm = normalise(p.vjp(p.xs, mix), p.xs)
+        except CallError:
+            break
+        for k, (a, b, c) in enumerate(zip(gu, gw, gm)):
+            if a is None or b is None or c is None or not (
+                    np.shape(a) == np.shape(b) == np.shape(c) == out[k].shape):
+                continue
+            with np.errstate(all="ignore"):
+                r = np.abs(np.asarray(c, np.float64) - alpha * np.asarray(a, np.float64)
+                           - beta * np.asarray(b, np.float64))
+            out[k] = np.fmax(out[k], np.where(np.isfinite(r), r, 0.0))
+        u, gu = w, gw
+    return out
 
 
 def _natural_terms(v1: list[np.ndarray], ys: list[np.ndarray], x: np.ndarray,
@@ -115,6 +181,53 @@ def _natural_terms(v1: list[np.ndarray], ys: list[np.ndarray], x: np.ndarray,
     if x.dtype.kind != "f":
         return np.zeros(x.shape)
     return size / np.minimum(scales([x])[0], 1.0)
+
+
+def _range_explained(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
+                     g64: list[np.ndarray], fwd_err: float, sens: list[np.ndarray] | None,
+                     g_flush: list[np.ndarray] | None) -> int:
+    """The power of two ``k`` (+-) such that the low-precision VJP at cotangent ``2^k v``,
+    scaled back by ``2^-k`` (both exact), agrees with the float64 gradient wherever the
+    plain one did not (each entry may take the nearer of the two); 0 when neither
+    scaling explains every disagreement. ``k`` is half the dtype's exponent range: values
+    of the backward pass proportional to v move from the subnormal range (or from
+    overflow) to ordinary sizes, while a wrong formula stays wrong at any scale.
+
+    >>> import numpy as np
+    >>> from gradverify.harness.calls import Problem
+    >>> from gradverify.harness.checker import Options
+    >>> def vjp(xs, gs):   # v * 1e-38 is subnormal: flushed to 0 as XLA on CPU would
+    ...     t = (gs[0] * np.float32(1e-38)).astype(np.float32)
+    ...     t[np.abs(t) < np.finfo(np.float32).tiny] = 0
+    ...     return (t * np.float32(1e38),)
+    >>> p = Problem(lambda x: x, vjp, [np.array([2.0, -5.0], np.float32)])
+    >>> p.opts = Options()
+    >>> v = [np.array([0.5, -0.25], np.float32)]
+    >>> _range_explained(p, v, [vjp(p.xs, v)[0]], [v[0].astype(float)], 0.0, None, None)
+    64
+    """
+    low = next(x.dtype for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
+    k = int(np.finfo(low).maxexp) // 2
+    for shift in (k, -k):
+        scale = 2.0 ** shift
+        cts = [(v.astype(np.float64) * scale).astype(v.dtype) if v.dtype.kind == "f" else v
+               for v in v1]
+        try:
+            gs = normalise(p.vjp(p.xs, cts), p.xs)
+        except CallError:
+            continue
+        nearer = []
+        for g, h, alt in zip(g1, g64, gs):
+            if alt is None or np.shape(alt) != np.shape(g):
+                nearer.append(g)
+                continue
+            a = np.asarray(alt, np.float64) / scale
+            with np.errstate(invalid="ignore"):
+                better = np.abs(a - h) < np.abs(np.asarray(g, np.float64) - h)
+            nearer.append(np.where(better, a, np.asarray(g, np.float64)))
+        if not _precision_entries(p, nearer, g64, fwd_err, sens, g_flush)[0]:
+            return shift
+    return 0
 
 
 def _overflow(g: np.ndarray, h: np.ndarray, x: np.ndarray) -> np.ndarray:
