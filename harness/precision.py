@@ -75,10 +75,14 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
         # by at each entry is measured (its non-linearity in the cotangent) and counted up
         # to the float32 budget of those terms: an entry that is exact or flushes cleanly
         # earns nothing, a VJP that accumulates in float16 no more than float32 rounding.
+        # The float64 gradient rounds the same terms at its own eps (4e-16 where float32
+        # cancels exactly): charged a priori, it is far below any float32 rounding.
+        eps64 = float(np.finfo(np.float64).eps)
         for k, (noise, x) in enumerate(zip(_vjp_noise(p, v1, g1), ref.xs)):
             if p.diff[k] and x.size:
-                sens[k] = sens[k] + np.minimum(NOISE_SAFETY * noise,
-                                               rel[k] / 4 * _natural_terms(v1, ref.ys, x))
+                natural = _natural_terms(v1, ref.ys, x)
+                sens[k] = sens[k] + np.minimum(NOISE_SAFETY * noise, rel[k] / 4 * natural) + (
+                    p.opts.f32_safety / 4 * eps64 * natural)
         worst, tols = _precision_entries(p, g1, g64, fwd_err, sens, g_flush)
         sensitive = True
     low = next(str(x.dtype) for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
