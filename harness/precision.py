@@ -19,6 +19,8 @@ real low-precision fault matches neither point and still FAILs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from gradverify.harness.calls import CallError, Problem
@@ -76,13 +78,14 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
         # to the float32 budget of those terms: an entry that is exact or flushes cleanly
         # earns nothing, a VJP that accumulates in float16 no more than float32 rounding.
         # The float64 gradient rounds the same terms at its own eps (4e-16 where float32
-        # cancels exactly): charged a priori, it is far below any float32 rounding.
-        eps64 = float(np.finfo(np.float64).eps)
+        # cancels exactly): its measured noise is its own error.
+        v64 = [v.astype(np.float64) if v.dtype.kind == "f" else v for v in v1]
+        noise64 = _vjp_noise(p, v64, g64, ref.xs, ref.vjp)
         for k, (noise, x) in enumerate(zip(_vjp_noise(p, v1, g1), ref.xs)):
             if p.diff[k] and x.size:
                 natural = _natural_terms(v1, ref.ys, x)
                 sens[k] = sens[k] + np.minimum(NOISE_SAFETY * noise, rel[k] / 4 * natural) + (
-                    p.opts.f32_safety / 4 * eps64 * natural)
+                    NOISE_SAFETY * noise64[k])
         worst, tols = _precision_entries(p, g1, g64, fwd_err, sens, g_flush)
         sensitive = True
     low = next(str(x.dtype) for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
@@ -131,8 +134,9 @@ NOISE_SAFETY = 4.0
 
 
 def _vjp_noise(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
-               ) -> list[np.ndarray]:
-    """The rounding noise of the low-precision VJP, entry by entry: ``|vjp(a u + b w) -
+               xs: list[np.ndarray] | None = None, vjp: Any = None) -> list[np.ndarray]:
+    """The rounding noise of a VJP (the user's at ``p.xs``, or ``vjp`` at ``xs``), entry
+    by entry: ``|vjp(a u + b w) -
     a vjp(u) - b vjp(w)|`` for random cotangents (exactly 0 in exact arithmetic: a VJP is
     linear in the cotangent), the largest over ``NOISE_ROUNDS`` pairs; non-finite
     residuals count 0.
@@ -145,15 +149,16 @@ def _vjp_noise(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
     True
     """
     alpha, beta = 0.75, -1.5  # exact in binary
-    out = [np.zeros(x.shape) for x in p.xs]
+    xs = p.xs if xs is None else xs
+    out = [np.zeros(x.shape) for x in xs]
     u, gu = v1, g1
     for _ in range(NOISE_ROUNDS):
         w = cotangent(p.rng, v1)
         mix = [(alpha * a.astype(np.float64) + beta * b.astype(np.float64)).astype(a.dtype)
                if a.dtype.kind == "f" else a for a, b in zip(u, w)]
         try:
-            gw = normalise(p.vjp(p.xs, w), p.xs)
-            gm = normalise(p.vjp(p.xs, mix), p.xs)
+            gw = normalise(p.vjp(xs, w, vjp), xs)
+            gm = normalise(p.vjp(xs, mix, vjp), xs)
         except CallError:
             break
         for k, (a, b, c) in enumerate(zip(gu, gw, gm)):
