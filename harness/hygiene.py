@@ -189,8 +189,9 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
                 r = np.asarray(np.abs(c64 - r))
         err = float(np.max(r, initial=0.0))
         if not np.isfinite(err):
-            # An overflowing gradient (inf - inf) is judged by hygiene.finite and precision.
-            r = np.where(np.isinf(a64) | np.isinf(b64) | np.isinf(c64), 0.0, r)
+            # A non-finite gradient (an overflow, inf - inf inside at a subnormal input) is
+            # judged by hygiene.finite and precision, not as a non-linearity.
+            r = np.where(np.isfinite(a64) & np.isfinite(b64) & np.isfinite(c64), r, 0.0)
             err = float(np.max(r, initial=0.0))
         residual.append(r)
         rel = float(np.sqrt(max(np.finfo(x.dtype).eps, out_eps)))

@@ -19,19 +19,11 @@ real low-precision fault matches neither point and still FAILs.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from gradverify.harness.calls import CallError, Problem
-from gradverify.harness.lines import (
-    Ref,
-    cotangent,
-    finite_abs,
-    normalise,
-    scales,
-    worst_index,
-)
+from gradverify.harness.lines import Ref, finite_abs, normalise, worst_index
+from gradverify.harness.precision_noise import NOISE_SAFETY, natural_terms, vjp_noise
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry
 
@@ -80,10 +72,10 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
         # The float64 gradient rounds the same terms at its own eps (4e-16 where float32
         # cancels exactly): its measured noise is its own error.
         v64 = [v.astype(np.float64) if v.dtype.kind == "f" else v for v in v1]
-        noise64 = _vjp_noise(p, v64, g64, ref.xs, ref.vjp)
-        for k, (noise, x) in enumerate(zip(_vjp_noise(p, v1, g1), ref.xs)):
+        noise64 = vjp_noise(p, v64, g64, ref.xs, ref.vjp)
+        for k, (noise, x) in enumerate(zip(vjp_noise(p, v1, g1), ref.xs)):
             if p.diff[k] and x.size:
-                natural = _natural_terms(v1, ref.ys, x)
+                natural = natural_terms(v1, ref.ys, x)
                 sens[k] = sens[k] + np.minimum(NOISE_SAFETY * noise, rel[k] / 4 * natural) + (
                     NOISE_SAFETY * noise64[k])
         worst, tols = _precision_entries(p, g1, g64, fwd_err, sens, g_flush)
@@ -99,6 +91,14 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
             f"{underflowed} values of the float64 evaluation are below {low}'s normal "
             f"range ({float(np.finfo(low).tiny):.3g}) or are 0 in {low}; the {low} "
             "gradient differs from the float64 one at the flushed inputs too: not "
+            "verifiable there")
+    elif worst and (edge := _at_range_edge(p, g1, g64, fwd_err, sens, g_flush)):
+        # 1 / x of such an entry is not a normal number of the dtype: a correct formula
+        # (x / y's gradient at y = 1.4e-39) overflows inside, as it does in TF.
+        verdict, reason = INCONCLUSIVE, Reason.GRADIENT_OVERFLOWS.text(
+            f"the {low} gradient is not finite at {edge} entries whose inputs' reciprocals "
+            f"leave {low}'s range (|x| < {1 / float(np.finfo(low).max):.3g} or > "
+            f"{1 / float(np.finfo(low).tiny):.3g}); the float64 one is finite: not "
             "verifiable there")
     elif worst and (rescaled := _range_explained(p, v1, g1, g64, fwd_err, sens, g_flush)):
         # Scaling the cotangent by 2^k is exact and a VJP is linear in it: a difference
@@ -125,71 +125,41 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
                           "flush_explained": _flush_explained(p, g1, g64, g_flush, tols)}), g64
 
 
-# Linear combinations of cotangents measured for the VJP's rounding noise; the largest
-# residual counts (one alone can cancel by chance).
-NOISE_ROUNDS = 4
-# A residual mixes three evaluations' roundings; one evaluation may round a few times one
-# sample's size.
-NOISE_SAFETY = 4.0
-
-
-def _vjp_noise(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
-               xs: list[np.ndarray] | None = None, vjp: Any = None) -> list[np.ndarray]:
-    """The rounding noise of a VJP (the user's at ``p.xs``, or ``vjp`` at ``xs``), entry
-    by entry: ``|vjp(a u + b w) -
-    a vjp(u) - b vjp(w)|`` for random cotangents (exactly 0 in exact arithmetic: a VJP is
-    linear in the cotangent), the largest over ``NOISE_ROUNDS`` pairs; non-finite
-    residuals count 0.
+def _at_range_edge(p: Problem, g1: list[np.ndarray], g64: list[np.ndarray],
+                   fwd_err: float, sens: list[np.ndarray] | None,
+                   g_flush: list[np.ndarray] | None) -> int:
+    """How many entries have a non-finite low-precision gradient (a finite float64 one) at
+    an input entry whose reciprocal is not a normal number of its dtype, when setting
+    those entries aside leaves no other disagreement; 0 otherwise. A finite but wrong
+    value there is never excused.
 
     >>> import numpy as np
     >>> from gradverify.harness.calls import Problem
-    >>> p = Problem(np.tanh, lambda xs, gs: (gs[0] * 3,), [np.ones(2, np.float32)])
-    >>> v = [np.array([0.3, -0.2], np.float32)]
-    >>> bool(np.all(_vjp_noise(p, v, [v[0] * 3])[0] < 1e-6))   # float32 rounding of 3 v
-    True
+    >>> from gradverify.harness.checker import Options
+    >>> p = Problem(np.negative, None, [np.array([1.4e-39, 2.0], np.float32)])
+    >>> p.opts = Options()
+    >>> g64 = [np.array([0.0, -1.0])]
+    >>> _at_range_edge(p, [np.array([np.inf, -1.0], np.float32)], g64, 0.0, None, None)
+    1
+    >>> _at_range_edge(p, [np.array([5.0, -1.0], np.float32)], g64, 0.0, None, None)
+    0
     """
-    alpha, beta = 0.75, -1.5  # exact in binary
-    xs = p.xs if xs is None else xs
-    out = [np.zeros(x.shape) for x in xs]
-    u, gu = v1, g1
-    for _ in range(NOISE_ROUNDS):
-        w = cotangent(p.rng, v1)
-        mix = [(alpha * a.astype(np.float64) + beta * b.astype(np.float64)).astype(a.dtype)
-               if a.dtype.kind == "f" else a for a, b in zip(u, w)]
-        try:
-            gw = normalise(p.vjp(xs, w, vjp), xs)
-            gm = normalise(p.vjp(xs, mix, vjp), xs)
-        except CallError:
-            break
-        for k, (a, b, c) in enumerate(zip(gu, gw, gm)):
-            if a is None or b is None or c is None or not (
-                    np.shape(a) == np.shape(b) == np.shape(c) == out[k].shape):
-                continue
-            with np.errstate(all="ignore"):
-                r = np.abs(np.asarray(c, np.float64) - alpha * np.asarray(a, np.float64)
-                           - beta * np.asarray(b, np.float64))
-            out[k] = np.fmax(out[k], np.where(np.isfinite(r), r, 0.0))
-        u, gu = w, gw
-    return out
-
-
-def _natural_terms(v1: list[np.ndarray], ys: list[np.ndarray], x: np.ndarray,
-                   ) -> np.ndarray:
-    """The natural size of a gradient's terms at each entry of ``x``: ``max|v| max|y| /
-    min(|x_i|, 1)`` (zeros of x step like the RMS of the rest, as the steps do). Below
-    |x| = 1 it grows: terms of (t + t) / (t + t) are |v / t|. A wrong low-precision gradient
-    of ordinary size (tanh accumulated in float16) stays far outside 64 ulps of it.
-
-    >>> import numpy as np
-    >>> _natural_terms([np.array([0.5])], [np.array([2.0])], np.array([1e-3, 4.0])).tolist()
-    [1000.0, 1.0]
-    """
-    size = sum(float(np.max(finite_abs(np.asarray(v, np.float64)), initial=0.0))
-               * float(np.max(finite_abs(np.asarray(y, np.float64)), initial=0.0))
-               for v, y in zip(v1, ys) if y.dtype.kind == "f")
-    if x.dtype.kind != "f":
-        return np.zeros(x.shape)
-    return size / np.minimum(scales([x])[0], 1.0)
+    count, patched = 0, []
+    for k, (g, h, x) in enumerate(zip(g1, g64, p.xs)):
+        g = np.asarray(g, np.float64)
+        if not p.diff[k] or x.dtype == np.float64 or g.shape != x.shape:
+            patched.append(g)
+            continue
+        info = np.finfo(x.dtype)
+        with np.errstate(all="ignore"):
+            ax = np.abs(np.asarray(x, np.float64))
+            edge = ((ax < 1 / float(info.max)) | (ax > 1 / float(info.tiny))) & (
+                ~np.isfinite(g)) & np.isfinite(h)
+        count += int(np.count_nonzero(edge))
+        patched.append(np.where(edge, h, g))
+    if not count or _precision_entries(p, patched, g64, fwd_err, sens, g_flush)[0]:
+        return 0
+    return count
 
 
 def _range_explained(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
