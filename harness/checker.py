@@ -13,7 +13,9 @@ Order of work (each step a named check in the report):
 3. float32 - a float32 VJP is compared with the float64 one under the float32 term of the
    budget (``precision.py``), while the float64 one carries the tight check.
 
-A function with no floating-point input or output has no derivative to check: the report is
+What a check must resolve depends on the dtype it evaluates in (``dtype_tolerances.py``).
+An output that overflows at x is checked on its finite part (``finite_part.py``). A function
+with no floating-point input or output has no derivative to check: the report is
 NOT_APPLICABLE. Misbehaving user code (an exception, ``sys.exit``, a time limit exceeded,
 ``None`` or a non-array returned) is a named FAIL, never a crash. All random draws come
 from ``seed``.
