@@ -23,6 +23,7 @@ import numpy as np
 
 from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.lines import Ref, finite_abs, normalise, worst_index
+from gradverify.harness.precision_noise import NOISE_SAFETY, natural_terms, vjp_noise
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry
 
@@ -60,6 +61,23 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
         rel = [p.opts.f32_safety * max(float(np.finfo(x.dtype).eps), fwd_err) for x in p.xs]
         sens = [sv + r / 4 * (0.0 if a is None else finite_abs(np.asarray(a, np.float64)))
                 for sv, r, a in zip(sens, rel, absolute)]
+        # A gradient formed as a difference of large intermediates ((t + t) / (t + t): two
+        # terms of size |v / t| cancel to 0 in float64, to an ulp of them in float32)
+        # rounds at the intermediates' size, which neither |g64| nor the vjp of |v| shows.
+        # A function of size |y| changes by |y| over a distance |x_i|: its gradient's
+        # terms are about |v| |y| / |x_i|. How much the low-precision VJP actually rounds
+        # by at each entry is measured (its non-linearity in the cotangent) and counted up
+        # to the float32 budget of those terms: an entry that is exact or flushes cleanly
+        # earns nothing, a VJP that accumulates in float16 no more than float32 rounding.
+        # The float64 gradient rounds the same terms at its own eps (4e-16 where float32
+        # cancels exactly): its measured noise is its own error.
+        v64 = [v.astype(np.float64) if v.dtype.kind == "f" else v for v in v1]
+        noise64 = vjp_noise(p, v64, g64, ref.xs, ref.vjp)
+        for k, (noise, x) in enumerate(zip(vjp_noise(p, v1, g1), ref.xs)):
+            if p.diff[k] and x.size:
+                natural = natural_terms(v1, ref.ys, x)
+                sens[k] = sens[k] + np.minimum(NOISE_SAFETY * noise, rel[k] / 4 * natural) + (
+                    NOISE_SAFETY * noise64[k])
         worst, tols = _precision_entries(p, g1, g64, fwd_err, sens, g_flush)
         sensitive = True
     low = next(str(x.dtype) for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
@@ -74,6 +92,22 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
             f"range ({float(np.finfo(low).tiny):.3g}) or are 0 in {low}; the {low} "
             "gradient differs from the float64 one at the flushed inputs too: not "
             "verifiable there")
+    elif worst and (edge := _at_range_edge(p, g1, g64, fwd_err, sens, g_flush)):
+        # 1 / x of such an entry is not a normal number of the dtype: a correct formula
+        # (x / y's gradient at y = 1.4e-39) overflows inside, as it does in TF.
+        verdict, reason = INCONCLUSIVE, Reason.GRADIENT_OVERFLOWS.text(
+            f"the {low} gradient is not finite at {edge} entries whose inputs' reciprocals "
+            f"leave {low}'s range (|x| < {1 / float(np.finfo(low).max):.3g} or > "
+            f"{1 / float(np.finfo(low).tiny):.3g}); the float64 one is finite: not "
+            "verifiable there")
+    elif worst and (rescaled := _range_explained(p, v1, g1, g64, fwd_err, sens, g_flush)):
+        # Scaling the cotangent by 2^k is exact and a VJP is linear in it: a difference
+        # that vanishes under such scaling is the dtype's range lost inside the backward
+        # pass (an intermediate flushed or underflowed, or overflowing), not its formula.
+        verdict, reason = INCONCLUSIVE, Reason.SUBNORMAL_FLUSHED.text(
+            f"the {low} gradient matches the float64 one with the cotangent scaled by "
+            f"2^{rescaled}: an intermediate of its backward pass leaves {low}'s normal "
+            "range at this cotangent; not verifiable there")
     elif worst:
         verdict = FAIL
         reason = (f"wrong only in low precision: the {low} gradient differs from the float64 "
@@ -89,6 +123,90 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
                  details={"forward_relative_error": fwd_err, "dtype": low,
                           "sensitivity_measured": sensitive,
                           "flush_explained": _flush_explained(p, g1, g64, g_flush, tols)}), g64
+
+
+def _at_range_edge(p: Problem, g1: list[np.ndarray], g64: list[np.ndarray],
+                   fwd_err: float, sens: list[np.ndarray] | None,
+                   g_flush: list[np.ndarray] | None) -> int:
+    """How many entries have a non-finite low-precision gradient (a finite float64 one) at
+    an input entry whose reciprocal is not a normal number of its dtype, when setting
+    those entries aside leaves no other disagreement; 0 otherwise. A finite but wrong
+    value there is never excused.
+
+    >>> import numpy as np
+    >>> from gradverify.harness.calls import Problem
+    >>> from gradverify.harness.checker import Options
+    >>> p = Problem(np.negative, None, [np.array([1.4e-39, 2.0], np.float32)])
+    >>> p.opts = Options()
+    >>> g64 = [np.array([0.0, -1.0])]
+    >>> _at_range_edge(p, [np.array([np.inf, -1.0], np.float32)], g64, 0.0, None, None)
+    1
+    >>> _at_range_edge(p, [np.array([5.0, -1.0], np.float32)], g64, 0.0, None, None)
+    0
+    """
+    count, patched = 0, []
+    for k, (g, h, x) in enumerate(zip(g1, g64, p.xs)):
+        g = np.asarray(g, np.float64)
+        if not p.diff[k] or x.dtype == np.float64 or g.shape != x.shape:
+            patched.append(g)
+            continue
+        info = np.finfo(x.dtype)
+        with np.errstate(all="ignore"):
+            ax = np.abs(np.asarray(x, np.float64))
+            edge = ((ax < 1 / float(info.max)) | (ax > 1 / float(info.tiny))) & (
+                ~np.isfinite(g)) & np.isfinite(h)
+        count += int(np.count_nonzero(edge))
+        patched.append(np.where(edge, h, g))
+    if not count or _precision_entries(p, patched, g64, fwd_err, sens, g_flush)[0]:
+        return 0
+    return count
+
+
+def _range_explained(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
+                     g64: list[np.ndarray], fwd_err: float, sens: list[np.ndarray] | None,
+                     g_flush: list[np.ndarray] | None) -> int:
+    """The power of two ``k`` (+-) such that the low-precision VJP at cotangent ``2^k v``,
+    scaled back by ``2^-k`` (both exact), agrees with the float64 gradient wherever the
+    plain one did not (each entry may take the nearer of the two); 0 when neither
+    scaling explains every disagreement. ``k`` is half the dtype's exponent range: values
+    of the backward pass proportional to v move from the subnormal range (or from
+    overflow) to ordinary sizes, while a wrong formula stays wrong at any scale.
+
+    >>> import numpy as np
+    >>> from gradverify.harness.calls import Problem
+    >>> from gradverify.harness.checker import Options
+    >>> def vjp(xs, gs):   # v * 1e-38 is subnormal: flushed to 0 as XLA on CPU would
+    ...     t = (gs[0] * np.float32(1e-38)).astype(np.float32)
+    ...     t[np.abs(t) < np.finfo(np.float32).tiny] = 0
+    ...     return (t * np.float32(1e38),)
+    >>> p = Problem(lambda x: x, vjp, [np.array([2.0, -5.0], np.float32)])
+    >>> p.opts = Options()
+    >>> v = [np.array([0.5, -0.25], np.float32)]
+    >>> _range_explained(p, v, [vjp(p.xs, v)[0]], [v[0].astype(float)], 0.0, None, None)
+    64
+    """
+    low = next(x.dtype for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
+    k = int(np.finfo(low).maxexp) // 2
+    for shift in (k, -k):
+        scale = 2.0 ** shift
+        cts = [(v.astype(np.float64) * scale).astype(v.dtype) if v.dtype.kind == "f" else v
+               for v in v1]
+        try:
+            gs = normalise(p.vjp(p.xs, cts), p.xs)
+        except CallError:
+            continue
+        nearer = []
+        for g, h, alt in zip(g1, g64, gs):
+            if alt is None or np.shape(alt) != np.shape(g):
+                nearer.append(g)
+                continue
+            a = np.asarray(alt, np.float64) / scale
+            with np.errstate(invalid="ignore"):
+                better = np.abs(a - h) < np.abs(np.asarray(g, np.float64) - h)
+            nearer.append(np.where(better, a, np.asarray(g, np.float64)))
+        if not _precision_entries(p, nearer, g64, fwd_err, sens, g_flush)[0]:
+            return shift
+    return 0
 
 
 def _overflow(g: np.ndarray, h: np.ndarray, x: np.ndarray) -> np.ndarray:

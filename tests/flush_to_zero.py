@@ -79,3 +79,18 @@ def scaled(x: np.ndarray) -> np.ndarray:
 
 def scaled_vjp(xs, gs):
     return (ftz(ftz(gs[0]) * xs[0].dtype.type(3e-38)),)
+
+
+def through_tiny(x: np.ndarray) -> np.ndarray:
+    """(x * 1e-38) * 1e38 (the identity): at |x| >= 1 the forward's intermediate is normal,
+    but the backward pass forms v * 1e-38, subnormal for |v| < 1.2 and flushed - the float32
+    gradient is 0 where float64's is v. ``scale32`` scales the float32 gradient (a seeded
+    low-precision fault on top)."""
+    return ftz(ftz(ftz(x) * x.dtype.type(1e-38)) * x.dtype.type(1e38))
+
+
+def through_tiny_vjp(xs, gs, scale32: float = 1.0):
+    g = ftz(ftz(ftz(gs[0]) * xs[0].dtype.type(1e-38)) * xs[0].dtype.type(1e38))
+    if g.dtype == np.float32 and scale32 != 1.0:
+        g = ftz(g * np.float32(scale32))
+    return (g,)

@@ -114,3 +114,23 @@ def test_float32_fault_of_flushing_maximum_always_fails(ab, seed):
     vjp = lambda xs, gs: ftz.maximum_vjp(xs, gs, scale32=1.5)
     r = check_vjp(_plus_one, vjp, [a, b], seed=seed)
     assert r.verdict == "FAIL", str(r)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_intermediate_flushed_in_the_backward_pass_is_inconclusive_not_fail(seed, mode):
+    # Outputs and gradient at x are ordinary: only v * 1e-38 inside the VJP is subnormal.
+    # Scaling the cotangent by 2^64 (exact) brings it back: the range, not the formula.
+    r = check_vjp(ftz.through_tiny, ftz.through_tiny_vjp, [_f32(2.0, -5.0, 300.0)],
+                  seed=seed, mode=mode)
+    assert r.verdict == "INCONCLUSIVE", str(r)
+    assert r.codes == [Reason.SUBNORMAL_FLUSHED], str(r)
+    assert "scaled by 2^64" in r.check("precision").reason
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("scale32", [1.01, -1.0, 0.5])
+def test_float32_fault_beside_a_backward_flush_still_fails(seed, scale32):
+    vjp = lambda xs, gs: ftz.through_tiny_vjp(xs, gs, scale32=scale32)
+    r = check_vjp(ftz.through_tiny, vjp, [_f32(2.0, -5.0, 300.0)], seed=seed)
+    assert r.verdict == "FAIL" and r.check("precision").verdict == "FAIL", str(r)

@@ -180,6 +180,15 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     # a gradient that is rounding noise around 0: verified small, relatively unresolvable
     ("x / x", lambda x: x / x, [np.array([0.5, -2.0, 3.0])], 1,
      {Reason.ROUNDOFF_DOMINATED}),
+    # float32: the gradient is 0 in float64 but two terms of size |v / t| cancel to a few
+    # float32 ulps of them (the dev profile's false FAIL of the precision check), and at
+    # t ~ 1e-20 the terms are 1e20 (y * y would underflow: the gradient divides twice)
+    ("(t + t) / (t + t) f32", lambda t: (t + t) / (t + t),
+     [np.array([-0.13210486, 0.64042264, 0.10490011, -0.5356694, 0.36159506], F32)], 1,
+     {Reason.ROUNDOFF_DOMINATED}),
+    ("(t + t) / (t + t) f32 at 1e-20", lambda t: (t + t) / (t + t),
+     [np.array([-7.4349926e-21, -9.2172534e-21, -4.5772584e-21, 2.2019512e-21], F32)], 1,
+     {Reason.ROUNDOFF_DOMINATED}),
 ]
 
 # -- still FAILed by fast mode (a checker error; full mode passes): tests/

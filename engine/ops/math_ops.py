@@ -72,7 +72,9 @@ def realdiv(x, y):
 @realdiv.gradient
 def _(op, grad):
     x, y = op.inputs
-    return [grad / y, negative(grad) * x / (y * y)]
+    # TF's order, (-x / y) / y: y * y under- or overflows in float32 (|y| < 1e-19 or
+    # > 1e19) where the quotients do not
+    return [grad / y, grad * (negative(x) / y / y)]
 
 
 @export("truediv", "divide", "math.truediv", "math.divide")

@@ -1,0 +1,86 @@
+"""Rounding measures of the precision check (``precision.py``): how much a VJP rounds, and
+the natural size of a gradient's terms.
+
+A gradient formed as a difference of large intermediates (``(t + t) / (t + t)``: two terms
+of size ``|v / t|`` cancel to 0 in float64, to an ulp of them in float32) rounds at the
+intermediates' size, which neither ``|g64|`` nor the VJP of ``|v|`` shows. A VJP is linear
+in its cotangent, so its non-linearity measures its rounding; the natural size caps what
+that measurement may excuse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradverify.harness.calls import CallError, Problem
+from gradverify.harness.lines import cotangent, finite_abs, normalise, scales
+
+__all__ = ["vjp_noise", "natural_terms", "NOISE_ROUNDS", "NOISE_SAFETY"]
+
+# Linear combinations of cotangents measured for the VJP's rounding noise; the largest
+# residual counts (one alone can cancel by chance).
+NOISE_ROUNDS = 4
+# A residual mixes three evaluations' roundings; one evaluation may round a few times one
+# sample's size.
+NOISE_SAFETY = 4.0
+
+
+def vjp_noise(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
+               xs: list[np.ndarray] | None = None, vjp: Any = None) -> list[np.ndarray]:
+    """The rounding noise of a VJP (the user's at ``p.xs``, or ``vjp`` at ``xs``), entry
+    by entry: ``|vjp(a u + b w) -
+    a vjp(u) - b vjp(w)|`` for random cotangents (exactly 0 in exact arithmetic: a VJP is
+    linear in the cotangent), the largest over ``NOISE_ROUNDS`` pairs; non-finite
+    residuals count 0.
+
+    >>> import numpy as np
+    >>> from gradverify.harness.calls import Problem
+    >>> p = Problem(np.tanh, lambda xs, gs: (gs[0] * 3,), [np.ones(2, np.float32)])
+    >>> v = [np.array([0.3, -0.2], np.float32)]
+    >>> bool(np.all(vjp_noise(p, v, [v[0] * 3])[0] < 1e-6))   # float32 rounding of 3 v
+    True
+    """
+    alpha, beta = 0.75, -1.5  # exact in binary
+    xs = p.xs if xs is None else xs
+    out = [np.zeros(x.shape) for x in xs]
+    u, gu = v1, g1
+    for _ in range(NOISE_ROUNDS):
+        w = cotangent(p.rng, v1)
+        mix = [(alpha * a.astype(np.float64) + beta * b.astype(np.float64)).astype(a.dtype)
+               if a.dtype.kind == "f" else a for a, b in zip(u, w)]
+        try:
+            gw = normalise(p.vjp(xs, w, vjp), xs)
+            gm = normalise(p.vjp(xs, mix, vjp), xs)
+        except CallError:
+            break
+        for k, (a, b, c) in enumerate(zip(gu, gw, gm)):
+            if a is None or b is None or c is None or not (
+                    np.shape(a) == np.shape(b) == np.shape(c) == out[k].shape):
+                continue
+            with np.errstate(all="ignore"):
+                r = np.abs(np.asarray(c, np.float64) - alpha * np.asarray(a, np.float64)
+                           - beta * np.asarray(b, np.float64))
+            out[k] = np.fmax(out[k], np.where(np.isfinite(r), r, 0.0))
+        u, gu = w, gw
+    return out
+
+
+def natural_terms(v1: list[np.ndarray], ys: list[np.ndarray], x: np.ndarray,
+                   ) -> np.ndarray:
+    """The natural size of a gradient's terms at each entry of ``x``: ``max|v| max|y| /
+    min(|x_i|, 1)`` (zeros of x step like the RMS of the rest, as the steps do). Below
+    |x| = 1 it grows: terms of (t + t) / (t + t) are |v / t|. A wrong low-precision gradient
+    of ordinary size (tanh accumulated in float16) stays far outside 64 ulps of it.
+
+    >>> import numpy as np
+    >>> natural_terms([np.array([0.5])], [np.array([2.0])], np.array([1e-3, 4.0])).tolist()
+    [1000.0, 1.0]
+    """
+    size = sum(float(np.max(finite_abs(np.asarray(v, np.float64)), initial=0.0))
+               * float(np.max(finite_abs(np.asarray(y, np.float64)), initial=0.0))
+               for v, y in zip(v1, ys) if y.dtype.kind == "f")
+    if x.dtype.kind != "f":
+        return np.zeros(x.shape)
+    return size / np.minimum(scales([x])[0], 1.0)
