@@ -125,7 +125,9 @@ class TorchFunction:
         # The autograd graph at the last point (key, leaves, outputs): the harness asks for
         # several cotangents at one point, and one forward serves them all.
         self._graph: tuple[tuple, list[torch.Tensor], list[torch.Tensor]] | None = None
-        outs = self._outputs_with_grad(self.arrays)
+        # The first evaluation, with autograd: it serves the harness's first VJPs at this
+        # point too (its leaves are private copies, so they keep holding the point).
+        outs = self._graph_at([np.array(a) for a in self.arrays])[1]
         for k, o in enumerate(outs):
             if o.is_complex():
                 raise complex_error(_API, "output", k, str(o.dtype), o.shape)
@@ -194,6 +196,13 @@ class TorchFunction:
                                         grad_outputs=[self._cotangent(c, o) for o, c in pairs],
                                         allow_unused=True, create_graph=create_graph,
                                         retain_graph=True))
+
+    def output_specs(self) -> list[np.ndarray]:
+        """Uninitialised arrays with the outputs' shapes and NumPy dtypes at the checked
+        point (from its autograd evaluation, reused: no forward)."""
+        outs = self._graph_at(self.arrays)[1]
+        return [np.empty(tuple(o.shape), np.float32 if o.dtype == torch.bfloat16
+                         else torch.empty((), dtype=o.dtype).numpy().dtype) for o in outs]
 
     # -- the triple the harness checks ------------------------------------------------------
     def forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
