@@ -105,7 +105,7 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> l
         tangent = _tangents(p, ref, ref.xs, directions)
         if tangent is None:
             return [_shape_fail(p, ref)]
-        forward = float(vf @ tangent)
+        forward = float(np.einsum("i,i->", vf, tangent))  # not BLAS (see probes._dots)
         walk_f = norm2(vf * finite_abs(tangent))
         walk_b = float(first.g_s[0])  # >= ||g u||: |u| <= s entry by entry
         round_tol = SAFETY * C_SIGMA * C_ROUND * ref.eps * (walk_f + walk_b)
