@@ -238,7 +238,7 @@ def test_compiled_checks_leave_both_x64_modes_working(seed, user_x64):
     # function indexing with int64 labels breaks the other x64 mode's traces. Repeated
     # checks compile (float32 native, float64 evaluation); both modes must keep working,
     # in the check and in the user's own jit after it.
-    from gradverify.adapters.jax_compile import COMPILE_AFTER, _COMPILED
+    from gradverify.adapters.jax_compile import _COMPILED, COMPILE_AFTER
     labels = np.random.default_rng(seed).integers(0, 10, 16)
 
     def xent(z):
