@@ -31,13 +31,14 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["COMPILE_AFTER", "compiled_program", "signature"]
+__all__ = ["COMPILE_AFTER", "compiled_program", "output_structure", "signature"]
 
 COMPILE_AFTER = 6  # eager calls of one program (same function, same signature) first
 _MAX = 128
 _FROZEN_MAX = 4096  # fixed array leaves up to this size are part of the key
 _COMPILED: OrderedDict[Any, Callable | None] = OrderedDict()
 _SEEN: dict[Any, int] = {}
+_OUTPUTS: OrderedDict[Any, list[Any]] = OrderedDict()
 
 
 def signature(leaves: Sequence[Any], extra: Sequence[Any]) -> tuple:
@@ -57,17 +58,42 @@ def _freeze(leaf: Any) -> Any:
     return ("array", a.shape, a.dtype.str, a.tobytes())
 
 
+def _key(jf: Any, *parts: Any) -> tuple:
+    """What a program of ``jf`` depends on besides its arguments' signature (TypeError:
+    not cacheable)."""
+    fixed = tuple((k, _freeze(leaf)) for k, leaf in enumerate(jf.leaves)
+                  if k not in jf.positions)
+    key = (jf.f, jf.treedef, fixed, jf.order, bool(jax.config.jax_enable_x64), *parts)
+    hash(key)
+    return key
+
+
+def output_structure(jf: Any, arrays: Sequence[np.ndarray]) -> list[Any]:
+    """The outputs of ``jf``'s function at arrays like ``arrays`` (objects with ``shape``
+    and ``dtype``): from the last check of the same function and signature, else from one
+    eager evaluation (which also shows that the function runs)."""
+    try:
+        key = _key(jf, "outputs", signature(arrays, ()))
+    except TypeError:
+        key = None
+    outs = _OUTPUTS.get(key) if key is not None else None
+    if outs is None:
+        outs = [jax.ShapeDtypeStruct(np.shape(o), o.dtype)
+                for o in jf._flat(*[jf.leaves[k] for k in jf.positions])]
+        if key is not None:
+            _OUTPUTS[key] = outs
+            if len(_OUTPUTS) > _MAX:
+                _OUTPUTS.popitem(last=False)
+    return outs
+
+
 def compiled_program(jf: Any, kind: str, leaves: Sequence[Any], extra: Sequence[Any],
                      ) -> Callable | None:
     """The compiled program ``kind`` of ``jf`` (a ``JaxFunction``) for this call's
     signature, in the current x64 mode; None while it should still run eagerly (or when
     its key cannot be cached: fixed leaves too large to compare)."""
     try:
-        fixed = tuple((k, _freeze(leaf)) for k, leaf in enumerate(jf.leaves)
-                      if k not in jf.positions)
-        key = (jf.f, jf.treedef, fixed, jf.order, tuple(jf.out_float), kind,
-               bool(jax.config.jax_enable_x64), signature(leaves, extra))
-        hash(key)
+        key = _key(jf, tuple(jf.out_float), kind, signature(leaves, extra))
     except TypeError:
         return None
     program = _COMPILED.get(key)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradverify.adapters.common import complex_error
-from gradverify.adapters.jax_compile import compiled_program
+from gradverify.adapters.jax_compile import compiled_program, output_structure
 
 __all__ = ["JaxFunction", "forward_mode_unsupported"]
 
@@ -83,9 +83,9 @@ class JaxFunction:
                                 "float64, float32, float16 and bfloat16")
         self.dtypes = [self.leaves[k].dtype for k in self.positions]
         self.arrays = [np.asarray(self.leaves[k]) for k in self.positions]
-        outs = self._flat(*[self.leaves[k] for k in self.positions])
+        outs = output_structure(self, [self.arrays[k] for k in range(len(self.positions))])
         for k, o in enumerate(outs):
-            if jnp.iscomplexobj(o):
+            if jnp.issubdtype(o.dtype, jnp.complexfloating):
                 raise complex_error(_API, "output leaf", k, str(o.dtype), o.shape)
         self.out_float = [jnp.issubdtype(o.dtype, jnp.floating) for o in outs]
         if order == 2:
