@@ -276,7 +276,7 @@ class FirstPass:
 
 # A fault c times above a direction's tolerance escapes it with probability <= 1/c; the
 # fixed count of 4 directions at c = 32 (the module docstring) is this bound on a miss.
-MISS_BOUND = 32.0 ** -4
+MISS_BOUND = 1e-6
 
 
 def enough_directions(resolved: Sequence[float], detect_rtol: float) -> bool:
