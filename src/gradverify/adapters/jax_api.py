@@ -35,9 +35,9 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
     against finite differences, and with ``"fwd"`` in ``modes`` the JVP too. ``order=2``
     checks the derivatives of ``(x, v) -> J(x)^T v`` (order 1 is :func:`check_grads`'s job
     to add). Float32/float16 leaves are checked against a float64 evaluation (under
-    ``jax.enable_x64``). With ``jax_enable_x64`` on, the function is compiled with
-    ``jax.jit`` (cached across checks; ``jit=False``, or a function that cannot be traced,
-    runs eagerly); with the default config it runs eagerly. Options: see
+    ``jax.enable_x64``). From the second check of a function at the same shapes on, its
+    programs run compiled (``adapters/jax_compile.py``; ``jit=False``, or a function that
+    cannot be traced, runs eagerly). Options: see
     :class:`gradverify.harness.Options`.
 
     >>> import jax.numpy as jnp, numpy as np

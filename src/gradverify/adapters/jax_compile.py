@@ -11,10 +11,10 @@ other mode after a check. A ``Compiled`` object from ``jit(wrapper).trace().lowe
 .compile()`` of a wrapper made for the occasion keeps no trace alive: both modes compile,
 and nothing is left behind for the user's code.
 
-A program is compiled once it has been asked for ``COMPILE_AFTER`` times (across checks)
-at the same signature: a one-off check (Hypothesis drawing new shapes) runs eagerly, where
-compiling would cost more than it saves; a check repeated on the same function (a test
-suite's seeds and points, a benchmark) runs compiled from its second or third check on.
+A program is compiled once ``COMPILE_AFTER`` checks have asked for it (same function,
+same signature, same x64 mode): a one-off check (Hypothesis drawing new shapes) runs
+eagerly, where compiling would cost more than it saves; a check repeated on the same
+function (a test suite's seeds and points, a benchmark) runs compiled from its second on.
 Like ``jax.jit``, a compiled program sees the constants the function closed over when it was
 compiled: mutating such a NumPy array in place afterwards is not seen.
 
@@ -33,11 +33,11 @@ import numpy as np
 
 __all__ = ["COMPILE_AFTER", "compiled_program", "output_structure", "signature"]
 
-COMPILE_AFTER = 6  # eager calls of one program (same function, same signature) first
+COMPILE_AFTER = 2  # the checks (JaxFunction objects) that ask for a program, first eager
 _MAX = 128
 _FROZEN_MAX = 4096  # fixed array leaves up to this size are part of the key
 _COMPILED: OrderedDict[Any, Callable | None] = OrderedDict()
-_SEEN: dict[Any, int] = {}
+_SEEN: dict[Any, tuple[int, int | None]] = {}
 _OUTPUTS: OrderedDict[Any, list[Any]] = OrderedDict()
 
 
@@ -100,8 +100,11 @@ def compiled_program(jf: Any, kind: str, leaves: Sequence[Any], extra: Sequence[
     if program is not None:
         _COMPILED.move_to_end(key)
         return program
-    seen = _SEEN[key] = _SEEN.get(key, 0) + 1
-    if seen < COMPILE_AFTER:
+    count, last = _SEEN.get(key, (0, None))
+    if last != id(jf):  # a check asks for a program many times: count the checks
+        count, last = count + 1, id(jf)
+        _SEEN[key] = (count, last)
+    if count < COMPILE_AFTER:
         return None
     if len(_SEEN) > 4 * _MAX:
         _SEEN.clear()
