@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from gradverify.adapters.common import (
     low_precision_check,
     settle,
 )
+from gradverify.adapters.jax_compile import remembered
 from gradverify.adapters.jax_function import JaxFunction, forward_mode_unsupported
 from gradverify.harness import FAIL, INCONCLUSIVE, Check, GradientError, GradientReport
 
@@ -73,13 +75,8 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
         names = list(names) + [f"v{k}" for k in range(len(vs))]
     jvp, unsupported = None, None
     if "fwd" in modes:
-        try:
-            jf.jvp(jf.arrays, [np.zeros_like(a) for a in jf.arrays])
-            jvp = jf.jvp
-        except TypeError as e:
-            if not forward_mode_unsupported(e):
-                raise
-            unsupported = f"forward mode is not supported by this function: {e}"
+        unsupported = remembered(jf, "forward mode", jf.arrays, partial(_no_forward_mode, jf))
+        jvp = None if unsupported else jf.jvp
     report = check_with_jvp(jf.forward, jf.vjp, jvp, jf.arrays, mode=mode, seed=seed,
                             names=names, function=name, reproduce=reproduce, **options)
     if unsupported:
@@ -87,6 +84,17 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
                                    "modes=('rev',) to check reverse mode only)"))
     report.order = order
     return report
+
+
+def _no_forward_mode(jf: JaxFunction) -> str | None:
+    """Why the function has no forward mode (a ``custom_vjp``), or None if it has one."""
+    try:
+        jf.jvp(jf.arrays, [np.zeros_like(a) for a in jf.arrays])
+    except TypeError as e:
+        if not forward_mode_unsupported(e):
+            raise
+        return f"forward mode is not supported by this function: {e}"
+    return None
 
 
 def _has_bfloat16(args: Sequence[Any]) -> bool:

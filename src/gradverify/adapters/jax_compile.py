@@ -31,14 +31,15 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["COMPILE_AFTER", "compiled_program", "output_structure", "signature"]
+__all__ = ["COMPILE_AFTER", "compiled_program", "output_structure", "remembered",
+           "signature"]
 
 COMPILE_AFTER = 2  # the checks (JaxFunction objects) that ask for a program, first eager
 _MAX = 128
 _FROZEN_MAX = 4096  # fixed array leaves up to this size are part of the key
 _COMPILED: OrderedDict[Any, Callable | None] = OrderedDict()
 _SEEN: dict[Any, tuple[int, int | None]] = {}
-_OUTPUTS: OrderedDict[Any, list[Any]] = OrderedDict()
+_FACTS: OrderedDict[Any, Any] = OrderedDict()
 
 
 def signature(leaves: Sequence[Any], extra: Sequence[Any]) -> tuple:
@@ -68,23 +69,28 @@ def _key(jf: Any, *parts: Any) -> tuple:
     return key
 
 
+def remembered(jf: Any, what: str, arrays: Sequence[np.ndarray],
+               compute: Callable[[], Any]) -> Any:
+    """``compute()``, remembered for later checks of the same function at the same
+    signature (``what`` names the fact: the outputs' structure, forward-mode support)."""
+    try:
+        key = _key(jf, what, signature(arrays, ()))
+    except TypeError:
+        return compute()
+    if key not in _FACTS:
+        _FACTS[key] = compute()
+        if len(_FACTS) > _MAX:
+            _FACTS.popitem(last=False)
+    return _FACTS[key]
+
+
 def output_structure(jf: Any, arrays: Sequence[np.ndarray]) -> list[Any]:
     """The outputs of ``jf``'s function at arrays like ``arrays`` (objects with ``shape``
     and ``dtype``): from the last check of the same function and signature, else from one
     eager evaluation (which also shows that the function runs)."""
-    try:
-        key = _key(jf, "outputs", signature(arrays, ()))
-    except TypeError:
-        key = None
-    outs = _OUTPUTS.get(key) if key is not None else None
-    if outs is None:
-        outs = [jax.ShapeDtypeStruct(np.shape(o), o.dtype)
-                for o in jf._flat(*[jf.leaves[k] for k in jf.positions])]
-        if key is not None:
-            _OUTPUTS[key] = outs
-            if len(_OUTPUTS) > _MAX:
-                _OUTPUTS.popitem(last=False)
-    return outs
+    return remembered(jf, "outputs", arrays, lambda: [
+        jax.ShapeDtypeStruct(np.shape(o), o.dtype)
+        for o in jf._flat(*[jf.leaves[k] for k in jf.positions])])
 
 
 def compiled_program(jf: Any, kind: str, leaves: Sequence[Any], extra: Sequence[Any],
