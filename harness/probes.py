@@ -27,8 +27,7 @@ Fewer directions when the probes resolve far below ``detect_rtol`` (``fast.py`` 
 :func:`enough_directions` before each new one): a fault of relative size ``detect_rtol`` is
 then ``c_k = detect_rtol / r_k`` times above direction k's tolerance (r_k: the relative
 error it resolved), and the directions stop, at two or more, once ``prod 1 / c_k`` is
-below the same bound ``32^-4`` (two directions for c_k >= 1e3: float64 functions
-usually). Only directions whose probes all passed count; the bound is for faults of
+at most the same 1e-6 (two directions for c_k >= 1e3, three for c_k >= 100). Only directions whose probes all passed count; the bound is for faults of
 ``detect_rtol`` and above (smaller ones, still above the tolerance, get fewer chances).
 With a JVP, the directions and their central differences are kept (``record``) and the
 JVP is judged on them too (``forward_mode.py``): no forward evaluation of its own.
@@ -275,7 +274,7 @@ class FirstPass:
 
 
 # A fault c times above a direction's tolerance escapes it with probability <= 1/c; the
-# fixed count of 4 directions at c = 32 (the module docstring) is this bound on a miss.
+# fixed count of 4 directions bounds a miss below this at c >= 32 (module docstring).
 MISS_BOUND = 1e-6
 
 
