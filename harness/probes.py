@@ -27,8 +27,9 @@ Fewer directions when the probes resolve far below ``detect_rtol`` (``fast.py`` 
 :func:`enough_directions` before each new one): a fault of relative size ``detect_rtol`` is
 then ``c_k = detect_rtol / r_k`` times above direction k's tolerance (r_k: the relative
 error it resolved), and the directions stop, at two or more, once ``prod 1 / c_k`` is
-at most the same 1e-6 (two directions for c_k >= 1e3, three for c_k >= 100). Only directions whose probes all passed count; the bound is for faults of
-``detect_rtol`` and above (smaller ones, still above the tolerance, get fewer chances).
+at most the same 1e-6 (two directions for c_k >= 1e3, three for c_k >= 100). Only
+directions whose probes all passed count; the bound is for faults of ``detect_rtol`` and
+above (smaller ones, still above the tolerance, get fewer chances).
 With a JVP, the directions and their central differences are kept (``record``) and the
 JVP is judged on them too (``forward_mode.py``): no forward evaluation of its own.
 Cotangents sharing a direction are not independent of each other in u (a fault on one
