@@ -59,12 +59,14 @@ def compare(cases: Sequence[tuple[str, Callable[[], Any], Callable[[], Any],
                                   Callable[[], Any]]], *,
             repeats: int, theirs: str, json_path: str | None = None,
             counts: dict[str, str] | None = None) -> None:
-    """Print a table: medians of ours, theirs and the bare harness, ours / theirs, and
+    """Print a table: medians of ours, theirs and the bare harness, ours / theirs (the
+    median of the per-round ratios, and their range: each round times the three back to
+    back, so a burst of load on the machine hits both sides of a ratio), and
     (``counts``) how many evaluations our check spent."""
     rows = []
     counts = counts or {}
     print(f"{'case':<30}{'gradverify':>12}{theirs:>10}{'harness':>10}{'ratio':>8}"
-          f"{'overhead':>10}  evaluations")
+          f"{'range':>13}{'overhead':>10}  evaluations")
     for name, mine, other, bare in cases:
         for fn in (mine, other, bare):
             fn()  # warm-up: first-call costs (imports, tracing) are not the steady state
@@ -74,11 +76,13 @@ def compare(cases: Sequence[tuple[str, Callable[[], Any], Callable[[], Any],
             t_mine.append(_timed(mine))
             t_bare.append(_timed(bare))
         m, o, b = (statistics.median(t) for t in (t_mine, t_other, t_bare))
+        ratios = [a / c for a, c in zip(t_mine, t_other)]
+        r, lo, hi = statistics.median(ratios), min(ratios), max(ratios)
         rows.append({"case": name, "ours_s": m, "theirs_s": o, "harness_s": b,
-                     "ratio": m / o, "adapter_overhead": m / b,
-                     "evaluations": counts.get(name, "")})
+                     "ratio": r, "ratio_min": lo, "ratio_max": hi, "adapter_overhead": m / b,
+                     "repeats": repeats, "evaluations": counts.get(name, "")})
         print(f"{name:<30}{m * 1e3:>10.1f}ms{o * 1e3:>8.1f}ms{b * 1e3:>8.1f}ms"
-              f"{m / o:>7.2f}x{m / b:>9.2f}x  {counts.get(name, '')}")
+              f"{r:>7.2f}x{lo:>6.2f}-{hi:.2f}x{m / b:>9.2f}x  {counts.get(name, '')}")
     if json_path:
         with open(json_path, "w") as fh:
             json.dump(rows, fh, indent=1)

@@ -43,7 +43,7 @@ def cases() -> list[tuple[str, object, tuple, np.ndarray]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--json", default=None)
     parser.add_argument("--x64", action="store_true",
                         help="turn jax_enable_x64 on (same float32 inputs): gradverify then "

@@ -100,6 +100,9 @@ class Problem:
         self.n_forward = 0
         self.n_backward = 0
         self.n_jvp = 0
+        # fast mode's first-pass directions and central differences, kept for the JVP
+        # check when there is a JVP (harness/probes.py, harness/forward_mode.py)
+        self.probe_record: list | None = None
         self.names = list(names) if names else [f"x{k}" for k in range(len(self.xs))]
         self.diff = [x.dtype.kind == "f" for x in self.xs]
 

@@ -39,7 +39,7 @@ from gradverify.harness.lines import (
 )
 from gradverify.harness.probe_kinks import joint
 from gradverify.harness.probe_kinks import scales_of as _scales_of
-from gradverify.harness.probes import FirstPass
+from gradverify.harness.probes import FirstPass, enough_directions
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
 from gradverify.harness.verdicts import confirm, decide, summarise
@@ -74,10 +74,19 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     notes: list[str] = []
     resolved: list[float] = []
     wanted, made = max(p.opts.probes, 1), 0
+    # each direction's resolved rtol, its worst cotangent's (a fault may show in one only)
+    per_direction: list[float] = []
     while made < wanted:
+        if FAIL not in verdicts and enough_directions(per_direction, p.opts.detect_rtol):
+            break  # fewer directions bound the miss as well (probes.enough_directions)
         made += 1
         steps = first.steps()
         outcomes = first.judge(steps)
+        if outcomes is not None and all(o.passed for o in outcomes):
+            per_direction.append(max(o.tolerance / abs(o.analytic) if o.analytic != 0
+                                     else np.inf for o in outcomes))
+        else:
+            per_direction.append(np.inf)  # an undecided direction counts for nothing
         directions = None
         for j, (v, g) in enumerate(pairs):
             o = outcomes[j] if outcomes is not None else None

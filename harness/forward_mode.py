@@ -4,7 +4,8 @@ machinery as the VJP.
 - full mode: the JVP's Jacobian, column by column (one JVP per input element), against the
   numeric Jacobian (check ``jvp``);
 - fast mode: ``<v, J u>`` from the JVP against the numeric directional derivative of
-  ``<v, f(x + t u)>`` on fast mode's probes and first pass (``probes.py``; check ``jvp``),
+  ``<v, f(x + t u)>`` on fast mode's probes: the first pass's own directions and central
+  differences (``probes.py``: one JVP per direction, no forward evaluation; check ``jvp``),
   and the consistency of the two
   modes ``<v, J u> = <J^T v, u>`` within rounding (check ``jvp.consistency``).
 
@@ -25,7 +26,7 @@ from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.full import full
 from gradverify.harness.lines import Ref, finite_abs, line, norm2, step, support
-from gradverify.harness.probes import FirstPass
+from gradverify.harness.probes import FirstPass, Measured, Outcome
 from gradverify.harness.report import FAIL, PASS, Check, Entry
 from gradverify.harness.verdicts import confirm, summarise
 
@@ -76,9 +77,11 @@ def check_jvp(p: Problem, ref: Ref, use_full: bool, v1: list[np.ndarray],
 
 
 def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> list[Check]:
-    """The JVP on fast mode's probes: the same first pass and directions as the VJP check
-    (``probes.FirstPass``), each probe's ``<v, J u>`` from the JVP judged against the
-    numeric one; an undecided probe goes to the step ladder."""
+    """The JVP on fast mode's probes: the directions of the VJP check's first pass and
+    their central differences (``p.probe_record``, kept by ``probes.FirstPass``: no forward
+    evaluation of its own; fresh directions when there is none), each probe's
+    ``<v, J u>`` from the JVP judged against the numeric one; an undecided probe goes to
+    the step ladder."""
     h = step(p, ref)
     stable = Check("hygiene.output_stable", PASS)
     entries: list[Entry] = []
@@ -87,25 +90,34 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> l
     v = [np.asarray(t, np.float64) for t in v1]
     vf = np.concatenate([t.ravel() for t, y in zip(v, ref.ys) if y.dtype.kind == "f"])
     first = FirstPass(p, ref, [v], [g1], [np.zeros(x.shape) for x in ref.xs], h)
-    for _ in range(p.opts.probes):
-        steps = first.steps()
-        directions = first.direction(steps)
+    record = list(p.probe_record or [])
+    for k in range(len(record) or p.opts.probes):
+        if record:  # v1 is the first pass's first cotangent: its entries [:1]
+            directions, m = record[k]
+            measured: Measured | None = Measured(m.numeric[:1], m.output[:1],
+                                                 m.rounding[:1], m.analytic[:1])
+            backward = float(m.analytic[0])
+        else:
+            steps = first.steps()
+            directions, measured = first.direction(steps), None
+            backward = sum(float(np.sum(np.asarray(gk, np.float64) * d))
+                           for gk, d in zip(g1, directions) if d is not None)
         tangent = _tangents(p, ref, ref.xs, directions)
         if tangent is None:
             return [_shape_fail(p, ref)]
-        forward = float(vf @ tangent)
-        backward = sum(float(np.sum(np.asarray(gk, np.float64) * d))
-                       for gk, d in zip(g1, directions) if d is not None)
+        forward = float(np.einsum("i,i->", vf, tangent))  # not BLAS (see probes._dots)
         walk_f = norm2(vf * finite_abs(tangent))
-        walk_b = norm2(*(np.asarray(gk, np.float64) * d
-                         for gk, d in zip(g1, directions) if d is not None))
+        walk_b = float(first.g_s[0])  # >= ||g u||: |u| <= s entry by entry
         round_tol = SAFETY * C_SIGMA * C_ROUND * ref.eps * (walk_f + walk_b)
         consistency.append(Entry(input=0, index=None, input_name="probe", analytic=forward,
                                  numeric=backward, bound=0.0, tolerance=round_tol, step=0.0,
                                  verdict=PASS if abs(forward - backward) <= round_tol
                                  else FAIL, note="<v, J u> (jvp) against <J^T v, u> (vjp)"))
         ab = np.array([ref.eps * C_ROUND * walk_f])
-        outcomes = first.judge(steps, np.array([forward]), ab)
+        if measured is not None:
+            outcomes: list[Outcome] | None = first.rejudge(measured, np.array([forward]), ab)
+        else:
+            outcomes = first.judge(steps, np.array([forward]), ab)
         if outcomes is not None and outcomes[0].passed:
             o = outcomes[0]
             entries.append(Entry(input=0, index=None, input_name="probe", analytic=forward,

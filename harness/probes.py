@@ -25,6 +25,15 @@ with the fault's size over T, for any number of entries involved (T: the larger 
 first pass's tolerance, which flags the probe, and the step ladder's, which then decides).
 The K directions are independent, so a fault c times above the tolerance escapes all of
 them with probability at most ``c^-K`` (K = 4 directions: below 1e-6 for c >= 32).
+Fewer directions when the probes resolve far below ``detect_rtol`` (``fast.py`` asks
+:func:`enough_directions` before each new one): a fault of relative size ``detect_rtol`` is
+then ``c_k = detect_rtol / r_k`` times above direction k's tolerance (r_k: the relative
+error it resolved), and the directions stop, at two or more, once ``prod 1 / c_k`` is
+at most the same 1e-6 (two directions for c_k >= 1e3, three for c_k >= 100). Only
+directions whose probes all passed count; the bound is for faults of ``detect_rtol`` and
+above (smaller ones, still above the tolerance, get fewer chances).
+With a JVP, the directions and their central differences are kept (``record``) and the
+JVP is judged on them too (``forward_mode.py``): no forward evaluation of its own.
 Cotangents sharing a direction are not independent of each other in u (a fault on one
 entry hides from all cotangents when that entry's u is small), so the bound counts
 directions, not probes; the second cotangent still guards against a fault that vanishes
@@ -41,7 +50,7 @@ like the analytic sum it is compared with.
 >>> tanh_vjp = lambda xs, gs: (gs[0] * (1 - np.tanh(xs[0]) ** 2),)
 >>> r = check_vjp(np.tanh, tanh_vjp, [np.linspace(-2, 2, 1000)], mode="fast")
 >>> r.verdict, r.evaluations["forward"], r.resolved_rtol < 1e-6
-('PASS', 10, True)
+('PASS', 8, True)
 """
 
 from __future__ import annotations
@@ -56,7 +65,7 @@ from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE, central_
 from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref, scales
 
-__all__ = ["FirstPass", "Outcome"]
+__all__ = ["FirstPass", "Measured", "Outcome", "enough_directions"]
 
 
 def _dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -92,6 +101,17 @@ class Outcome:
     passed: bool
 
 
+@dataclass
+class Measured:
+    """One direction's numeric side, per cotangent: ``<v_j, J u>`` by the central
+    difference, the outputs' round-off, the analytic sum's rounding, and ``<J^T v_j, u>``."""
+
+    numeric: np.ndarray
+    output: np.ndarray
+    rounding: np.ndarray
+    analytic: np.ndarray
+
+
 class FirstPass:
     """The cotangents with their VJPs, flattened once; :meth:`judge` compares them all
     along one direction."""
@@ -100,6 +120,10 @@ class FirstPass:
                  gs: Sequence[Sequence[np.ndarray]], residual: Sequence[np.ndarray],
                  h: float):
         self.p, self.ref, self.h = p, ref, h
+        # A JVP check reuses the directions and their central differences (forward_mode)
+        self.record: list[tuple[list[np.ndarray | None], Measured]] | None = None
+        if getattr(p, "jvp_fn", None) is not None and getattr(p, "probe_record", 0) is None:
+            self.record = p.probe_record = []
         self._work: dict[tuple, np.ndarray] = {}
         self.diff = [k for k, d in enumerate(p.diff) if d]
         self.floats = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
@@ -202,7 +226,9 @@ class FirstPass:
         """Every cotangent along the direction of ``steps`` (:meth:`steps`; 2 forward
         evaluations) against ``<J^T v_j, u>`` from the VJPs, or against ``analytic`` (one
         value per cotangent, e.g. ``<v_j, J u>`` from a JVP, with its own rounding); None
-        when the outputs change shape or type under the perturbation."""
+        when the outputs change shape or type under the perturbation. With ``record`` a
+        list, the direction and its :class:`Measured` are appended to it (a JVP check
+        then reuses them: :meth:`rejudge`)."""
         h = self.h
         plus = self._evaluate(steps, 1.0)
         minus = None if plus is None else self._evaluate(steps, -1.0)
@@ -219,22 +245,54 @@ class FirstPass:
             walk = np.sqrt([np.einsum("i,i,i->", v, v, sq) for v in self.vs])
             output = (C_SIGMA / C_ROUND) * (walk + self.floor)
             gu = self.g_s
-            if analytic is None:
-                analytic = _dots(self.gs, hu) / h
-            argument = C_SIGMA * (1 + h) * gu
+            vjp_analytic = _dots(self.gs, hu) / h
             # the analytic sum's rounding: a random walk (the worst case sum |g u| costs a
             # pass more and is smaller only for a few dozen entries, where both are tiny)
             # and the VJP's measured non-linearity
             rounding = (self.ref.eps * C_SIGMA * C_ROUND) * gu + self.res_s
+        measured = Measured(numeric, output, rounding, vjp_analytic)
+        if self.record is not None:
+            self.record.append((self.direction(steps), measured))
+        return self.rejudge(measured, vjp_analytic if analytic is None else analytic,
+                            analytic_rounding)
+
+    def rejudge(self, m: Measured, analytic: np.ndarray,
+                analytic_rounding: np.ndarray | None = None) -> list[Outcome]:
+        """The numeric side ``m`` of a direction against ``analytic`` (one value per
+        cotangent) at the round-off level (see :meth:`judge`)."""
+        with np.errstate(all="ignore"):
+            gu = self.g_s
+            rounding = m.rounding
             if analytic_rounding is not None:
                 rounding = np.maximum(rounding, analytic_rounding)
-            tol = central_roundoff(output, argument, rounding, 0.0, self.ref.eps, h,
+            argument = C_SIGMA * (1 + self.h) * gu
+            tol = central_roundoff(m.output, argument, rounding, 0.0, self.ref.eps, self.h,
                                    self.p.opts.c_round, self.p.opts.safety)
-            natural = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), gu)
-            err = np.abs(numeric - analytic)
+            natural = np.maximum(np.maximum(np.abs(analytic), np.abs(m.numeric)), gu)
+            err = np.abs(m.numeric - analytic)
         # decided only within the budget itself (DECISIVE_SHARE of the tolerance): an error
         # in the safety margin goes to the ladder, whose coarser rungs resolve more
         ok = (np.isfinite(tol) & np.isfinite(err) & (err <= DECISIVE_SHARE * tol)
               & (tol <= self.p.opts.inconclusive_rtol * natural))
-        return [Outcome(j, float(analytic[j]), float(numeric[j]), float(tol[j]), bool(ok[j]))
-                for j in range(len(ok))]
+        return [Outcome(j, float(analytic[j]), float(m.numeric[j]), float(tol[j]),
+                        bool(ok[j])) for j in range(len(ok))]
+
+
+# A fault c times above a direction's tolerance escapes it with probability <= 1/c; the
+# fixed count of 4 directions bounds a miss below this at c >= 32 (module docstring).
+MISS_BOUND = 1e-6
+
+
+def enough_directions(resolved: Sequence[float], detect_rtol: float) -> bool:
+    """Whether the directions made so far, which resolved the relative errors ``resolved``
+    (per direction, its worst cotangent: a fault may show in one only), bound the miss of
+    a fault of relative size ``detect_rtol`` by :data:`MISS_BOUND`: such a fault is
+    ``c_k = detect_rtol / r_k`` times above direction k's tolerance and escapes all of them
+    with probability at most ``prod 1 / c_k``. At least two directions: one direction is one draw.
+
+    >>> enough_directions([1e-10, 1e-10], 1e-6), enough_directions([1e-8, 1e-8], 1e-6)
+    (True, False)
+    """
+    if len(resolved) < 2 or not all(0 < r < detect_rtol for r in resolved):
+        return False
+    return float(np.prod([r / detect_rtol for r in resolved])) <= MISS_BOUND

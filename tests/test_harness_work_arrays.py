@@ -44,8 +44,8 @@ def test_forward_returning_a_view_of_its_input(seed):
     bad = check_vjp(lambda t: t.reshape(30, 100), lambda xs, gs: (1.001 * gs[0].reshape(-1),),
                     [x], mode="fast", seed=seed)
     assert ok.verdict == "PASS" and bad.verdict == "FAIL"
-    # the first pass decided it: no probe went to the step ladder
-    assert ok.evaluations["forward"] == 10
+    # the first pass decided it: no probe went to the step ladder (2 to 4 directions)
+    assert ok.evaluations["forward"] in (6, 8, 10)
 
 
 @pytest.mark.parametrize("x", [np.array(1000.0), np.array([1000.0]), np.full((1, 1), -3.0)])

@@ -230,3 +230,34 @@ def test_compiled_and_eager_agree_with_x64_on():
             assert jf.jit == jit
             report = check(fault.fn, (x,), modes=("rev",), jit=jit)
             assert report.verdict == "FAIL" and report.diagnosis == "sign flipped"
+
+
+@pytest.mark.parametrize(("seed", "user_x64"), [(0, False), (1, True)])
+def test_compiled_checks_leave_both_x64_modes_working(seed, user_x64):
+    # jax caches a NumPy constant's conversion by the array alone: a kept jit trace of a
+    # function indexing with int64 labels breaks the other x64 mode's traces. Repeated
+    # checks compile (float32 native, float64 evaluation); both modes must keep working,
+    # in the check and in the user's own jit after it.
+    from gradverify.adapters.jax_compile import _COMPILED, COMPILE_AFTER
+    labels = np.random.default_rng(seed).integers(0, 10, 16)
+
+    def xent(z):
+        return -jnp.mean(jax.nn.log_softmax(z)[jnp.arange(16), labels])
+
+    z = np.random.default_rng(seed).standard_normal((16, 10)).astype(np.float32)
+    for k in range(COMPILE_AFTER + 1):
+        report = check(xent, (z,), mode="fast", seed=k)
+        assert report.verdict == "PASS", str(report)
+    assert any(key[0] is xent for key in _COMPILED)  # the programs were compiled
+    bad = jax.custom_vjp(xent)
+    bad.defvjp(lambda z: (xent(z), z), lambda z, g: (-jax.grad(xent)(z) * g,))
+    for k in range(COMPILE_AFTER + 1):
+        assert check(bad, (z,), mode="fast", modes=("rev",), seed=k).verdict == "FAIL"
+    # the user's own jit afterwards, in either mode (only one: a jit kept in one mode
+    # breaks the other by itself, which is jax's behaviour, not ours)
+    if user_x64:
+        with jax.enable_x64(True):
+            assert jax.jit(xent)(z.astype(np.float64)).dtype == np.float64
+    else:
+        assert jax.jit(xent)(z).dtype == np.float32
+        assert np.isfinite(jax.jit(jax.grad(xent))(z)).all()

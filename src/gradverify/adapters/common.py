@@ -11,9 +11,12 @@ calling conventions.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
 import inspect
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -60,22 +63,36 @@ def complex_error(api: str, what: str, index: int, dtype: str, shape: Sequence[i
         "inputs) and check that function")
 
 
+_PARAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def input_names(fn: Callable, count: int) -> list[str]:
     """The function's positional parameter names where they can be read, else x0, x1, ...
 
     >>> input_names(lambda a, b: a, 2)
     ['a', 'b']
     """
-    try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        params = []
+    try:  # inspect.signature costs as much as a small check's evaluations: once per fn
+        params = _PARAMS[fn]
+    except (KeyError, TypeError):
+        params = _positional(fn)
+        with contextlib.suppress(TypeError):
+            _PARAMS[fn] = params
     names = [p.name for p in params[:count]]
     names += [f"x{k}" for k in range(len(names), count)]
     return names if len(set(names)) == len(names) else [f"x{k}" for k in range(count)]
 
 
+def _positional(fn: Callable) -> list[inspect.Parameter]:
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return params
+
+
+@functools.cache  # the installed harness does not change while running
 def harness_has_jvp() -> bool:
     """Whether ``check_vjp`` checks a JVP itself (the ``jvp=`` parameter, and the module
     that implements it)."""

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from gradverify.adapters.common import (
     low_precision_check,
     settle,
 )
+from gradverify.adapters.jax_compile import remembered
 from gradverify.adapters.jax_function import JaxFunction, forward_mode_unsupported
 from gradverify.harness import FAIL, INCONCLUSIVE, Check, GradientError, GradientReport
 
@@ -35,9 +37,9 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
     against finite differences, and with ``"fwd"`` in ``modes`` the JVP too. ``order=2``
     checks the derivatives of ``(x, v) -> J(x)^T v`` (order 1 is :func:`check_grads`'s job
     to add). Float32/float16 leaves are checked against a float64 evaluation (under
-    ``jax.enable_x64``). With ``jax_enable_x64`` on, the function is compiled with
-    ``jax.jit`` (cached across checks; ``jit=False``, or a function that cannot be traced,
-    runs eagerly); with the default config it runs eagerly. Options: see
+    ``jax.enable_x64``). From the second check of a function at the same shapes on, its
+    programs run compiled (``adapters/jax_compile.py``; ``jit=False``, or a function that
+    cannot be traced, runs eagerly). Options: see
     :class:`gradverify.harness.Options`.
 
     >>> import jax.numpy as jnp, numpy as np
@@ -73,13 +75,8 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
         names = list(names) + [f"v{k}" for k in range(len(vs))]
     jvp, unsupported = None, None
     if "fwd" in modes:
-        try:
-            jf.jvp(jf.arrays, [np.zeros_like(a) for a in jf.arrays])
-            jvp = jf.jvp
-        except TypeError as e:
-            if not forward_mode_unsupported(e):
-                raise
-            unsupported = f"forward mode is not supported by this function: {e}"
+        unsupported = remembered(jf, "forward mode", jf.arrays, partial(_no_forward_mode, jf))
+        jvp = None if unsupported else jf.jvp
     report = check_with_jvp(jf.forward, jf.vjp, jvp, jf.arrays, mode=mode, seed=seed,
                             names=names, function=name, reproduce=reproduce, **options)
     if unsupported:
@@ -87,6 +84,17 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
                                    "modes=('rev',) to check reverse mode only)"))
     report.order = order
     return report
+
+
+def _no_forward_mode(jf: JaxFunction) -> str | None:
+    """Why the function has no forward mode (a ``custom_vjp``), or None if it has one."""
+    try:
+        jf.jvp(jf.arrays, [np.zeros_like(a) for a in jf.arrays])
+    except TypeError as e:
+        if not forward_mode_unsupported(e):
+            raise
+        return f"forward mode is not supported by this function: {e}"
+    return None
 
 
 def _has_bfloat16(args: Sequence[Any]) -> bool:

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradverify.adapters.common import complex_error
+from gradverify.adapters.jax_compile import compiled_program, output_structure
 
 __all__ = ["JaxFunction", "forward_mode_unsupported"]
 
@@ -54,12 +55,9 @@ class JaxFunction:
 
     def __init__(self, f: Callable, args: Sequence[Any], *, order: int = 1,
                  vs: Sequence[np.ndarray] | None = None, jit: bool = True):
-        # Compiled only when jax_enable_x64 is on for good: switching x64 on for the float64
-        # evaluation after a jit trace without it breaks later traces in jax (int32/int64
-        # index constants mix), so with the default config everything runs eagerly.
+        # Compiled ahead of time once a program is asked for repeatedly (jax_compile.py)
         self.f, self.order = f, order
-        self.jit = jit and bool(jax.config.jax_enable_x64)
-        self._programs: dict[str, Callable] = {}
+        self.jit = jit
         # Eager runs: the pullback and the linearisation at the last points (the harness
         # asks for several cotangents, several tangents, at one point: x and its float64
         # copy), so that each point is traced once, not once per cotangent.
@@ -85,9 +83,9 @@ class JaxFunction:
                                 "float64, float32, float16 and bfloat16")
         self.dtypes = [self.leaves[k].dtype for k in self.positions]
         self.arrays = [np.asarray(self.leaves[k]) for k in self.positions]
-        outs = self._flat(*[self.leaves[k] for k in self.positions])
+        outs = output_structure(self, [self.arrays[k] for k in range(len(self.positions))])
         for k, o in enumerate(outs):
-            if jnp.iscomplexobj(o):
+            if jnp.issubdtype(o.dtype, jnp.complexfloating):
                 raise complex_error(_API, "output leaf", k, str(o.dtype), o.shape)
         self.out_float = [jnp.issubdtype(o.dtype, jnp.floating) for o in outs]
         if order == 2:
@@ -130,17 +128,16 @@ class JaxFunction:
         return self._program(kind, leaves, *extra)
 
     def _program(self, kind: str, leaves: list[np.ndarray], *extra: Any) -> Any:
-        """Run program ``kind`` compiled (``jax.jit``, cached across checks of the same
-        function) or, if the function cannot be traced (Python control flow on values),
-        eagerly from then on."""
+        """Run program ``kind`` compiled (``jax_compile``: once asked for repeatedly,
+        shared across checks of the same function) or eagerly; a function that cannot be
+        traced (Python control flow on values) runs eagerly from then on."""
         eager = getattr(self, "_" + kind) if kind == "forward" else partial(
             self._eager_linear, kind)
         if self.jit:
-            compiled = self._programs.get(kind)
-            if compiled is None:
-                compiled = self._programs[kind] = _compiled(self, kind)
             try:
-                return compiled(leaves, *extra)
+                program = compiled_program(self, kind, leaves, extra)
+                if program is not None:
+                    return program(list(leaves), *extra)
             except Exception:  # noqa: BLE001 - retried eagerly; a real error raises there
                 result = eager(leaves, *extra)
                 self.jit = False
@@ -202,39 +199,3 @@ class JaxFunction:
         us = [np.zeros(np.shape(a), np.asarray(a).dtype) if u is None else np.asarray(u)
               for a, u in zip(arrays, tangents)]  # None: this input does not move
         return tuple(_to_numpy(t) for t in self._run("jvp", arrays, us))
-
-
-# Compiled programs of recently checked functions: a check evaluates the same function
-# tens of times, and a test suite checks it again at other points.
-_COMPILED: OrderedDict[Any, Callable] = OrderedDict()
-_COMPILED_MAX = 64
-_FROZEN_MAX = 4096  # fixed array leaves up to this size are part of the key
-
-
-def _freeze(leaf: Any) -> Any:
-    if leaf is None or isinstance(leaf, (bool, int, float, str)):
-        return (type(leaf).__name__, leaf)
-    a = np.asarray(leaf)
-    if a.size > _FROZEN_MAX or a.dtype.kind not in "biuf":
-        raise TypeError("not a cacheable constant")
-    return ("array", a.shape, a.dtype.str, a.tobytes())
-
-
-def _compiled(jf: JaxFunction, kind: str) -> Callable:
-    """``jax.jit`` of ``jf``'s program ``kind``, shared by every check of the same function
-    with the same fixed (non-checked) arguments."""
-    try:
-        fixed = tuple((k, _freeze(leaf)) for k, leaf in enumerate(jf.leaves)
-                      if k not in jf.positions)
-        key = (jf.f, jf.treedef, fixed, jf.order, tuple(jf.out_float), kind)
-        hash(key)
-    except TypeError:
-        return jax.jit(getattr(jf, "_" + kind))  # not cacheable: for this check only
-    cached = _COMPILED.get(key)
-    if cached is None:
-        _COMPILED[key] = cached = jax.jit(getattr(jf, "_" + kind))
-        if len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-    else:
-        _COMPILED.move_to_end(key)
-    return cached

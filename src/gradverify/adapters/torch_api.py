@@ -62,6 +62,14 @@ def check(fn: Callable, inputs: Any, *, mode: str = "auto", order: int = 1, seed
     >>> check(torch.mm, (a, a.T.clone())).verdict
     'PASS'
     """
+    return _check(fn, inputs, mode=mode, order=order, seed=seed, forward_ad=forward_ad,
+                  fix_rng=fix_rng, **options)[0]
+
+
+def _check(fn: Callable, inputs: Any, *, mode: str, order: int, seed: int, forward_ad: bool,
+           fix_rng: bool, **options: Any) -> tuple[GradientReport, TorchFunction | None]:
+    """:func:`check`, and the order-1 function it checked (None otherwise), whose first
+    evaluation ``check_undefined_grad`` reuses."""
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}")
     args = as_tuple(inputs)
@@ -76,11 +84,11 @@ def check(fn: Callable, inputs: Any, *, mode: str = "auto", order: int = 1, seed
                                 reproduce=reproduce)
         report.checks.append(Check("gradient", INCONCLUSIVE, "no floating-point tensor "
                                    "inputs to differentiate"))
-        return report
+        return report, None
     if any(args[k].dtype == torch.bfloat16 for k in positions):
         return _check_bfloat16(fn, args, positions, mode=mode, order=order, seed=seed,
                                forward_ad=forward_ad, fix_rng=fix_rng, names=names,
-                               function=name, reproduce=reproduce, **options)
+                               function=name, reproduce=reproduce, **options), None
     if order == 1:
         tf = TorchFunction(fn, args, positions, seeded_rng=rng_seed)
         arrays, checked_names = tf.arrays, [names[k] for k in positions]
@@ -102,7 +110,7 @@ def check(fn: Callable, inputs: Any, *, mode: str = "auto", order: int = 1, seed
     if unsupported:
         report.checks.append(Check("forward_mode", INCONCLUSIVE, unsupported))
     report.order = order
-    return report
+    return report, tf if order == 1 and rng_seed is None else None
 
 
 def _function_name(fn: Callable) -> str:
@@ -191,12 +199,12 @@ def gradcheck(func: Callable, inputs: Any, *, eps: float = 1e-6, atol: float = 1
                          "but none of the them have requires_grad=True.")
     differentiable_positions(args, all_floats=False)  # complex/sparse: the clear error
     chosen = mode or ("fast" if fast_mode else "auto")
-    report = check(func, args, mode=chosen, seed=seed, forward_ad=check_forward_ad,
-                   fix_rng=nondet_tol > 0, **options)
+    report, tf = _check(func, args, mode=chosen, order=1, seed=seed,
+                        forward_ad=check_forward_ad, fix_rng=nondet_tol > 0, **options)
     if not check_backward_ad:
         report.checks = [c for c in report.checks if not c.name.startswith("gradient")]
     if check_undefined_grad and check_backward_ad:
-        report.checks.append(undefined_grad_check(func, args, seed=seed))
+        report.checks.append(undefined_grad_check(func, args, seed=seed, tf=tf))
     report.reproduce = (f"gradverify.torch.gradcheck({report.function}, inputs, "
                         f"fast_mode={fast_mode}, seed={seed})")
     return settle(report, error=GradcheckError, raise_exception=raise_exception,

@@ -17,7 +17,8 @@ for a low-precision input), which runs the same function on float64 tensors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -85,17 +86,34 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.cpu().numpy()
 
 
-def _point(arrays: Sequence[np.ndarray]) -> tuple:
-    """Identity of an evaluation point: dtypes, shapes and bytes of its arrays."""
-    return tuple((a.dtype.str, a.shape, a.tobytes()) for a in map(np.asarray, arrays))
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
 
 
-def _holds(leaves: Sequence[torch.Tensor], key: tuple) -> bool:
-    """Whether the leaves still hold the point ``key`` (a converted dtype: cannot tell)."""
+def _holds(leaves: Sequence[torch.Tensor], snapshot: Sequence[np.ndarray],
+           arrays: Sequence[np.ndarray]) -> bool:
+    """Whether ``arrays`` is the point ``snapshot`` the leaves were made at and the leaves
+    still hold it (a converted dtype: cannot tell). Comparisons, no byte copies: the
+    leaves of 1e5 entries are looked at on every VJP."""
+    if not (len(leaves) == len(snapshot) == len(arrays)):
+        return False
     try:
-        return _point([t.detach().cpu().numpy() for t in leaves]) == key
+        return all(_same(np.asarray(a), s) and _same(t.detach().cpu().numpy(), s)
+                   for t, s, a in zip(leaves, snapshot, arrays))
     except (TypeError, RuntimeError):
         return False
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled: bool) -> Iterator[None]:
+    """``torch.no_grad()`` / ``torch.enable_grad()`` without their objects: a check enters
+    one per evaluation, and their construction costs as much as a small op."""
+    before = torch.is_grad_enabled()
+    torch._C._set_grad_enabled(enabled)
+    try:
+        yield
+    finally:
+        torch._C._set_grad_enabled(before)
 
 
 def _float_out(t: torch.Tensor) -> bool:
@@ -124,8 +142,11 @@ class TorchFunction:
                        for k in self.positions]
         # The autograd graph at the last point (key, leaves, outputs): the harness asks for
         # several cotangents at one point, and one forward serves them all.
-        self._graph: tuple[tuple, list[torch.Tensor], list[torch.Tensor]] | None = None
-        outs = self._outputs_with_grad(self.arrays)
+        self._graph: tuple[list[torch.Tensor], list[torch.Tensor], list[np.ndarray]
+                           ] | None = None
+        # The first evaluation, with autograd: it serves the harness's first VJPs at this
+        # point too (its leaves are private copies, so they keep holding the point).
+        outs = self._graph_at([np.array(a) for a in self.arrays])[1]
         for k, o in enumerate(outs):
             if o.is_complex():
                 raise complex_error(_API, "output", k, str(o.dtype), o.shape)
@@ -161,7 +182,7 @@ class TorchFunction:
     def _outputs_with_grad(self, arrays: Sequence[np.ndarray]) -> list[torch.Tensor]:
         leaves = [self._tensor(np.array(a), k).detach().requires_grad_(True)
                   for k, a in enumerate(arrays)]
-        with torch.enable_grad():
+        with _grad_mode(True):
             return self._call(leaves)
 
     def _graph_at(self, arrays: Sequence[np.ndarray],
@@ -169,14 +190,13 @@ class TorchFunction:
         """Leaves and outputs of a forward with autograd at ``arrays``, reused while the
         point is the same and its leaves (which share the first caller's memory, so that a
         backward writing into its inputs still shows) are unchanged."""
-        key = _point(arrays)
-        if self._graph is not None and self._graph[0] == key and _holds(self._graph[1], key):
-            return self._graph[1], self._graph[2]
+        if self._graph is not None and _holds(self._graph[0], self._graph[2], arrays):
+            return self._graph[0], self._graph[1]
         leaves = [self._tensor(a, k).detach().requires_grad_(True)
                   for k, a in enumerate(arrays)]
-        with torch.enable_grad():
+        with _grad_mode(True):
             outs = self._call(leaves)
-        self._graph = (key, leaves, outs)
+        self._graph = (leaves, outs, [np.array(a) for a in arrays])
         return leaves, outs
 
     def _cotangent(self, a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
@@ -195,10 +215,17 @@ class TorchFunction:
                                         allow_unused=True, create_graph=create_graph,
                                         retain_graph=True))
 
+    def output_specs(self) -> list[np.ndarray]:
+        """Uninitialised arrays with the outputs' shapes and NumPy dtypes at the checked
+        point (from its autograd evaluation, reused: no forward)."""
+        outs = self._graph_at(self.arrays)[1]
+        return [np.empty(tuple(o.shape), np.float32 if o.dtype == torch.bfloat16
+                         else torch.empty((), dtype=o.dtype).numpy().dtype) for o in outs]
+
     # -- the triple the harness checks ------------------------------------------------------
     def forward(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
         if self.order == 1:
-            with torch.no_grad():
+            with _grad_mode(False):
                 return tuple(_to_numpy(o) for o in self._call(
                     [self._tensor(a, k) for k, a in enumerate(arrays)]))
         n = len(self.positions)
@@ -210,7 +237,7 @@ class TorchFunction:
                      ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
         leaves = [self._tensor(a, k).detach().requires_grad_(True) for k, a in enumerate(xs)]
         live = [k for k, flag in enumerate(self.live) if flag]
-        with torch.enable_grad():
+        with _grad_mode(True):
             outs = self._call(leaves)
             v_t = [self._cotangent(v, outs[k]).requires_grad_(vs_require_grad)
                    for k, v in zip(live, vs)]
@@ -229,13 +256,13 @@ class TorchFunction:
             ) -> tuple[np.ndarray | None, ...]:
         if self.order == 1:
             leaves, outs = self._graph_at(arrays)
-            with torch.enable_grad():
+            with _grad_mode(True):
                 grads = self._grads(leaves, outs, cts, create_graph=False)
         else:
             n = len(self.positions)
             leaves, firsts, v_t = self._first_grads(arrays[:n], arrays[n:], create_graph=True,
                                                     vs_require_grad=True)
-            with torch.enable_grad():
+            with _grad_mode(True):
                 grads = self._grads(leaves + v_t, firsts, cts, create_graph=False)
         return tuple(None if g is None else self._grad_array(g, a)
                      for g, a in zip(grads, arrays))
