@@ -211,9 +211,11 @@ def _range_explained(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
 
 def _overflow(g: np.ndarray, h: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The true gradient is beyond the dtype's range: inf of the right sign is the correctly
-    rounded value, and nothing finer can be verified."""
+    rounded value, NaN the sum of terms that overflowed with both signs (inf - inf), and
+    nothing finer can be verified."""
     g = np.asarray(g, np.float64)
-    return np.isinf(g) & (np.abs(h) >= np.finfo(x.dtype).max) & (np.sign(g) == np.sign(h))
+    beyond = np.abs(h) >= np.finfo(x.dtype).max
+    return beyond & (np.isnan(g) | (np.isinf(g) & (np.sign(g) == np.sign(h))))
 
 
 def _flushed_gradient(p: Problem, ref: Ref, v1: list[np.ndarray],
