@@ -29,6 +29,7 @@ import numpy as np
 
 from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import transposed_inputs
+from gradverify.harness.ecnoise import NOISE_SPACING, noise_samples
 from gradverify.harness.full_pass import (
     FAIL_CODE,
     INC_CODE,
@@ -54,7 +55,6 @@ from gradverify.harness.lines import (
     step,
     support,
 )
-from gradverify.harness.numeric import NOISE_SPACING, noise_samples
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
 from gradverify.harness.verdicts import confirm, summarise
 

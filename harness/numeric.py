@@ -12,7 +12,7 @@ Two estimators:
   accurate of the two, so an over-estimate for the extrapolated value), output round-off
   ``3 C_ROUND eps F / h`` where F bounds ``|phi|`` near 0, argument rounding likewise, and
   the cancellation noise ``3 C_NOISE sigma / h`` when a measured noise level is given.
-- :func:`noise` - the noise level sigma of phi near 0 (ECnoise on two one-sided windows).
+- :func:`~gradverify.harness.ecnoise.noise` - the noise level sigma of phi near 0.
 - :func:`refine` - a ladder of steps ``16h, 4h, h, ... h/1024`` (in float64 from 256h:
   coarser Richardson rungs resolve what round-off hides at h): Richardson at each rung, the
   budget from the spread of neighbouring rungs plus round-off and measured noise, the best
@@ -43,16 +43,14 @@ from gradverify.harness.budget import (
     ErrorBudget,
     default_step,
     ladder_top,
-    noise_level,
-    quantum_level,
 )
+from gradverify.harness.ecnoise import noise
 from gradverify.harness.reasons import Reason
 
 __all__ = ["Line", "Estimate", "quick", "refine", "noise", "default_step", "C_ROUND",
-           "FLAT_REACH", "NOISE_SPACING", "noise_samples"]
+           "FLAT_REACH"]
 
 FLAT_REACH = 0.1  # the farthest step looked at when phi is flat on the whole ladder
-NOISE_SPACING = 1 / 8  # noise samples at multiples of h/8: smooth terms vanish like h^3
 
 
 class Line:
@@ -138,41 +136,6 @@ def _empty(n: int) -> Estimate:
                     left=z.copy(), right=z.copy(), side_bound=np.full(n, np.inf),
                     unreliable=np.ones(n, bool), reason=[Reason.NONFINITE_NEAR_X.value] * n,
                     scale=z.copy(), jump=np.zeros(n, bool))
-
-
-def noise(line: Line, h: float, levels: int = 4) -> np.ndarray:
-    """Noise level sigma of phi near 0 per channel (ECnoise; 10 evaluations per spacing).
-
-    Two one-sided windows of 5 samples, t in [delta, 5 delta] and its mirror; the smaller
-    estimate counts. A kink or jump at x lies outside every window, so it is not mistaken
-    for noise (one just beside x spoils one window only). Spacings delta = h/8, h/64, ...:
-    noise shows the same sigma at every spacing, a smooth function's curvature 512 times
-    less at each finer one (steps far beyond the function's natural scale: sin at 7e5), so
-    the spacing is refined while any channel's estimate still falls that way.
-    """
-    out = None
-    spacing = NOISE_SPACING
-    for _ in range(levels):
-        sigma = noise_samples([line(k * h * spacing)[0]
-                               for k in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)])
-        if out is None:
-            out = sigma
-            spacing /= 8
-            continue
-        smooth = (sigma < out / 8) & (sigma > 0)
-        out = np.fmin(out, sigma)
-        if not smooth.any():
-            break
-        spacing /= 8
-    return out
-
-
-def noise_samples(samples: list[np.ndarray]) -> np.ndarray:
-    """sigma from two windows of 5 equally spaced samples each (channels last): the smaller
-    of the two estimates, never below the level of the grid all samples are rounded to
-    (:func:`quantum_level`: a coarse staircase can have zero third differences)."""
-    f = np.array(samples)
-    return np.fmax(np.fmin(noise_level(f[:5]), noise_level(f[5:])), quantum_level(f))
 
 
 def _last_run(mask: np.ndarray, length: int) -> np.ndarray:

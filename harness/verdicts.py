@@ -16,8 +16,9 @@ import numpy as np
 from gradverify.harness.budget import SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import signature
+from gradverify.harness.ecnoise import noise
 from gradverify.harness.judge import Judgement, judge
-from gradverify.harness.numeric import Estimate, Line, noise, quick, refine
+from gradverify.harness.numeric import Estimate, Line, quick, refine
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import (
     FAIL,
