@@ -189,37 +189,20 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     ("(t + t) / (t + t) f32 at 1e-20", lambda t: (t + t) / (t + t),
      [np.array([-7.4349926e-21, -9.2172534e-21, -4.5772584e-21, 2.2019512e-21], F32)], 1,
      {Reason.ROUNDOFF_DOMINATED}),
-]
-
-# -- still FAILed by fast mode (a checker error; full mode passes): tests/
-# test_tricky_correct_open.py runs these, fast mode marked xfail(strict=True) so that the fix
-# flips it; then move the case into CASES. Found by the seed sweep of 2026-11-29 (the README's
-# open "seed 5" ClipByValue case, minimised). The engine's gradient (every output to its t)
-# is the Jacobian at t = 0, lo = (-d, -d, lo[2]), hi = d for any small d > 0 (checked in
-# exact rationals), so it lies in Clarke's generalized Jacobian at x. Fast mode's probes mix
-# the outputs' tie conventions; the joint judgement misses output 2's piece lo < t < hi,
-# which lives in a sliver of width |lo[2]| beside the exact ties t == lo == hi of outputs 0
-# and 1, and bisection then pins "zero where non-zero" on single t entries (each flat alone).
-FAST_MODE_OPEN: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
+    # the seed sweep's minimised ClipByValue cases: the engine's gradient (every output to
+    # its t) is the Jacobian at t = 0, lo = (-d, -d, lo[2]), hi = d for any small d > 0
+    # (exact rationals), so it lies in Clarke's generalized Jacobian at x; output 2's piece
+    # lo < t < hi lives in a sliver of width |lo[2]| beside the exact ties of outputs 0, 1
     ("clip t == hi = 0 tied in two outputs, lo = -6e-87 in a third", _clip_raw,
      [np.zeros(3), np.array([0.0, 0.0, -6e-87]), np.array(0.0)], 1, set()),
     ("clip f32 t == hi = 0 tied in two outputs, lo = -1e-30 in a third", _clip_raw,
      [np.zeros(3, F32), np.array([0.0, 0.0, -1e-30], F32), np.array(0.0, F32)], 1, set()),
     ("clip t == hi = 0 per entry, lo = -6e-87 in the third", _clip_raw,
      [np.zeros(3), np.array([0.0, 0.0, -6e-87]), np.zeros(3)], 1, set()),
-]
-
-# -- still FAILed in every mode (a checker error): tests/test_tricky_correct_open.py runs
-# these as xfail(strict=True); once the fix lands, move the case into CASES.
-# Dev-profile run 5 (`--hypothesis-seed=5`, Pow[gradient_float32]): d/dx sum_i v_i x^y_i at
-# x = 1e-30 (float32) has the terms -v_i x^-2 = -1.0e60 (exactly 9.9999999366e59 in
-# rationals), beyond float32's range: each float32 term is +-inf and their sum over the
-# broadcast is inf - inf = NaN when the two cotangent entries differ in sign (TF's formula,
-# TF's result), while the float64 gradient is ~1e59, beyond float32's range too. The checker
-# accepts only an inf of the right sign as the correctly rounded overflow (precision.py
-# `_overflow`) and masks only inf in hygiene.linearity, so about 3 cotangents in 4 FAIL
-# "not linear in the cotangent" and "wrong only in low precision" on an unrepresentable value.
-OPEN: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
+    # dev-profile run 5: d/dx sum_i v_i x^y_i at x = 1e-30 (float32) has terms -v_i x^-2 ~
+    # -1e60, beyond float32's range: their float32 sum is inf - inf = NaN when the cotangent
+    # entries differ in sign (TF's formula, TF's result); the float64 gradient (~1e59) is
+    # beyond float32's range too, so no float32 value could be checked
     ("pow f32 x = 1e-30, y with two -1 entries: overflowing terms of both signs",
      lambda x, y: tf.pow(x, y),
      [np.array(1e-30, F32), np.array([[[0.0, 0.0, 0.0]], [[-1.0, 0.0, -1.0]]], F32)], 1,
