@@ -37,9 +37,8 @@ from gradverify.harness.lines import (
     step,
     support,
 )
-from gradverify.harness.probe_kinks import joint
-from gradverify.harness.probe_kinks import scales_of as _scales_of
-from gradverify.harness.probes import FirstPass, enough_directions
+from gradverify.harness.probe_kinks import joint, scales_of
+from gradverify.harness.probes import FirstPass, direction_rtol, enough_directions
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
 from gradverify.harness.verdicts import confirm, decide, summarise
@@ -72,21 +71,17 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     entries: list[Entry] = []
     verdicts: list[str] = []
     notes: list[str] = []
+    # resolved: per probe; per_direction: each direction's (its worst cotangent's)
     resolved: list[float] = []
-    wanted, made = max(p.opts.probes, 1), 0
-    # each direction's resolved rtol, its worst cotangent's (a fault may show in one only)
     per_direction: list[float] = []
+    wanted, made = max(p.opts.probes, 1), 0
     while made < wanted:
         if FAIL not in verdicts and enough_directions(per_direction, p.opts.detect_rtol):
             break  # fewer directions bound the miss as well (probes.enough_directions)
         made += 1
         steps = first.steps()
         outcomes = first.judge(steps)
-        if outcomes is not None and all(o.passed for o in outcomes):
-            per_direction.append(max(o.tolerance / abs(o.analytic) if o.analytic != 0
-                                     else np.inf for o in outcomes))
-        else:
-            per_direction.append(np.inf)  # an undecided direction counts for nothing
+        per_direction.append(direction_rtol(outcomes))
         directions = None
         for j, (v, g) in enumerate(pairs):
             o = outcomes[j] if outcomes is not None else None
@@ -326,7 +321,7 @@ class Probe:
     def _tied_with(self, group: list[Entry], others: list[Entry]) -> list[Entry]:
         """Entries of ``others`` not in ``group`` whose value lies within the sampling
         radius (the step at either entry's scale) of some entry of ``group``."""
-        scale = _scales_of(self.ref)
+        scale = scales_of(self.ref)
         ids = {(e.input, e.index) for e in group}
         where = [(e.input, e.index) for e in group]
         out = []

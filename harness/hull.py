@@ -58,8 +58,13 @@ def minkowski_contains(sets: Sequence[np.ndarray], weights: np.ndarray, target: 
     p, a = pts / unit, target / unit
     a_ub = np.vstack([p.T, -p.T])
     b_ub = np.concatenate([a + 1.0, -(a - 1.0)])
-    res = linprog(np.zeros(m), A_ub=a_ub, b_ub=b_ub, A_eq=eq, b_eq=np.ones(len(sets)),
-                  bounds=(0, None), method="highs")
+    lp = dict(A_ub=a_ub, b_ub=b_ub, A_eq=eq, b_eq=np.ones(len(sets)), bounds=(0, None))
+    # the simplex can cycle for ever on these degenerate problems (many near-equal sample
+    # gradients): an iteration limit, then the interior-point method, then NNLS decide
+    limit = {"maxiter": 20 * (m + len(b_ub)) + 1000}
+    res = linprog(np.zeros(m), **lp, method="highs", options=limit)
+    if res.status == 1:
+        res = linprog(np.zeros(m), **lp, method="highs-ipm", options=limit)
     if res.status == 0:
         return True
     weight = 1e3 * (1.0 + float(np.max(np.abs(p), initial=0.0)) + float(np.max(np.abs(a))))

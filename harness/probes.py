@@ -65,7 +65,7 @@ from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE, central_
 from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref, scales
 
-__all__ = ["FirstPass", "Measured", "Outcome", "enough_directions"]
+__all__ = ["FirstPass", "Measured", "Outcome", "direction_rtol", "enough_directions"]
 
 
 def _dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -281,6 +281,20 @@ class FirstPass:
 # A fault c times above a direction's tolerance escapes it with probability <= 1/c; the
 # fixed count of 4 directions bounds a miss below this at c >= 32 (module docstring).
 MISS_BOUND = 1e-6
+
+
+def direction_rtol(outcomes: Sequence[Outcome] | None) -> float:
+    """The relative error one direction resolved: its worst cotangent's tolerance over the
+    analytic value (a fault may show in one cotangent only); inf unless every probe passed
+    (an undecided direction counts for nothing in :func:`enough_directions`).
+
+    >>> direction_rtol([Outcome(0, 2.0, 2.0, 1e-9, True)])
+    5e-10
+    """
+    if outcomes is None or not all(o.passed for o in outcomes):
+        return float("inf")
+    return max(o.tolerance / abs(o.analytic) if o.analytic != 0 else float("inf")
+               for o in outcomes)
 
 
 def enough_directions(resolved: Sequence[float], detect_rtol: float) -> bool:
