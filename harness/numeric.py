@@ -248,16 +248,28 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         cancel = C_NOISE * sigma[None, :] * amp
         bound = np.where(pair_ok, spread + out_round + arg_round + cancel, np.inf)
         cols = np.arange(n)
-        best = extra + np.argmin(bound[extra:], axis=0)  # the classic ladder's best rung
+        # the classic ladder's best rung (16h's Richardson value needs 64h: a coarse one)
+        classic = extra + 1 if extra else 0
+        best = classic + np.argmin(bound[classic:], axis=0)
         if extra:
             # A coarser rung counts only where the classic estimate is round-off limited
             # (the function is smooth at its steps) and the coarse value lies within the
             # classic estimate's bound: a step beyond the function's scale (sin at 1e5,
             # several periods per step) can show a small spread around a wrong value.
+            # A rung beyond a saturating function's scale (log-sum-exp at steps of 27)
+            # agrees with its neighbours around the slope of the asymptotes, not the
+            # derivative: it must show the h^2 regime Richardson assumes, successive
+            # central differences shrinking by ratio^2 (differences at the round-off level
+            # prove nothing: a large |phi| rounds the 1/h tail of an asymptote away).
             c_best = bound[best, cols]
             limited = spread[best, cols] <= (out_round + arg_round + cancel)[best, cols]
-            fits = np.abs(rich[:extra] - rich[best, cols]) <= c_best
-            coarse_bound = np.where(fits & limited, bound[:extra], np.inf)
+            fits = np.abs(rich[:classic] - rich[best, cols]) <= c_best
+            d = np.abs(central[:-1] - central[1:])  # d[j]: rung j against the finer j + 1
+            regime = np.zeros((classic, n), bool)
+            for k in range(1, classic):  # rich[k] extrapolates central[k - 1] and central[k]
+                q = d[k - 1] / np.where(d[k] > 0, d[k], np.inf)
+                regime[k] = (q >= r2 / 2) & (q <= 2 * r2)
+            coarse_bound = np.where(fits & limited & regime, bound[:classic], np.inf)
             k = np.argmin(coarse_bound, axis=0)
             best = np.where(coarse_bound[k, cols] < c_best, k, best)
         est = _empty(n)

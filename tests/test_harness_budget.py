@@ -143,8 +143,9 @@ def test_ladder_reaches_coarser_steps_in_float64_only():
 def test_a_roundoff_dominated_estimate_settles_on_a_coarse_rung():
     # a loss of size 2.5 whose slope is 1e-4: round-off, not truncation, limits the
     # estimate, so the best rung is above the classic 16h (whose Richardson bound is ~8e-10
-    # for 32 ulps of 2.5) and resolves ten times more
-    line = Line(lambda t: np.array([2.5 + 1e-4 * np.sin(t)]))
+    # for 32 ulps of 2.5) and resolves ten times more; its curvature (scale 1/10) shows
+    # the h^2 regime on the coarse rungs, which a coarse rung must show to count
+    line = Line(lambda t: np.array([2.5 + 1e-5 * np.sin(10 * t)]))
     est = refine(line, H)
     assert est.step[0] > 16 * H
     assert abs(est.value[0] - 1e-4) <= est.bound[0] < 8e-11

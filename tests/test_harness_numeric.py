@@ -112,3 +112,21 @@ def test_judge_never_passes_a_non_finite_analytic_value():
 def test_exact_zero_against_exact_zero_passes():
     jd = _judged(lambda t: 3.0, 0.0)
     assert jd.verdict[0] == PASS
+
+
+def test_coarse_rungs_need_the_h2_regime():
+    # gate seed 10's false FAIL: a feature 0 beside -4e5 steps like its neighbours (27 at
+    # 16h); there log-sum-exp follows its asymptotes, whose central differences agree
+    # closely around the asymptotes' slope (off by ~1e-7), not the derivative: a coarse
+    # rung counts only where successive differences shrink like h^2
+    from gradverify.engine.ops.nn_ops import _softmax_xent
+    from gradverify.harness.engine_adapter import check_gradients
+
+    feats = np.array([[[0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0]],
+                      [[3.941563060736069e-07, -400351.0, 0.0]]])
+    rng = np.random.default_rng(1)
+    for seed in range(4):
+        labels = rng.uniform(-1, 1, (3, 3, 3)) * rng.choice([1, 10, 100])
+        r = check_gradients(lambda a, b: list(_softmax_xent(a, b)), [feats, labels],
+                            mode="full", seed=seed)
+        assert r.verdict != "FAIL", str(r)
