@@ -115,17 +115,24 @@ def reference(p: Problem, y0: list[np.ndarray]) -> Ref | None:
 
 def scales(xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Relative step scale per element: |x|, or for exact zeros the RMS of the input's
-    non-zero magnitudes (1 if there are none)."""
+    non-zero magnitudes (1 if there are none); never below the smallest normal number,
+    since below it the spacing is absolute (a relative step of a subnormal x rounds to a
+    few spacings, and eps |x| underflows to nothing).
+
+    >>> [float(s[0]) for s in scales([np.array([2.0]), np.array([2.2e-311])])]
+    [2.0, 2.2250738585072014e-308]
+    """
     out = []
+    tiny = float(np.finfo(np.float64).tiny)
     for x in xs:
         a = np.abs(np.asarray(x, dtype=np.float64))
-        if a.size and a.min() > 0 and np.isfinite(a.max()):  # no zeros: |x| (3 passes)
+        if a.size and a.min() >= tiny and np.isfinite(a.max()):  # no zeros: |x| (3 passes)
             out.append(a)
             continue
         nz = a[(a > 0) & np.isfinite(a)]
         top = float(np.max(nz)) if nz.size else 1.0  # RMS without underflow (2e-281 ** 2)
         fallback = top * float(np.sqrt(np.mean((nz / top) ** 2))) if nz.size else 1.0
-        out.append(np.where((a > 0) & np.isfinite(a), a, fallback))
+        out.append(np.maximum(np.where((a > 0) & np.isfinite(a), a, fallback), tiny))
     return out
 
 

@@ -207,4 +207,11 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      lambda x, y: tf.pow(x, y),
      [np.array(1e-30, F32), np.array([[[0.0, 0.0, 0.0]], [[-1.0, 0.0, -1.0]]], F32)], 1,
      {Reason.GRADIENT_OVERFLOWS}),
+    # dev-profile run 2 (ExpandDims, float64): a subnormal x stepped relative to itself
+    # rounds to a few spacings and eps |x| underflows to 0: steps and argument rounding
+    # are scaled from the smallest normal number there
+    ("expand_dims at subnormal 2.2e-311", lambda x: tf.expand_dims(x, 0),
+     [np.array(2.225073858507e-311)], 1, set()),
+    ("3 x at subnormals beside 1", lambda x: x * 3.0,
+     [np.array([1e-310, -3e-315, 5e-324, 1.0])], 1, set()),
 ]
