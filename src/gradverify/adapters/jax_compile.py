@@ -24,6 +24,7 @@ compiled: mutating such a NumPy array in place afterwards is not seen.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,6 +40,7 @@ _MAX = 128
 _FROZEN_MAX = 4096  # fixed array leaves up to this size are part of the key
 _COMPILED: OrderedDict[Any, Callable | None] = OrderedDict()
 _SEEN: dict[Any, tuple[int, int | None]] = {}
+_TOKENS = itertools.count()
 _FACTS: OrderedDict[Any, Any] = OrderedDict()
 
 
@@ -106,9 +108,12 @@ def compiled_program(jf: Any, kind: str, leaves: Sequence[Any], extra: Sequence[
     if program is not None:
         _COMPILED.move_to_end(key)
         return program
+    # a check asks for a program many times: count the checks, each by a token of its own
+    # (not id(): a collected JaxFunction's id is reused by the next check's)
+    token = jf.__dict__.setdefault("_check_token", next(_TOKENS))
     count, last = _SEEN.get(key, (0, None))
-    if last != id(jf):  # a check asks for a program many times: count the checks
-        count, last = count + 1, id(jf)
+    if last != token:
+        count, last = count + 1, token
         _SEEN[key] = (count, last)
     if count < COMPILE_AFTER:
         return None
