@@ -72,3 +72,11 @@ def test_each_reason_has_a_working_example(code):
     report = EXAMPLES[code]()
     assert report.verdict == code.verdict, str(report)
     assert code in report.codes, str(report)
+
+
+def test_codes_show_an_unlisted_reason_as_its_text():
+    # a check that gives up with free text must not vanish from ``codes`` (the tricky-case
+    # test compares codes with the allowed ones)
+    from gradverify.harness.report import INCONCLUSIVE, Check, GradientReport
+    report = GradientReport(checks=[Check("gradient", INCONCLUSIVE, "something unlisted")])
+    assert report.codes == ["something unlisted"]
