@@ -37,7 +37,7 @@ from gradverify.harness.lines import (
     step,
     support,
 )
-from gradverify.harness.probe_kinks import joint, scales_of
+from gradverify.harness.probe_kinks import joint, tied_entries
 from gradverify.harness.probes import FirstPass, direction_rtol, enough_directions
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
@@ -319,21 +319,8 @@ class Probe:
         return self._joint(group)
 
     def _tied_with(self, group: list[Entry], others: list[Entry]) -> list[Entry]:
-        """Entries of ``others`` not in ``group`` whose value lies within the sampling
-        radius (the step at either entry's scale) of some entry of ``group``."""
-        scale = scales_of(self.ref)
-        ids = {(e.input, e.index) for e in group}
-        where = [(e.input, e.index) for e in group]
-        out = []
-        for e in others:
-            if (e.input, e.index) in ids or e.index is None:
-                continue
-            x, s = float(self.ref.xs[e.input][e.index]), float(scale[e.input][e.index])
-            if any(abs(x - float(self.ref.xs[k][i])) <= self.h * max(s, float(scale[k][i]))
-                   for k, i in where):
-                out.append(e)
-                ids.add((e.input, e.index))
-        return out
+        """Entries of ``others`` not in ``group`` tied with some entry of ``group``."""
+        return tied_entries(self, group, others)
 
     def isolate_jumps(self, probe: Entry) -> tuple[str, list[Entry]]:
         """A probe along which phi jumps: find the entries where it jumps (no derivative

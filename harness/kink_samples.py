@@ -20,8 +20,8 @@ from gradverify.harness.hull import FULL_HULL
 from gradverify.harness.lines import Ref
 
 __all__ = ["sample_patterns", "piece_gradients", "row_hulls", "small_scale",
-           "small_arg_rounding", "informative", "two_scales", "MAX_JOINT", "MAX_ROWS",
-           "MAX_SUPPORTS"]
+           "small_arg_rounding", "informative", "two_scales", "tied", "jumps_within", "MAX_JOINT",
+           "MAX_ROWS", "MAX_SUPPORTS"]
 
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
 MAX_ROWS = 256   # beyond this many output rows moved by a probe's kinks: no Minkowski test
@@ -71,6 +71,26 @@ def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
                 w[i] = top
                 rows.append(w)
     return np.array(rows)
+
+
+def tied(values: np.ndarray, scale: np.ndarray, group: np.ndarray, h: float) -> np.ndarray:
+    """Which entries (of the flat ``values``, with their step scales) are tied with some
+    entry of ``group`` (indices into them): equal, or within the sampling radius - the step
+    ``h`` at either entry's scale. The one rule both modes use for who joins a kink's joint
+    judgement (clip at t == lo == hi: only lo kinks, t and hi are flat alone, yet "nothing
+    to any of them" is outside the hull only with t and hi judged too).
+
+    >>> tied(np.array([0.0, 1e-12, 0.5]), np.ones(3), np.array([0]), 1e-8).tolist()
+    [True, True, False]
+    """
+    values = np.asarray(values, np.float64)
+    scale = np.asarray(scale, np.float64)
+    group = np.asarray(group, np.int64)
+    vg, sg = values[group], scale[group]
+    with np.errstate(invalid="ignore"):
+        near = np.abs(values[:, None] - vg[None, :]) <= h * np.maximum(scale[:, None],
+                                                                        sg[None, :])
+    return np.any(near, axis=1)
 
 
 def memo_of(ref: Ref) -> dict:
@@ -208,6 +228,48 @@ def row_hulls(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h:
                     mag[live[n]] = max(mag[live[n]], m2[col])
             exact = True
     return sets, np.array(live, int), mag[live], inner, exact
+
+
+def jumps_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
+                 reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Per channel: does f jump within the sampling step along some coordinate of
+    ``coords``? Then the sampled "pieces" are difference quotients across jumps, not
+    gradients, and a point outside their hull proves nothing (floormod(1e15, 3): period 3,
+    every step of 1e8 crosses millions of jumps; the derivative at x exists, no step
+    resolves it).
+
+    The differences ``f(x +- t) - f(x)`` at four steps t, each a quarter of the one before
+    (from the joint sampling's difference step down), as quotients by t: a Lipschitz
+    function's stay below its Lipschitz constant at every step (a kink between two steps
+    moves them within it), while across jumps they grow like 1/t. A channel jumps when,
+    along some coordinate and side, the finer two quotients exceed 4 times the coarser
+    two (a difference at round-off counts as 0). Evaluated only where a joint judgement
+    would FAIL (8 evaluations per coordinate)."""
+    if reduce is None:
+        def reduce(y: np.ndarray) -> np.ndarray:
+            return y
+    k = len(coords)
+    y0 = reduce(np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
+                                if y.dtype.kind == "f"]))
+    out = np.zeros(np.shape(y0), bool)
+    t0 = h * _INNER * min(1.0 / max(k - 1, 1), 0.5) * max(s for _, _, s in coords)
+    for kk, j, _ in coords:
+        x = ref.xs[kk].flat[j]
+        for sign in (1.0, -1.0):
+            quot = []
+            for r in range(4):
+                t = t0 / 4 ** r
+                moved = float(ref.xs[kk].dtype.type(x + sign * t))
+                y = _outputs(p, ref, {(kk, j): moved})
+                if y is None:
+                    return out
+                y = reduce(y)
+                floor = 4 * 32 * ref.eps * np.fmax(np.abs(y), np.abs(y0))
+                with np.errstate(invalid="ignore"):
+                    dy = np.abs(y - y0)
+                quot.append(np.where(dy > floor, dy, 0.0) / t)
+            out |= np.fmax(quot[2], quot[3]) > 4 * np.fmax(quot[0], quot[1])
+    return out
 
 
 def small_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> float:

@@ -38,23 +38,80 @@ from gradverify.harness.kink_samples import (
     MAX_ROWS,
     MAX_SUPPORTS,
     informative,
+    jumps_within,
     piece_gradients,
     row_hulls,
     sample_patterns,
     small_arg_rounding,
     small_scale,
+    tied,
     two_scales,
 )
 from gradverify.harness.lines import Ref
-from gradverify.harness.report import FAIL, PASS, Entry
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Entry
 
 __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
            "sample_patterns", "piece_gradients", "two_scales", "small_scale", "informative",
-           "small_arg_rounding", "kink_groups", "joint_kinks", "FULL_HULL", "MAX_JOINT",
-           "MAX_ROWS", "MAX_SUPPORTS"]
+           "small_arg_rounding", "kink_groups", "joint_kinks", "tie_partners", "FULL_HULL",
+           "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
+
+
+def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
+                 cols: Sequence[tuple[int, int, int]], h: float) -> dict[int, list[int]]:
+    """Per row with kinks: the columns TIED with its kink columns (``kink_samples.tied``,
+    the rule fast mode uses) that kink nowhere yet move the row once its kinks move.
+
+    Clip at t == lo == hi: only lo kinks; t and hi are flat alone (t up is clipped by hi,
+    down by lo), so no coordinatewise test sees them, yet the pieces lo < t < hi and
+    t > hi > lo meet there and "nothing to any of them" is outside the hull only with t
+    and hi judged too. A tied column joins only the rows it moves: the row's difference
+    along it at x with every kink column moved by one sampling radius up, then down (4
+    evaluations per tied column, shared by all rows) - relu's hundreds of zeros, tied
+    with each other, stay separate one-column kinks."""
+    if not kink.any():
+        return {}
+    vals = np.concatenate([np.asarray(x, np.float64).ravel() for x in ref.xs])
+    offsets = np.cumsum([0] + [x.size for x in ref.xs])
+    v = np.array([vals[offsets[kk] + j] for kk, _, j in cols])
+    kinked = kink.any(axis=0)
+    cand: dict[int, np.ndarray] = {}
+    for r in np.flatnonzero(kink.any(axis=1)):
+        near = tied(v, d, np.flatnonzero(kink[r]), h) & ~kinked & np.isfinite(v)
+        if near.any():
+            cand[int(r)] = np.flatnonzero(near)
+    if not cand:
+        return {}
+    scan = np.unique(np.concatenate(list(cand.values())))
+    moves = np.zeros((len(scan), kink.shape[0]), bool)
+    inner = h / 32  # the difference step, well inside the sampling radius h
+    for sign in (1.0, -1.0):
+        base = [x.copy() for x in ref.xs]
+        for c in np.flatnonzero(kinked):
+            kk, _, j = cols[c]
+            base[kk].flat[j] = base[kk].flat[j] + sign * h * d[c]
+        for i, c in enumerate(scan):
+            kk, _, j = cols[c]
+            ys = []
+            for step in (inner, -inner):
+                xs = list(base)
+                xs[kk] = base[kk].copy()
+                xs[kk].flat[j] = base[kk].flat[j] + step * d[c]
+                got = p.forward(xs, ref.forward)
+                if [(y.shape, y.dtype) for y in got] != [(y.shape, y.dtype) for y in ref.ys]:
+                    break
+                ys.append(np.concatenate([np.asarray(y, np.float64).ravel() for y in got
+                                          if y.dtype.kind == "f"]))
+            if len(ys) == 2:
+                with np.errstate(invalid="ignore"):
+                    moves[i] |= (ys[0] != ys[1]) & np.isfinite(ys[0]) & np.isfinite(ys[1])
+    where = {int(c): i for i, c in enumerate(scan)}
+    out = {r: [int(c) for c in cs if moves[where[int(c)], r]] for r, cs in cand.items()}
+    return {r: cs for r, cs in out.items() if cs}
 
 
 def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None = None,
+                partners: dict[int, list[int]] | None = None,
                 ) -> dict[tuple[int, ...], list[int] | None]:
     """Sets of inputs (columns) to judge jointly, with the rows to judge on each (None:
     every row that depends on them).
@@ -64,7 +121,8 @@ def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None =
     along every single input - no kink, no coordinatewise disagreement - yet its gradient
     must be a limit of nearby ones). A row that FAILs coordinatewise in a column while it
     has kinks elsewhere is judged on its kinks' set plus that column (clip at t == lo == hi:
-    t alone moves nothing, yet TF's gradient to t is the piece lo < t < hi)."""
+    t alone moves nothing, yet TF's gradient to t is the piece lo < t < hi), and so is a
+    row with ``partners`` (``tie_partners``: columns tied with its kinks)."""
     parent = {int(c): int(c) for c in np.flatnonzero(kink.any(axis=0))}
 
     def root(c: int) -> int:
@@ -87,6 +145,7 @@ def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None =
         # failing where this row has no kink (a column may have kinks in other rows: hi
         # kinked in one output, flat and failing in the next)
         beside = {int(c) for c in np.flatnonzero(failing[r])} - set(kinks)
+        beside |= set((partners or {}).get(int(r), []))
         if kinks and beside:
             ks = tuple(sorted(members[root(kinks[0])] | beside))
             if groups.get(ks, []) is not None:
@@ -127,6 +186,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
         grads, mag, inner = piece_gradients(p, ref, coords, h)
         small = None
         resampled: dict = {}
+        jumpy = None
         if not grads.size:
             continue
         for r in (range(grads.shape[1]) if only is None else only):
@@ -162,9 +222,19 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             if not inside and only is None and int(r) in explicit:
                 continue
             e = _entry(p, ref, r, ks, cols, a, pts, t, d, inside)
+            if not inside:
+                if jumpy is None:
+                    jumpy = jumps_within(p, ref, coords, h)
+                if jumpy[r]:  # the samples cross jumps: no piece gradients to judge by
+                    e.verdict, e.note = INCONCLUSIVE, JUMPS_NOTE
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e
     return out
+
+
+JUMPS_NOTE = Reason.JUMPS_WITHIN_STEP.text(
+    "the function jumps within every step tried (differences do not shrink with the step), "
+    "so no difference quotient is a gradient of a piece")
 
 
 def _own_support(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,

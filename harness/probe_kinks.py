@@ -32,19 +32,22 @@ from gradverify.harness.hull import hull_contains, in_hull, in_minkowski
 from gradverify.harness.kink_samples import (
     MAX_ROWS,
     informative,
+    jumps_within,
     memo_of,
     piece_gradients,
     row_hulls,
     small_arg_rounding,
+    tied,
     two_scales,
 )
 from gradverify.harness.lines import Ref, norm2, scales
-from gradverify.harness.report import FAIL, PASS, Entry
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Entry
 
 if TYPE_CHECKING:
     from gradverify.harness.fast import Probe
 
-__all__ = ["joint", "scales_of"]
+__all__ = ["joint", "scales_of", "tied_entries"]
 
 
 def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | None]:
@@ -105,6 +108,15 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
                 "hull of the pieces' gradients")
     names = ", ".join(f"{e.input_name}{list(e.index)}" for e in coords)
     near = pts[int(np.argmin(np.sum((pts - a) ** 2, axis=1)))]
+    if jumps_within(probe.p, ref, coords3, h, reduce=lambda y: np.array([cts @ (y - y0)]))[0]:
+        # the samples cross jumps (floormod(1e15, 3)): no piece gradients to judge by
+        entry = Entry(input=coords[0].input, input_name=coords[0].input_name,
+                      index=coords[0].index, analytic=coords[0].analytic,
+                      numeric=float(near[0] / scale[0]), bound=0.0, tolerance=np.inf,
+                      step=0.0, verdict=INCONCLUSIVE, kind="joint kink",
+                      note=Reason.JUMPS_WITHIN_STEP.text(
+                          f"at {names}: the function jumps within every step tried"))
+        return INCONCLUSIVE, [entry], None
     entry = Entry(input=coords[0].input, input_name=coords[0].input_name,
                   index=coords[0].index, analytic=coords[0].analytic,
                   numeric=float(near[0] / scale[0]), bound=0.0,
@@ -123,6 +135,25 @@ def scales_of(ref: Ref) -> list[np.ndarray]:
     if "scales" not in memo:
         memo["scales"] = scales(ref.xs)
     return memo["scales"]
+
+
+def tied_entries(probe: Probe, group: list[Entry], others: list[Entry]) -> list[Entry]:
+    """Entries of ``others`` not in ``group`` tied with some entry of ``group``
+    (``kink_samples.tied``: the rule full mode uses too)."""
+    ids = {(e.input, e.index) for e in group}
+    cand = []
+    for e in others:
+        if (e.input, e.index) not in ids and e.index is not None:
+            cand.append(e)
+            ids.add((e.input, e.index))
+    if not cand or not group:
+        return []
+    steps = scales_of(probe.ref)
+    every = group + cand
+    vals = np.array([float(probe.ref.xs[e.input][e.index]) for e in every])
+    scale = np.array([float(steps[e.input][e.index]) for e in every])
+    near = tied(vals, scale, np.arange(len(group)), probe.h)[len(group):]
+    return [e for e, hit in zip(cand, near) if hit]
 
 
 def _rows_agree(probe: Probe, coords3: list[tuple[int, int, float]], touched: np.ndarray,
