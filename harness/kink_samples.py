@@ -20,8 +20,8 @@ from gradverify.harness.hull import FULL_HULL
 from gradverify.harness.lines import Ref
 
 __all__ = ["sample_patterns", "piece_gradients", "row_hulls", "small_scale",
-           "small_arg_rounding", "informative", "two_scales", "tied", "jumps_within", "MAX_JOINT",
-           "MAX_ROWS", "MAX_SUPPORTS"]
+           "small_arg_rounding", "informative", "two_scales", "tied", "jumps_within",
+           "grow_like_jumps", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
 MAX_ROWS = 256   # beyond this many output rows moved by a probe's kinks: no Minkowski test
@@ -268,8 +268,23 @@ def jumps_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
                 with np.errstate(invalid="ignore"):
                     dy = np.abs(y - y0)
                 quot.append(np.where(dy > floor, dy, 0.0) / t)
-            out |= np.fmax(quot[2], quot[3]) > 4 * np.fmax(quot[0], quot[1])
+            out |= grow_like_jumps(quot)
     return out
+
+
+def grow_like_jumps(quotients: Sequence[np.ndarray]) -> np.ndarray:
+    """Per channel, from the one-sided difference quotients ``|f(x + t) - f(x)| / t`` at
+    four steps t, each a quarter of the one before (round-off level differences as 0):
+    do they grow like 1/t - jumps within the steps - rather than stay bounded like a
+    Lipschitz function's? The finer two must exceed 4 times the coarser two (a kink
+    between two steps moves the quotients within the Lipschitz bound; jumps multiply them
+    by up to 4 per step).
+
+    >>> grow_like_jumps([np.array([1.0, 2.0]), np.array([1.0, 8.0]),
+    ...                  np.array([1.0, 32.0]), np.array([1.0, 128.0])]).tolist()
+    [False, True]
+    """
+    return np.fmax(quotients[2], quotients[3]) > 4 * np.fmax(quotients[0], quotients[1])
 
 
 def small_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> float:

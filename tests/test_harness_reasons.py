@@ -52,6 +52,9 @@ EXAMPLES = {
     Reason.KINK_UNRESOLVED: _relu_diff,
     Reason.JUMPS_UNRESOLVED: lambda: check_vjp(
         np.sign, lambda xs, gs: (np.zeros_like(gs[0]),), [np.zeros(400)], mode="fast"),
+    Reason.JUMPS_WITHIN_STEP: lambda: check_vjp(
+        np.mod, lambda xs, gs: (gs[0], -gs[0] * np.floor(xs[0] / xs[1])),
+        [np.array([1e15]), np.array([3.0])]),
     Reason.NO_FLOAT_INPUTS: lambda: check_vjp(lambda x: x * 2, lambda xs, gs: (None,),
                                               [np.array([1, 2])]),
     Reason.NO_FLOAT_OUTPUTS: lambda: check_gradients(lambda x: tf.cast(x, tf.int32),
