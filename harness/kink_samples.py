@@ -256,9 +256,8 @@ def jumps_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
     for kk, j, _ in coords:
         x = ref.xs[kk].flat[j]
         for sign in (1.0, -1.0):
-            quot = []
-            for r in range(4):
-                t = t0 / 4 ** r
+            diffs, steps = [], [t0 / 4 ** r for r in range(4)]
+            for t in steps:
                 moved = float(ref.xs[kk].dtype.type(x + sign * t))
                 y = _outputs(p, ref, {(kk, j): moved})
                 if y is None:
@@ -266,25 +265,35 @@ def jumps_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
                 y = reduce(y)
                 floor = 4 * 32 * ref.eps * np.fmax(np.abs(y), np.abs(y0))
                 with np.errstate(invalid="ignore"):
-                    dy = np.abs(y - y0)
-                quot.append(np.where(dy > floor, dy, 0.0) / t)
-            out |= grow_like_jumps(quot)
+                    dy = y - y0
+                diffs.append(np.where(np.abs(dy) > floor, dy, 0.0))
+            out |= grow_like_jumps(diffs, steps)
     return out
 
 
-def grow_like_jumps(quotients: Sequence[np.ndarray]) -> np.ndarray:
-    """Per channel, from the one-sided difference quotients ``|f(x + t) - f(x)| / t`` at
-    four steps t, each a quarter of the one before (round-off level differences as 0):
-    do they grow like 1/t - jumps within the steps - rather than stay bounded like a
-    Lipschitz function's? The finer two must exceed 4 times the coarser two (a kink
-    between two steps moves the quotients within the Lipschitz bound; jumps multiply them
-    by up to 4 per step).
+def grow_like_jumps(diffs: Sequence[np.ndarray], steps: Sequence[float]) -> np.ndarray:
+    """Per channel, from the one-sided differences ``f(x + t) - f(x)`` at four steps t, each
+    a quarter of the one before (round-off level differences as 0): do they behave like
+    jumps within the steps rather than like a Lipschitz function's? Jitter across jumps
+    has quotients ``|diff| / t`` growing like 1/t (the finer two above 4 times the coarser
+    two) with differences that are not one constant: a kink closer than every step with
+    a flat piece beyond (b a relative 1e-12 above a in max(a, b)) also gives a constant
+    difference, the distance to the kink times its slope, and so does a single jump at
+    x (judged elsewhere, NOT_APPLICABLE); a kink between two steps keeps the quotients
+    within the Lipschitz bound.
 
-    >>> grow_like_jumps([np.array([1.0, 2.0]), np.array([1.0, 8.0]),
-    ...                  np.array([1.0, 32.0]), np.array([1.0, 128.0])]).tolist()
-    [False, True]
+    >>> t = [1.0, 0.25, 0.0625, 0.015625]
+    >>> grow_like_jumps([np.array([1.0, 1e-3, 0.3]), np.array([0.25, 1e-3, -0.2]),
+    ...                  np.array([0.0625, 1e-3, 0.25]), np.array([0.015625, 1e-3, -0.1])],
+    ...                 t).tolist()
+    [False, False, True]
     """
-    return np.fmax(quotients[2], quotients[3]) > 4 * np.fmax(quotients[0], quotients[1])
+    q = [np.abs(d) / t for d, t in zip(diffs, steps)]
+    grows = np.fmax(q[2], q[3]) > 4 * np.fmax(q[0], q[1])
+    stack = np.array(diffs)
+    same_sign = np.all(stack > 0, axis=0) | np.all(stack < 0, axis=0)
+    constant = same_sign & (np.max(np.abs(stack), axis=0) <= 2 * np.min(np.abs(stack), axis=0))
+    return grows & ~constant
 
 
 def small_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> float:

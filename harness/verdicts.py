@@ -72,15 +72,16 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
         return jd
     phi0, mag0, _ = line.full(0.0)
     jumpy = np.zeros(failing.size, bool)
+    steps = [16 * h, 4 * h, h, h / 4]
     for sign in (1.0, -1.0):
-        quot = []
-        for t in (16 * h, 4 * h, h, h / 4):
+        diffs = []
+        for t in steps:
             phi, mag, _ = line.full(sign * t)
             with np.errstate(invalid="ignore"):
-                d = np.abs(phi - phi0)
+                d = phi - phi0
                 floor = 4 * c_round * line.eps * np.fmax(mag, mag0)
-                quot.append(np.where(d > floor, d, 0.0) / t)
-        jumpy |= grow_like_jumps(quot)
+                diffs.append(np.where(np.abs(d) > floor, d, 0.0))
+        jumpy |= grow_like_jumps(diffs, steps)
     for i in np.flatnonzero(failing & jumpy):
         jd.verdict[i] = INCONCLUSIVE
         jd.reason[i] = Reason.JUMPS_WITHIN_STEP.text(
