@@ -204,7 +204,8 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
                              tie_partners(p, ref, kinked, d, cols, h))
         dense = jac.dense()
         joint = joint_kinks(p, ref, groups, dense, d, cols, h, sigma=sigma,
-                            tol=_dense_tol(p, ref, pt, h, dense, jd0), out_index=outputs)
+                            tol=_dense_tol(p, ref, pt, h, dense, jd0), out_index=outputs,
+                            support=_dense(jd0, np.ones(jd0.row.size, bool), (m, n)))
         where = {(int(r), int(c)): q for q, (r, c) in enumerate(zip(jd0.row, jd0.col))}
         for r, ks in joint:
             for c in ks:

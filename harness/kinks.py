@@ -47,6 +47,7 @@ from gradverify.harness.kink_samples import (
     tied,
     two_scales,
 )
+from gradverify.harness.kink_shared import shared_pass
 from gradverify.harness.lines import Ref
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Entry
@@ -168,12 +169,16 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                 jac: np.ndarray, d: np.ndarray, cols: Sequence[tuple[int, int, int]],
                 h: float, sigma: np.ndarray | None = None, tol: np.ndarray | None = None,
                 out_index: Sequence[tuple[int, ...]] | None = None,
+                support: np.ndarray | None = None,
                 ) -> dict[tuple[int, tuple[int, ...]], Entry]:
     """Joint Clarke judgement of every row on every group (full mode): one entry per
     (row, group) where the row depends on the group, FAIL when its analytic row is outside
     the hull of the sampled piece gradients. Groups larger than MAX_JOINT inputs are not
-    judged jointly."""
+    judged jointly. ``support``: the Jacobian entries non-zero at x (analytic or numeric);
+    given, separable groups are first sampled all at once (``kink_shared``)."""
     out: dict[tuple[int, tuple[int, ...]], Entry] = {}
+    shared = {} if support is None else shared_pass(p, ref, groups, jac, d, cols, h,
+                                                    support, sigma=sigma, tol=tol)
     eps, c_round = ref.eps, p.opts.c_round
     # rows with a group of their own (their kinks plus the entries failing beside them):
     # a linked group that misses some of a row's inputs (t shared by two outputs, judged
@@ -182,6 +187,17 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
     for ks, only in groups.items():
         if len(ks) > MAX_JOINT:
             continue
+        if ks in shared:  # every row inside the hull of the shared samples
+            for r in shared[ks]:
+                e = Entry(input=cols[ks[0]][0], input_name=p.names[cols[ks[0]][0]],
+                          index=tuple(int(i) for i in np.unravel_index(
+                              cols[ks[0]][2], ref.xs[cols[ks[0]][0]].shape)),
+                          analytic=float(jac[r, ks[0]]), numeric=float(jac[r, ks[0]]),
+                          bound=0.0, tolerance=0.0, step=0.0, verdict=PASS,
+                          kind="joint kink")
+                e.output = None if out_index is None else out_index[r]
+                out[(r, ks)] = e
+            continue
         coords = [(cols[c][0], cols[c][2], float(d[c])) for c in ks]
         grads, mag, inner = piece_gradients(p, ref, coords, h)
         small = None
@@ -189,7 +205,10 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
         jumpy = None
         if not grads.size:
             continue
-        for r in (range(grads.shape[1]) if only is None else only):
+        if only is None:  # the rows that move with the group, or get gradient from it
+            only_rows = np.flatnonzero(np.any(grads != 0, axis=(0, 2))
+                                       | np.any(jac[:, list(ks)] != 0, axis=1))
+        for r in (only_rows.tolist() if only is None else only):
             pts = grads[:, r, :]
             a = jac[r, list(ks)] * d[list(ks)]
             if not np.all(np.isfinite(pts)) or not (np.any(pts) or np.any(a)):
