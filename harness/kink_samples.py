@@ -238,13 +238,10 @@ def jumps_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
     every step of 1e8 crosses millions of jumps; the derivative at x exists, no step
     resolves it).
 
-    The differences ``f(x +- t) - f(x)`` at four steps t, each a quarter of the one before
-    (from the joint sampling's difference step down), as quotients by t: a Lipschitz
-    function's stay below its Lipschitz constant at every step (a kink between two steps
-    moves them within it), while across jumps they grow like 1/t. A channel jumps when,
-    along some coordinate and side, the finer two quotients exceed 4 times the coarser
-    two (a difference at round-off counts as 0). Evaluated only where a joint judgement
-    would FAIL (8 evaluations per coordinate)."""
+    The differences ``f(x +- t) - f(x)`` at eight steps t, each a quarter of the one
+    before (from the joint sampling's difference step down), judged by
+    :func:`grow_like_jumps` along each coordinate and side. Evaluated only where a joint
+    judgement would FAIL (16 evaluations per coordinate)."""
     if reduce is None:
         def reduce(y: np.ndarray) -> np.ndarray:
             return y
@@ -256,7 +253,7 @@ def jumps_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
     for kk, j, _ in coords:
         x = ref.xs[kk].flat[j]
         for sign in (1.0, -1.0):
-            diffs, steps = [], [t0 / 4 ** r for r in range(4)]
+            diffs, steps = [], [t0 / 4 ** r for r in range(8)]
             for t in steps:
                 moved = float(ref.xs[kk].dtype.type(x + sign * t))
                 y = _outputs(p, ref, {(kk, j): moved})
@@ -272,29 +269,47 @@ def jumps_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
 
 
 def grow_like_jumps(diffs: Sequence[np.ndarray], steps: Sequence[float]) -> np.ndarray:
-    """Per channel, from the one-sided differences ``f(x + t) - f(x)`` at four steps t, each
-    a quarter of the one before (round-off level differences as 0): do they behave like
-    jumps within the steps rather than like a Lipschitz function's? Jitter across jumps
-    has quotients ``|diff| / t`` growing like 1/t (the finer two above 4 times the coarser
-    two) with differences that are not one constant: a kink closer than every step with
-    a flat piece beyond (b a relative 1e-12 above a in max(a, b)) also gives a constant
-    difference, the distance to the kink times its slope, and so does a single jump at
-    x (judged elsewhere, NOT_APPLICABLE); a kink between two steps keeps the quotients
-    within the Lipschitz bound.
+    """Per channel, from the signed one-sided differences ``f(x + t) - f(x)`` at eight
+    steps t, each a quarter of the one before (round-off level differences as 0): do they
+    behave like jitter across jumps within the steps rather than like a Lipschitz
+    function's? A Lipschitz function's difference is piecewise linear in t with a
+    breakpoint per kink crossed: its size shrinks like t below every kink, stays one
+    constant beyond them (a kink closer than every step with a flat piece beyond: b a
+    relative 1e-12 above a in max(a, b); a single jump at x, judged elsewhere), turning at
+    most once per kink. Jitter (floormod whose period is far below t: the difference is
+    wherever the sawtooth lands) goes up and down at random. Jitter: the size of the
+    difference turns (up to down or back, by more than 10 %) three times or more, or the
+    finer half's quotients ``|diff| / t`` exceed the coarser half's 64 times while the
+    differences are not one constant.
 
-    >>> t = [1.0, 0.25, 0.0625, 0.015625]
-    >>> grow_like_jumps([np.array([1.0, 1e-3, 0.3]), np.array([0.25, 1e-3, -0.2]),
-    ...                  np.array([0.0625, 1e-3, 0.25]), np.array([0.015625, 1e-3, -0.1])],
-    ...                 t).tolist()
+    >>> t = [4.0 ** -k for k in range(8)]
+    >>> smooth = [np.array([2 * s]) for s in t]
+    >>> constant = [np.array([1e-9]) for _ in t]
+    >>> jitter = [np.array([v]) for v in (1.2, -0.38, 1.4, 1.1, 0.25, 0.88, 1.0, 1.8)]
+    >>> [bool(grow_like_jumps(c, t)[0]) for c in (smooth, constant, jitter)]
     [False, False, True]
     """
-    q = [np.abs(d) / t for d, t in zip(diffs, steps)]
-    grows = np.fmax(q[2], q[3]) > 4 * np.fmax(q[0], q[1])
-    stack = np.array(diffs)
-    same_sign = np.all(stack > 0, axis=0) | np.all(stack < 0, axis=0)
-    constant = same_sign & (np.max(np.abs(stack), axis=0) <= 2 * np.min(np.abs(stack), axis=0))
-    return grows & ~constant
-
+    size = np.abs(np.array(diffs))                # (steps, channels), coarse first
+    turns = np.zeros(size.shape[1:], int)
+    trend = np.zeros(size.shape[1:])              # +1 growing, -1 shrinking, 0 unknown
+    prev = size[0]
+    for cur in size[1:]:
+        seen = (cur > 0) & (prev > 0)             # round-off level (0) skipped
+        with np.errstate(divide="ignore", invalid="ignore"):
+            move = np.where(~seen, 0.0, np.where(cur > 1.1 * prev, 1.0,
+                                                 np.where(prev > 1.1 * cur, -1.0, 0.0)))
+        turns += (move != 0) & (trend != 0) & (move != trend)
+        trend = np.where(move != 0, move, trend)
+        prev = np.where(cur > 0, cur, prev)
+    # or: the quotients |diff| / t of the finer half exceed the coarser half's 64 times
+    # (a period crossed only at the coarse steps: tiny differences there, the slope
+    # itself at the fine ones) without the differences being one constant
+    half = len(diffs) // 2
+    q = size / np.asarray(steps, np.float64)[:, None] if size.ndim == 2 else (
+        size / np.asarray(steps, np.float64))
+    fine, coarse = np.median(q[half:], axis=0), np.median(q[:half], axis=0)
+    constant = np.max(size, axis=0) <= 2 * np.min(size, axis=0)
+    return (turns >= 3) | ((fine > 64 * coarse) & (coarse > 0) & ~constant)
 
 def small_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> float:
     """The radius of the second sampling: the smallest of the coordinates' scales, their

@@ -7,13 +7,14 @@ judgement, localisation) adds entries of its own.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from gradverify.harness.budget import SAFETY
+from gradverify.harness.budget import SAFETY, ladder_top
 from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import signature
 from gradverify.harness.ecnoise import noise
@@ -65,14 +66,16 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
     """A FAIL along a line where phi jumps within the steps (floormod(-5e5, 0.3): period
     0.3, steps of 3 and below cross jumps; the ladder's differences are jitter around no
     slope) is no evidence: INCONCLUSIVE, ``JUMPS_WITHIN_STEP``. Judged on the one-sided
-    quotients at 16h, 4h, h, h/4 (``kink_samples.grow_like_jumps``; the ladder's own
-    rungs, evaluated already)."""
+    differences at the classic ladder's eight rungs, 16h down to h / 1024
+    (``kink_samples.grow_like_jumps``; evaluated by the ladder already)."""
     failing = np.array([v == FAIL for v in jd.verdict])
     if not failing.any():
         return jd
     phi0, mag0, _ = line.full(0.0)
     jumpy = np.zeros(failing.size, bool)
-    steps = [16 * h, 4 * h, h, h / 4]
+    top = ladder_top(line.eps, h)
+    extra = round(math.log(top / (16 * h), 4))
+    steps = [top / 4 ** k for k in range(extra, extra + 8)]  # the ladder's own values
     for sign in (1.0, -1.0):
         diffs = []
         for t in steps:
