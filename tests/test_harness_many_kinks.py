@@ -134,10 +134,14 @@ def test_the_fallback_is_bounded_by_size():
 
 
 def test_jitter_is_told_from_a_kink_closer_than_the_steps():
-    steps = [1.0, 0.25, 0.0625, 0.015625]
+    steps = [4.0 ** -k for k in range(8)]
     smooth = [np.array([2 * t]) for t in steps]
     near_kink = [np.array([1e-9]) for _ in steps]        # constant: the kink's offset
-    jitter = [np.array([v]) for v in (0.3, -0.2, 0.25, -0.1)]  # a period far below t
-    assert not grow_like_jumps(smooth, steps)[0]
-    assert not grow_like_jumps(near_kink, steps)[0]
+    saturating = [np.array([-min(t, 0.01)]) for t in steps]  # clip reaching its bound
+    jitter = [np.array([v]) for v in (1.2, -0.38, 1.4, 1.1, 0.25, 0.88, 1.0, 1.8)]
+    period_at_coarse_steps = [np.array([v]) for v in (
+        0.021, 0.00073, 0.00019, 4.8e-05, -0.01, 0.0077, 0.0019, 0.00048)]
+    for lipschitz in (smooth, near_kink, saturating):
+        assert not grow_like_jumps(lipschitz, steps)[0]
     assert grow_like_jumps(jitter, steps)[0]
+    assert grow_like_jumps(period_at_coarse_steps, steps)[0]
