@@ -37,7 +37,7 @@ from gradverify.harness.lines import (
     step,
     support,
 )
-from gradverify.harness.probe_kinks import joint, scales_of
+from gradverify.harness.probe_kinks import joint, judged_whole, many_kinks, tied_entries
 from gradverify.harness.probes import FirstPass, direction_rtol, enough_directions
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
@@ -260,6 +260,8 @@ class Probe:
         its own one-sided bracket, and clip's t at t == lo == hi is flat, yet both are
         right): the kink entries and the entries failing beside them are judged jointly,
         and the rest of the probe, without them, must agree on its own."""
+        if (whole := judged_whole(self, probe)) is not None:
+            return whole  # an earlier probe met too many kinks: the whole Jacobian decided
         kinks, complete = self._find_kinks([])
         found = [] if self.size <= _SCAN else self.localise("disagree")[0]
         seen: set[tuple[int, Any]] = set()
@@ -298,11 +300,7 @@ class Probe:
         if len(group) + len(partners) <= MAX_JOINT:
             group = group + partners
         if not complete or len(group) > MAX_JOINT:
-            if failing:
-                return FAIL, failing, None
-            probe.note = Reason.KINK_UNRESOLVED.text(
-                f"the probe disagrees and meets more than {MAX_JOINT} kinks")
-            return INCONCLUSIVE, [], None
+            return many_kinks(self, probe, failing)
         rest = self._without(group)
         if rest is not None and rest.verdict == FAIL and rest.kind == "smooth":
             rest.note = "the probe without its kink entries still disagrees"
@@ -319,21 +317,8 @@ class Probe:
         return self._joint(group)
 
     def _tied_with(self, group: list[Entry], others: list[Entry]) -> list[Entry]:
-        """Entries of ``others`` not in ``group`` whose value lies within the sampling
-        radius (the step at either entry's scale) of some entry of ``group``."""
-        scale = scales_of(self.ref)
-        ids = {(e.input, e.index) for e in group}
-        where = [(e.input, e.index) for e in group]
-        out = []
-        for e in others:
-            if (e.input, e.index) in ids or e.index is None:
-                continue
-            x, s = float(self.ref.xs[e.input][e.index]), float(scale[e.input][e.index])
-            if any(abs(x - float(self.ref.xs[k][i])) <= self.h * max(s, float(scale[k][i]))
-                   for k, i in where):
-                out.append(e)
-                ids.add((e.input, e.index))
-        return out
+        """Entries of ``others`` not in ``group`` tied with some entry of ``group``."""
+        return tied_entries(self, group, others)
 
     def isolate_jumps(self, probe: Entry) -> tuple[str, list[Entry]]:
         """A probe along which phi jumps: find the entries where it jumps (no derivative

@@ -45,7 +45,7 @@ from gradverify.harness.full_pass import (
     entry_tolerance,
     first_pass,
 )
-from gradverify.harness.kinks import joint_kinks, kink_groups
+from gradverify.harness.kinks import joint_kinks, kink_groups, tie_partners
 from gradverify.harness.lines import (
     Ref,
     finite_abs,
@@ -199,11 +199,13 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     with np.errstate(invalid="ignore"):
         flat = failed & (3 * np.abs(jd0.numeric) < np.abs(jd0.numeric - jd0.analytic))
     if (kind == _KIND["kink"]).any() or flat.any():
-        groups = kink_groups(_dense(jd0, kind == _KIND["kink"], (m, n)),
-                             _dense(jd0, failed, (m, n)), _dense(jd0, flat, (m, n)))
+        kinked = _dense(jd0, kind == _KIND["kink"], (m, n))
+        groups = kink_groups(kinked, _dense(jd0, failed, (m, n)), _dense(jd0, flat, (m, n)),
+                             tie_partners(p, ref, kinked, d, cols, h))
         dense = jac.dense()
         joint = joint_kinks(p, ref, groups, dense, d, cols, h, sigma=sigma,
-                            tol=_dense_tol(p, ref, pt, h, dense, jd0), out_index=outputs)
+                            tol=_dense_tol(p, ref, pt, h, dense, jd0), out_index=outputs,
+                            support=_dense(jd0, np.ones(jd0.row.size, bool), (m, n)))
         where = {(int(r), int(c)): q for q, (r, c) in enumerate(zip(jd0.row, jd0.col))}
         for r, ks in joint:
             for c in ks:

@@ -20,8 +20,8 @@ from gradverify.harness.hull import FULL_HULL
 from gradverify.harness.lines import Ref
 
 __all__ = ["sample_patterns", "piece_gradients", "row_hulls", "small_scale",
-           "small_arg_rounding", "informative", "two_scales", "MAX_JOINT", "MAX_ROWS",
-           "MAX_SUPPORTS"]
+           "small_arg_rounding", "informative", "two_scales", "tied", "jumps_within",
+           "grow_like_jumps", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
 MAX_ROWS = 256   # beyond this many output rows moved by a probe's kinks: no Minkowski test
@@ -71,6 +71,26 @@ def sample_patterns(k: int, rng: np.random.Generator) -> np.ndarray:
                 w[i] = top
                 rows.append(w)
     return np.array(rows)
+
+
+def tied(values: np.ndarray, scale: np.ndarray, group: np.ndarray, h: float) -> np.ndarray:
+    """Which entries (of the flat ``values``, with their step scales) are tied with some
+    entry of ``group`` (indices into them): equal, or within the sampling radius - the step
+    ``h`` at either entry's scale. The one rule both modes use for who joins a kink's joint
+    judgement (clip at t == lo == hi: only lo kinks, t and hi are flat alone, yet "nothing
+    to any of them" is outside the hull only with t and hi judged too).
+
+    >>> tied(np.array([0.0, 1e-12, 0.5]), np.ones(3), np.array([0]), 1e-8).tolist()
+    [True, True, False]
+    """
+    values = np.asarray(values, np.float64)
+    scale = np.asarray(scale, np.float64)
+    group = np.asarray(group, np.int64)
+    vg, sg = values[group], scale[group]
+    with np.errstate(invalid="ignore"):
+        near = np.abs(values[:, None] - vg[None, :]) <= h * np.maximum(scale[:, None],
+                                                                        sg[None, :])
+    return np.any(near, axis=1)
 
 
 def memo_of(ref: Ref) -> dict:
@@ -209,6 +229,87 @@ def row_hulls(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h:
             exact = True
     return sets, np.array(live, int), mag[live], inner, exact
 
+
+def jumps_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
+                 reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Per channel: does f jump within the sampling step along some coordinate of
+    ``coords``? Then the sampled "pieces" are difference quotients across jumps, not
+    gradients, and a point outside their hull proves nothing (floormod(1e15, 3): period 3,
+    every step of 1e8 crosses millions of jumps; the derivative at x exists, no step
+    resolves it).
+
+    The differences ``f(x +- t) - f(x)`` at eight steps t, each a quarter of the one
+    before (from the joint sampling's difference step down), judged by
+    :func:`grow_like_jumps` along each coordinate and side. Evaluated only where a joint
+    judgement would FAIL (16 evaluations per coordinate)."""
+    if reduce is None:
+        def reduce(y: np.ndarray) -> np.ndarray:
+            return y
+    k = len(coords)
+    y0 = reduce(np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
+                                if y.dtype.kind == "f"]))
+    out = np.zeros(np.shape(y0), bool)
+    t0 = h * _INNER * min(1.0 / max(k - 1, 1), 0.5) * max(s for _, _, s in coords)
+    for kk, j, _ in coords:
+        x = ref.xs[kk].flat[j]
+        for sign in (1.0, -1.0):
+            diffs, steps = [], [t0 / 4 ** r for r in range(8)]
+            for t in steps:
+                moved = float(ref.xs[kk].dtype.type(x + sign * t))
+                y = _outputs(p, ref, {(kk, j): moved})
+                if y is None:
+                    return out
+                y = reduce(y)
+                floor = 4 * 32 * ref.eps * np.fmax(np.abs(y), np.abs(y0))
+                with np.errstate(invalid="ignore"):
+                    dy = y - y0
+                diffs.append(np.where(np.abs(dy) > floor, dy, 0.0))
+            out |= grow_like_jumps(diffs, steps)
+    return out
+
+
+def grow_like_jumps(diffs: Sequence[np.ndarray], steps: Sequence[float]) -> np.ndarray:
+    """Per channel, from the signed one-sided differences ``f(x + t) - f(x)`` at eight
+    steps t, each a quarter of the one before (round-off level differences as 0): do they
+    behave like jitter across jumps within the steps rather than like a Lipschitz
+    function's? A Lipschitz function's difference is piecewise linear in t with a
+    breakpoint per kink crossed: its size shrinks like t below every kink, stays one
+    constant beyond them (a kink closer than every step with a flat piece beyond: b a
+    relative 1e-12 above a in max(a, b); a single jump at x, judged elsewhere), turning at
+    most once per kink. Jitter (floormod whose period is far below t: the difference is
+    wherever the sawtooth lands) goes up and down at random. Jitter: the size of the
+    difference turns (up to down or back, by more than 10 %) three times or more, or the
+    finer half's quotients ``|diff| / t`` exceed the coarser half's 64 times while the
+    differences are not one constant.
+
+    >>> t = [4.0 ** -k for k in range(8)]
+    >>> smooth = [np.array([2 * s]) for s in t]
+    >>> constant = [np.array([1e-9]) for _ in t]
+    >>> jitter = [np.array([v]) for v in (1.2, -0.38, 1.4, 1.1, 0.25, 0.88, 1.0, 1.8)]
+    >>> [bool(grow_like_jumps(c, t)[0]) for c in (smooth, constant, jitter)]
+    [False, False, True]
+    """
+    size = np.abs(np.array(diffs))                # (steps, channels), coarse first
+    turns = np.zeros(size.shape[1:], int)
+    trend = np.zeros(size.shape[1:])              # +1 growing, -1 shrinking, 0 unknown
+    prev = size[0]
+    for cur in size[1:]:
+        seen = (cur > 0) & (prev > 0)             # round-off level (0) skipped
+        with np.errstate(divide="ignore", invalid="ignore"):
+            move = np.where(~seen, 0.0, np.where(cur > 1.1 * prev, 1.0,
+                                                 np.where(prev > 1.1 * cur, -1.0, 0.0)))
+        turns += (move != 0) & (trend != 0) & (move != trend)
+        trend = np.where(move != 0, move, trend)
+        prev = np.where(cur > 0, cur, prev)
+    # or: the quotients |diff| / t of the finer half exceed the coarser half's 64 times
+    # (a period crossed only at the coarse steps: tiny differences there, the slope
+    # itself at the fine ones) without the differences being one constant
+    half = len(diffs) // 2
+    q = size / np.asarray(steps, np.float64)[:, None] if size.ndim == 2 else (
+        size / np.asarray(steps, np.float64))
+    fine, coarse = np.median(q[half:], axis=0), np.median(q[:half], axis=0)
+    constant = np.max(size, axis=0) <= 2 * np.min(size, axis=0)
+    return (turns >= 3) | ((fine > 64 * coarse) & (coarse > 0) & ~constant)
 
 def small_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> float:
     """The radius of the second sampling: the smallest of the coordinates' scales, their

@@ -38,23 +38,81 @@ from gradverify.harness.kink_samples import (
     MAX_ROWS,
     MAX_SUPPORTS,
     informative,
+    jumps_within,
     piece_gradients,
     row_hulls,
     sample_patterns,
     small_arg_rounding,
     small_scale,
+    tied,
     two_scales,
 )
+from gradverify.harness.kink_shared import shared_pass
 from gradverify.harness.lines import Ref
-from gradverify.harness.report import FAIL, PASS, Entry
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Entry
 
 __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
            "sample_patterns", "piece_gradients", "two_scales", "small_scale", "informative",
-           "small_arg_rounding", "kink_groups", "joint_kinks", "FULL_HULL", "MAX_JOINT",
-           "MAX_ROWS", "MAX_SUPPORTS"]
+           "small_arg_rounding", "kink_groups", "joint_kinks", "tie_partners", "FULL_HULL",
+           "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
+
+
+def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
+                 cols: Sequence[tuple[int, int, int]], h: float) -> dict[int, list[int]]:
+    """Per row with kinks: the columns TIED with its kink columns (``kink_samples.tied``,
+    the rule fast mode uses) that kink nowhere yet move the row once its kinks move.
+
+    Clip at t == lo == hi: only lo kinks; t and hi are flat alone (t up is clipped by hi,
+    down by lo), so no coordinatewise test sees them, yet the pieces lo < t < hi and
+    t > hi > lo meet there and "nothing to any of them" is outside the hull only with t
+    and hi judged too. A tied column joins only the rows it moves: the row's difference
+    along it at x with every kink column moved by one sampling radius up, then down (4
+    evaluations per tied column, shared by all rows) - relu's hundreds of zeros, tied
+    with each other, stay separate one-column kinks."""
+    if not kink.any():
+        return {}
+    vals = np.concatenate([np.asarray(x, np.float64).ravel() for x in ref.xs])
+    offsets = np.cumsum([0] + [x.size for x in ref.xs])
+    v = np.array([vals[offsets[kk] + j] for kk, _, j in cols])
+    kinked = kink.any(axis=0)
+    cand: dict[int, np.ndarray] = {}
+    for r in np.flatnonzero(kink.any(axis=1)):
+        near = tied(v, d, np.flatnonzero(kink[r]), h) & ~kinked & np.isfinite(v)
+        if near.any():
+            cand[int(r)] = np.flatnonzero(near)
+    if not cand:
+        return {}
+    scan = np.unique(np.concatenate(list(cand.values())))
+    moves = np.zeros((len(scan), kink.shape[0]), bool)
+    inner = h / 32  # the difference step, well inside the sampling radius h
+    for sign in (1.0, -1.0):
+        base = [x.copy() for x in ref.xs]
+        for c in np.flatnonzero(kinked):
+            kk, _, j = cols[c]
+            base[kk].flat[j] = base[kk].flat[j] + sign * h * d[c]
+        for i, c in enumerate(scan):
+            kk, _, j = cols[c]
+            ys = []
+            for step in (inner, -inner):
+                xs = list(base)
+                xs[kk] = base[kk].copy()
+                xs[kk].flat[j] = base[kk].flat[j] + step * d[c]
+                got = p.forward(xs, ref.forward)
+                if [(y.shape, y.dtype) for y in got] != [(y.shape, y.dtype) for y in ref.ys]:
+                    break
+                ys.append(np.concatenate([np.asarray(y, np.float64).ravel() for y in got
+                                          if y.dtype.kind == "f"]))
+            if len(ys) == 2:
+                with np.errstate(invalid="ignore"):
+                    moves[i] |= (ys[0] != ys[1]) & np.isfinite(ys[0]) & np.isfinite(ys[1])
+    where = {int(c): i for i, c in enumerate(scan)}
+    out = {r: [int(c) for c in cs if moves[where[int(c)], r]] for r, cs in cand.items()}
+    return {r: cs for r, cs in out.items() if cs}
 
 
 def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None = None,
+                partners: dict[int, list[int]] | None = None,
                 ) -> dict[tuple[int, ...], list[int] | None]:
     """Sets of inputs (columns) to judge jointly, with the rows to judge on each (None:
     every row that depends on them).
@@ -64,7 +122,8 @@ def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None =
     along every single input - no kink, no coordinatewise disagreement - yet its gradient
     must be a limit of nearby ones). A row that FAILs coordinatewise in a column while it
     has kinks elsewhere is judged on its kinks' set plus that column (clip at t == lo == hi:
-    t alone moves nothing, yet TF's gradient to t is the piece lo < t < hi)."""
+    t alone moves nothing, yet TF's gradient to t is the piece lo < t < hi), and so is a
+    row with ``partners`` (``tie_partners``: columns tied with its kinks)."""
     parent = {int(c): int(c) for c in np.flatnonzero(kink.any(axis=0))}
 
     def root(c: int) -> int:
@@ -87,6 +146,7 @@ def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None =
         # failing where this row has no kink (a column may have kinks in other rows: hi
         # kinked in one output, flat and failing in the next)
         beside = {int(c) for c in np.flatnonzero(failing[r])} - set(kinks)
+        beside |= set((partners or {}).get(int(r), []))
         if kinks and beside:
             ks = tuple(sorted(members[root(kinks[0])] | beside))
             if groups.get(ks, []) is not None:
@@ -109,12 +169,16 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                 jac: np.ndarray, d: np.ndarray, cols: Sequence[tuple[int, int, int]],
                 h: float, sigma: np.ndarray | None = None, tol: np.ndarray | None = None,
                 out_index: Sequence[tuple[int, ...]] | None = None,
+                support: np.ndarray | None = None,
                 ) -> dict[tuple[int, tuple[int, ...]], Entry]:
     """Joint Clarke judgement of every row on every group (full mode): one entry per
     (row, group) where the row depends on the group, FAIL when its analytic row is outside
     the hull of the sampled piece gradients. Groups larger than MAX_JOINT inputs are not
-    judged jointly."""
+    judged jointly. ``support``: the Jacobian entries non-zero at x (analytic or numeric);
+    given, separable groups are first sampled all at once (``kink_shared``)."""
     out: dict[tuple[int, tuple[int, ...]], Entry] = {}
+    shared = {} if support is None else shared_pass(p, ref, groups, jac, d, cols, h,
+                                                    support, sigma=sigma, tol=tol)
     eps, c_round = ref.eps, p.opts.c_round
     # rows with a group of their own (their kinks plus the entries failing beside them):
     # a linked group that misses some of a row's inputs (t shared by two outputs, judged
@@ -123,13 +187,28 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
     for ks, only in groups.items():
         if len(ks) > MAX_JOINT:
             continue
+        if ks in shared:  # every row inside the hull of the shared samples
+            for r in shared[ks]:
+                e = Entry(input=cols[ks[0]][0], input_name=p.names[cols[ks[0]][0]],
+                          index=tuple(int(i) for i in np.unravel_index(
+                              cols[ks[0]][2], ref.xs[cols[ks[0]][0]].shape)),
+                          analytic=float(jac[r, ks[0]]), numeric=float(jac[r, ks[0]]),
+                          bound=0.0, tolerance=0.0, step=0.0, verdict=PASS,
+                          kind="joint kink")
+                e.output = None if out_index is None else out_index[r]
+                out[(r, ks)] = e
+            continue
         coords = [(cols[c][0], cols[c][2], float(d[c])) for c in ks]
         grads, mag, inner = piece_gradients(p, ref, coords, h)
         small = None
         resampled: dict = {}
+        jumpy = None
         if not grads.size:
             continue
-        for r in (range(grads.shape[1]) if only is None else only):
+        if only is None:  # the rows that move with the group, or get gradient from it
+            only_rows = np.flatnonzero(np.any(grads != 0, axis=(0, 2))
+                                       | np.any(jac[:, list(ks)] != 0, axis=1))
+        for r in (only_rows.tolist() if only is None else only):
             pts = grads[:, r, :]
             a = jac[r, list(ks)] * d[list(ks)]
             if not np.all(np.isfinite(pts)) or not (np.any(pts) or np.any(a)):
@@ -162,9 +241,19 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             if not inside and only is None and int(r) in explicit:
                 continue
             e = _entry(p, ref, r, ks, cols, a, pts, t, d, inside)
+            if not inside:
+                if jumpy is None:
+                    jumpy = jumps_within(p, ref, coords, h)
+                if jumpy[r]:  # the samples cross jumps: no piece gradients to judge by
+                    e.verdict, e.note = INCONCLUSIVE, JUMPS_NOTE
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e
     return out
+
+
+JUMPS_NOTE = Reason.JUMPS_WITHIN_STEP.text(
+    "the function jumps within every step tried (differences do not shrink with the step), "
+    "so no difference quotient is a gradient of a piece")
 
 
 def _own_support(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,

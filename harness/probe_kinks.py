@@ -30,21 +30,30 @@ import numpy as np
 from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
 from gradverify.harness.hull import hull_contains, in_hull, in_minkowski
 from gradverify.harness.kink_samples import (
+    MAX_JOINT,
     MAX_ROWS,
     informative,
+    jumps_within,
     memo_of,
     piece_gradients,
     row_hulls,
     small_arg_rounding,
+    tied,
     two_scales,
 )
 from gradverify.harness.lines import Ref, norm2, scales
-from gradverify.harness.report import FAIL, PASS, Entry
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Entry
 
 if TYPE_CHECKING:
     from gradverify.harness.fast import Probe
 
-__all__ = ["joint", "scales_of"]
+__all__ = ["joint", "scales_of", "tied_entries", "many_kinks", "judged_whole",
+           "FULL_FALLBACK"]
+
+# Beyond MAX_JOINT kinks along a probe, the whole Jacobian is judged (full mode: kinks row
+# by row, each row's group jointly) when neither side has more elements than this.
+FULL_FALLBACK = 4096
 
 
 def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | None]:
@@ -105,6 +114,15 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
                 "hull of the pieces' gradients")
     names = ", ".join(f"{e.input_name}{list(e.index)}" for e in coords)
     near = pts[int(np.argmin(np.sum((pts - a) ** 2, axis=1)))]
+    if jumps_within(probe.p, ref, coords3, h, reduce=lambda y: np.array([cts @ (y - y0)]))[0]:
+        # the samples cross jumps (floormod(1e15, 3)): no piece gradients to judge by
+        entry = Entry(input=coords[0].input, input_name=coords[0].input_name,
+                      index=coords[0].index, analytic=coords[0].analytic,
+                      numeric=float(near[0] / scale[0]), bound=0.0, tolerance=np.inf,
+                      step=0.0, verdict=INCONCLUSIVE, kind="joint kink",
+                      note=Reason.JUMPS_WITHIN_STEP.text(
+                          f"at {names}: the function jumps within every step tried"))
+        return INCONCLUSIVE, [entry], None
     entry = Entry(input=coords[0].input, input_name=coords[0].input_name,
                   index=coords[0].index, analytic=coords[0].analytic,
                   numeric=float(near[0] / scale[0]), bound=0.0,
@@ -123,6 +141,67 @@ def scales_of(ref: Ref) -> list[np.ndarray]:
     if "scales" not in memo:
         memo["scales"] = scales(ref.xs)
     return memo["scales"]
+
+
+def many_kinks(probe: Probe, entry: Entry, failing: list[Entry],
+               ) -> tuple[str, list[Entry], str | None]:
+    """A probe that disagrees and meets more than MAX_JOINT kinks (relu at hundreds of
+    exact zeros): no joint judgement of the probe's kink entries is affordable, and a
+    probe's bracket mixes every row's kink with signs that cancel. The kinks are separable
+    row by row, though: the whole Jacobian (full mode, computed once per check and shared
+    by its probes) judges each row on its own kink columns and their tied partners - 2
+    evaluations per input element, the step ladder on kink columns, one joint sampling per
+    tied group. Beyond FULL_FALLBACK elements: the failing entries stand (FAIL), or the
+    probe is INCONCLUSIVE (``KINK_UNRESOLVED``)."""
+    p, ref = probe.p, probe.ref
+    n = sum(x.size for x, d in zip(ref.xs, p.diff) if d)
+    m = sum(y.size for y in ref.ys if y.dtype.kind == "f")
+    if max(n, m) > FULL_FALLBACK:
+        if failing:
+            return FAIL, failing, None
+        entry.note = Reason.KINK_UNRESOLVED.text(
+            f"the probe disagrees and meets more than {MAX_JOINT} kinks")
+        return INCONCLUSIVE, [], None
+    from gradverify.harness.full import full  # full mode imports the kink machinery too
+    memo = memo_of(ref)
+    if "full" not in memo:
+        memo["full"] = full(p, ref, probe.residual)
+    return judged_whole(probe, entry)  # type: ignore[return-value]
+
+
+def judged_whole(probe: Probe, entry: Entry) -> tuple[str, list[Entry], str | None] | None:
+    """The verdict on a disagreeing probe once ``many_kinks`` has judged the whole Jacobian
+    for this check (None before): every later probe reads it instead of searching its own
+    hundreds of kinks again."""
+    check = memo_of(probe.ref).get("full")
+    if check is None:
+        return None
+    if check.verdict in (PASS, NOT_APPLICABLE):  # N/A: the rest agreed, the jumps aside
+        return PASS, [], (f"probe disagreement explained by more than {MAX_JOINT} kinks: "
+                          "every row of the whole Jacobian is inside its pieces' hull")
+    shown = [e for e in check.worst if e.verdict == check.verdict]
+    if not shown:
+        entry.note = check.reason
+    return check.verdict, shown, None
+
+
+def tied_entries(probe: Probe, group: list[Entry], others: list[Entry]) -> list[Entry]:
+    """Entries of ``others`` not in ``group`` tied with some entry of ``group``
+    (``kink_samples.tied``: the rule full mode uses too)."""
+    ids = {(e.input, e.index) for e in group}
+    cand = []
+    for e in others:
+        if (e.input, e.index) not in ids and e.index is not None:
+            cand.append(e)
+            ids.add((e.input, e.index))
+    if not cand or not group:
+        return []
+    steps = scales_of(probe.ref)
+    every = group + cand
+    vals = np.array([float(probe.ref.xs[e.input][e.index]) for e in every])
+    scale = np.array([float(steps[e.input][e.index]) for e in every])
+    near = tied(vals, scale, np.arange(len(group)), probe.h)[len(group):]
+    return [e for e, hit in zip(cand, near) if hit]
 
 
 def _rows_agree(probe: Probe, coords3: list[tuple[int, int, float]], touched: np.ndarray,

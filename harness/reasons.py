@@ -33,6 +33,7 @@ class Reason(StrEnum):
     SUBNORMAL_FLUSHED = "subnormal values may be flushed to zero"
     KINK_UNRESOLVED = "kinks not resolved"
     JUMPS_UNRESOLVED = "discontinuities not isolated"
+    JUMPS_WITHIN_STEP = "jumps within the step"
     # -- NOT_APPLICABLE: there is no derivative to verify ----------------------------------
     NO_FLOAT_INPUTS = "no floating-point inputs"
     NO_FLOAT_OUTPUTS = "no floating-point outputs"

@@ -7,17 +7,19 @@ judgement, localisation) adds entries of its own.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from gradverify.harness.budget import SAFETY
+from gradverify.harness.budget import SAFETY, ladder_top
 from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import signature
 from gradverify.harness.ecnoise import noise
 from gradverify.harness.judge import Judgement, judge
+from gradverify.harness.kink_samples import grow_like_jumps
 from gradverify.harness.numeric import Estimate, Line, quick, refine
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import (
@@ -48,7 +50,7 @@ def decide(p: Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: floa
     jd = judge(analytic, ab, est, **kw)
     if not all(v == PASS for v in jd.verdict):
         est = refine(line, h, p.opts.c_round, sigma=sigma if measure_noise else None)
-        jd = judge(analytic, ab, est, **kw)
+        jd = _jumps_within_step(line, h, p.opts.c_round, judge(analytic, ab, est, **kw))
     return est, jd
 
 
@@ -56,7 +58,39 @@ def confirm(p: Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: flo
             scale: float) -> tuple[Estimate, Judgement]:
     """The finer ladder straight away (the first estimate was not decisive)."""
     est = refine(line, h, p.opts.c_round)
-    return est, judge(analytic, ab, est, **_judge_kw(p, scale))
+    return est, _jumps_within_step(line, h, p.opts.c_round,
+                                   judge(analytic, ab, est, **_judge_kw(p, scale)))
+
+
+def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> Judgement:
+    """A FAIL along a line where phi jumps within the steps (floormod(-5e5, 0.3): period
+    0.3, steps of 3 and below cross jumps; the ladder's differences are jitter around no
+    slope) is no evidence: INCONCLUSIVE, ``JUMPS_WITHIN_STEP``. Judged on the one-sided
+    differences at the classic ladder's eight rungs, 16h down to h / 1024
+    (``kink_samples.grow_like_jumps``; evaluated by the ladder already)."""
+    failing = np.array([v == FAIL for v in jd.verdict])
+    if not failing.any():
+        return jd
+    phi0, mag0, _ = line.full(0.0)
+    jumpy = np.zeros(failing.size, bool)
+    top = ladder_top(line.eps, h)
+    extra = round(math.log(top / (16 * h), 4))
+    steps = [top / 4 ** k for k in range(extra, extra + 8)]  # the ladder's own values
+    for sign in (1.0, -1.0):
+        diffs = []
+        for t in steps:
+            phi, mag, _ = line.full(sign * t)
+            with np.errstate(invalid="ignore"):
+                d = phi - phi0
+                floor = 4 * c_round * line.eps * np.fmax(mag, mag0)
+                diffs.append(np.where(np.abs(d) > floor, d, 0.0))
+        jumpy |= grow_like_jumps(diffs, steps)
+    for i in np.flatnonzero(failing & jumpy):
+        jd.verdict[i] = INCONCLUSIVE
+        jd.reason[i] = Reason.JUMPS_WITHIN_STEP.text(
+            "the function jumps within every step tried (differences do not shrink with "
+            "the step)")
+    return jd
 
 
 def resolved_rtol(entries: Sequence[Entry]) -> float | None:
@@ -88,7 +122,10 @@ def summarise(name: str, entries: list[Entry], verdicts: Sequence[str] | Mapping
     elif verdict == FAIL:
         reason = f"{counts[FAIL]} of {total} compared values disagree beyond tolerance"
     elif verdict == INCONCLUSIVE:
-        notes = sorted({e.note for e in bad if e.note})
+        # the inconclusive entries say why; a probe that disagreed first and was then
+        # found unjudgeable (its samples cross jumps) keeps its own FAIL note
+        notes = sorted({e.note for e in bad if e.note and e.verdict == INCONCLUSIVE}
+                       ) or sorted({e.note for e in bad if e.note})
         reason = "; ".join(notes) or Reason.ROUNDOFF_DOMINATED.value
     elif verdict == NOT_APPLICABLE:
         notes = sorted({e.note for e in entries if e.verdict == NOT_APPLICABLE and e.note})

@@ -208,6 +208,26 @@ def _define() -> None:
     _fault("FaultAbsPositive", 5, fault_abs,
            lambda rng: [np.array([-2.0, -0.5, 0.7, 1.5])], "gradient")
 
+    # FloorMod without its old `unverifiable` metadata: the harness must still FAIL a wrong
+    # rule at ordinary inputs (periods far above the step), whatever it says where the
+    # period is below the step
+    @op("FaultFloorModQuotient", inputs={"x": m.reals, "y": m.nonzero}, signature="broadcast",
+        reference=np.mod)
+    def fault_floormod(x, y):
+        return np.mod(x, y)
+
+    @fault_floormod.gradient
+    def _(op, grad):
+        x, y = op.inputs
+        return [grad, -grad * x / y]  # the quotient unfloored: right where y divides x only
+
+    _fault("FaultFloorModQuotient", 5, fault_floormod,
+           lambda rng: [np.array([1.3, -2.2, 5.5, 0.4]), np.array([0.7, 0.9, -2.0, 3.0])],
+           "gradient", "wrong for input 1 (x1) only")
+    _fault("FaultFloorModQuotient", 5, fault_floormod,
+           lambda rng: [np.array([1.3, -2.2, 5.5, 0.4]), np.array([0.7, 0.9, -2.0, 3.0])],
+           "gradient", mode="fast")
+
     # -- row 6: an attribute's branch ignored ---------------------------------------------
     @op("FaultMatMulIgnoresFlag", inputs=("a", "b"), attrs={"transpose_a": False},
         signature="(m,n),(n,p)->(m,p)", choices={"transpose_a": m.TransposeFlag(of=0)},

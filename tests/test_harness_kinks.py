@@ -285,14 +285,9 @@ def _clip_tie_fault(rule):
     return vjp
 
 
-_GAP = pytest.mark.xfail(strict=True, reason=(
-    "full mode groups a row's columns only when two of them kink: at t == lo == hi only lo "
-    "kinks (t and hi are flat alone), so 'nothing to any of them' is not judged jointly"))
-
-
 @pytest.mark.parametrize(("rule", "mode"), [
     ("all", "full"), ("all", "fast"), ("double", "full"), ("double", "fast"),
-    ("none", "fast"), pytest.param("none", "full", marks=_GAP)])
+    ("none", "fast"), ("none", "full")])
 def test_wrong_rules_at_the_same_ties_still_fail(rule, mode):
     # every piece met has a unit gradient in one of t, lo, hi: (1, 1, 1), (0, 0, 0) and
     # (2, 0, 0) lie outside their hull, whatever joint directions are sampled; fast mode
@@ -301,3 +296,54 @@ def test_wrong_rules_at_the_same_ties_still_fail(rule, mode):
     for seed in range(2):
         r = check_vjp(_clip, _clip_tie_fault(rule), xs, mode=mode, seed=seed)
         assert r.verdict == FAIL, str(r)
+
+
+def _clip_tie_rule(rule):
+    # valid conventions at t == lo == hi (every point of the simplex of the pieces' unit
+    # gradients): TF's (all to t), all to lo, all to hi, equal thirds
+    share = {"tf": (1.0, 0.0, 0.0), "lo": (0.0, 1.0, 0.0), "hi": (0.0, 0.0, 1.0),
+             "split": (1 / 3, 1 / 3, 1 / 3)}[rule]
+
+    def vjp(xs, gs):
+        t, lo, hi = xs
+        tie = (t == lo) & (t == hi)
+        gt, glo, ghi = _clip_vjp("tf")(xs, gs)
+        return tuple(np.where(tie, s * gs[0], g) for s, g in zip(share, (gt, glo, ghi)))
+    return vjp
+
+
+@pytest.mark.parametrize("rule", ["tf", "lo", "hi", "split"])
+def test_valid_rules_at_clips_triple_tie_pass_in_full_mode(rule):
+    # the tie's flat partners (t, hi) join lo's joint judgement in full mode: valid
+    # conventions stay inside the hull at every seed; a tied column of another row (a
+    # zero elsewhere) does not join rows it does not move
+    xs = [np.zeros(5), np.array([0.0, 0.0, 0.0, -1e-10, -1.0]), np.array([0.0] * 4 + [1.0])]
+    for seed in range(5):
+        r = check_vjp(_clip, _clip_tie_rule(rule), xs, mode="full", seed=seed)
+        assert r.verdict == PASS, str(r)
+
+
+@pytest.mark.parametrize("rule", ["all", "none", "double"])
+def test_wrong_rules_at_clips_triple_tie_fail_in_full_mode_at_every_seed(rule):
+    xs = [np.zeros(5), np.array([0.0, 0.0, 0.0, -1e-10, -1.0]), np.array([0.0] * 4 + [1.0])]
+    for seed in range(5):
+        r = check_vjp(_clip, _clip_tie_fault(rule), xs, mode="full", seed=seed)
+        assert r.verdict == FAIL, str(r)
+        assert any(e.kind == "joint kink" and e.verdict == FAIL
+                   for e in r.check("gradient").worst), str(r)
+
+
+def test_tied_columns_join_only_the_rows_they_move():
+    # the shared rule: within the step at either entry's scale; relu's zeros, all tied
+    # with each other, stay separate one-column kinks (no joint group, no extra cost)
+    from gradverify.harness.kink_samples import tied
+    assert tied(np.array([0.0, 2e-9, 1.0]), np.ones(3), np.array([0]), 1e-8).tolist() == [
+        True, True, False]
+    assert not tied(np.array([0.0, 2e-8]), np.ones(2), np.array([0]), 1e-8)[1]
+    for n_zero in (3, 40):
+        x = np.zeros(n_zero)
+        r = check_vjp(lambda x: np.maximum(x, 0), lambda xs, gs: (gs[0] * (xs[0] > 0),),
+                      [x], mode="full", seed=0)
+        assert r.verdict == PASS
+        assert not any(e.kind == "joint kink" for e in r.check("gradient").worst)
+        assert r.evaluations["forward"] < 40 * n_zero + 100, r.evaluations

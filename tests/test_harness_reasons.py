@@ -23,7 +23,8 @@ def _exp_vjp(xs, gs):
 def _relu_diff():
     relu = lambda x: np.maximum(x, 0)
     vjp = lambda xs, gs: (gs[0] * (xs[0] >= 0), -gs[0] * (xs[1] >= 0))
-    return check_vjp(lambda a, b: relu(a) - relu(b), vjp, [np.zeros(400), np.zeros(400)],
+    # beyond FULL_FALLBACK (4096) elements: below it the whole Jacobian judges the kinks
+    return check_vjp(lambda a, b: relu(a) - relu(b), vjp, [np.zeros(2100), np.zeros(2100)],
                      mode="fast")
 
 
@@ -52,6 +53,9 @@ EXAMPLES = {
     Reason.KINK_UNRESOLVED: _relu_diff,
     Reason.JUMPS_UNRESOLVED: lambda: check_vjp(
         np.sign, lambda xs, gs: (np.zeros_like(gs[0]),), [np.zeros(400)], mode="fast"),
+    Reason.JUMPS_WITHIN_STEP: lambda: check_vjp(
+        np.mod, lambda xs, gs: (gs[0], -gs[0] * np.floor(xs[0] / xs[1])),
+        [np.array([1e15]), np.array([3.0])]),
     Reason.NO_FLOAT_INPUTS: lambda: check_vjp(lambda x: x * 2, lambda xs, gs: (None,),
                                               [np.array([1, 2])]),
     Reason.NO_FLOAT_OUTPUTS: lambda: check_gradients(lambda x: tf.cast(x, tf.int32),
