@@ -104,7 +104,7 @@ def _check(fn: Callable, inputs: Any, *, mode: str, order: int, seed: int, forwa
     jvp, unsupported = None, None
     if forward_ad and order == 1:
         jvp, unsupported = _forward_ad(tf)
-    report = check_with_jvp(tf.forward, tf.vjp, jvp, arrays, mode=mode, seed=seed,
+    report = check_with_jvp(tf, tf.vjp, jvp, arrays, mode=mode, seed=seed,
                             names=checked_names, function=name, reproduce=reproduce,
                             **options)
     if unsupported:
