@@ -236,4 +236,9 @@ class JaxFunction:
                  ) -> list[tuple[np.ndarray, ...]]:
         """:meth:`jvp` of each tangent tuple, from one linearisation (``Problem.jvps``)."""
         us = [self._tangent_arrays(arrays, t) for t in tangents]
-        return [tuple(_to_numpy(t) for t in ts) for ts in self._run("jvp_many", arrays, *us)]
+        # padded to a power of two: a compiled program is specific to the count, and fast
+        # mode's number of directions varies from check to check (2 to 8: 3 programs)
+        size = 1 << max(len(us) - 1, 0).bit_length()
+        us += [[np.zeros_like(u) for u in us[0]]] * (size - len(us))
+        out = self._run("jvp_many", arrays, *us)[:len(tangents)]
+        return [tuple(_to_numpy(t) for t in ts) for ts in out]
