@@ -90,6 +90,15 @@ def _same_point(xs: Sequence[Any], ref: Sequence[np.ndarray]) -> bool:
     return all(x is r or bool(np.array_equal(x, r)) for x, r in zip(xs, ref))
 
 
+def _results(out: Any, count: int, where: str) -> list[Any]:
+    """The results of a ``many`` call: one per input, else a CallError."""
+    if not isinstance(out, (tuple, list)) or len(out) != count:
+        raise CallError(where, f"{where}.many returned {type(out).__name__} "
+                        f"{len(out) if isinstance(out, (tuple, list)) else ''} for {count} "
+                        "inputs, not one result each")
+    return list(out)
+
+
 def _raised(e: BaseException) -> str:
     if isinstance(e, SystemExit):
         return f"called sys.exit({e.code!r}) (SystemExit)"
@@ -171,7 +180,8 @@ class Problem:
         if many is None or len(cts) < 2:
             return [self.vjp(xs, c, fn) for c in cts]
         self.n_backward += len(cts)
-        out = _call(many, (tuple(xs), [tuple(c) for c in cts]), "vjp", self.timeout)
+        out = _results(_call(many, (tuple(xs), [tuple(c) for c in cts]), "vjp",
+                             self.timeout), len(cts), "vjp")
         return [list(o) if isinstance(o, (tuple, list)) else [o] for o in out]
 
     def jvps(self, xs: Sequence[np.ndarray],
@@ -182,7 +192,8 @@ class Problem:
         if many is None or len(tangents) < 2:
             return [self.jvp(xs, t) for t in tangents]
         self.n_jvp += len(tangents)
-        out = _call(many, (tuple(xs), [tuple(t) for t in tangents]), "jvp", self.timeout)
+        out = _results(_call(many, (tuple(xs), [tuple(t) for t in tangents]), "jvp",
+                             self.timeout), len(tangents), "jvp")
         return [as_arrays(o, "jvp") for o in out]
 
     def jvp(self, xs: Sequence[np.ndarray], tangents: Sequence[np.ndarray | None],

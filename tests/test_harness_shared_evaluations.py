@@ -166,3 +166,11 @@ def test_the_jvps_of_fast_mode_come_in_one_call(seed, dtype):
     assert r.evaluations["jvp"] == r.check("gradient").details["directions"]
     r = check_vjp(np.tanh, _vjp, [x], mode="fast", seed=seed, jvp=bad)
     assert r.check("jvp").verdict == FAIL
+
+
+def test_a_many_returning_the_wrong_count_is_a_named_fail():
+    vjp = ManyVJP()
+    vjp.many = lambda xs, cts: [vjp._one(xs, cts[0])]  # one result for two cotangents
+    r = check_vjp(np.tanh, vjp, [np.linspace(-2, 2, 50)], mode="fast")
+    assert r.verdict == FAIL and r.check("vjp") is not None, str(r)
+    assert "1 for 2 inputs" in r.check("vjp").reason
