@@ -1,7 +1,11 @@
 """Side-by-side timing shared by the adapter benchmarks: each case runs gradverify's adapter,
 the framework's own checker and the bare harness (``check_vjp`` on hand-written NumPy
 forward/VJP pairs of the same functions: the adapter's overhead is the difference) in the
-same process, interleaved, after a warm-up call of each, and reports medians and ratios."""
+same process, interleaved, after a warm-up call of each, and reports medians and ratios.
+
+Times are CPU time of the process (all its threads: XLA's and torch's pools count), which
+a shared machine disturbs far less than wall-clock time; ``--wall`` in the scripts
+measures wall-clock time instead."""
 
 from __future__ import annotations
 
@@ -15,11 +19,13 @@ import numpy as np
 
 from gradverify.harness import check_vjp
 
+CLOCK = {"cpu": time.process_time, "wall": time.perf_counter}
 
-def _timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
+
+def _timed(fn: Callable[[], Any], clock: Callable[[], float] = time.process_time) -> float:
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def numpy_pairs(labels: np.ndarray) -> dict[str, tuple[Callable, Callable]]:
@@ -58,13 +64,14 @@ def evaluations(report: Any) -> str:
 def compare(cases: Sequence[tuple[str, Callable[[], Any], Callable[[], Any],
                                   Callable[[], Any]]], *,
             repeats: int, theirs: str, json_path: str | None = None,
-            counts: dict[str, str] | None = None) -> None:
+            counts: dict[str, str] | None = None, clock: str = "cpu") -> None:
     """Print a table: medians of ours, theirs and the bare harness, ours / theirs (the
     median of the per-round ratios, and their range: each round times the three back to
     back, so a burst of load on the machine hits both sides of a ratio), and
     (``counts``) how many evaluations our check spent."""
     rows = []
     counts = counts or {}
+    now = CLOCK[clock]
     print(f"{'case':<30}{'gradverify':>12}{theirs:>10}{'harness':>10}{'ratio':>8}"
           f"{'range':>13}{'overhead':>10}  evaluations")
     for name, mine, other, bare in cases:
@@ -72,15 +79,16 @@ def compare(cases: Sequence[tuple[str, Callable[[], Any], Callable[[], Any],
             fn()  # warm-up: first-call costs (imports, tracing) are not the steady state
         t_mine, t_other, t_bare = [], [], []
         for _ in range(repeats):
-            t_other.append(_timed(other))
-            t_mine.append(_timed(mine))
-            t_bare.append(_timed(bare))
+            t_other.append(_timed(other, now))
+            t_mine.append(_timed(mine, now))
+            t_bare.append(_timed(bare, now))
         m, o, b = (statistics.median(t) for t in (t_mine, t_other, t_bare))
         ratios = [a / c for a, c in zip(t_mine, t_other)]
         r, lo, hi = statistics.median(ratios), min(ratios), max(ratios)
         rows.append({"case": name, "ours_s": m, "theirs_s": o, "harness_s": b,
                      "ratio": r, "ratio_min": lo, "ratio_max": hi, "adapter_overhead": m / b,
-                     "repeats": repeats, "evaluations": counts.get(name, "")})
+                     "repeats": repeats, "clock": clock,
+                     "evaluations": counts.get(name, "")})
         print(f"{name:<30}{m * 1e3:>10.1f}ms{o * 1e3:>8.1f}ms{b * 1e3:>8.1f}ms"
               f"{r:>7.2f}x{lo:>6.2f}-{hi:.2f}x{m / b:>9.2f}x  {counts.get(name, '')}")
     if json_path:

@@ -45,6 +45,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--wall", action="store_true",
+                        help="wall-clock time instead of the process's CPU time")
     parser.add_argument("--x64", action="store_true",
                         help="turn jax_enable_x64 on (same float32 inputs): gradverify then "
                              "compiles the checked programs with jax.jit")
@@ -60,10 +62,12 @@ def main() -> None:
         rows.append((name, lambda f=fn, x=inputs: ours(f, x, order=1, mode="fast"),
                      lambda f=fn, x=inputs: theirs(f, x, order=1, atol=5e-2, rtol=5e-2),
                      bare_harness(name, labels, inputs)))
-    print(f"jax {jax.__version__}, x64 {'on' if args.x64 else 'off'}, median of "
-          f"{args.repeats}; harness = check_vjp on NumPy "
+    print(f"jax {jax.__version__}, x64 {'on' if args.x64 else 'off'}, "
+          f"{'wall-clock' if args.wall else 'CPU'} time, median of {args.repeats}; "
+          "harness = check_vjp on NumPy "
           "versions (same float32 inputs); overhead = gradverify / harness")
-    compare(rows, repeats=args.repeats, theirs="jax", json_path=args.json, counts=counts)
+    compare(rows, repeats=args.repeats, theirs="jax", json_path=args.json, counts=counts,
+            clock="wall" if args.wall else "cpu")
 
 
 if __name__ == "__main__":

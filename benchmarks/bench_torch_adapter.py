@@ -41,6 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--wall", action="store_true",
+                        help="wall-clock time instead of the process's CPU time")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
@@ -53,9 +55,11 @@ def main() -> None:
         rows.append((name, lambda f=fn, x=inputs: ours(f, x, fast_mode=True),
                      lambda f=fn, x=inputs: torch.autograd.gradcheck(f, x, fast_mode=True),
                      bare_harness(name, labels.numpy(), arrays)))
-    print(f"torch {torch.__version__}, 1 thread, median of {args.repeats}; harness = "
+    print(f"torch {torch.__version__}, 1 thread, {'wall-clock' if args.wall else 'CPU'} "
+          f"time, median of {args.repeats}; harness = "
           "check_vjp on NumPy versions; overhead = gradverify / harness")
-    compare(rows, repeats=args.repeats, theirs="torch", json_path=args.json, counts=counts)
+    compare(rows, repeats=args.repeats, theirs="torch", json_path=args.json, counts=counts,
+            clock="wall" if args.wall else "cpu")
 
 
 if __name__ == "__main__":

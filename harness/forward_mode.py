@@ -33,11 +33,17 @@ from gradverify.harness.verdicts import confirm, summarise
 __all__ = ["check_jvp"]
 
 
+def _cast(directions: list[np.ndarray | None], xs: list[np.ndarray]) -> list:
+    return [None if d is None else d.astype(x.dtype) for d, x in zip(directions, xs)]
+
+
 def _tangents(p: Problem, ref: Ref, xs: list[np.ndarray],
-              directions: list[np.ndarray | None]) -> np.ndarray | None:
-    """The JVP's output tangents, flattened over the float outputs (None: wrong shape)."""
-    ts = [None if d is None else d.astype(x.dtype) for d, x in zip(directions, xs)]
-    out = p.jvp(xs, ts)
+              directions: list[np.ndarray | None], out: list | None = None,
+              ) -> np.ndarray | None:
+    """The JVP's output tangents, flattened over the float outputs (None: wrong shape);
+    ``out``: the JVP's result if already made (``Problem.jvps``)."""
+    if out is None:
+        out = p.jvp(xs, _cast(directions, xs))
     floats = [y for y in ref.ys if y.dtype.kind == "f"]
     got = [t for t, y in zip(out, ref.ys) if y.dtype.kind == "f"] if len(out) == len(
         ref.ys) else out
@@ -91,6 +97,9 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> l
     vf = np.concatenate([t.ravel() for t, y in zip(v, ref.ys) if y.dtype.kind == "f"])
     first = FirstPass(p, ref, [v], [g1], [np.zeros(x.shape) for x in ref.xs], h)
     record = list(p.probe_record or [])
+    # the recorded directions' JVPs in one call when the JVP offers several per call
+    made = p.jvps(ref.xs, [_cast(d, ref.xs) for d, _ in record]) if getattr(
+        p.jvp_fn, "many", None) is not None and len(record) > 1 else None
     for k in range(len(record) or p.opts.probes):
         if record:  # v1 is the first pass's first cotangent: its entries [:1]
             directions, m = record[k]
@@ -102,7 +111,7 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> l
             directions, measured = first.direction(steps), None
             backward = sum(float(np.sum(np.asarray(gk, np.float64) * d))
                            for gk, d in zip(g1, directions) if d is not None)
-        tangent = _tangents(p, ref, ref.xs, directions)
+        tangent = _tangents(p, ref, ref.xs, directions, made[k] if made else None)
         if tangent is None:
             return [_shape_fail(p, ref)]
         forward = float(np.einsum("i,i->", vf, tangent))  # not BLAS (see probes._dots)

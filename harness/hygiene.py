@@ -155,12 +155,11 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
     given, receives the pair (v2, vjp(v2)) for reuse (fast mode's second cotangent)."""
     v2 = cotangent(p.rng, v1)
     alpha, beta = 0.75, -1.5  # exact in binary: no rounding from the coefficients
-    g2 = [np.zeros_like(x) if g is None else g
-          for g, x in zip(normalise(p.vjp(p.xs, v2), p.xs), p.xs)]
     v12 = [_combine(alpha, a, beta, b).astype(a.dtype, copy=False) if a.dtype.kind == "f"
            else a for a, b in zip(v1, v2)]
-    g12 = [np.zeros_like(x) if g is None else g
-           for g, x in zip(normalise(p.vjp(p.xs, v12), p.xs), p.xs)]
+    # both at once: a VJP offering several cotangents per call serves them from one forward
+    g2, g12 = ([np.zeros_like(x) if g is None else g for g, x in zip(normalise(gs, p.xs), p.xs)]
+               for gs in p.vjps(p.xs, [v2, v12]))
     if made is not None:
         made.append((v2, g2))
     worst, residual = [], []

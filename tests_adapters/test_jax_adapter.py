@@ -261,3 +261,53 @@ def test_compiled_checks_leave_both_x64_modes_working(seed, user_x64):
     else:
         assert jax.jit(xent)(z).dtype == np.float32
         assert np.isfinite(jax.jit(jax.grad(xent))(z)).all()
+
+
+def test_a_check_draws_one_compile_token():
+    # a JaxFunction asks for programs many times; it is one check: one token
+    from gradverify.adapters import jax_compile
+    from gradverify.adapters.jax_function import JaxFunction
+    x = np.linspace(-1, 1, 7, dtype=np.float32)
+    jf = JaxFunction(jnp.sin, (x,))
+    before = next(jax_compile._TOKENS)
+    for _ in range(5):
+        jf.forward(x)
+        jf.vjp([x], [x])
+    assert next(jax_compile._TOKENS) == before + 2  # jf's token, and this call's own
+
+
+@pytest.mark.parametrize("jit", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_several_vjps_and_jvps_in_one_call_agree_with_one_by_one(jit, dtype):
+    from gradverify.adapters.jax_function import JaxFunction
+
+    def f(a, b):
+        return jnp.tanh(a) @ b, jnp.sum(a * a)
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal((4, 2)).astype(dtype)
+    for _ in range(3):  # eager, then compiled (jax_compile.COMPILE_AFTER)
+        jf = JaxFunction(f, (a, b), jit=jit)
+        cts = [[rng.standard_normal((3, 2)).astype(dtype), np.asarray(rng.standard_normal(),
+                                                                      dtype)] for _ in range(3)]
+        # 3 and 5 tangents: padded to 4 and 8 (one compiled program per power of two)
+        us = [[rng.standard_normal((3, 4)).astype(dtype), None] for _ in range(3 + 2 * jit)]
+        for got, ct in zip(jf.vjp_many(jf.arrays, cts), cts):
+            for g, w in zip(got, jf.vjp(jf.arrays, ct)):
+                np.testing.assert_allclose(g, w, rtol=1e-5)
+        for got, u in zip(jf.jvp_many(jf.arrays, us), us):
+            for t, w in zip(got, jf.jvp(jf.arrays, u)):
+                np.testing.assert_allclose(t, w, rtol=1e-5)
+
+
+def test_integer_output_is_not_applicable_and_raises_unless_allowed():
+    x = np.linspace(-1, 1, 5)
+
+    def sign(t):
+        return (t > 0).astype(jnp.int32)
+
+    assert check(sign, (x,)).verdict == "NOT_APPLICABLE"
+    with pytest.raises(GradientError, match="NOT_APPLICABLE"):
+        check_grads(sign, (x,), order=1)
+    with pytest.warns(UserWarning, match="NOT_APPLICABLE"):
+        check_grads(sign, (x,), order=1, allow_inconclusive=True)

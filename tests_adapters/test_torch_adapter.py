@@ -279,3 +279,47 @@ def test_suite_finds_a_fault():
     suite = torch_suite(bad.fn, inputs=arrays(kinks=(0.0,)))
     with pytest.raises(AssertionError, match="FAIL"):
         suite()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_evaluation_is_counted_and_the_autograd_one_serves_as_f_of_x(seed):
+    # the adapter's forward with autograd (made for the VJPs) is the harness's first
+    # evaluation at x: the report counts every call of the function, none more
+    calls = []
+
+    def f(t):
+        calls.append(torch.is_grad_enabled())
+        return torch.tanh(t)
+
+    x = torch.randn(2000, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    report = check(f, (x.requires_grad_(),), mode="fast", seed=seed)
+    assert report.verdict == "PASS", str(report)
+    assert report.evaluations["forward"] == len(calls)
+    assert calls[:2] == [True, True]  # both evaluations at x run with autograd
+
+
+def test_a_function_rounding_differently_without_autograd_is_deterministic():
+    # (nn.MultiheadAttention takes a fast path without autograd): the two evaluations the
+    # determinism check compares both run with autograd, as the one the VJPs come from
+    def f(t):
+        return t.sin() + (0.0 if torch.is_grad_enabled() else 1e-13)
+
+    x = torch.linspace(-2, 2, 50, dtype=torch.float64, requires_grad=True)
+    assert gradcheck(f, (x,), fast_mode=True)
+    assert check(f, (x,), mode="full").verdict == "PASS"
+
+
+def test_integer_output_is_not_applicable_and_raises_unless_allowed():
+    # torch's gradcheck returns True here (nothing to differentiate); ours says that
+    # nothing was verified
+    x = torch.randn(4, dtype=torch.float64, requires_grad=True)
+
+    def sign(t):
+        return (t > 0).long()
+
+    assert check(sign, (x,)).verdict == "NOT_APPLICABLE"
+    with pytest.raises(GradcheckError, match="NOT_APPLICABLE"):
+        gradcheck(sign, (x,))
+    assert gradcheck(sign, (x,), raise_exception=False) is False
+    with pytest.warns(InconclusiveWarning, match="NOT_APPLICABLE"):
+        assert gradcheck(sign, (x,), allow_inconclusive=True)

@@ -22,11 +22,20 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness import FAIL, INCONCLUSIVE, PASS, Check, Entry, GradientReport, check_vjp
+from gradverify.harness import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    Check,
+    Entry,
+    GradientReport,
+    check_vjp,
+)
+from gradverify.harness.report import NOT_APPLICABLE
 
 __all__ = ["ComplexInputError", "GradverifyWarning", "InconclusiveWarning",
            "check_with_jvp", "harness_has_jvp", "input_names", "low_precision_check",
-           "real_dtype_name", "settle"]
+           "real_dtype_name", "settle", "WithMany"]
 
 _REAL = ("float64", "float32", "float16", "bfloat16")
 
@@ -188,6 +197,24 @@ def jvp_consistency(forward: Callable, vjp: Callable, jvp: Callable,
                                       "fallback": "JVP checked against the VJP only"})
 
 
+class WithMany:
+    """A VJP (or JVP) that also offers ``many(arrays, [cotangents, ...])``: several in one
+    call, from one forward of the function (``gradverify.harness.calls.Problem.vjps``).
+
+    >>> import numpy as np
+    >>> one = lambda xs, gs: (gs[0] * 2,)
+    >>> vjp = WithMany(one, lambda xs, many: [one(xs, g) for g in many])
+    >>> vjp((np.ones(1),), (np.ones(1),))[0], len(vjp.many((np.ones(1),), [(np.ones(1),)] * 2))
+    (array([2.]), 2)
+    """
+
+    def __init__(self, one: Callable, many: Callable):
+        self.one, self.many = one, many
+
+    def __call__(self, arrays: Sequence[np.ndarray], cts: Sequence[Any]) -> Any:
+        return self.one(arrays, cts)
+
+
 def _as_list(out: Any) -> list[np.ndarray]:
     return [np.asarray(o) for o in out] if isinstance(out, (tuple, list)) else [
         np.asarray(out)]
@@ -195,9 +222,13 @@ def _as_list(out: Any) -> list[np.ndarray]:
 
 def settle(report: GradientReport, *, error: Callable[[GradientReport], BaseException],
            raise_exception: bool = True, allow_inconclusive: bool = False) -> bool:
-    """The drop-in convention: ``True`` on PASS; on FAIL (and on INCONCLUSIVE unless
-    ``allow_inconclusive``, which warns instead) raise ``error(report)``, or return
-    ``False`` when ``raise_exception`` is false.
+    """The drop-in convention: ``True`` on PASS; on FAIL (and on INCONCLUSIVE or
+    NOT_APPLICABLE unless ``allow_inconclusive``, which warns instead) raise
+    ``error(report)``, or return ``False`` when ``raise_exception`` is false.
+
+    NOT_APPLICABLE (no floating-point output or input: nothing was differentiated, e.g. a
+    function returning an integer tensor) is treated as unverified, not as a pass: torch's
+    own gradcheck returns True there, which hides a function that lost its float output.
 
     >>> from gradverify.harness import Check, GradientReport
     >>> settle(GradientReport(checks=[Check("gradient", "PASS")]), error=AssertionError)
@@ -206,8 +237,8 @@ def settle(report: GradientReport, *, error: Callable[[GradientReport], BaseExce
     verdict = report.verdict
     if verdict == PASS:
         return True
-    if verdict == INCONCLUSIVE and allow_inconclusive:
-        warnings.warn(f"gradient not verified (INCONCLUSIVE): {'; '.join(report.reasons)}",
+    if verdict in (INCONCLUSIVE, NOT_APPLICABLE) and allow_inconclusive:
+        warnings.warn(f"gradient not verified ({verdict}): {'; '.join(report.reasons)}",
                       InconclusiveWarning, stacklevel=3)
         return True
     if raise_exception:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from gradverify.adapters.common import (
+    WithMany,
     check_with_jvp,
     input_names,
     low_precision_check,
@@ -76,8 +77,9 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
     jvp, unsupported = None, None
     if "fwd" in modes:
         unsupported = remembered(jf, "forward mode", jf.arrays, partial(_no_forward_mode, jf))
-        jvp = None if unsupported else jf.jvp
-    report = check_with_jvp(jf.forward, jf.vjp, jvp, jf.arrays, mode=mode, seed=seed,
+        jvp = None if unsupported else WithMany(jf.jvp, jf.jvp_many)
+    report = check_with_jvp(jf.forward, WithMany(jf.vjp, jf.vjp_many), jvp, jf.arrays,
+                            mode=mode, seed=seed,
                             names=names, function=name, reproduce=reproduce, **options)
     if unsupported:
         report.checks.append(Check("forward_mode", INCONCLUSIVE, unsupported + " (pass "

@@ -110,7 +110,10 @@ def compiled_program(jf: Any, kind: str, leaves: Sequence[Any], extra: Sequence[
         return program
     # a check asks for a program many times: count the checks, each by a token of its own
     # (not id(): a collected JaxFunction's id is reused by the next check's)
-    token = jf.__dict__.setdefault("_check_token", next(_TOKENS))
+    # (looked up first: setdefault's default would draw a token on every call)
+    token = jf.__dict__.get("_check_token")
+    if token is None:
+        token = jf._check_token = next(_TOKENS)
     count, last = _SEEN.get(key, (0, None))
     if last != token:
         count, last = count + 1, token

@@ -131,8 +131,12 @@ class JaxFunction:
         """Run program ``kind`` compiled (``jax_compile``: once asked for repeatedly,
         shared across checks of the same function) or eagerly; a function that cannot be
         traced (Python control flow on values) runs eagerly from then on."""
-        eager = getattr(self, "_" + kind) if kind == "forward" else partial(
-            self._eager_linear, kind)
+        if kind == "forward":
+            eager = self._forward
+        elif kind.endswith("_many"):  # eagerly: the pullback/linearisation traced once
+            eager = partial(self._eager_many, kind.removesuffix("_many"))
+        else:
+            eager = partial(self._eager_linear, kind)
         if self.jit:
             try:
                 program = compiled_program(self, kind, leaves, extra)
@@ -157,6 +161,22 @@ class JaxFunction:
     def _jvp(self, xs: list[Any], us: Sequence[Any]) -> tuple[Any, ...]:
         tangents = tuple(jnp.asarray(u, jnp.asarray(x).dtype) for u, x in zip(us, xs))
         return tuple(jax.jvp(self._checked, tuple(xs), tangents)[1])
+
+    def _vjp_many(self, xs: list[Any], *cts: Sequence[Any]) -> list[tuple[Any, ...]]:
+        # one forward for every cotangent (compiled: XLA computes the primal once)
+        outs, pullback = jax.vjp(self._checked, *xs)
+        return [tuple(pullback(tuple(
+            jnp.asarray(c, o.dtype) if jnp.issubdtype(o.dtype, jnp.floating)
+            else np.zeros(o.shape, jax.dtypes.float0) for o, c in zip(outs, ct))))
+            for ct in cts]
+
+    def _jvp_many(self, xs: list[Any], *us: Sequence[Any]) -> list[tuple[Any, ...]]:
+        linear = jax.linearize(self._checked, *xs)[1]
+        return [tuple(linear(*[jnp.asarray(t, jnp.asarray(x).dtype) for t, x in zip(u, xs)]))
+                for u in us]
+
+    def _eager_many(self, kind: str, xs: list[np.ndarray], *extra: Any) -> list[Any]:
+        return [self._eager_linear(kind, xs, e) for e in extra]
 
     def _eager_linear(self, kind: str, xs: list[np.ndarray], extra: Sequence[Any],
                       ) -> tuple[Any, ...]:
@@ -196,6 +216,29 @@ class JaxFunction:
 
     def jvp(self, arrays: Sequence[np.ndarray], tangents: Sequence[np.ndarray],
             ) -> tuple[np.ndarray, ...]:
-        us = [np.zeros(np.shape(a), np.asarray(a).dtype) if u is None else np.asarray(u)
-              for a, u in zip(arrays, tangents)]  # None: this input does not move
-        return tuple(_to_numpy(t) for t in self._run("jvp", arrays, us))
+        return tuple(_to_numpy(t) for t in self._run("jvp", arrays,
+                                                     self._tangent_arrays(arrays, tangents)))
+
+    @staticmethod
+    def _tangent_arrays(arrays: Sequence[np.ndarray], tangents: Sequence[Any]) -> list[Any]:
+        return [np.zeros(np.shape(a), np.asarray(a).dtype) if u is None else np.asarray(u)
+                for a, u in zip(arrays, tangents)]  # None: this input does not move
+
+    def vjp_many(self, arrays: Sequence[np.ndarray], cts: Sequence[Sequence[np.ndarray]],
+                 ) -> list[tuple[np.ndarray, ...]]:
+        """:meth:`vjp` of each cotangent tuple, from one forward (``Problem.vjps``)."""
+        floats = [[np.asarray(c) if jnp.issubdtype(np.asarray(c).dtype, jnp.floating)
+                   else np.zeros(np.shape(c), np.float32) for c in ct] for ct in cts]
+        return [tuple(_to_numpy(g) for g in gs)
+                for gs in self._run("vjp_many", arrays, *floats)]
+
+    def jvp_many(self, arrays: Sequence[np.ndarray], tangents: Sequence[Sequence[Any]],
+                 ) -> list[tuple[np.ndarray, ...]]:
+        """:meth:`jvp` of each tangent tuple, from one linearisation (``Problem.jvps``)."""
+        us = [self._tangent_arrays(arrays, t) for t in tangents]
+        # padded to a power of two: a compiled program is specific to the count, and fast
+        # mode's number of directions varies from check to check (2 to 8: 3 programs)
+        size = 1 << max(len(us) - 1, 0).bit_length()
+        us += [[np.zeros_like(u) for u in us[0]]] * (size - len(us))
+        out = self._run("jvp_many", arrays, *us)[:len(tangents)]
+        return [tuple(_to_numpy(t) for t in ts) for ts in out]
