@@ -21,7 +21,7 @@ from gradverify.harness.lines import Ref
 
 __all__ = ["sample_patterns", "piece_gradients", "row_hulls", "small_scale",
            "small_arg_rounding", "informative", "two_scales", "tied", "jumps_within",
-           "grow_like_jumps", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
+           "grow_like_jumps", "curving", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
 MAX_ROWS = 256   # beyond this many output rows moved by a probe's kinks: no Minkowski test
@@ -187,6 +187,28 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
         # difference quotient of f near x, so inside Clarke's generalized Jacobian too).
         grads.extend([np.array(g).T, np.array(fwd).T, np.array(bwd).T])
     return np.array(grads), mag, inner * big / max(min(s for _, _, s in coords), 1e-300)
+
+
+def curving(pts: np.ndarray) -> np.ndarray:
+    """How far a piece's gradient moves between the two sampling radii (per coordinate, the
+    median over the patterns of ``piece_gradients``' central differences): the hull of
+    samples taken at a distance misses a gradient that is extreme at x itself (softmax's
+    ``-p1 p2`` at p1 = p2: every nearby value is smaller) by up to that much, on a
+    coordinate whose scale is far above the function's own length (a 0 stepped like the
+    -1e5 beside it). Pieces that are linear (relu, clip, max, abs) move by round-off only,
+    so this leaves tie faults as visible as before.
+
+    >>> g = np.array([[[1.0]], [[0.0]], [[0.0]], [[0.9]], [[0.0]], [[0.0]]])[:, 0, :]
+    >>> round(float(curving(g)[0]), 12)
+    0.1
+    """
+    n = pts.shape[0] // 2
+    with np.errstate(invalid="ignore"):
+        moved = np.abs(pts[:n:3] - pts[n::3])
+    moved = np.where(np.isfinite(moved), moved, np.nan)
+    if not np.isfinite(moved).any():
+        return np.zeros(pts.shape[1])
+    return np.nan_to_num(np.nanmedian(moved, axis=0))
 
 
 def row_hulls(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,

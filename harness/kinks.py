@@ -37,6 +37,7 @@ from gradverify.harness.kink_samples import (
     MAX_JOINT,
     MAX_ROWS,
     MAX_SUPPORTS,
+    curving,
     informative,
     jumps_within,
     piece_gradients,
@@ -223,7 +224,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             spread = 2 * h * np.max(np.abs(pts), axis=0)  # pieces curve across delta
             side = np.zeros(len(ks)) if tol is None else np.where(
                 np.isfinite(tol[r, list(ks)]), tol[r, list(ks)], 0.0)
-            t = round_tol + spread + side
+            t = round_tol + spread + side + curving(pts)
             inside = in_hull(pts, a, t)
             if not inside and two_scales(coords, ref, h):
                 if small is None:
@@ -233,7 +234,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                     pts2 = g2[:, r, :]
                     t2 = (SAFETY * ((c_round * eps * mag2[r] + noise) / inner2
                                     + small_arg_rounding(ref, coords, a, inner2, h, c_round))
-                          + 2 * h * np.max(np.abs(pts2), axis=0) + side)
+                          + 2 * h * np.max(np.abs(pts2), axis=0) + side + curving(pts2))
                     inside = in_hull(pts2, a, t2) and informative(t2, pts2, a)
             if not inside and len(ks) > FULL_HULL:
                 inside = _own_support(p, ref, coords, h, r, pts, a, side, noise, c_round,

@@ -227,4 +227,12 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     ("floormod f32 (-5e5, 0.3), (2e3, -0.05)", lambda x, y: tf.floormod(x, y),
      [np.array([-5e5, 2e3], F32), np.array([0.3, -0.05], F32)], 1,
      {Reason.JUMPS_WITHIN_STEP}),
+    # dev-profile run 4 of this round: a 0 beside -100124 is stepped at the array's scale
+    # (~6e4), far above softmax's own length, and -p1 p2 is extreme at p1 = p2: the joint
+    # samples around x (with the tied 1e-9 beside it) all lie on one side of the gradient;
+    # the hull is widened by how far the pieces move between the two sampling radii
+    ("softmax, a 0 and 1e-9 beside -100124", lambda z: tf.nn.softmax(z),
+     [np.concatenate([np.zeros(23), [3.54547068e-192, -100124.0, 0.0, 1e-09]]).reshape(3, 3, 3)],
+     1,
+     {Reason.ROUNDED_AWAY}),
 ]
