@@ -1,6 +1,7 @@
 """What a FAIL costs in full mode: matmul NxN with a correct gradient and with one input's
-gradient scaled by 1 + 1e-6 (every column undecided, so every column climbs the step
-ladder), process CPU time of this process, median of the repeats.
+gradient scaled by 1 + 1e-6 (every column of that input undecided after the first pass;
+the step ladder stops once the FAIL is certain, ``harness/full_ladder.py``), process CPU
+time of this process, median of the repeats.
 
     python benchmarks/bench_full_fail.py [--n 64] [--repeats 3]
 
@@ -48,12 +49,14 @@ def main(argv: list[str] | None = None) -> int:
             times[name].append(time.process_time() - t0)
             grad = next(c for c in r.checks if c.name == "gradient")
             info[name] = (r.verdict, r.evaluations["forward"],
-                          grad.details.get("ladder_columns"))
+                          grad.details.get("ladder_columns"),
+                          grad.details.get("not_confirmed", {}).get("entries", 0))
     med = {k: statistics.median(v) for k, v in times.items()}
     for name in ("correct", "faulty"):
-        verdict, fwd, ladder = info[name]
+        verdict, fwd, ladder, unconfirmed = info[name]
         print(f"matmul {args.n}x{args.n} full, {name}: {verdict}, {med[name]:.2f} s CPU "
-              f"(median of {args.repeats}), {fwd} forward evaluations, {ladder} ladder columns")
+              f"(median of {args.repeats}), {fwd} forward evaluations, {ladder} ladder columns"
+              f", {unconfirmed} entries not confirmed")
     print(f"faulty / correct: {med['faulty'] / med['correct']:.1f}")
     return 0
 

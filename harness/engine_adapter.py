@@ -71,10 +71,14 @@ class EngineFunction:
             self._grad_slots = [wrt.index(t) if t in wrt else None for t in self.inputs]
             self.frozen = _constant_for_gradients(self.outputs, self.inputs, forward_ops)
             self.session = tf.Session(graph=self.graph)
-            self._base = self.session.make_callable([self.outputs, self.frozen], self.inputs)
             self._frozen_values: list[np.ndarray] | None = None
             self._forward = self.session.make_callable(self.outputs,
                                                        self.inputs + self.frozen)
+            if self.frozen:
+                self._base = self.session.make_callable([self.outputs, self.frozen],
+                                                        self.inputs)
+            else:  # nothing to freeze: the base point is a forward (one plan compiled)
+                self._base = lambda *xs: (self._forward(*xs), [])
             live = [g for g in grads if g is not None]
             self._grads = grads
             self._backward = self.session.make_callable(live, self.inputs + cts)
@@ -120,6 +124,20 @@ def _constant_for_gradients(outputs: Sequence[Any], inputs: Sequence[Any],
     return sorted(out, key=lambda t: (creation_index(t.op), t.value_index))
 
 
+def _outputs_at(f: Callable, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``f``'s outputs at ``arrays`` from a forward-only build (the cotangents of an order-2
+    check need their shapes and dtypes; no gradient graph for that)."""
+    import gradverify.engine as tf
+    with tf.Graph().as_default() as graph:
+        xs = [tf.placeholder(tf.as_dtype(a.dtype), list(a.shape), name=f"x{k}")
+              for k, a in enumerate(arrays)]
+        out = f(*xs)
+        ys = [tf.convert_to_tensor(y) for y in (
+            list(out) if isinstance(out, (list, tuple)) else [out])]
+        with tf.Session(graph=graph) as session:
+            return [np.asarray(y) for y in session.run(ys, dict(zip(xs, arrays)))]
+
+
 def check_gradients(f: Callable, inputs: Sequence[Any], *, mode: str = "auto",
                     order: int = 1, seed: int = 0, **options: Any) -> GradientReport:
     """Check the engine's gradients of ``f`` (a function of engine tensors) at ``inputs``.
@@ -143,9 +161,7 @@ def check_gradients(f: Callable, inputs: Sequence[Any], *, mode: str = "auto",
     try:
         if order == 2:
             rng = np.random.default_rng([seed, 2])
-            probe = EngineFunction(f, [a.shape for a in arrays], [a.dtype for a in arrays])
-            ys = probe.forward(*arrays)
-            probe.close()
+            ys = _outputs_at(f, arrays)
             vs = [rng.standard_normal(y.shape).astype(y.dtype) for y in ys
                   if _is_float(y.dtype)]
             arrays = arrays + vs

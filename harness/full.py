@@ -28,8 +28,8 @@ from collections.abc import Callable
 import numpy as np
 
 from gradverify.harness.calls import Problem
-from gradverify.harness.diagnosis import transposed_inputs
 from gradverify.harness.ecnoise import NOISE_SPACING, noise_samples
+from gradverify.harness.full_ladder import LadderPlan
 from gradverify.harness.full_pass import (
     FAIL_CODE,
     INC_CODE,
@@ -44,6 +44,7 @@ from gradverify.harness.full_pass import (
     coarse_pass,
     entry_tolerance,
     first_pass,
+    transposed_blocks,
 )
 from gradverify.harness.kinks import joint_kinks, kink_groups, tie_partners
 from gradverify.harness.lines import (
@@ -161,9 +162,9 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     one_sided: dict[int, tuple[float, float]] = {}
     steps: dict[int, float] = {}
     undecided = np.flatnonzero(code == UNDECIDED)
-    by_col = undecided[np.argsort(jd0.col[undecided], kind="stable")]
-    ladder, firsts = np.unique(jd0.col[by_col], return_index=True)
-    for c, pos in zip(ladder, np.split(by_col, firsts[1:])):
+    plan = _ladder_plan(jd0, undecided, d, cols, blocks)
+    for c, where in plan:
+        pos = undecided[where]
         kk, _, j = cols[c]
         direction = np.zeros(ref.xs[kk].shape)
         direction.flat[j] = d[c]
@@ -185,6 +186,8 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
             steps[q] = float(est.step[r])
             if jd.kind[r] == "kink":
                 one_sided[q] = (float(est.left[r]), float(est.right[r]))
+        _record(plan, c, rows, jd, jd0, pos)
+    skipped = undecided[plan.skipped]  # never laddered: the FAIL was certain before
 
     # -- ties: kinks of one output in several inputs, judged jointly --------------------------
     # A row's coordinatewise FAIL beside its kinks is not final: the joint judgement decides
@@ -235,7 +238,8 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
                 one_sided[q][0] / unit, one_sided[q][1] / unit))
 
     counts = {v: int(np.count_nonzero(code == c)) for v, c in _CODE.items() if v != PASS}
-    counts[PASS] = m * n - sum(counts.values()) - int(np.count_nonzero(code == JOINT))
+    counts[PASS] = (m * n - sum(counts.values()) - int(np.count_nonzero(code == JOINT))
+                    - skipped.size)
     for e in joint.values():
         counts[e.verdict] += 1
     shown = _worst(jd0, code, tol, d, entry, m, n)
@@ -248,10 +252,11 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
                       kinks=int(np.count_nonzero(kind == _KIND["kink"])))
     check.arrays = Jacobians(jacobian if jacobian is not None else jac.dense,
                              functools.partial(jd0.dense_numeric, (m, n)))  # picklable
-    check.details["transposed"] = [p.names[k] for k in transposed_inputs(
-        check.arrays["analytic"], check.arrays["numeric"], blocks, [x.shape for x in ref.xs])
-        ] if check.verdict == FAIL else []
-    check.details["ladder_columns"] = len(ladder)
+    check.details["transposed"] = [p.names[k] for k in transposed_blocks(
+        jac, jd0, blocks, [x.shape for x in ref.xs])] if check.verdict == FAIL else []
+    check.details["ladder_columns"] = len(plan.done)
+    if skipped.size:
+        _not_confirmed(check, p, jd0, skipped, cols, code == FAIL_CODE)
     check.details["sharpened_entries"] = sharpened
     check.details["judged_entries"] = int(jd0.row.size)
     return check
@@ -295,3 +300,58 @@ def _dense_tol(p: Problem, ref: Ref, pt: Point, h: float, jac: np.ndarray,
     tol = tol.reshape(m, n)
     tol[jd0.row, jd0.col] = jd0.tol
     return tol
+
+
+# -- the ladder's work list (full_ladder.py) -------------------------------------------------
+def _ladder_plan(jd0: Judged, undecided: np.ndarray, d: np.ndarray,
+                 cols: list[tuple[int, int, int]], blocks: list[tuple[int, int]],
+                 ) -> LadderPlan:
+    """The undecided entries' ladder plan, most discordant first per input."""
+    c = jd0.col[undecided]
+    with np.errstate(all="ignore"):
+        excess = np.abs(jd0.numeric[undecided] - jd0.analytic[undecided]) * d[c] / (
+            jd0.tol[undecided])
+    index = np.zeros(max((kk for kk, _ in blocks), default=0) + 1, np.int64)
+    for b, (kk, _) in enumerate(blocks):
+        index[kk] = b
+    input_of = np.fromiter((kk for kk, _, _ in cols), np.int64, len(cols))
+    return LadderPlan(jd0.row[undecided], c, excess, index[input_of[c]], inputs=len(blocks))
+
+
+def _record(plan: LadderPlan, c: int, rows: np.ndarray, jd: object, jd0: Judged,
+            pos: np.ndarray) -> None:
+    verdict, kinds = np.asarray(jd.verdict), np.asarray(jd.kind)  # type: ignore[attr-defined]
+    failed = verdict == FAIL
+    with np.errstate(invalid="ignore"):  # as full()'s test for entries that look flat
+        flat = 3 * np.abs(jd0.numeric[pos]) < np.abs(jd0.numeric[pos] - jd0.analytic[pos])
+    plan.record(c, rows, failed, kinds == "kink", flat)
+
+
+def _per_input(p: Problem, cols: list[tuple[int, int, int]], c: np.ndarray,
+               ) -> dict[str, int]:
+    """How many of the entries in columns ``c`` belong to each input (by name)."""
+    input_of = np.fromiter((kk for kk, _, _ in cols), np.int64, len(cols))
+    counts = np.bincount(input_of[c], minlength=len(p.names))
+    return {p.names[k]: int(n) for k, n in enumerate(counts) if n}
+
+
+def _not_confirmed(check: Check, p: Problem, jd0: Judged, skipped: np.ndarray,
+                   cols: list[tuple[int, int, int]], failing: np.ndarray) -> None:
+    """Say what the ladder left out once the FAIL was certain: the entries that disagree
+    at the first step beyond its round-off budget, unconfirmed, per input (beside the
+    located FAIL entries per input)."""
+    c = jd0.col[skipped]
+    per_input = _per_input(p, cols, c)
+    n_cols = int(np.unique(c).size)
+    check.details["not_confirmed"] = {
+        "entries": int(skipped.size), "columns": n_cols, "per_input": per_input,
+        "located_per_input": _per_input(p, cols, jd0.col[failing])}
+    where = ", ".join(f"{k}: {v}" for k, v in per_input.items())
+    check.reason = (f"{check.reason}; the step ladder stopped once the FAIL was certain: "
+                    f"{skipped.size} more entries in {n_cols} columns ({where}) disagree "
+                    "at the first step beyond its round-off budget, not confirmed "
+                    "(located entries are fewer than with every column laddered)")
+    located = check.details["not_confirmed"]["located_per_input"]
+    if set(per_input) - set(located) or len(located) > 1:  # another input may be wrong too
+        check.details["signature"] = [s for s in check.details.get("signature", [])
+                                      if not s.startswith("wrong for input")]

@@ -28,7 +28,7 @@ from gradverify.harness.lines import Ref
 from gradverify.harness.report import FAIL, PASS, Check
 
 __all__ = ["Judged", "Jacobians", "SparseJacobian", "first_pass", "coarse_pass",
-           "entry_tolerance", "PASS_CODE",
+           "entry_tolerance", "transposed_blocks", "PASS_CODE",
            "INC_CODE", "FAIL_CODE", "NA_CODE", "UNDECIDED", "JOINT"]
 
 # Verdict codes of judged entries (int8 arrays, not object arrays).
@@ -324,3 +324,49 @@ def coarse_pass(p: Problem, ref: Ref, cols: list[tuple[int, int, int]], pt: Poin
         jd.numeric[upd] = value[better & agree] / pt.d[jd.col[upd]]
         jd.code[q[better & ~agree]] = UNDECIDED
     return int(sel.size)
+
+
+def transposed_blocks(jac: SparseJacobian, jd: Judged, blocks: list[tuple[int, int]],
+                      shapes: list[tuple[int, ...]]) -> list[int]:
+    """``diagnosis.transposed_inputs`` on the compressed Jacobians: square 2-D inputs whose
+    analytic columns equal the numeric ones of the transposed positions. The same test
+    without the dense (m, n) arrays (hundreds of megabytes for matmul 64x64 on a FAIL).
+
+    >>> a = SparseJacobian.from_dense(np.array([[1.0, 2.0, 3.0, 4.0]]))
+    >>> num = Judged(np.zeros(4, int), np.arange(4), np.ones(4), np.zeros(4, np.int8),
+    ...              np.array([1.0, 3.0, 2.0, 4.0]), np.zeros(4))
+    >>> transposed_blocks(a, num, [(0, 0)], [(2, 2)])
+    [0]
+    """
+    out = []
+    for k, off in blocks:
+        shape = shapes[k]
+        if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 2:
+            continue
+        s, size = shape[0], shape[0] * shape[1]
+        span = jac.span(off, off + size)
+        a_key = jac.rows[span].astype(np.int64) * size + (jac.cols[span] - off)
+        inside = (jd.col >= off) & (jd.col < off + size)
+        n_col = jd.col[inside] - off
+        n_row, n_val = jd.row[inside].astype(np.int64), jd.numeric[inside]
+        scale = max(float(np.max(np.abs(n_val), initial=0.0)), 1e-300)
+        n_t = (n_col % s) * s + n_col // s  # the numeric column read at the transposed spot
+        off_now = _max_gap(a_key, jac.values[span], n_row * size + n_col, n_val)
+        off_t = _max_gap(a_key, jac.values[span], n_row * size + n_t, n_val)
+        if off_now > 1e-6 * scale and off_t <= 1e-6 * scale:
+            out.append(k)
+    return out
+
+
+def _max_gap(a_key: np.ndarray, a: np.ndarray, n_key: np.ndarray, n: np.ndarray) -> float:
+    """max |A - N| over the union of two sparse arrays given as (keys, values)."""
+    keys = np.concatenate([a_key, n_key])
+    if not keys.size:
+        return 0.0
+    vals = np.concatenate([a, -n])
+    order = np.argsort(keys, kind="stable")
+    keys, vals = keys[order], vals[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(np.add.reduceat(vals, starts))
+    return float(np.max(gap))
