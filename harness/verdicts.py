@@ -112,7 +112,9 @@ def summarise(name: str, entries: list[Entry], verdicts: Sequence[str] | Mapping
     total = sum(counts.values())
     verdict = FAIL if stable.verdict == FAIL else combine(counts)
     bad = sorted((e for e in entries if e.verdict in (FAIL, INCONCLUSIVE)),
-                 key=lambda e: (e.verdict != FAIL, -min(e.excess, 1e300)))
+                 # entries pinned to an index before the probes that led to them: a
+                 # probe's error (a sum over every entry) is larger, not more telling
+                 key=lambda e: (e.verdict != FAIL, e.index is None, -min(e.excess, 1e300)))
     good = sorted((e for e in entries if e.verdict == PASS),
                   key=lambda e: -min(e.excess, 1e300))
     n_na = counts[NOT_APPLICABLE]

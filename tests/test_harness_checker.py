@@ -193,13 +193,15 @@ def test_fast_mode_localises_a_single_bad_entry_by_multi_index():
         g = tanh_vjp(xs, gs)[0].copy()
         g[123, 45] *= 1.5
         return (g,)
-    x = RNG.standard_normal((300, 200))
-    r = check_vjp(np.tanh, vjp, [x], mode="fast")
-    assert r.verdict == FAIL
-    located = [e for e in r.check("gradient").worst if e.index is not None]
-    assert located and located[0].index == (123, 45)
-    assert "scaled by a constant (1.5x)" in r.diagnosis
-    assert r.evaluations["forward"] < 2000  # bisection, not a Jacobian of 60000 columns
+    # inputs 8 and 9: the located entry's error is below the probes' (sums over 60 000
+    # entries); the report must still show it first
+    for s in (0, 8, 9):
+        x = np.random.default_rng(s).standard_normal((300, 200))
+        r = check_vjp(np.tanh, vjp, [x], mode="fast")
+        assert r.verdict == FAIL
+        assert r.check("gradient").worst[0].index == (123, 45), str(r)
+        assert "scaled by a constant (1.5x)" in r.diagnosis
+        assert r.evaluations["forward"] < 2000  # bisection, not a Jacobian of 60000 columns
 
 
 def test_design_example_two_kinks_in_one_probe_pass():
