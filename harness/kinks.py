@@ -68,9 +68,9 @@ def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
     down by lo), so no coordinatewise test sees them, yet the pieces lo < t < hi and
     t > hi > lo meet there and "nothing to any of them" is outside the hull only with t
     and hi judged too. A tied column joins only the rows it moves: the row's difference
-    along it at x with every kink column moved by one sampling radius up, then down (4
-    evaluations per tied column, shared by all rows) - relu's hundreds of zeros, tied
-    with each other, stay separate one-column kinks."""
+    along it at x with every kink column moved by one sampling radius up, then down, and
+    not at x itself (6 evaluations per tied column, shared by all rows) - relu's hundreds
+    of zeros, tied with each other, stay separate one-column kinks."""
     if not kink.any():
         return {}
     vals = np.concatenate([np.asarray(x, np.float64).ravel() for x in ref.xs])
@@ -86,8 +86,10 @@ def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
         return {}
     scan = np.unique(np.concatenate(list(cand.values())))
     moves = np.zeros((len(scan), kink.shape[0]), bool)
+    alone = np.zeros_like(moves)  # the row moves along the column at x itself
     inner = h / 32  # the difference step, well inside the sampling radius h
-    for sign in (1.0, -1.0):
+    for sign in (1.0, -1.0, 0.0):
+        seen = moves if sign else alone
         base = [x.copy() for x in ref.xs]
         for c in np.flatnonzero(kinked):
             kk, _, j = cols[c]
@@ -106,7 +108,10 @@ def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
                                           if y.dtype.kind == "f"]))
             if len(ys) == 2:
                 with np.errstate(invalid="ignore"):
-                    moves[i] |= (ys[0] != ys[1]) & np.isfinite(ys[0]) & np.isfinite(ys[1])
+                    seen[i] |= (ys[0] != ys[1]) & np.isfinite(ys[0]) & np.isfinite(ys[1])
+    # a column that moves the row by itself at x is no hidden partner: its own ladder sees
+    # it (elu's second derivative v * elu''(x) at x = v = 0: v is tied with x by value only)
+    moves &= ~alone
     where = {int(c): i for i, c in enumerate(scan)}
     out = {r: [int(c) for c in cs if moves[where[int(c)], r]] for r, cs in cand.items()}
     return {r: cs for r, cs in out.items() if cs}

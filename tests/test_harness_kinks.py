@@ -347,3 +347,13 @@ def test_tied_columns_join_only_the_rows_they_move():
         assert r.verdict == PASS
         assert not any(e.kind == "joint kink" for e in r.check("gradient").worst)
         assert r.evaluations["forward"] < 40 * n_zero + 100, r.evaluations
+
+
+def test_a_column_that_moves_the_row_alone_is_no_tie_partner():
+    # gate seed 12 of this round's sweep: Elu's second derivative v * elu''(x) at zeros of
+    # both x and v - v is tied with x by value only and moves the row by itself, yet it
+    # joined x's kink as a hidden partner and the joint judgement FAILed (and took 90 s)
+    from gradverify.cli import main
+    assert main(["check", "--ops", "Elu", "--properties", "gradient_order2", "--seed", "12",
+                 "--profile", "dev", "--examples", "20", "--plain", "--jobs", "1",
+                 "--quiet"]) == 0
