@@ -21,10 +21,6 @@ def _vjp(scale_a=1.0, scale_b=1.0):
     return vjp
 
 
-def _gradient(report):
-    return next(c for c in report.checks if c.name == "gradient")
-
-
 @pytest.fixture
 def ab():
     rng = np.random.default_rng(5)
@@ -37,9 +33,9 @@ def _fails(check):
 
 @pytest.mark.parametrize("scales", [(1 + 1e-6, 1.0), (1.0, 1 - 1e-5), (1 + 1e-6, 1 + 1e-6)])
 def test_a_certain_fail_stops_the_ladder_with_the_same_verdict(ab, scales, monkeypatch):
-    short = _gradient(check_vjp(_mm, _vjp(*scales), ab, mode="full"))
+    short = check_vjp(_mm, _vjp(*scales), ab, mode="full").check("gradient")
     monkeypatch.setattr(full_ladder, "LADDER_ALL", 10 ** 9)
-    every = _gradient(check_vjp(_mm, _vjp(*scales), ab, mode="full"))
+    every = check_vjp(_mm, _vjp(*scales), ab, mode="full").check("gradient")
     assert short.verdict == every.verdict == "FAIL"
     assert every.details["ladder_columns"] > 64 and "not_confirmed" not in every.details
     assert short.details["ladder_columns"] < every.details["ladder_columns"] / 2
@@ -64,7 +60,7 @@ def test_the_located_entries_agree_with_the_full_ladder(ab, monkeypatch):
     short = check_vjp(_mm, bad, ab, mode="full")
     monkeypatch.setattr(full_ladder, "LADDER_ALL", 10 ** 9)
     every = check_vjp(_mm, bad, ab, mode="full")
-    a, b = _gradient(short).arrays, _gradient(every).arrays
+    a, b = short.check("gradient").arrays, every.check("gradient").arrays
     num_short, num_every = a["numeric"], b["numeric"]
     located = num_short != 0
     # entries the short run laddered carry the same numeric estimate as the full run's
@@ -79,7 +75,7 @@ def test_a_correct_gradient_ladders_every_undecided_column():
     x = np.linspace(30.0, 4000.0, 150)
     r = check_vjp(lambda v: np.cos(v) * v, lambda xs, gs: (
         gs[0] * (np.cos(xs[0]) - xs[0] * np.sin(xs[0])),), [x], mode="full")
-    g = _gradient(r)
+    g = r.check("gradient")
     assert r.verdict != "FAIL" and "not_confirmed" not in g.details
 
 
