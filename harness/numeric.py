@@ -179,8 +179,10 @@ def quick(line: Line, h: float, c_round: float = C_ROUND,
     est.value = np.where(finite, value, np.nan)
     b = est.budget
     b.truncation = np.where(finite, trunc, np.inf)
-    b.output_roundoff = np.where(finite, c_round * line.eps * mag * amp, 0.0)
-    b.argument_rounding = np.where(finite, line.eps * arg * amp, 0.0)
+    # the small factors multiply first: eps |phi| underflows for subnormal outputs (a budget
+    # of 0), eps |phi| / h does not
+    b.output_roundoff = np.where(finite, mag * (c_round * line.eps * amp), 0.0)
+    b.argument_rounding = np.where(finite, arg * (line.eps * amp), 0.0)
     b.cancellation = np.where(finite, C_NOISE * np.broadcast_to(sigma, (n,)) * amp, 0.0)
     est.step = np.full(n, h)
     est.unreliable = ~finite
@@ -243,8 +245,8 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         # Richardson (r2 c_k - c_{k-1}) / (r2 - 1) amplifies a per-point error e into
         # e (r2 + 1/ratio) / ((r2 - 1) h_k).
         amp = (r2 + 1 / ratio) / (r2 - 1) / hs[:, None]
-        out_round = c_round * eps * mags * amp
-        arg_round = eps * args * amp
+        out_round = mags * (c_round * eps * amp)  # not eps |phi| first: it underflows
+        arg_round = args * (eps * amp)
         cancel = C_NOISE * sigma[None, :] * amp
         bound = np.where(pair_ok, spread + out_round + arg_round + cancel, np.inf)
         cols = np.arange(n)
@@ -287,8 +289,8 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         # Kinks: a gap between the one-sided differences that stays put as h shrinks, on
         # the finest three consecutive rungs where the gap stands above round-off.
         gap = fwd - bwd
-        side_round = 2 * (eps * (c_round * mags + args) + C_NOISE * sigma[None, :]
-                          ) / hs[:, None]
+        side_round = 2 * ((c_round * mags + args) * (eps / hs[:, None])
+                          + C_NOISE * sigma[None, :] / hs[:, None])
         measurable = ok & (np.abs(gap) > 8 * side_round)
         side = np.maximum(np.abs(fwd), np.abs(bwd))
         sizeable = ok & (side > 8 * side_round)
@@ -348,8 +350,8 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         # rung's) and their modelled round-off mean structure below the chosen step
         # (x mod 2.5 at x = 7e5 looks flat at steps of 70). Round-off noise the model
         # underestimates (a cancelling output) does not settle, so it is not mistaken.
-        central_round = (eps * (c_round * mags + args) + C_NOISE * sigma[None, :]
-                         ) / hs[:, None]
+        central_round = ((c_round * mags + args) * (eps / hs[:, None])
+                         + C_NOISE * sigma[None, :] / hs[:, None])
         allowed = (2 * np.abs(central[best, cols] - rich[best, cols]) + est.bound
                    + 2 * central_round)
         off = np.abs(central - est.value)

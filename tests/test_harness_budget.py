@@ -71,6 +71,19 @@ def test_argument_rounding_term_is_charged_at_large_x():
     assert est.budget.argument_rounding[0] > est.budget.output_roundoff[0]
 
 
+@pytest.mark.parametrize("estimate", [quick, refine])
+def test_roundoff_terms_do_not_underflow_on_subnormal_lines(estimate):
+    # phi ~ 1e-310: eps |phi| underflows to 0 although eps |phi| / h is representable;
+    # a budget of 0 FAILed x -> [x] at x = 2.2e-311 (fast mode, seed 19)
+    x = 2.2e-311
+    line = Line(lambda t: (np.array([x * t]), np.array([x]), np.array([x])), paired=True)
+    est = estimate(line, H)
+    assert est.budget.output_roundoff[0] > 0 and est.budget.argument_rounding[0] > 0
+    normal = Line(lambda t: (np.array([t]), np.array([1.0]), np.array([1.0])), paired=True)
+    ref = estimate(normal, H).budget
+    assert est.budget.output_roundoff[0] == pytest.approx(x * ref.output_roundoff[0], rel=1e-3)
+
+
 def test_analytic_rounding_and_float32_terms_enter_the_judgement():
     from gradverify.harness.judge import judge
     est = refine(Line(lambda t: np.array([2.0 * t])), H)
