@@ -286,8 +286,12 @@ class Probe:
         flat = [e for e in failing if abs(e.numeric) < abs(e.analytic - e.numeric)]
         if not coords and flat and len(flat) == len(failing) and len(flat) <= MAX_JOINT:
             # no kink seen, and every failing entry looks flat: a piece may exist only within
-            # a sliver narrower than every step (t = 0 between lo = -1e-30 and hi = 0)
-            return self._joint(flat)
+            # a sliver narrower than every step (t = 0 between lo = -1e-30 and hi = 0), or
+            # only joint moves with its tied partners reach it (a median of three equal
+            # values: every input alone is flat, the middle's gradient is a piece)
+            partners = self._tied_with(flat, kinks)
+            return self._joint(flat + partners if len(flat) + len(partners) <= MAX_JOINT
+                               else flat)
         if not coords:  # no kink anywhere along the probe's parts: the disagreement stands
             if unsure and not failing:
                 return INCONCLUSIVE, unsure, None

@@ -46,7 +46,7 @@ from gradverify.harness.full_pass import (
     first_pass,
     transposed_blocks,
 )
-from gradverify.harness.kinks import joint_kinks, kink_groups, tie_partners
+from gradverify.harness.kinks import joint_kinks, kink_groups, tie_partners, tie_probes
 from gradverify.harness.lines import (
     Ref,
     finite_abs,
@@ -201,10 +201,13 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     # exactly halfway - is never judged as a sliver by the rounding of the two values.
     with np.errstate(invalid="ignore"):
         flat = failed & (3 * np.abs(jd0.numeric) < np.abs(jd0.numeric - jd0.analytic))
-    if (kind == _KIND["kink"]).any() or flat.any():
-        kinked = _dense(jd0, kind == _KIND["kink"], (m, n))
+    is_kink = kind == _KIND["kink"]
+    ties = tie_probes(p, ref, jac.column, d, cols, h, (jd0.row[is_kink], jd0.col[is_kink]),
+                      (jd0.row[failed], jd0.col[failed]))
+    if is_kink.any() or flat.any() or ties:
+        kinked = _dense(jd0, is_kink, (m, n))
         groups = kink_groups(kinked, _dense(jd0, failed, (m, n)), _dense(jd0, flat, (m, n)),
-                             tie_partners(p, ref, kinked, d, cols, h))
+                             tie_partners(p, ref, kinked, d, cols, h), ties)
         dense = jac.dense()
         joint = joint_kinks(p, ref, groups, dense, d, cols, h, sigma=sigma,
                             tol=_dense_tol(p, ref, pt, h, dense, jd0), out_index=outputs,

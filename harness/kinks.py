@@ -20,7 +20,7 @@ False
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -55,8 +55,8 @@ from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Entry
 
 __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
            "sample_patterns", "piece_gradients", "two_scales", "small_scale", "informative",
-           "small_arg_rounding", "kink_groups", "joint_kinks", "tie_partners", "FULL_HULL",
-           "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
+           "small_arg_rounding", "kink_groups", "joint_kinks", "tie_partners", "tie_probes",
+           "FULL_HULL", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
 
 def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
@@ -117,8 +117,81 @@ def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
     return {r: cs for r, cs in out.items() if cs}
 
 
+def tie_probes(p: Problem, ref: Ref, column: Callable[[int], np.ndarray], d: np.ndarray,
+               cols: Sequence[tuple[int, int, int]], h: float,
+               kink: tuple[np.ndarray, np.ndarray], failing: tuple[np.ndarray, np.ndarray],
+               ) -> dict[tuple[int, ...], list[int]]:
+    """Groups of columns tied exactly by value, with the rows to judge jointly on each: the
+    rows that a joint move of the group shows non-linear, or that FAIL coordinatewise in it.
+
+    The middle output of three equal values (a median, a sort's middle entry) is flat along
+    every single input: no kink, no coordinatewise disagreement, so neither the kinks' groups
+    nor their tie partners reach it - yet "nothing to any of them" is outside the hull, and
+    "all to the stable sort's middle" FAILs coordinatewise (numeric 0) while it is a piece.
+    A central difference along one random direction of every tied column at once (2
+    evaluations; distinct magnitudes, so no piece's gradient matches a wrong row by
+    symmetry) shows the first, then the same per group locates it; the coordinatewise FAIL
+    shows the second. Rows with a kink in a group are the kink groups' own. A trigger
+    only: the hull decides (``joint_kinks``). ``column(c)``: the analytic Jacobian's
+    column; ``kink``/``failing``: (rows, columns) of the entries that kink / FAIL."""
+    vals = np.concatenate([np.asarray(x, np.float64).ravel() for x in ref.xs])
+    offsets = np.cumsum([0] + [x.size for x in ref.xs])
+    v = np.array([vals[offsets[kk] + j] for kk, _, j in cols])
+    uniq, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    groups = [np.flatnonzero(inverse == g) for g in np.flatnonzero(
+        (counts >= 2) & (counts <= MAX_JOINT) & np.isfinite(uniq))]
+    if not groups:
+        return {}
+    m = column(0).size
+
+    def rows_of(entries: tuple[np.ndarray, np.ndarray], group: np.ndarray) -> np.ndarray:
+        out = np.zeros(m, bool)
+        out[entries[0][np.isin(entries[1], group)]] = True
+        return out
+    seq = getattr(p.rng.bit_generator, "seed_seq", None)
+    # a stream of its own: the rest of the check draws what it would without ties
+    rng = np.random.default_rng(seq.spawn(1)[0] if seq is not None else 0)
+    u = np.zeros(len(cols))
+    tied_cols = np.concatenate(groups)
+    u[tied_cols] = (rng.uniform(0.5, 1.0, tied_cols.size)
+                    * rng.choice([-1.0, 1.0], tied_cols.size) * d[tied_cols])
+
+    def moved(group: np.ndarray) -> np.ndarray:
+        ys = []
+        for sign in (1.0, -1.0):
+            xs = [x.copy() for x in ref.xs]
+            for c in group:
+                kk, _, j = cols[c]
+                xs[kk].flat[j] = xs[kk].flat[j] + sign * h * u[c]
+            got = p.forward(xs, ref.forward)
+            if [(y.shape, y.dtype) for y in got] != [(y.shape, y.dtype) for y in ref.ys]:
+                return np.zeros(m, bool)
+            ys.append(np.concatenate([np.asarray(y, np.float64).ravel() for y in got
+                                      if y.dtype.kind == "f"]))
+        with np.errstate(all="ignore"):
+            num = (ys[0] - ys[1]) / (2 * h)
+            terms = np.stack([column(c) * u[c] for c in group], axis=1)
+            noise = SAFETY * 32 * ref.eps * (np.abs(ys[0]) + np.abs(ys[1])) / h
+            # far beyond round-off and the h^2 truncation of a smooth row: a piece's edge
+            off = (np.abs(num - terms.sum(axis=1))
+                   > 1e-4 * (np.abs(terms).sum(axis=1) + np.abs(num)) + noise)
+        return off & np.isfinite(num) & ~rows_of(kink, group)
+
+    anywhere = moved(tied_cols)
+    out: dict[tuple[int, ...], list[int]] = {}
+    for group in groups:
+        rows = rows_of(failing, group) & ~rows_of(kink, group)
+        if anywhere.any():
+            rows |= moved(group) if len(groups) > 1 else anywhere
+        if rows.any():
+            out[tuple(int(c) for c in group)] = [int(r) for r in np.flatnonzero(rows)]
+    return out
+
+
 def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None = None,
                 partners: dict[int, list[int]] | None = None,
+                ties: dict[tuple[int, ...], list[int]] | None = None,
                 ) -> dict[tuple[int, ...], list[int] | None]:
     """Sets of inputs (columns) to judge jointly, with the rows to judge on each (None:
     every row that depends on them).
@@ -129,7 +202,8 @@ def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None =
     must be a limit of nearby ones). A row that FAILs coordinatewise in a column while it
     has kinks elsewhere is judged on its kinks' set plus that column (clip at t == lo == hi:
     t alone moves nothing, yet TF's gradient to t is the piece lo < t < hi), and so is a
-    row with ``partners`` (``tie_partners``: columns tied with its kinks)."""
+    row with ``partners`` (``tie_partners``: columns tied with its kinks), and the rows
+    ``ties`` names (``tie_probes``: exact ties no single column shows)."""
     parent = {int(c): int(c) for c in np.flatnonzero(kink.any(axis=0))}
 
     def root(c: int) -> int:
@@ -157,6 +231,9 @@ def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None =
             ks = tuple(sorted(members[root(kinks[0])] | beside))
             if groups.get(ks, []) is not None:
                 groups.setdefault(ks, []).append(r)
+    for ks, only in (ties or {}).items():
+        if groups.get(ks, []) is not None:
+            groups.setdefault(ks, []).extend(r for r in only if r not in groups.get(ks, []))
     # A row with no kink at all whose failing entries look flat (the numeric slope nearer 0
     # than the analytic one): a piece may exist only within a sliver narrower than every
     # step (t = 0 between lo = -1e-30 and hi = 0). Judged on those entries alone, sampled

@@ -145,6 +145,51 @@ def test_sort_that_drops_a_tied_entry_fails():
     assert r.verdict == FAIL
 
 
+def _median_of_three(rule):
+    """The middle of three inputs (elementwise) and a VJP sending the gradient by ``rule``
+    at ties: "middle" to the stable sort's middle, "split" equally among the tied,
+    "all" to every tied input, "none" to none of them."""
+    def vjp(xs, gs):
+        st = np.stack(xs)
+        out = np.zeros_like(st)
+        for i in range(st.shape[1]):
+            mid = np.argsort(st[:, i], kind="stable")[1]
+            tied = np.flatnonzero(st[:, i] == st[mid, i])
+            if rule == "middle" or tied.size == 1:
+                out[mid, i] = gs[0][i]
+            elif rule == "split":
+                out[tied, i] = gs[0][i] / tied.size
+            elif rule == "all":
+                out[tied, i] = gs[0][i]
+        return tuple(out)
+    return (lambda a, b, c: np.median(np.stack([a, b, c]), axis=0)), vjp
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("rule", "verdict"), [("middle", PASS), ("split", PASS),
+                                               ("all", FAIL), ("none", FAIL)])
+def test_median_at_a_three_way_tie_no_single_input_moves(mode, rule, verdict):
+    # every input alone is flat at (1, 1, 1): only a joint move shows the pieces, so the
+    # middle's gradient (a piece, numeric 0 along it alone) PASSes and "none" FAILs
+    f, vjp = _median_of_three(rule)
+    for xs in ([np.array([1.0]), np.array([1.0]), np.array([1.0])],
+               [np.array([1.0, 2.0, 0.5]), np.array([1.0, 2.0, 0.7]),
+                np.array([1.0, 2.5, 0.9])]):
+        for seed in SEEDS:
+            r = check_vjp(f, vjp, xs, mode=mode, seed=seed)
+            assert r.verdict == verdict, str(r)
+
+
+def test_exact_ties_of_a_smooth_function_cost_two_evaluations_in_full_mode():
+    # the tie probe moves every tied column at once: a smooth function shows no piece edge
+    x = np.array([1.0, 1.0, 2.0, 2.0, 3.0, -0.5])
+    tanh_vjp = lambda xs, gs: (gs[0] * (1 - np.tanh(xs[0]) ** 2),)
+    tied = check_vjp(np.tanh, tanh_vjp, [x], mode="full")
+    apart = check_vjp(np.tanh, tanh_vjp, [x + np.arange(6) * 1e-3], mode="full")
+    assert tied.verdict == apart.verdict == PASS
+    assert tied.evaluations["forward"] == apart.evaluations["forward"] + 2
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("value", "verdict"), [(0.0, PASS), (1.0, PASS), (-1.0, PASS),
                                                 (2.0, FAIL)])
