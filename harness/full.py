@@ -46,7 +46,14 @@ from gradverify.harness.full_pass import (
     first_pass,
     transposed_blocks,
 )
-from gradverify.harness.kinks import joint_kinks, kink_groups, tie_partners, tie_probes
+from gradverify.harness.kinks import (
+    exact_ties,
+    joint_kinks,
+    kink_groups,
+    tie_moves,
+    tie_partners,
+    tie_rows,
+)
 from gradverify.harness.lines import (
     Ref,
     finite_abs,
@@ -154,6 +161,11 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
 
     # -- first pass: central differences, two evaluations per column --------------------------
     jd0 = first_pass(p, ref, cols, jac, pt, h, shapes, stable)
+    # exact ties no single column moves (a median of three equal values): moved jointly at
+    # the first pass's own steps, before the ladder refines what it computed
+    tied = exact_ties(ref, cols)
+    moves = tie_moves(p, ref, tied, (jd0.row, jd0.col, jd0.numeric, jd0.tol), m, d, cols,
+                      h) if tied else {}
     sharpened = coarse_pass(p, ref, cols, pt, h, shapes, jd0)
     code, tol, kind = jd0.code, jd0.tol, jd0.kind
 
@@ -202,8 +214,8 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     with np.errstate(invalid="ignore"):
         flat = failed & (3 * np.abs(jd0.numeric) < np.abs(jd0.numeric - jd0.analytic))
     is_kink = kind == _KIND["kink"]
-    ties = tie_probes(p, ref, jac.column, d, cols, h, (jd0.row[is_kink], jd0.col[is_kink]),
-                      (jd0.row[failed], jd0.col[failed]))
+    ties = tie_rows(moves, m, (jd0.row[is_kink], jd0.col[is_kink]),
+                    (jd0.row[flat], jd0.col[flat]), tied)
     if is_kink.any() or flat.any() or ties:
         kinked = _dense(jd0, is_kink, (m, n))
         groups = kink_groups(kinked, _dense(jd0, failed, (m, n)), _dense(jd0, flat, (m, n)),

@@ -20,7 +20,7 @@ False
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from gradverify.harness.kink_samples import (
     sample_patterns,
     small_arg_rounding,
     small_scale,
+    steady_within,
     tied,
     two_scales,
 )
@@ -55,7 +56,8 @@ from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Entry
 
 __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
            "sample_patterns", "piece_gradients", "two_scales", "small_scale", "informative",
-           "small_arg_rounding", "kink_groups", "joint_kinks", "tie_partners", "tie_probes",
+           "small_arg_rounding", "kink_groups", "joint_kinks", "tie_partners", "tie_moves",
+           "tie_rows", "exact_ties",
            "FULL_HULL", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
 
@@ -117,45 +119,38 @@ def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
     return {r: cs for r, cs in out.items() if cs}
 
 
-def tie_probes(p: Problem, ref: Ref, column: Callable[[int], np.ndarray], d: np.ndarray,
-               cols: Sequence[tuple[int, int, int]], h: float,
-               kink: tuple[np.ndarray, np.ndarray], failing: tuple[np.ndarray, np.ndarray],
-               ) -> dict[tuple[int, ...], list[int]]:
-    """Groups of columns tied exactly by value, with the rows to judge jointly on each: the
-    rows that a joint move of the group shows non-linear, or that FAIL coordinatewise in it.
+def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
+              first: tuple[np.ndarray, ...], m: int, d: np.ndarray,
+              cols: Sequence[tuple[int, int, int]], h: float,
+              ) -> dict[tuple[int, ...], np.ndarray]:
+    """The tie groups (``exact_ties``), each with the rows a joint move of the group shows
+    non-linear (full mode, right after its first pass).
 
     The middle output of three equal values (a median, a sort's middle entry) is flat along
-    every single input: no kink, no coordinatewise disagreement, so neither the kinks' groups
-    nor their tie partners reach it - yet "nothing to any of them" is outside the hull, and
-    "all to the stable sort's middle" FAILs coordinatewise (numeric 0) while it is a piece.
-    A central difference along one random direction of every tied column at once (2
-    evaluations; distinct magnitudes, so no piece's gradient matches a wrong row by
-    symmetry) shows the first, then the same per group locates it; the coordinatewise FAIL
-    shows the second. Rows with a kink in a group are the kink groups' own. A trigger
-    only: the hull decides (``joint_kinks``). ``column(c)``: the analytic Jacobian's
-    column; ``kink``/``failing``: (rows, columns) of the entries that kink / FAIL."""
-    vals = np.concatenate([np.asarray(x, np.float64).ravel() for x in ref.xs])
-    offsets = np.cumsum([0] + [x.size for x in ref.xs])
-    v = np.array([vals[offsets[kk] + j] for kk, _, j in cols])
-    uniq, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    groups = [np.flatnonzero(inverse == g) for g in np.flatnonzero(
-        (counts >= 2) & (counts <= MAX_JOINT) & np.isfinite(uniq))]
-    if not groups:
+    every single input: no kink, and with "nothing to any of them" no coordinatewise
+    disagreement, so neither the kinks' groups nor their tie partners reach it. Every tied
+    column is moved at once, by its first-pass step with a random sign (2 evaluations,
+    whatever the number of ties); the central difference must equal the signed sum of the
+    first pass's single-column differences at the same steps - exactly so for an
+    elementwise function, up to round-off and the h^2 cross terms for any smooth one -
+    while a piece's edge at the tie makes it differ by the order of the row itself. Then 2
+    evaluations per group locate a difference. ``first``: the first pass's judged entries
+    (rows, columns, numeric df/dx, tolerance per unit step)."""
+    if not ties:
         return {}
-    m = column(0).size
-
-    def rows_of(entries: tuple[np.ndarray, np.ndarray], group: np.ndarray) -> np.ndarray:
-        out = np.zeros(m, bool)
-        out[entries[0][np.isin(entries[1], group)]] = True
-        return out
+    groups = [np.array(g) for g in ties]
     seq = getattr(p.rng.bit_generator, "seed_seq", None)
     # a stream of its own: the rest of the check draws what it would without ties
     rng = np.random.default_rng(seq.spawn(1)[0] if seq is not None else 0)
-    u = np.zeros(len(cols))
+    signs = np.zeros(len(cols))
     tied_cols = np.concatenate(groups)
-    u[tied_cols] = (rng.uniform(0.5, 1.0, tied_cols.size)
-                    * rng.choice([-1.0, 1.0], tied_cols.size) * d[tied_cols])
+    signs[tied_cols] = rng.choice([-1.0, 1.0], tied_cols.size)
+    rows_f, cols_f, num_f, tol_f = first
+    keep = np.isin(cols_f, tied_cols)
+    rows_f, cols_f = rows_f[keep], cols_f[keep]
+    # the single-column differences along d, and their tolerances, per row
+    single = num_f[keep] * d[cols_f] * signs[cols_f]
+    single_tol = tol_f[keep]
 
     def moved(group: np.ndarray) -> np.ndarray:
         ys = []
@@ -163,30 +158,55 @@ def tie_probes(p: Problem, ref: Ref, column: Callable[[int], np.ndarray], d: np.
             xs = [x.copy() for x in ref.xs]
             for c in group:
                 kk, _, j = cols[c]
-                xs[kk].flat[j] = xs[kk].flat[j] + sign * h * u[c]
+                xs[kk].flat[j] = xs[kk].flat[j] + sign * h * signs[c] * d[c]
             got = p.forward(xs, ref.forward)
             if [(y.shape, y.dtype) for y in got] != [(y.shape, y.dtype) for y in ref.ys]:
                 return np.zeros(m, bool)
             ys.append(np.concatenate([np.asarray(y, np.float64).ravel() for y in got
                                       if y.dtype.kind == "f"]))
+        part = np.isin(cols_f, group)
         with np.errstate(all="ignore"):
-            num = (ys[0] - ys[1]) / (2 * h)
-            terms = np.stack([column(c) * u[c] for c in group], axis=1)
-            noise = SAFETY * 32 * ref.eps * (np.abs(ys[0]) + np.abs(ys[1])) / h
-            # far beyond round-off and the h^2 truncation of a smooth row: a piece's edge
-            off = (np.abs(num - terms.sum(axis=1))
-                   > 1e-4 * (np.abs(terms).sum(axis=1) + np.abs(num)) + noise)
-        return off & np.isfinite(num) & ~rows_of(kink, group)
+            joint = (ys[0] - ys[1]) / (2 * h)
+            total = np.bincount(rows_f[part], single[part], minlength=m)
+            allowed = (np.bincount(rows_f[part], single_tol[part], minlength=m)
+                       + SAFETY * 32 * ref.eps * (np.abs(ys[0]) + np.abs(ys[1])) / h
+                       + 1e-6 * (np.abs(joint) + np.abs(total)))  # cross terms ~ h^2
+            return np.isfinite(joint) & (np.abs(joint - total) > allowed)
 
     anywhere = moved(tied_cols)
+    if not anywhere.any():
+        return {}
+    return {tuple(int(c) for c in g): (moved(g) if len(groups) > 1 else anywhere)
+            for g in groups}
+
+
+def tie_rows(moves: dict[tuple[int, ...], np.ndarray], m: int,
+             kink: tuple[np.ndarray, np.ndarray], flat: tuple[np.ndarray, np.ndarray],
+             groups: Sequence[tuple[int, ...]] = ()) -> dict[tuple[int, ...], list[int]]:
+    """The rows to judge on each tie group (``tie_moves``' groups and ``groups``): those
+    that moved non-linearly, or FAIL looking flat in it (the stable sort's middle gets the
+    gradient, numeric 0 along it alone; a smooth row's FAIL stays coordinatewise, judged
+    at the ladder's resolution), without a kink there (the kink groups' own).
+    ``kink``/``flat``: (rows, columns) of the entries that kink / FAIL looking flat."""
+    def rows_of(entries: tuple[np.ndarray, np.ndarray], group: tuple[int, ...]) -> np.ndarray:
+        out = np.zeros(m, bool)
+        out[entries[0][np.isin(entries[1], group)]] = True
+        return out
     out: dict[tuple[int, ...], list[int]] = {}
-    for group in groups:
-        rows = rows_of(failing, group) & ~rows_of(kink, group)
-        if anywhere.any():
-            rows |= moved(group) if len(groups) > 1 else anywhere
+    for g in set(moves) | set(groups):
+        rows = (moves.get(g, np.zeros(m, bool)) | rows_of(flat, g)) & ~rows_of(kink, g)
         if rows.any():
-            out[tuple(int(c) for c in group)] = [int(r) for r in np.flatnonzero(rows)]
+            out[g] = [int(r) for r in np.flatnonzero(rows)]
     return out
+
+
+def exact_ties(ref: Ref, cols: Sequence[tuple[int, int, int]]) -> list[tuple[int, ...]]:
+    """The groups of 2 to MAX_JOINT columns with exactly equal values."""
+    v = np.array([float(ref.xs[kk].flat[j]) for kk, _, j in cols])
+    uniq, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    return [tuple(int(c) for c in np.flatnonzero(inverse == g)) for g in np.flatnonzero(
+        (counts >= 2) & (counts <= MAX_JOINT) & np.isfinite(uniq))]
 
 
 def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None = None,
@@ -329,6 +349,8 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                     jumpy = jumps_within(p, ref, coords, h)
                 if jumpy[r]:  # the samples cross jumps: no piece gradients to judge by
                     e.verdict, e.note = INCONCLUSIVE, JUMPS_NOTE
+                elif steady_within(p, ref, coords, h)[r]:  # memoised: the same points
+                    e.verdict, e.note = INCONCLUSIVE, STEADY_NOTE
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e
     return out
@@ -337,6 +359,11 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
 JUMPS_NOTE = Reason.JUMPS_WITHIN_STEP.text(
     "the function jumps within every step tried (differences do not shrink with the step), "
     "so no difference quotient is a gradient of a piece")
+
+
+STEADY_NOTE = Reason.STRUCTURE_BELOW_STEP.text(
+    "the function changes by one fixed amount at every step tried, down to the finest: "
+    "its pieces lie below every step, so the sampled ones are not the function's")
 
 
 def _own_support(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,

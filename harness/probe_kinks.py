@@ -38,6 +38,7 @@ from gradverify.harness.kink_samples import (
     piece_gradients,
     row_hulls,
     small_arg_rounding,
+    steady_within,
     tied,
     two_scales,
 )
@@ -114,14 +115,19 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
                 "hull of the pieces' gradients")
     names = ", ".join(f"{e.input_name}{list(e.index)}" for e in coords)
     near = pts[int(np.argmin(np.sum((pts - a) ** 2, axis=1)))]
-    if jumps_within(probe.p, ref, coords3, h, reduce=lambda y: np.array([cts @ (y - y0)]))[0]:
-        # the samples cross jumps (floormod(1e15, 3)): no piece gradients to judge by
+    along = lambda y: np.array([cts @ (y - y0)])  # the probe's channel
+    jumpy = jumps_within(probe.p, ref, coords3, h, reduce=along)[0]
+    if jumpy or steady_within(probe.p, ref, coords3, h, reduce=along)[0]:
+        # the samples cross jumps (floormod(1e15, 3)), or every step lands beyond pieces
+        # far below it (softmax at the tie (1e30, 1e30)): no piece gradients to judge by
+        why = (Reason.JUMPS_WITHIN_STEP.text(f"at {names}: the function jumps within every "
+                                             "step tried") if jumpy else
+               Reason.STRUCTURE_BELOW_STEP.text(f"at {names}: the function changes by one "
+                                                "fixed amount at every step tried"))
         entry = Entry(input=coords[0].input, input_name=coords[0].input_name,
                       index=coords[0].index, analytic=coords[0].analytic,
                       numeric=float(near[0] / scale[0]), bound=0.0, tolerance=np.inf,
-                      step=0.0, verdict=INCONCLUSIVE, kind="joint kink",
-                      note=Reason.JUMPS_WITHIN_STEP.text(
-                          f"at {names}: the function jumps within every step tried"))
+                      step=0.0, verdict=INCONCLUSIVE, kind="joint kink", note=why)
         return INCONCLUSIVE, [entry], None
     entry = Entry(input=coords[0].input, input_name=coords[0].input_name,
                   index=coords[0].index, analytic=coords[0].analytic,

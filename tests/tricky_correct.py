@@ -236,4 +236,11 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      [np.concatenate([np.zeros(23), [3.54547068e-192, -100124.0, 0.0, 1e-09]]).reshape(3, 3, 3)],
      1,
      {Reason.ROUNDED_AWAY}),
+    # equal huge logits: softmax is a ramp of width ~1 between two flat sides, and float64's
+    # spacing there is 1.4e14 (1e30) or 1.6e4 (1e20): every step lands on a flat side, so
+    # the pieces sampled around the tie (0) are not the ramp's (both modes FAILed)
+    ("softmax at tied logits 1e30", lambda z: tf.nn.softmax(z),
+     [np.array([1e30, 1e30])], 1, {Reason.STRUCTURE_BELOW_STEP}),
+    ("softmax at tied logits 1e20 beside 5", lambda z: tf.nn.softmax(z),
+     [np.array([[1e20, 1e20, 5.0], [1.0, 2.0, 3.0]])], 1, {Reason.STRUCTURE_BELOW_STEP}),
 ]
