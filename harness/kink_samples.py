@@ -304,18 +304,40 @@ def jumps_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
 
 def steady_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
                   reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
-    """Per channel: along some coordinate and side, does f change by one non-zero amount
-    (within a factor 2) at every one of the eight steps, down to the finest? Its structure
-    then lies below every step tried: softmax at the tie (1e30, 1e30) is a ramp of width
-    ~1 where float64's own spacing is 1.4e14, so every step lands on a flat side and the
-    pieces sampled (0) are not the ramp's. A piecewise-linear function at an exact tie
-    changes like t, never by a constant, so its tie faults stay FAILs; the same evaluations
-    as :func:`jumps_within` (memoised)."""
+    """Per channel: along some coordinate, does f change by one non-zero amount (within a
+    factor 2) at every one of the eight steps on BOTH sides, and by about as much one
+    spacing of x away? Its structure then lies below any step float can take: softmax at
+    the tie (1e30, 1e30) is a ramp of width ~1 where float64's spacing is 1.4e14, so every
+    step lands on a flat side and the pieces sampled (0) are not the ramp's. A piecewise-
+    linear function changes like t on at least one side of each coordinate (max(a, b) with
+    b a relative 1e-12 above a: b down is flat beyond the sliver, b up is the piece b),
+    and a sliver wider than x's spacing shows its slope one spacing away, so their faults
+    stay FAILs. The rungs are :func:`jumps_within`'s (memoised), plus 2 evaluations per
+    coordinate flagged."""
     y0, lines = _one_sided(p, ref, coords, h, reduce)
     out = np.zeros(np.shape(y0), bool)
-    for diffs, _ in lines:
+    if len(lines) < 2 * len(coords):
+        return out  # a sample left the domain
+
+    def steady(diffs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         size = np.abs(np.array(diffs))
-        out |= (np.min(size, axis=0) > 0) & (np.max(size, axis=0) <= 2 * np.min(size, axis=0))
+        return ((np.min(size, axis=0) > 0) & (np.max(size, axis=0) <= 2 * np.min(size, axis=0)),
+                np.array(diffs)[-1])
+    for c, (kk, j, _) in enumerate(coords):
+        (up, last_up), (down, last_down) = steady(lines[2 * c][0]), steady(lines[2 * c + 1][0])
+        both = up & down
+        if not both.any():
+            continue
+        x = ref.xs[kk].flat[j]
+        for side, last in ((np.inf, last_up), (-np.inf, last_down)):
+            y = _outputs(p, ref, {(kk, j): float(np.nextafter(x, side))})
+            if y is None:
+                both[:] = False
+                break
+            with np.errstate(invalid="ignore"):
+                moved = y if reduce is None else reduce(y)
+                both &= np.abs(moved - y0) >= 0.5 * np.abs(last)
+        out |= both
     return out
 
 
