@@ -33,19 +33,18 @@ from gradverify.harness.hull import (
     in_minkowski,
     minkowski_contains,
 )
+from gradverify.harness.kink_jumps import jumps_within, steady_within
 from gradverify.harness.kink_samples import (
     MAX_JOINT,
     MAX_ROWS,
     MAX_SUPPORTS,
     curving,
     informative,
-    jumps_within,
     piece_gradients,
     row_hulls,
     sample_patterns,
     small_arg_rounding,
     small_scale,
-    steady_within,
     tied,
     two_scales,
 )

@@ -29,16 +29,15 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
 from gradverify.harness.hull import hull_contains, in_hull, in_minkowski
+from gradverify.harness.kink_jumps import jumps_within, steady_within
 from gradverify.harness.kink_samples import (
     MAX_JOINT,
     MAX_ROWS,
     informative,
-    jumps_within,
     memo_of,
     piece_gradients,
     row_hulls,
     small_arg_rounding,
-    steady_within,
     tied,
     two_scales,
 )

@@ -1,0 +1,105 @@
+"""Jumps and structure below every step, at the points a joint kink judgement samples: when
+the analytic row is outside the hull of the sampled pieces, is that evidence? Not when f
+jumps within every step (the "pieces" are quotients across jumps), nor when it changes by
+one fixed amount however small the step (its pieces lie below any step float can take)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from gradverify.harness.calls import Problem
+from gradverify.harness.kink_samples import _INNER, _outputs, grow_like_jumps
+from gradverify.harness.lines import Ref
+
+__all__ = ["jumps_within", "steady_within"]
+
+
+def _one_sided(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
+               reduce: Callable[[np.ndarray], np.ndarray] | None,
+               ) -> tuple[np.ndarray, list[tuple[list[np.ndarray], list[float]]]]:
+    """The outputs at x (reduced) and, per coordinate and side, the differences
+    ``f(x +- t) - f(x)`` at eight steps t, each a quarter of the one before, from the joint
+    sampling's difference step down (round-off level differences as 0); memoised."""
+    if reduce is None:
+        def reduce(y: np.ndarray) -> np.ndarray:
+            return y
+    k = len(coords)
+    y0 = reduce(np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
+                                if y.dtype.kind == "f"]))
+    t0 = h * _INNER * min(1.0 / max(k - 1, 1), 0.5) * max(s for _, _, s in coords)
+    lines = []
+    for kk, j, _ in coords:
+        x = ref.xs[kk].flat[j]
+        for sign in (1.0, -1.0):
+            diffs, steps = [], [t0 / 4 ** r for r in range(8)]
+            for t in steps:
+                moved = float(ref.xs[kk].dtype.type(x + sign * t))
+                y = _outputs(p, ref, {(kk, j): moved})
+                if y is None:
+                    return y0, lines
+                y = reduce(y)
+                floor = 4 * 32 * ref.eps * np.fmax(np.abs(y), np.abs(y0))
+                with np.errstate(invalid="ignore"):
+                    dy = y - y0
+                diffs.append(np.where(np.abs(dy) > floor, dy, 0.0))
+            lines.append((diffs, steps))
+    return y0, lines
+
+
+def jumps_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
+                 reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Per channel: does f jump within the sampling step along some coordinate of
+    ``coords``? Then the sampled "pieces" are difference quotients across jumps, not
+    gradients, and a point outside their hull proves nothing (floormod(1e15, 3): period 3,
+    every step of 1e8 crosses millions of jumps; the derivative at x exists, no step
+    resolves it).
+
+    The differences ``f(x +- t) - f(x)`` at eight steps t (:func:`_one_sided`), judged by
+    :func:`grow_like_jumps` along each coordinate and side. Evaluated only where a joint
+    judgement would FAIL (16 evaluations per coordinate)."""
+    y0, lines = _one_sided(p, ref, coords, h, reduce)
+    out = np.zeros(np.shape(y0), bool)
+    for diffs, steps in lines:
+        out |= grow_like_jumps(diffs, steps)
+    return out
+
+
+def steady_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
+                  reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Per channel: along some coordinate, does f change by one non-zero amount (within a
+    factor 2) at every one of the eight steps on BOTH sides, and by about as much one
+    spacing of x away? Its structure then lies below any step float can take: softmax at
+    the tie (1e30, 1e30) is a ramp of width ~1 where float64's spacing is 1.4e14, so every
+    step lands on a flat side and the pieces sampled (0) are not the ramp's. A piecewise-
+    linear function changes like t on at least one side of each coordinate (max(a, b) with
+    b a relative 1e-12 above a: b down is flat beyond the sliver, b up is the piece b),
+    and a sliver wider than x's spacing shows its slope one spacing away, so their faults
+    stay FAILs. The rungs are :func:`jumps_within`'s (memoised), plus 2 evaluations per
+    coordinate flagged."""
+    y0, lines = _one_sided(p, ref, coords, h, reduce)
+    out = np.zeros(np.shape(y0), bool)
+    if len(lines) < 2 * len(coords):
+        return out  # a sample left the domain
+
+    def steady(diffs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        size = np.abs(np.array(diffs))
+        return ((np.min(size, axis=0) > 0) & (np.max(size, axis=0) <= 2 * np.min(size, axis=0)),
+                np.array(diffs)[-1])
+    for c, (kk, j, _) in enumerate(coords):
+        (up, last_up), (down, last_down) = steady(lines[2 * c][0]), steady(lines[2 * c + 1][0])
+        both = up & down
+        if not both.any():
+            continue
+        x = ref.xs[kk].flat[j]
+        for side, last in ((np.inf, last_up), (-np.inf, last_down)):
+            y = _outputs(p, ref, {(kk, j): float(np.nextafter(x, side))})
+            if y is None:
+                both[:] = False
+                break
+            with np.errstate(invalid="ignore"):
+                moved = y if reduce is None else reduce(y)
+                both &= np.abs(moved - y0) >= 0.5 * np.abs(last)
+        out |= both
+    return out
