@@ -46,14 +46,8 @@ from gradverify.harness.full_pass import (
     first_pass,
     transposed_blocks,
 )
-from gradverify.harness.kinks import (
-    exact_ties,
-    joint_kinks,
-    kink_groups,
-    tie_moves,
-    tie_partners,
-    tie_rows,
-)
+from gradverify.harness.kink_ties import exact_ties, tie_moves, tie_rows
+from gradverify.harness.kinks import joint_kinks, kink_groups, tie_partners
 from gradverify.harness.lines import (
     Ref,
     finite_abs,
