@@ -179,7 +179,6 @@ def quick(line: Line, h: float, c_round: float = C_ROUND,
     est.value = np.where(finite, value, np.nan)
     b = est.budget
     b.truncation = np.where(finite, trunc, np.inf)
-    # small factors first: eps |phi| underflows on subnormal lines, eps |phi| / h does not
     b.output_roundoff = np.where(finite, mag * (c_round * line.eps * amp), 0.0)
     b.argument_rounding = np.where(finite, arg * (line.eps * amp), 0.0)
     b.cancellation = np.where(finite, C_NOISE * np.broadcast_to(sigma, (n,)) * amp, 0.0)
@@ -244,7 +243,8 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         # Richardson (r2 c_k - c_{k-1}) / (r2 - 1) amplifies a per-point error e into
         # e (r2 + 1/ratio) / ((r2 - 1) h_k).
         amp = (r2 + 1 / ratio) / (r2 - 1) / hs[:, None]
-        out_round = mags * (c_round * eps * amp)  # (as in quick)
+        # small factors first: eps |phi| underflows on subnormal lines, eps |phi| / h not
+        out_round = mags * (c_round * eps * amp)
         arg_round = args * (eps * amp)
         cancel = C_NOISE * sigma[None, :] * amp
         bound = np.where(pair_ok, spread + out_round + arg_round + cancel, np.inf)
