@@ -241,9 +241,8 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         spread = np.fmax(left, right)
         spread = np.where(np.isnan(spread), np.inf, spread)
         # Richardson (r2 c_k - c_{k-1}) / (r2 - 1) amplifies a per-point error e into
-        # e (r2 + 1/ratio) / ((r2 - 1) h_k).
+        # e (r2 + 1/ratio) / ((r2 - 1) h_k); eps times it first (eps |phi| underflows).
         amp = (r2 + 1 / ratio) / (r2 - 1) / hs[:, None]
-        # small factors first: eps |phi| underflows on subnormal lines, eps |phi| / h not
         out_round = mags * (c_round * eps * amp)
         arg_round = args * (eps * amp)
         cancel = C_NOISE * sigma[None, :] * amp
