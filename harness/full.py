@@ -158,8 +158,8 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     # exact ties no single column moves (a median of three equal values): moved jointly at
     # the first pass's own steps, before the ladder refines what it computed
     tied = exact_ties(ref, cols)
-    moves = tie_moves(p, ref, tied, (jd0.row, jd0.col, jd0.numeric, jd0.tol), m, d, cols,
-                      h) if tied else {}
+    moves = tie_moves(p, ref, tied, (jd0.row, jd0.col, jd0.numeric, jd0.tol,
+                                     jd0.code == UNDECIDED), m, d, cols, h) if tied else {}
     sharpened = coarse_pass(p, ref, cols, pt, h, shapes, jd0)
     code, tol, kind = jd0.code, jd0.tol, jd0.kind
 
@@ -208,7 +208,8 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     with np.errstate(invalid="ignore"):
         flat = failed & (3 * np.abs(jd0.numeric) < np.abs(jd0.numeric - jd0.analytic))
     is_kink = kind == _KIND["kink"]
-    ties = tie_rows(moves, m, (jd0.row[is_kink], jd0.col[is_kink]),
+    rough = kind != _KIND["smooth"]  # a kink's or a jump's row is not a hidden tie's
+    ties = tie_rows(moves, m, (jd0.row[rough], jd0.col[rough]),
                     (jd0.row[flat], jd0.col[flat]), tied)
     if is_kink.any() or flat.any() or ties:
         kinked = _dense(jd0, is_kink, (m, n))

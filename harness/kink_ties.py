@@ -33,8 +33,11 @@ def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
     first pass's single-column differences at the same steps - exactly so for an
     elementwise function, up to round-off and the h^2 cross terms for any smooth one -
     while a piece's edge at the tie makes it differ by the order of the row itself. Then 2
-    evaluations per group locate a difference. ``first``: the first pass's judged entries
-    (rows, columns, numeric df/dx, tolerance per unit step)."""
+    evaluations per group locate a difference. Only rows the first pass decided on every
+    entry of the group are compared: an undecided one's step is too coarse for it (softmax
+    stepped at the scale of -1e5 beside it), and its ladder judges it. ``first``: the
+    first pass's judged entries (rows, columns, numeric df/dx, tolerance per unit step,
+    undecided)."""
     if not ties:
         return {}
     groups = [np.array(g) for g in ties]
@@ -44,9 +47,11 @@ def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
     signs = np.zeros(len(cols))
     tied_cols = np.concatenate(groups)
     signs[tied_cols] = rng.choice([-1.0, 1.0], tied_cols.size)
-    rows_f, cols_f, num_f, tol_f = first
+    rows_f, cols_f, num_f, tol_f, undecided = first
     keep = np.isin(cols_f, tied_cols)
     rows_f, cols_f = rows_f[keep], cols_f[keep]
+    coarse = np.zeros(m, bool)  # rows the first pass left undecided in some tied column
+    coarse[rows_f[undecided[keep]]] = True
     # the single-column differences along d, and their tolerances, per row
     single = num_f[keep] * d[cols_f] * signs[cols_f]
     single_tol = tol_f[keep]
@@ -70,7 +75,7 @@ def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
             allowed = (np.bincount(rows_f[part], single_tol[part], minlength=m)
                        + SAFETY * 32 * ref.eps * (np.abs(ys[0]) + np.abs(ys[1])) / h
                        + 1e-6 * (np.abs(joint) + np.abs(total)))  # cross terms ~ h^2
-            return np.isfinite(joint) & (np.abs(joint - total) > allowed)
+            return np.isfinite(joint) & (np.abs(joint - total) > allowed) & ~coarse
 
     anywhere = moved(tied_cols)
     if not anywhere.any():
@@ -85,8 +90,9 @@ def tie_rows(moves: dict[tuple[int, ...], np.ndarray], m: int,
     """The rows to judge on each tie group (``tie_moves``' groups and ``groups``): those
     that moved non-linearly, or FAIL looking flat in it (the stable sort's middle gets the
     gradient, numeric 0 along it alone; a smooth row's FAIL stays coordinatewise, judged
-    at the ladder's resolution), without a kink there (the kink groups' own).
-    ``kink``/``flat``: (rows, columns) of the entries that kink / FAIL looking flat."""
+    at the ladder's resolution), without a kink or jump there (the kink groups' own, or
+    no derivative). ``kink``/``flat``: (rows, columns) of the entries that kink or jump /
+    FAIL looking flat."""
     def rows_of(entries: tuple[np.ndarray, np.ndarray], group: tuple[int, ...]) -> np.ndarray:
         out = np.zeros(m, bool)
         out[entries[0][np.isin(entries[1], group)]] = True
