@@ -150,8 +150,10 @@ class TorchFunction:
         self._graph: tuple[list[torch.Tensor], list[torch.Tensor], list[np.ndarray]
                            ] | None = None
         # The first evaluation, with autograd: it serves the harness's first VJPs at this
-        # point too (its leaves are private copies, so they keep holding the point).
-        outs = self._graph_at([np.array(a) for a in self.arrays])[1]
+        # point too (its leaves are private copies, so they keep holding the point; the
+        # point they are compared with is self.arrays, which no call writes to: the
+        # harness evaluates on copies of its own).
+        outs = self._graph_at([np.array(a) for a in self.arrays], list(self.arrays))[1]
         # ... and the harness's first forward at the point (take_evaluation): copies, so
         # that nothing the harness does to them reaches the tensors autograd saved
         self._first: list[np.ndarray] | None = [np.array(_to_numpy(o)) for o in outs]
@@ -194,17 +196,20 @@ class TorchFunction:
             return self._call(leaves)
 
     def _graph_at(self, arrays: Sequence[np.ndarray],
+                  snapshot: list[np.ndarray] | None = None,
                   ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Leaves and outputs of a forward with autograd at ``arrays``, reused while the
         point is the same and its leaves (which share the first caller's memory, so that a
-        backward writing into its inputs still shows) are unchanged."""
+        backward writing into its inputs still shows) are unchanged. ``snapshot``: arrays
+        holding the point that nothing writes to (else a copy of ``arrays`` is kept)."""
         if self._graph is not None and _holds(self._graph[0], self._graph[2], arrays):
             return self._graph[0], self._graph[1]
         leaves = [self._tensor(a, k).detach().requires_grad_(True)
                   for k, a in enumerate(arrays)]
         with _grad_mode(True):
             outs = self._call(leaves)
-        self._graph = (leaves, outs, [np.array(a) for a in arrays])
+        self._graph = (leaves, outs, snapshot if snapshot is not None
+                       else [np.array(a) for a in arrays])
         return leaves, outs
 
     def _cotangent(self, a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
