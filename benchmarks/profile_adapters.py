@@ -88,7 +88,8 @@ def _jax_setup() -> tuple[list, Callable, Callable, Callable, Callable]:
     from jax.test_util import check_grads
 
     import gradverify.adapters.jax_function as jfm
-    from gradverify.jax import check, check_grads as ours_grads
+    from gradverify.jax import check
+    from gradverify.jax import check_grads as ours_grads
     try:
         from benchmarks.bench_jax_adapter import cases
     except ImportError:
