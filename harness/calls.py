@@ -115,7 +115,10 @@ class Problem:
     later ones are served from them (not counted). A forward may offer one it already
     made: ``forward.take_evaluation(xs)`` returning its outputs at exactly ``xs`` (once),
     or None (a framework adapter's forward with autograd, made for the VJP anyway); it is
-    counted as an evaluation, and the determinism check's second one is a real call.
+    counted as an evaluation, and the determinism check's second one is a real call. The
+    arrays it returns are the harness's own (the forward keeps no reference to them): they
+    are kept as they are, where a forward's own outputs are copied (a function may return
+    a buffer it overwrites on its next call).
     """
 
     def __init__(self, forward: Callable, vjp: Callable, inputs: Sequence[Any], *,
@@ -150,15 +153,15 @@ class Problem:
         ys = as_arrays(made if made is not None else
                        _call(fn, tuple(xs), "forward", self.timeout), "forward")
         if at_x:
-            self._remember_at_x(ys)
+            self._remember_at_x(ys, private=made is not None)
         return ys
 
-    def _remember_at_x(self, ys: list[np.ndarray]) -> None:
+    def _remember_at_x(self, ys: list[np.ndarray], private: bool = False) -> None:
         # Two evaluations at x that agree bit for bit (the determinism check's pair) settle
         # f(x): a later forward at exactly x (the precision check's) is served from them.
         # Not before: the determinism check needs two evaluations of its own.
         if self._first_at_x is None:
-            self._first_at_x = [y.copy() for y in ys]
+            self._first_at_x = list(ys) if private else [y.copy() for y in ys]
         elif len(ys) == len(self._first_at_x) and all(
                 a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(
                     a, b, equal_nan=a.dtype.kind == "f")) for a, b in zip(ys, self._first_at_x)):

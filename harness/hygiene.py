@@ -45,7 +45,9 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal shape, dtype and values (NaN equal to NaN)."""
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
-    if bool(np.all(a == b)):  # one pass in the common case; NaNs need the slow one
+    # one pass in the common case (the method, not np.all: its wrapper costs more than the
+    # comparison of a small array); NaNs need the slow one
+    if bool((a == b).all()):
         return True
     return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 

@@ -92,7 +92,7 @@ def output_structure(jf: Any, arrays: Sequence[np.ndarray]) -> list[Any]:
     eager evaluation (which also shows that the function runs)."""
     return remembered(jf, "outputs", arrays, lambda: [
         jax.ShapeDtypeStruct(np.shape(o), o.dtype)
-        for o in jf._flat(*[jf.leaves[k] for k in jf.positions])])
+        for o in jf._flat(*[jax.numpy.asarray(jf.leaves[k]) for k in jf.positions])])
 
 
 def compiled_program(jf: Any, kind: str, leaves: Sequence[Any], extra: Sequence[Any],

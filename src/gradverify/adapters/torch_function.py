@@ -17,8 +17,7 @@ for a low-precision input), which runs the same function on float64 tensors.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -104,16 +103,22 @@ def _holds(leaves: Sequence[torch.Tensor], snapshot: Sequence[np.ndarray],
         return False
 
 
-@contextlib.contextmanager
-def _grad_mode(enabled: bool) -> Iterator[None]:
-    """``torch.no_grad()`` / ``torch.enable_grad()`` without their objects: a check enters
-    one per evaluation, and their construction costs as much as a small op."""
-    before = torch.is_grad_enabled()
-    torch._C._set_grad_enabled(enabled)
-    try:
-        yield
-    finally:
-        torch._C._set_grad_enabled(before)
+class _grad_mode:  # noqa: N801 - used like torch.no_grad
+    """``torch.no_grad()`` / ``torch.enable_grad()`` at a fraction of their cost: a check
+    enters one per evaluation (a class with slots: 0.5 µs, against 1.1 µs for
+    ``torch.no_grad()`` and 1.0 µs for a ``contextlib`` generator)."""
+
+    __slots__ = ("enabled", "before")
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __enter__(self) -> None:
+        self.before = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(self.enabled)
+
+    def __exit__(self, *exc: object) -> None:
+        torch._C._set_grad_enabled(self.before)
 
 
 def _float_out(t: torch.Tensor) -> bool:
@@ -145,8 +150,10 @@ class TorchFunction:
         self._graph: tuple[list[torch.Tensor], list[torch.Tensor], list[np.ndarray]
                            ] | None = None
         # The first evaluation, with autograd: it serves the harness's first VJPs at this
-        # point too (its leaves are private copies, so they keep holding the point).
-        outs = self._graph_at([np.array(a) for a in self.arrays])[1]
+        # point too (its leaves are private copies, so they keep holding the point; the
+        # point they are compared with is self.arrays, which no call writes to: the
+        # harness evaluates on copies of its own).
+        outs = self._graph_at([np.array(a) for a in self.arrays], list(self.arrays))[1]
         # ... and the harness's first forward at the point (take_evaluation): copies, so
         # that nothing the harness does to them reaches the tensors autograd saved
         self._first: list[np.ndarray] | None = [np.array(_to_numpy(o)) for o in outs]
@@ -189,17 +196,20 @@ class TorchFunction:
             return self._call(leaves)
 
     def _graph_at(self, arrays: Sequence[np.ndarray],
+                  snapshot: list[np.ndarray] | None = None,
                   ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Leaves and outputs of a forward with autograd at ``arrays``, reused while the
         point is the same and its leaves (which share the first caller's memory, so that a
-        backward writing into its inputs still shows) are unchanged."""
+        backward writing into its inputs still shows) are unchanged. ``snapshot``: arrays
+        holding the point that nothing writes to (else a copy of ``arrays`` is kept)."""
         if self._graph is not None and _holds(self._graph[0], self._graph[2], arrays):
             return self._graph[0], self._graph[1]
         leaves = [self._tensor(a, k).detach().requires_grad_(True)
                   for k, a in enumerate(arrays)]
         with _grad_mode(True):
             outs = self._call(leaves)
-        self._graph = (leaves, outs, [np.array(a) for a in arrays])
+        self._graph = (leaves, outs, snapshot if snapshot is not None
+                       else [np.array(a) for a in arrays])
         return leaves, outs
 
     def _cotangent(self, a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
