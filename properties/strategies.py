@@ -453,7 +453,7 @@ def _draw_shapes(draw: Any, op: OpDef, tpl: dict[str, Any], attrs: dict[str, Any
     return out
 
 
-@functools.lru_cache(maxsize=1024)  # one strategy object per base shape (see values_in)
+@functools.lru_cache(maxsize=256)  # one strategy object per base shape (see values_in)
 def _base_or_other(base: tuple[int, ...]) -> st.SearchStrategy[tuple[int, ...]]:
     return st.one_of(st.just(base), shapes(max_rank=4))
 
@@ -567,7 +567,7 @@ def _builds(case: OpCase) -> bool:
 
 
 _BUILDS: dict[Any, tuple[OpDef, bool]] = {}
-_BUILDS_SIZE = 8192
+_BUILDS_SIZE = 4096
 
 
 def _build_key(case: OpCase) -> Any:
