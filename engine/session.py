@@ -288,7 +288,9 @@ class Session:
         frame_locals: dict[str, Any] = {}
         line = None
         while tb is not None:
-            if tb.tb_frame.f_code is plan.code or tb.tb_frame.f_code is plan.checked_code:
+            # (code objects are shared by plans of the same text; globals are the plan's own)
+            if (tb.tb_frame.f_code is plan.code or tb.tb_frame.f_code is plan.checked_code
+                    ) and tb.tb_frame.f_globals is plan.namespace:
                 line = tb.tb_lineno
                 frame_locals = tb.tb_frame.f_locals
             tb = tb.tb_next
