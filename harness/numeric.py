@@ -51,7 +51,6 @@ __all__ = ["Line", "Estimate", "quick", "refine", "noise", "default_step", "C_RO
            "FLAT_REACH"]
 
 FLAT_REACH = 0.1  # the farthest step looked at when phi is flat on the whole ladder
-_F64 = np.dtype(np.float64)
 
 
 class Line:
@@ -85,8 +84,7 @@ class Line:
         self.calls += 1
         out = self._phi(t)
         if self._paired:
-            parts = [o if type(o) is np.ndarray and o.dtype == _F64 and o.ndim
-                     else np.atleast_1d(np.asarray(o, dtype=np.float64)) for o in out]
+            parts = [np.atleast_1d(np.asarray(o, dtype=np.float64)) for o in out]
             value, mag = parts[0], parts[1]
             arg = parts[2] if len(parts) > 2 else np.zeros_like(value)
         else:
