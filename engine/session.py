@@ -25,6 +25,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
+from types import CodeType
 from typing import Any
 
 import numpy as np
@@ -287,7 +288,9 @@ class Session:
         frame_locals: dict[str, Any] = {}
         line = None
         while tb is not None:
-            if tb.tb_frame.f_code is plan.code or tb.tb_frame.f_code is plan.checked_code:
+            # (code objects are shared by plans of the same text; globals are the plan's own)
+            if (tb.tb_frame.f_code is plan.code or tb.tb_frame.f_code is plan.checked_code
+                    ) and tb.tb_frame.f_globals is plan.namespace:
                 line = tb.tb_lineno
                 frame_locals = tb.tb_frame.f_locals
             tb = tb.tb_next
@@ -438,9 +441,7 @@ def _compile(session: Session, fetches: list[Tensor | Operation],
     end = f"    return ({''.join(r + ', ' for r in results)})"  # () if no fetches
     plan = _Plan()
     for attr, source in (("fn", lines), ("checked_fn", checked_lines)):
-        code = compile("\n".join(source + [end]) + "\n", f"<plan:{session.graph.version}>",
-                       "exec")
-        exec(code, ns)
+        exec(_code("\n".join(source + [end]) + "\n"), ns)
         setattr(plan, attr, ns["plan"])
     plan.code = plan.fn.__code__
     plan.checked_code = plan.checked_fn.__code__
@@ -452,6 +453,22 @@ def _compile(session: Session, fetches: list[Tensor | Operation],
     plan.feeds = feeds
     plan.n_kernel_calls = calls
     return plan
+
+
+# Compiled plan code by source text. Names in a plan are op ids, which restart at 0 in
+# every graph, so the same structure built again (a check's graph per drawn case) gives the
+# same text: compiling it was a twentieth of the gate's time. Bounded: cleared when full.
+_CODE_CACHE: dict[str, CodeType] = {}
+_CODE_CACHE_SIZE = 4096
+
+
+def _code(source: str) -> CodeType:
+    code = _CODE_CACHE.get(source)
+    if code is None:
+        if len(_CODE_CACHE) >= _CODE_CACHE_SIZE:
+            _CODE_CACHE.clear()
+        code = _CODE_CACHE[source] = compile(source, "<plan>", "exec")
+    return code
 
 
 def _error(op: Operation, exc: Exception, args: list[Any]) -> errors.OpError:
@@ -468,6 +485,9 @@ def _error(op: Operation, exc: Exception, args: list[Any]) -> errors.OpError:
 
 # -- feeds and fetches ---------------------------------------------------------------------
 def _feed_value(t: Tensor, value: Any) -> np.ndarray:
+    if type(value) is np.ndarray and value.dtype == t.dtype.np and (
+            value.shape == t.shape.as_tuple()):  # the common case: nothing to convert
+        return value
     if isinstance(value, (Tensor, Operation)) or hasattr(value, "_as_graph_element"):
         raise TypeError("The value of a feed cannot be a tf.Tensor object. Acceptable feed "
                         "values include Python scalars, strings, lists, numpy ndarrays, or "

@@ -420,7 +420,7 @@ def _draw_shapes(draw: Any, op: OpDef, tpl: dict[str, Any], attrs: dict[str, Any
         base = draw(shapes(max_rank=3 if op.variadic else 4))
         for n in value_inputs:
             out[n] = base if (sig in ("elementwise", "broadcast") or op.variadic) else draw(
-                st.one_of(st.just(base), shapes(max_rank=4)))
+                _base_or_other(base))
     if op.variadic is not None:
         count = draw(st.integers(1, 3))
         base = out[op.variadic]
@@ -451,6 +451,11 @@ def _draw_shapes(draw: Any, op: OpDef, tpl: dict[str, Any], attrs: dict[str, Any
         else:
             out[n] = draw(shapes(max_rank=3))
     return out
+
+
+@functools.lru_cache(maxsize=256)  # one strategy object per base shape (see values_in)
+def _base_or_other(base: tuple[int, ...]) -> st.SearchStrategy[tuple[int, ...]]:
+    return st.one_of(st.just(base), shapes(max_rank=4))
 
 
 def _draw_attr(draw: Any, choice: Any, shapes_: dict[str, Any], attrs: dict[str, Any]) -> Any:
@@ -546,7 +551,48 @@ def _make_ties(draw: Any, values: list[Any], checked: list[tuple[int, int | None
 
 
 def _builds(case: OpCase) -> bool:
-    """The op's own static checks accept the case (a throwaway graph)."""
+    """The op's own static checks accept the case (a throwaway graph), remembered per
+    (op, attributes, checked shapes and dtypes, fixed values): the checked inputs enter as
+    placeholders, so nothing else can change the answer, and the same signature is drawn
+    again and again (a graph per draw was a fiftieth of the gate's time)."""
+    key = _build_key(case)
+    if key is None:
+        return _try_build(case)
+    hit = _BUILDS.get(key)
+    if hit is None or hit[0] is not case.op:
+        if len(_BUILDS) >= _BUILDS_SIZE:
+            _BUILDS.clear()
+        hit = _BUILDS[key] = (case.op, _try_build(case))
+    return hit[1]
+
+
+_BUILDS: dict[Any, tuple[OpDef, bool]] = {}
+_BUILDS_SIZE = 4096
+
+
+def _build_key(case: OpCase) -> Any:
+    """What decides whether ``case`` builds, hashable; None when an attribute is not."""
+    checked = set(case.checked_slots)
+
+    def of(v: Any, slot: tuple[int, int | None]) -> Any:
+        a = np.asarray(v)
+        if slot in checked:
+            return ("checked", a.shape, a.dtype.str)
+        if a.dtype.kind == "O":
+            return ("object", a.shape, repr(a.tolist()))
+        return (a.shape, a.dtype.str, a.tobytes())
+
+    values = tuple(tuple(of(x, (i, j)) for j, x in enumerate(v)) if isinstance(v, list)
+                   else of(v, (i, None)) for i, v in enumerate(case.values))
+    key = (case.op.type, tuple(sorted(case.attrs.items())), values)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _try_build(case: OpCase) -> bool:
     import gradverify.engine as tf
     try:
         with tf.Graph().as_default():
