@@ -26,6 +26,7 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA
 from gradverify.harness.calls import Problem
+from gradverify.harness.entry_weights import spread_out, vjp_pair, weighted_pair
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import (
     Ref,
@@ -33,7 +34,6 @@ from gradverify.harness.lines import (
     finite_abs,
     line,
     norm2,
-    normalise,
     step,
     support,
 )
@@ -62,24 +62,22 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     pairs = [([np.asarray(t, np.float64) for t in v1], g1)]
     pairs += [([np.asarray(t, np.float64) for t in v], g) for v, g in known or []]
     if len(pairs) < 2:  # a second cotangent costs one VJP
-        v = [np.asarray(t, np.float64) for t in cotangent(p.rng, ref.ys)]
-        g = [np.zeros_like(x) if t is None else t for t, x in zip(
-            normalise(p.vjp(ref.xs, [t.astype(y.dtype) for t, y in zip(v, ref.ys)],
-                            ref.vjp), ref.xs), ref.xs)]
-        pairs.append((v, g))
+        pairs.append(vjp_pair(p, ref, cotangent(p.rng, ref.ys)))
     first = FirstPass(p, ref, [v for v, _ in pairs], [g for _, g in pairs], residual, h)
     entries: list[Entry] = []
     verdicts: list[str] = []
     notes: list[str] = []
-    # resolved: per probe; per_direction: each direction's (its worst cotangent's)
+    # resolved: per probe of the pairs from ``counted`` on (the weighted one, once made:
+    # entry_weights.py); per_direction: each direction's (its worst cotangent's)
     resolved: list[float] = []
     per_direction: list[float] = []
-    wanted, made = max(p.opts.probes, 1), 0
+    wanted, made, counted = max(p.opts.probes, 1), 0, 0
     while made < wanted:
         if FAIL not in verdicts and enough_directions(per_direction, p.opts.detect_rtol):
             break  # fewer directions bound the miss as well (probes.enough_directions)
         made += 1
         steps = first.steps()
+        first.keep = made == 1
         outcomes = first.judge(steps)
         per_direction.append(direction_rtol(outcomes))
         directions = None
@@ -90,12 +88,21 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
                                      analytic=o.analytic, numeric=o.numeric, bound=0.0,
                                      tolerance=o.tolerance, step=h, verdict=PASS))
                 verdicts.append(PASS)
-                if o.analytic != 0:
+                if o.analytic != 0 and j >= counted:
                     resolved.append(o.tolerance / abs(o.analytic))
                 continue
             directions = directions or first.direction(steps)
             _undecided(Probe(p, ref, v, g, directions, residual, stable, h),
-                       entries, verdicts, notes, resolved)
+                       entries, verdicts, notes, resolved if j >= counted else [])
+        if (first.keep and outcomes is not None and FAIL not in verdicts
+                and spread_out(first, outcomes, p.opts.detect_rtol)):
+            pair = weighted_pair(p, ref, first)
+            if pair is not None:  # judged from the next direction on, at least two of them
+                pairs.append(pair)
+                first.add(*pair)
+                counted, resolved, per_direction = len(pairs) - 1, [], []
+                wanted = max(wanted, made + 2)
+        first.forget()
         if (made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS
                 and FAIL not in verdicts and min(resolved, default=np.inf) > p.opts.detect_rtol):
             wanted += 1
@@ -105,8 +112,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
                      f"detect_rtol {p.opts.detect_rtol:g}")
     check = summarise("gradient", entries, verdicts, stable, p,
                       extra="; ".join(sorted(set(notes))) or None, resolved=best)
-    check.details["probes"] = len(verdicts)
-    check.details["directions"] = made
+    check.details.update(probes=len(verdicts), directions=made, weighted=counted > 0)
     return check
 
 

@@ -57,13 +57,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE, central_roundoff
 from gradverify.harness.calls import Problem
-from gradverify.harness.lines import Ref, scales
+from gradverify.harness.lines import Ref, norm2, scales
 
 __all__ = ["FirstPass", "Measured", "Outcome", "direction_rtol", "enough_directions"]
 
@@ -142,13 +143,49 @@ class FirstPass:
                 np.multiply(g, s, out=work) for g in self.gs)])
             self.res_s = float(np.einsum("i,i->", res, s))  # bounds sum |r| |u|
             # below the smallest normal number an output rounds by its subnormal spacing
-            floor = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
-                        for k in self.floats)
-            self.floor = floor / ref.eps * np.sqrt([np.einsum("i,i->", v, v) for v in self.vs])
+            self.sub = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
+                           for k in self.floats) / ref.eps
+            self.v_norm = np.sqrt([np.einsum("i,i->", v, v) for v in self.vs])
+            self.floor = self.sub * self.v_norm
         # the scales become the steps' ranges 2 h s in place (s is not needed any more;
         # a 0-d input's scale is a NumPy scalar, which has no place to write to)
         self.hs2 = [np.multiply(t, 2 * h, out=t) if isinstance(t, np.ndarray) and t.ndim
                     else 2 * h * t for t in sc]
+        # each float output's range in the flat outputs; the last direction's outputs and
+        # sizes, kept only when asked (entry_weights.py reads them)
+        ends = [0, *np.cumsum([ref.ys[k].size for k in self.floats]).tolist()]
+        self.segments = list(pairwise(ends))
+        self.keep = False
+        self.plain = len(self.vs)  # the cotangents added later are weighted per entry
+        self._last: tuple = (None, None, None, None)
+
+    def add(self, v: Sequence[np.ndarray], g: Sequence[np.ndarray]) -> None:
+        """One more cotangent and its VJP, judged from the next direction on."""
+        vf, gf = self._outputs(v), self._inputs(g)
+        self.vs.append(vf)
+        self.gs.append(gf)
+        with np.errstate(all="ignore"):
+            hs = self._inputs_of([np.broadcast_to(t, self.ref.xs[k].shape)
+                                  for k, t in zip(self.diff, self.hs2)]) / (2 * self.h)
+            # norm2: a weighted cotangent reaches 1e200, whose square overflows
+            gs, norm = norm2(gf * hs), norm2(vf)
+        self.g_s = np.append(self.g_s, gs)
+        self.v_norm = np.append(self.v_norm, norm)
+        self.floor = np.append(self.floor, self.sub * norm)
+
+    def last_outputs(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The flat float outputs at x + h u and x - h u of the last direction judged
+        with ``keep`` set (None otherwise)."""
+        return self._last[0], self._last[1]
+
+    def last_sizes(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``max(f(x + h u)^2, f(x - h u)^2)`` per flat output entry and the outputs'
+        round-off walk per cotangent, of the last direction judged with ``keep`` set."""
+        return self._last[2], self._last[3]
+
+    def forget(self) -> None:
+        """Drop the kept outputs (their memory is reused by the next evaluations)."""
+        self._last = (None, None, None, None)
 
     def _outputs(self, ys: Sequence[np.ndarray]) -> np.ndarray:
         parts = [np.asarray(ys[k], np.float64).ravel() for k in self.floats]
@@ -242,7 +279,14 @@ class FirstPass:
             # output round-off of each side: a random walk of one ulp per output
             sq = _larger_square(plus, minus, out=diff)
             # >= the larger side's walk
-            walk = np.sqrt([np.einsum("i,i,i->", v, v, sq) for v in self.vs])
+            walk = np.sqrt([np.einsum("i,i,i->", v, v, sq) for v in self.vs[:self.plain]])
+            if len(self.vs) > self.plain:
+                # a weighted cotangent (entry_weights.py) multiplies outputs whose squares
+                # underflow (1e-200): its walk is taken on the products, scaled
+                mag = np.maximum(np.abs(plus), np.abs(minus))
+                walk = np.append(walk, [norm2(v * mag) for v in self.vs[self.plain:]])
+            if self.keep:
+                self._last = (plus, minus, sq, walk)
             output = (C_SIGMA / C_ROUND) * (walk + self.floor)
             gu = self.g_s
             vjp_analytic = _dots(self.gs, hu) / h
