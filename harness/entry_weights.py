@@ -55,7 +55,7 @@ from gradverify.harness.lines import Ref, normalise, uniform
 if TYPE_CHECKING:
     from gradverify.harness.probes import FirstPass, Outcome
 
-__all__ = ["SPREAD_SHARE", "spread_out", "weighted_pair", "vjp_pair"]
+__all__ = ["SPREAD_SHARE", "spread_out", "weighted_pair", "vjp_pair", "weigh"]
 
 # The share of one output's entries that must be unresolved before the probes are
 # weighted: the claim is about the output entries of each scale, not about each single
@@ -134,3 +134,18 @@ def weighted_pair(p: Problem, ref: Ref, first: FirstPass
         v[k] = (uniform(p.rng, ref.ys[k].shape).ravel() * weight[a:b]).reshape(
             ref.ys[k].shape)
     return vjp_pair(p, ref, v)
+
+
+def weigh(p: Problem, ref: Ref, first: FirstPass, outcomes: list[Outcome] | None
+          ) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """After the direction ``first`` kept (``first.keep``): the weighted pair, added to
+    ``first``, if the outputs' sizes are spread out (:func:`spread_out`); else None. The
+    kept outputs are dropped either way."""
+    pair = None
+    if first.keep and outcomes is not None and spread_out(first, outcomes,
+                                                          p.opts.detect_rtol):
+        pair = weighted_pair(p, ref, first)
+        if pair is not None:
+            first.add(*pair)
+    first.forget()
+    return pair

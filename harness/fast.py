@@ -2,20 +2,21 @@
 ``<J^T v, u>`` (analytic), a cost independent of the input size.
 
 - First pass (``probes.py``): ``probes`` random directions u (default 4), each giving J u
-  numerically from two forward evaluations, compared with every cotangent whose VJP is
-  already known (v1 and the linearity check's v2) at the round-off level of the budget.
-  Its module docstring derives the miss probabilities: a fault c times above the
-  tolerance escapes K directions with probability at most c^-K, whatever the number of
-  entries it touches and their signs.
+  from two forward evaluations, compared with every cotangent whose VJP is known (v1 and
+  the linearity check's v2) at the round-off level of the budget. Its docstring derives
+  the miss bound: a fault c times above the tolerance escapes K directions with
+  probability at most c^-K, whatever the entries it touches and their signs.
+- Output entries at very different scales (1e-17 beside 3): after the first direction, a
+  cotangent weighted by each output entry's own size joins them (``entry_weights.py``).
 - A probe that does not agree there goes to the full machinery (:class:`Probe`): measured
   noise (ECnoise), the step ladder, and if it still disagrees, localisation by bisecting
   its support down to single entries; a probe whose disagreement no single entry confirms,
   or whose line meets kinks, is judged jointly against Clarke's generalized Jacobian on
   the kink entries (``kinks.py``).
-- The report states the relative error the probes resolved (``resolved_rtol``): the
-  smallest r for which a gradient scaled by (1 + r) would FAIL. Directions are added (up
-  to ``EXTRA_DIRECTIONS`` more) while it is above ``detect_rtol``; a check that still
-  does not reach it says so in its reason.
+- The report states the relative error resolved per output entry (``resolved_rtol``: the
+  smallest r for which a gradient scaled by (1 + r) through the outputs of any scale would
+  FAIL). Directions are added (up to ``EXTRA_DIRECTIONS`` more) while it is above
+  ``detect_rtol``; a check that still does not reach it says so in its reason.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA
 from gradverify.harness.calls import Problem
-from gradverify.harness.entry_weights import spread_out, vjp_pair, weighted_pair
+from gradverify.harness.entry_weights import vjp_pair, weigh
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import (
     Ref,
@@ -59,8 +60,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     (cotangent, gradient) pairs already computed at ``ref`` (the linearity check's)."""
     stable = Check("hygiene.output_stable", PASS)
     h = step(p, ref)
-    pairs = [([np.asarray(t, np.float64) for t in v1], g1)]
-    pairs += [([np.asarray(t, np.float64) for t in v], g) for v, g in known or []]
+    pairs = [([np.asarray(t, np.float64) for t in v], g) for v, g in [(v1, g1), *(known or [])]]
     if len(pairs) < 2:  # a second cotangent costs one VJP
         pairs.append(vjp_pair(p, ref, cotangent(p.rng, ref.ys)))
     first = FirstPass(p, ref, [v for v, _ in pairs], [g for _, g in pairs], residual, h)
@@ -84,9 +84,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
         for j, (v, g) in enumerate(pairs):
             o = outcomes[j] if outcomes is not None else None
             if o is not None and o.passed:
-                entries.append(Entry(input=first.diff[0], input_name="probe", index=None,
-                                     analytic=o.analytic, numeric=o.numeric, bound=0.0,
-                                     tolerance=o.tolerance, step=h, verdict=PASS))
+                entries.append(o.entry(first.diff[0], h))
                 verdicts.append(PASS)
                 if o.analytic != 0 and j >= counted:
                     resolved.append(o.tolerance / abs(o.analytic))
@@ -94,15 +92,11 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
             directions = directions or first.direction(steps)
             _undecided(Probe(p, ref, v, g, directions, residual, stable, h),
                        entries, verdicts, notes, resolved if j >= counted else [])
-        if (first.keep and outcomes is not None and FAIL not in verdicts
-                and spread_out(first, outcomes, p.opts.detect_rtol)):
-            pair = weighted_pair(p, ref, first)
-            if pair is not None:  # judged from the next direction on, at least two of them
-                pairs.append(pair)
-                first.add(*pair)
-                counted, resolved, per_direction = len(pairs) - 1, [], []
-                wanted = max(wanted, made + 2)
-        first.forget()
+        pair = weigh(p, ref, first, outcomes) if FAIL not in verdicts else first.forget()
+        if pair is not None:  # judged from the next direction on, at least two of them
+            pairs.append(pair)
+            counted, resolved, per_direction = len(pairs) - 1, [], []
+            wanted = max(wanted, made + 2)
         if (made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS
                 and FAIL not in verdicts and min(resolved, default=np.inf) > p.opts.detect_rtol):
             wanted += 1

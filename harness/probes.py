@@ -65,6 +65,7 @@ import numpy as np
 from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE, central_roundoff
 from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref, norm2, scales
+from gradverify.harness.report import INCONCLUSIVE, PASS, Entry
 
 __all__ = ["FirstPass", "Measured", "Outcome", "direction_rtol", "enough_directions"]
 
@@ -100,6 +101,12 @@ class Outcome:
     numeric: float
     tolerance: float
     passed: bool
+
+    def entry(self, input: int, h: float) -> Entry:
+        """The probe as a report entry (of a passed probe: no bound of its own)."""
+        return Entry(input=input, input_name="probe", index=None, analytic=self.analytic,
+                     numeric=self.numeric, bound=0.0, tolerance=self.tolerance, step=h,
+                     verdict=PASS if self.passed else INCONCLUSIVE)
 
 
 @dataclass
