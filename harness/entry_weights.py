@@ -61,6 +61,7 @@ __all__ = ["SPREAD_SHARE", "spread_out", "weighted_pair", "vjp_pair", "weigh"]
 # weighted: the claim is about the output entries of each scale, not about each single
 # entry (a probe over N entries resolves one entry to ~sqrt(N) times the whole anyway).
 SPREAD_SHARE = 16
+_SQRT3 = float(np.sqrt(3.0))
 
 
 def vjp_pair(p: Problem, ref: Ref, v: list[np.ndarray]) -> tuple[list[np.ndarray],
@@ -84,8 +85,10 @@ def vjp_pair(p: Problem, ref: Ref, v: list[np.ndarray]) -> tuple[list[np.ndarray
 def spread_out(first: FirstPass, outcomes: list[Outcome], detect_rtol: float) -> bool:
     """Whether the direction just judged by ``first`` (its outcomes) leaves the smaller
     output entries of some output unresolved at ``detect_rtol`` (module docstring)."""
-    rtols = [o.tolerance / abs(o.analytic) for o in outcomes
-             if o.analytic != 0 and np.isfinite(o.tolerance)]
+    # each cotangent's tolerance over its probe's typical size ||g s|| / sqrt(3) (the
+    # standard deviation of sum g_i u_i), not over the value drawn, which may be ~0
+    rtols = [o.tolerance * _SQRT3 / typical for o, typical in zip(outcomes, first.g_s)
+             if typical > 0 and np.isfinite(o.tolerance)]
     sq, walk = first.last_sizes()
     if not rtols or sq is None or not first.v_norm[0] > 0:
         return False

@@ -186,6 +186,19 @@ def test_fast_mode_cost_does_not_depend_on_input_size():
         assert r.verdict == PASS
         counts.append(dict(r.evaluations))
     assert counts[0] == counts[1]
+    # outputs at spread scales (half of them 1e-17 times the rest): one more VJP for the
+    # cotangent weighted per output entry, the same at both sizes
+    spread, rng = [], np.random.default_rng(3)  # RNG's later draws stay as they were
+    for n in (10, 100_000):
+        x = rng.uniform(0.5, 2.0, n)
+        s = np.where(np.arange(n) < n // 2, 3.0, 3e-17)
+        r = check_vjp(lambda x, s=s: np.tanh(x) * s,
+                      lambda xs, gs, s=s: (gs[0] * s * (1 - np.tanh(xs[0]) ** 2),), [x],
+                      mode="fast")
+        assert r.verdict == PASS and r.check("gradient").details["weighted"], str(r)
+        spread.append(dict(r.evaluations))
+    assert spread[0] == spread[1]
+    assert spread[0]["backward"] == counts[0]["backward"] + 1
 
 
 def test_fast_mode_localises_a_single_bad_entry_by_multi_index():
