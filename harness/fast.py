@@ -93,10 +93,10 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
             _undecided(Probe(p, ref, v, g, directions, residual, stable, h),
                        entries, verdicts, notes, resolved if j >= counted else [])
         pair = weigh(p, ref, first, outcomes) if FAIL not in verdicts else first.forget()
-        if pair is not None:  # judged from the next direction on, at least two of them
+        if pair is not None:  # judged from the next direction on, by as many as the others
             pairs.append(pair)
             counted, resolved, per_direction = len(pairs) - 1, [], []
-            wanted = max(wanted, made + 2)
+            wanted = max(wanted, made + max(p.opts.probes, 2))
         if (made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS
                 and FAIL not in verdicts and min(resolved, default=np.inf) > p.opts.detect_rtol):
             wanted += 1

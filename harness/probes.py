@@ -2,7 +2,9 @@
 direction, judged at the round-off level.
 
 - Cotangents ``v_j``: the ones whose VJPs the hygiene checks already made (``vjp(v1)``,
-  ``vjp(v2)`` of the linearity check), so the first pass costs no extra VJP. Directions
+  ``vjp(v2)`` of the linearity check), so the first pass costs no extra VJP; when the
+  output entries' sizes are spread out (1e-17 beside 3), one more, weighted by each
+  entry's own size (``entry_weights.py``, :meth:`FirstPass.add`). Directions
   ``u_k``: uniform on ``[-|x|, |x|]`` per entry (relative steps; a continuous draw from the
   seeded rng, several times cheaper than a Gaussian one and, like it, without atoms).
 - One central difference ``(f(x + h u) - f(x - h u)) / 2h`` gives ``J u`` numerically for
@@ -34,6 +36,11 @@ directions whose probes all passed count; the bound is for faults of ``detect_rt
 above (smaller ones, still above the tolerance, get fewer chances).
 With a JVP, the directions and their central differences are kept (``record``) and the
 JVP is judged on them too (``forward_mode.py``): no forward evaluation of its own.
+The weighted cotangent is made from the first direction's outputs, so that direction
+does not count for it: it is judged on the directions drawn after its weights (as many as
+``probes``, or fewer by the same rule, counted from there), for which it is a fixed
+vector and the bound holds as stated - relative to each output entry's own size, since
+the weights make every entry's share of the probe its own relative error.
 Cotangents sharing a direction are not independent of each other in u (a fault on one
 entry hides from all cotangents when that entry's u is small), so the bound counts
 directions, not probes; the second cotangent still guards against a fault that vanishes
