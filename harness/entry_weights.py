@@ -44,6 +44,7 @@ least two of them and reports the weighted probes' resolution as ``resolved_rtol
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -85,20 +86,22 @@ def vjp_pair(p: Problem, ref: Ref, v: list[np.ndarray]) -> tuple[list[np.ndarray
 def spread_out(first: FirstPass, outcomes: list[Outcome], detect_rtol: float) -> bool:
     """Whether the direction just judged by ``first`` (its outcomes) leaves the smaller
     output entries of some output unresolved at ``detect_rtol`` (module docstring)."""
+    sq, walk = first.last_sizes()
+    if sq is None or sq.size < 2:  # one output entry has nothing to be small beside
+        return False
     # each cotangent's tolerance over its probe's typical size ||g s|| / sqrt(3) (the
     # standard deviation of sum g_i u_i), not over the value drawn, which may be ~0
-    rtols = [o.tolerance * _SQRT3 / typical for o, typical in zip(outcomes, first.g_s)
-             if typical > 0 and np.isfinite(o.tolerance)]
-    sq, walk = first.last_sizes()
-    if not rtols or sq is None or not first.v_norm[0] > 0:
+    rtols = [o.tolerance * _SQRT3 / typical
+             for o, typical in zip(outcomes, first.g_s.tolist(), strict=False)
+             if typical > 0 and math.isfinite(o.tolerance)]
+    norm = float(first.v_norm[0])
+    if not rtols or not norm > 0:
         return False
-    r = max(rtols)
-    top = float(walk[0] / first.v_norm[0])  # the v-weighted RMS size
-    limit = top * min(r / detect_rtol, 1.0 / SAFETY)
-    if not (np.isfinite(limit) and limit > 0):
+    top = float(walk[0]) / norm  # the v-weighted RMS size
+    limit = top * min(max(rtols) / detect_rtol, 1.0 / SAFETY)
+    if not (math.isfinite(limit) and limit > 0):
         return False
-    with np.errstate(all="ignore"):
-        small = sq < limit * limit  # squared sizes: no square root pass
+    small = sq < limit * limit  # squared sizes: no square root pass
     plus, minus = first.last_outputs()
     for lo, hi in first.segments:
         need = -(-(hi - lo) // SPREAD_SHARE)  # ceil: a scalar output counts whole
