@@ -2,20 +2,21 @@
 ``<J^T v, u>`` (analytic), a cost independent of the input size.
 
 - First pass (``probes.py``): ``probes`` random directions u (default 4), each giving J u
-  numerically from two forward evaluations, compared with every cotangent whose VJP is
-  already known (v1 and the linearity check's v2) at the round-off level of the budget.
-  Its module docstring derives the miss probabilities: a fault c times above the
-  tolerance escapes K directions with probability at most c^-K, whatever the number of
-  entries it touches and their signs.
+  from two forward evaluations, compared with every cotangent whose VJP is known (v1 and
+  the linearity check's v2) at the round-off level of the budget. Its docstring derives
+  the miss bound: a fault c times above the tolerance escapes K directions with
+  probability at most c^-K, whatever the entries it touches and their signs.
+- Output entries at very different scales (1e-17 beside 3): after the first direction, a
+  cotangent weighted by each output entry's own size joins them (``entry_weights.py``).
 - A probe that does not agree there goes to the full machinery (:class:`Probe`): measured
   noise (ECnoise), the step ladder, and if it still disagrees, localisation by bisecting
   its support down to single entries; a probe whose disagreement no single entry confirms,
   or whose line meets kinks, is judged jointly against Clarke's generalized Jacobian on
   the kink entries (``kinks.py``).
-- The report states the relative error the probes resolved (``resolved_rtol``): the
-  smallest r for which a gradient scaled by (1 + r) would FAIL. Directions are added (up
-  to ``EXTRA_DIRECTIONS`` more) while it is above ``detect_rtol``; a check that still
-  does not reach it says so in its reason.
+- The report states the relative error resolved per output entry (``resolved_rtol``: the
+  smallest r for which a gradient scaled by (1 + r) through the outputs of any scale would
+  FAIL). Directions are added (up to ``EXTRA_DIRECTIONS`` more) while it is above
+  ``detect_rtol``; a check that still does not reach it says so in its reason.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA
 from gradverify.harness.calls import Problem
+from gradverify.harness.entry_weights import vjp_pair, weigh
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import (
     Ref,
@@ -33,7 +35,6 @@ from gradverify.harness.lines import (
     finite_abs,
     line,
     norm2,
-    normalise,
     step,
     support,
 )
@@ -59,43 +60,43 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     (cotangent, gradient) pairs already computed at ``ref`` (the linearity check's)."""
     stable = Check("hygiene.output_stable", PASS)
     h = step(p, ref)
-    pairs = [([np.asarray(t, np.float64) for t in v1], g1)]
-    pairs += [([np.asarray(t, np.float64) for t in v], g) for v, g in known or []]
+    pairs = [([np.asarray(t, np.float64) for t in v], g) for v, g in [(v1, g1), *(known or [])]]
     if len(pairs) < 2:  # a second cotangent costs one VJP
-        v = [np.asarray(t, np.float64) for t in cotangent(p.rng, ref.ys)]
-        g = [np.zeros_like(x) if t is None else t for t, x in zip(
-            normalise(p.vjp(ref.xs, [t.astype(y.dtype) for t, y in zip(v, ref.ys)],
-                            ref.vjp), ref.xs), ref.xs)]
-        pairs.append((v, g))
+        pairs.append(vjp_pair(p, ref, cotangent(p.rng, ref.ys)))
     first = FirstPass(p, ref, [v for v, _ in pairs], [g for _, g in pairs], residual, h)
     entries: list[Entry] = []
     verdicts: list[str] = []
     notes: list[str] = []
-    # resolved: per probe; per_direction: each direction's (its worst cotangent's)
+    # resolved: per probe of the pairs from ``counted`` on (the weighted one, once made:
+    # entry_weights.py); per_direction: each direction's (its worst cotangent's)
     resolved: list[float] = []
     per_direction: list[float] = []
-    wanted, made = max(p.opts.probes, 1), 0
+    wanted, made, counted = max(p.opts.probes, 1), 0, 0
     while made < wanted:
         if FAIL not in verdicts and enough_directions(per_direction, p.opts.detect_rtol):
             break  # fewer directions bound the miss as well (probes.enough_directions)
         made += 1
         steps = first.steps()
+        first.keep = made == 1
         outcomes = first.judge(steps)
         per_direction.append(direction_rtol(outcomes))
         directions = None
         for j, (v, g) in enumerate(pairs):
             o = outcomes[j] if outcomes is not None else None
             if o is not None and o.passed:
-                entries.append(Entry(input=first.diff[0], input_name="probe", index=None,
-                                     analytic=o.analytic, numeric=o.numeric, bound=0.0,
-                                     tolerance=o.tolerance, step=h, verdict=PASS))
+                entries.append(o.entry(first.diff[0], h))
                 verdicts.append(PASS)
-                if o.analytic != 0:
+                if o.analytic != 0 and j >= counted:
                     resolved.append(o.tolerance / abs(o.analytic))
                 continue
             directions = directions or first.direction(steps)
             _undecided(Probe(p, ref, v, g, directions, residual, stable, h),
-                       entries, verdicts, notes, resolved)
+                       entries, verdicts, notes, resolved if j >= counted else [])
+        pair = weigh(p, ref, first, outcomes) if FAIL not in verdicts else first.forget()
+        if pair is not None:  # judged from the next direction on, by as many as the others
+            pairs.append(pair)
+            counted, resolved, per_direction = len(pairs) - 1, [], []
+            wanted = max(wanted, made + max(p.opts.probes, 2))
         if (made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS
                 and FAIL not in verdicts and min(resolved, default=np.inf) > p.opts.detect_rtol):
             wanted += 1
@@ -105,8 +106,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
                      f"detect_rtol {p.opts.detect_rtol:g}")
     check = summarise("gradient", entries, verdicts, stable, p,
                       extra="; ".join(sorted(set(notes))) or None, resolved=best)
-    check.details["probes"] = len(verdicts)
-    check.details["directions"] = made
+    check.details.update(probes=len(verdicts), directions=made, weighted=counted > 0)
     return check
 
 
