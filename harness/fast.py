@@ -6,17 +6,19 @@
   the linearity check's v2) at the round-off level of the budget. Its docstring derives
   the miss bound: a fault c times above the tolerance escapes K directions with
   probability at most c^-K, whatever the entries it touches and their signs.
-- Output entries at very different scales (1e-17 beside 3): after the first direction, a
-  cotangent weighted by each output entry's own size joins them (``entry_weights.py``).
+- Output entries at very different scales (1e-17 beside 3): after the first direction,
+  one plain cotangent per scale band, restricted to that band's entries, joins them
+  (``entry_bands.py``): nothing is magnified, so kinks are judged as in any plain probe.
 - A probe that does not agree there goes to the full machinery (:class:`Probe`): measured
   noise (ECnoise), the step ladder, and if it still disagrees, localisation by bisecting
   its support down to single entries; a probe whose disagreement no single entry confirms,
   or whose line meets kinks, is judged jointly against Clarke's generalized Jacobian on
   the kink entries (``kinks.py``).
-- The report states the relative error resolved per output entry (``resolved_rtol``: the
-  smallest r for which a gradient scaled by (1 + r) through the outputs of any scale would
-  FAIL). Directions are added (up to ``EXTRA_DIRECTIONS`` more) while it is above
-  ``detect_rtol``; a check that still does not reach it says so in its reason.
+- The report states the relative error resolved (``resolved_rtol``: the smallest r for
+  which a gradient scaled by (1 + r) would FAIL); with bands, per output entry: each group
+  of entries (the plain probes', each band's) by its own probes, times its own spread.
+  Directions are added (up to ``EXTRA_DIRECTIONS`` more) while it is above ``detect_rtol``;
+  a check that still does not reach it says so in its reason.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA
 from gradverify.harness.calls import Problem
-from gradverify.harness.entry_weights import vjp_pair, weigh
+from gradverify.harness.entry_bands import Bands, Pair, band_spread, banded, vjp_pair
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import (
     Ref,
@@ -60,18 +62,23 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     (cotangent, gradient) pairs already computed at ``ref`` (the linearity check's)."""
     stable = Check("hygiene.output_stable", PASS)
     h = step(p, ref)
-    pairs = [([np.asarray(t, np.float64) for t in v], g) for v, g in [(v1, g1), *(known or [])]]
-    if len(pairs) < 2:  # a second cotangent costs one VJP
-        pairs.append(vjp_pair(p, ref, cotangent(p.rng, ref.ys)))
-    first = FirstPass(p, ref, [v for v, _ in pairs], [g for _, g in pairs], residual, h)
+    plain = [([np.asarray(t, np.float64) for t in v], g) for v, g in [(v1, g1), *(known or [])]]
+    if len(plain) < 2:  # a second cotangent costs one VJP
+        plain.append(vjp_pair(p, ref, cotangent(p.rng, ref.ys)))
+    # each with its group (0: plain, b + 1: band b of entry_bands.py)
+    pairs = [(0, Pair(v, g, residual)) for v, g in plain]
+    first = FirstPass(p, ref, [v for v, _ in plain], [g for _, g in plain], residual, h)
+    measure = any(np.any(r) for r in residual)
     entries: list[Entry] = []
     verdicts: list[str] = []
     notes: list[str] = []
-    # resolved: per probe of the pairs from ``counted`` on (the weighted one, once made:
-    # entry_weights.py); per_direction: each direction's (its worst cotangent's)
-    resolved: list[float] = []
+    # resolved[group]: per probe of that group's cotangents (0: the plain ones, b + 1: band
+    # b, entry_bands.py); per_direction: each direction's (its worst cotangent's), counted
+    # afresh once the bands are made (they are judged by as many directions as the others)
+    resolved: dict[int, list[float]] = {0: []}
     per_direction: list[float] = []
-    wanted, made, counted = max(p.opts.probes, 1), 0, 0
+    bands: Bands | None = None
+    wanted, made = max(p.opts.probes, 1), 0
     while made < wanted:
         if FAIL not in verdicts and enough_directions(per_direction, p.opts.detect_rtol):
             break  # fewer directions bound the miss as well (probes.enough_directions)
@@ -81,33 +88,51 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
         outcomes = first.judge(steps)
         per_direction.append(direction_rtol(outcomes))
         directions = None
-        for j, (v, g) in enumerate(pairs):
+        for j, (group, pair) in enumerate(pairs):
             o = outcomes[j] if outcomes is not None else None
+            mine = resolved[group]
             if o is not None and o.passed:
                 entries.append(o.entry(first.diff[0], h))
                 verdicts.append(PASS)
-                if o.analytic != 0 and j >= counted:
-                    resolved.append(o.tolerance / abs(o.analytic))
+                if o.analytic != 0:
+                    mine.append(o.tolerance / abs(o.analytic))
                 continue
             directions = directions or first.direction(steps)
-            _undecided(Probe(p, ref, v, g, directions, residual, stable, h),
-                       entries, verdicts, notes, resolved if j >= counted else [])
-        pair = weigh(p, ref, first, outcomes) if FAIL not in verdicts else first.forget()
-        if pair is not None:  # judged from the next direction on, by as many as the others
-            pairs.append(pair)
-            counted, resolved, per_direction = len(pairs) - 1, [], []
-            wanted = max(wanted, made + max(p.opts.probes, 2))
+            _undecided(Probe(p, ref, pair.v, pair.g, directions, pair.residual, stable, h,
+                             residual),
+                       entries, verdicts, notes, mine)
+        if FAIL in verdicts:
+            first.forget()
+        else:
+            more, found = banded(p, ref, first, outcomes, measure)
+            if more:  # judged from the next direction on, by as many as the others
+                pairs += more
+                bands, per_direction = found, []
+                resolved.update({group: [] for group, _ in more})
+                wanted = max(wanted, made + max(p.opts.probes, 2))
+        best = _resolution(resolved, bands)
         if (made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS
-                and FAIL not in verdicts and min(resolved, default=np.inf) > p.opts.detect_rtol):
+                and FAIL not in verdicts and (best is None or best > p.opts.detect_rtol)):
             wanted += 1
-    best = min(resolved) if resolved else None
+    best = _resolution(resolved, bands)
     if best is not None and best > p.opts.detect_rtol:
-        notes.append(f"the probes resolved a relative error of {best:.2g}, not "
+        notes.append(f"the probes resolved a relative error of {best:.2g}"
+                     f"{' per output entry' if bands else ''}, not "
                      f"detect_rtol {p.opts.detect_rtol:g}")
     check = summarise("gradient", entries, verdicts, stable, p,
                       extra="; ".join(sorted(set(notes))) or None, resolved=best)
-    check.details.update(probes=len(verdicts), directions=made, weighted=counted > 0)
+    check.details.update(probes=len(verdicts), directions=made,
+                         bands=0 if bands is None else len(bands.members))
     return check
+
+
+def _resolution(resolved: dict[int, list[float]], bands: Bands | None) -> float | None:
+    """The relative error resolved: the best probe's without bands; with bands, per output
+    entry, the worst group's (its best probe's times its spread; a group none of whose
+    probes resolved anything: inf)."""
+    if bands is None:
+        return min(resolved[0]) if resolved[0] else None
+    return max(min(r, default=np.inf) * band_spread(bands, g) for g, r in resolved.items())
 
 
 def _undecided(probe: Probe, entries: list[Entry], verdicts: list[str], notes: list[str],
@@ -148,8 +173,11 @@ class Probe:
 
     def __init__(self, p: Problem, ref: Ref, v: list[np.ndarray], g: list[np.ndarray],
                  directions: list[np.ndarray | None], residual: list[np.ndarray],
-                 stable: Check, h: float):
+                 stable: Check, h: float, whole: list[np.ndarray] | None = None):
         self.p, self.ref, self.v, self.g = p, ref, v, g
+        # the check's own residual (the plain cotangents'), for the whole Jacobian when a
+        # probe meets too many kinks (probe_kinks.many_kinks); ``residual``: this probe's
+        self.whole = residual if whole is None else whole
         self.directions, self.residual, self.stable, self.h = (directions, residual,
                                                                 stable, h)
         self.ladder = False  # judge on the step ladder straight away (no quick estimate)
@@ -357,7 +385,7 @@ class Probe:
         if directions is None:
             return [], True
         probe = self if not skip else Probe(self.p, self.ref, self.v, self.g, directions,
-                                            self.residual, self.stable, self.h)
+                                            self.residual, self.stable, self.h, self.whole)
         live = np.flatnonzero(np.concatenate([np.ravel(directions[k]) != 0
                                               for k, _ in self.blocks]))
         if live.size <= _SCAN:

@@ -3,8 +3,8 @@ direction, judged at the round-off level.
 
 - Cotangents ``v_j``: the ones whose VJPs the hygiene checks already made (``vjp(v1)``,
   ``vjp(v2)`` of the linearity check), so the first pass costs no extra VJP; when the
-  output entries' sizes are spread out (1e-17 beside 3), one more, weighted by each
-  entry's own size (``entry_weights.py``, :meth:`FirstPass.add`). Directions
+  output entries' sizes are spread out (1e-17 beside 3), one more per scale band,
+  restricted to the band's entries (``entry_bands.py``, :meth:`FirstPass.add`). Directions
   ``u_k``: uniform on ``[-|x|, |x|]`` per entry (relative steps; a continuous draw from the
   seeded rng, several times cheaper than a Gaussian one and, like it, without atoms).
 - One central difference ``(f(x + h u) - f(x - h u)) / 2h`` gives ``J u`` numerically for
@@ -36,11 +36,10 @@ directions whose probes all passed count; the bound is for faults of ``detect_rt
 above (smaller ones, still above the tolerance, get fewer chances).
 With a JVP, the directions and their central differences are kept (``record``) and the
 JVP is judged on them too (``forward_mode.py``): no forward evaluation of its own.
-The weighted cotangent is made from the first direction's outputs, so that direction
-does not count for it: it is judged on the directions drawn after its weights (as many as
-``probes``, or fewer by the same rule, counted from there), for which it is a fixed
-vector and the bound holds as stated - relative to each output entry's own size, since
-the weights make every entry's share of the probe its own relative error.
+The band cotangents are made from the first direction's outputs, so that direction
+does not count for them: they are judged on the directions drawn after the bands (as many
+as ``probes``, or fewer by the same rule, counted from there), for which each is a fixed
+vector and the bound holds as stated, relative to its band's own size.
 Cotangents sharing a direction are not independent of each other in u (a fault on one
 entry hides from all cotangents when that entry's u is small), so the bound counts
 directions, not probes; the second cotangent still guards against a fault that vanishes
@@ -155,7 +154,8 @@ class FirstPass:
             work = self._flat_work(s)
             self.g_s = np.sqrt([np.einsum("i,i->", t, t) for t in (
                 np.multiply(g, s, out=work) for g in self.gs)])
-            self.res_s = float(np.einsum("i,i->", res, s))  # bounds sum |r| |u|
+            # bounds sum |r| |u|, per cotangent (the bands measure their own: add)
+            self.res_s = np.full(len(self.vs), float(np.einsum("i,i->", res, s)))
             # below the smallest normal number an output rounds by its subnormal spacing
             self.sub = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
                            for k in self.floats) / ref.eps
@@ -166,24 +166,28 @@ class FirstPass:
         self.hs2 = [np.multiply(t, 2 * h, out=t) if isinstance(t, np.ndarray) and t.ndim
                     else 2 * h * t for t in sc]
         # each float output's range in the flat outputs; the last direction's outputs and
-        # sizes, kept only when asked (entry_weights.py reads them)
+        # sizes, kept only when asked (entry_bands.py reads them)
         ends = [0, *np.cumsum([ref.ys[k].size for k in self.floats]).tolist()]
         self.segments = list(pairwise(ends))
         self.keep = False
-        self.plain = len(self.vs)  # the cotangents added later are weighted per entry
+        self.plain = len(self.vs)  # the cotangents added later are the scale bands
         self._last: tuple = (None, None, None, None)
 
-    def add(self, v: Sequence[np.ndarray], g: Sequence[np.ndarray]) -> None:
-        """One more cotangent and its VJP, judged from the next direction on."""
+    def add(self, v: Sequence[np.ndarray], g: Sequence[np.ndarray],
+            residual: Sequence[np.ndarray]) -> None:
+        """One more cotangent, its VJP and that VJP's measured non-linearity, judged from
+        the next direction on."""
         vf, gf = self._outputs(v), self._inputs(g)
         self.vs.append(vf)
         self.gs.append(gf)
         with np.errstate(all="ignore"):
             hs = self._inputs_of([np.broadcast_to(t, self.ref.xs[k].shape)
                                   for k, t in zip(self.diff, self.hs2)]) / (2 * self.h)
-            # norm2: a weighted cotangent reaches 1e200, whose square overflows
+            # norm2: the squares of a band's tiny products underflow (1e-200)
             gs, norm = norm2(gf * hs), norm2(vf)
+            res = float(np.einsum("i,i->", self._inputs(residual), hs))
         self.g_s = np.append(self.g_s, gs)
+        self.res_s = np.append(self.res_s, res)
         self.v_norm = np.append(self.v_norm, norm)
         self.floor = np.append(self.floor, self.sub * norm)
 
@@ -295,7 +299,7 @@ class FirstPass:
             # >= the larger side's walk
             walk = np.sqrt([np.einsum("i,i,i->", v, v, sq) for v in self.vs[:self.plain]])
             if len(self.vs) > self.plain:
-                # a weighted cotangent (entry_weights.py) multiplies outputs whose squares
+                # a band cotangent (entry_bands.py) multiplies outputs whose squares
                 # underflow (1e-200): its walk is taken on the products, scaled
                 mag = np.maximum(np.abs(plus), np.abs(minus))
                 walk = np.append(walk, [norm2(v * mag) for v in self.vs[self.plain:]])
