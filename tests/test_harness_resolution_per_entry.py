@@ -1,6 +1,6 @@
 """Issue 10, items 4 and 5: resolution is judged per output entry (a fault on an output
 1e17 times smaller than its neighbours is still a fault, in full and in fast mode: fast
-mode weights a cotangent by each output entry's own size, ``entry_bands.py``), and full
+mode adds a plain cotangent per scale band of the outputs, ``entry_bands.py``), and full
 mode pays at most 2 forward evaluations per input element on smooth functions, plus a
 constant that does not grow with the input."""
 
@@ -216,3 +216,99 @@ def test_a_two_entry_fault_cannot_hide_behind_probe_signs():
         if check_vjp(np.tanh, bad, [x], mode="fast", seed=seed).verdict != FAIL:
             misses.append(seed)
     assert not misses
+
+
+def _three_scales(n: int = 300) -> np.ndarray:
+    """Sizes in three groups: 3, spread over [1e-10, 1e-9], spread over [1e-60, 1e-58]."""
+    i = np.arange(n)
+    return np.where(i < n // 3, 3.0, np.where(i < 2 * n // 3, np.geomspace(1e-10, 1e-9, n),
+                                               np.geomspace(1e-60, 1e-58, n)))
+
+
+@pytest.mark.parametrize("group", [0, 1, 2])
+def test_fast_mode_resolution_is_true_for_each_scale_band(group):
+    # the stated resolved_rtol holds per output entry: scaling every gradient entry of one
+    # scale group (the plain probes', or one band's) by 1 + 30 r FAILs, where r is what the
+    # check of the correct gradient stated (a factor 30 above a tolerance escapes 4
+    # directions with probability < 30^-4 by the bound of probes.py)
+    s = _three_scales()
+    x = np.linspace(1.0, 2.0, s.size)
+    third = np.arange(s.size) // (s.size // 3)
+    for seed in range(3):
+        r = check_vjp(lambda x: x * s, _scaled_vjp(s, s > 0, 1.0), [x], mode="fast",
+                      seed=seed)
+        assert r.verdict == PASS, str(r)
+        assert r.check("gradient").details["bands"] == 2
+        stated = r.resolved_rtol
+        assert stated is not None and stated < 1e-6
+        bad = check_vjp(lambda x: x * s, _scaled_vjp(s, third == group, 1 + 30 * stated),
+                        [x], mode="fast", seed=seed)
+        assert bad.verdict == FAIL, str(bad)
+
+
+def test_a_continuum_of_sizes_over_200_decades_is_banded_and_stated():
+    # no gap anywhere: bands of the plain probes' span, at most MAX_BANDS (the last takes
+    # the rest); a correct gradient PASSes, the resolution stated is per output entry, and
+    # a fault on the smallest tenth of the entries at 30 times that resolution FAILs
+    from gradverify.harness.entry_bands import MAX_BANDS
+    n = 400
+    s = np.geomspace(3.0, 1e-200, n)
+    x = np.linspace(1.0, 2.0, n)
+    for seed in range(3):
+        r = check_vjp(lambda x: x * s, _scaled_vjp(s, s > 0, 1.0), [x], mode="fast",
+                      seed=seed)
+        assert r.verdict == PASS, str(r)
+        assert 1 <= r.check("gradient").details["bands"] <= MAX_BANDS
+        stated = r.resolved_rtol
+        assert stated is not None and np.isfinite(stated)
+        if 30 * stated < 0.5:
+            bad = check_vjp(lambda x: x * s, _scaled_vjp(s, np.arange(n) >= n - n // 10,
+                                                         1 + 30 * stated),
+                            [x], mode="fast", seed=seed)
+            assert bad.verdict == FAIL, str(bad)
+
+
+def test_band_cotangents_magnify_nothing():
+    # inside a band every entry keeps a plain uniform cotangent (|v| <= 0.5) and every
+    # entry outside it gets 0: a kink inside the step of a tiny entry is judged as in a
+    # plain probe, never amplified beside the others
+    from gradverify.harness.calls import Problem
+    from gradverify.harness.checker import Options
+    from gradverify.harness.entry_bands import banded
+    from gradverify.harness.lines import Ref, step
+    from gradverify.harness.probes import FirstPass
+    s = _three_scales()
+    x = np.linspace(1.0, 2.0, s.size)
+    vjp = _scaled_vjp(s, s > 0, 1.0)
+    p = Problem(lambda x: x * s, vjp, [x], rng=np.random.default_rng(0))
+    p.opts = Options(detect_rtol=1e-6, inconclusive_rtol=1e-3)
+    ref = Ref.native(p, [x * s])
+    v = [np.random.default_rng(0).uniform(-0.5, 0.5, s.size)]
+    first = FirstPass(p, ref, [v], [vjp([x], v)], [np.zeros(s.size)], step(p, ref))
+    first.keep = True
+    outcomes = first.judge(first.steps())
+    made, bands = banded(p, ref, first, outcomes, measure=True)
+    assert bands is not None and len(bands.members) == 2
+    assert [g for g, _ in made] == [1, 1, 2, 2]  # two cotangents per band when measured
+    for g, pair in made:
+        members = bands.members[g - 1]
+        on = np.zeros(s.size, bool)
+        on[members] = True
+        assert np.all(np.abs(pair.v[0][on]) <= 0.5) and np.all(pair.v[0][~on] == 0)
+        assert set(np.flatnonzero(on)) <= set(np.flatnonzero(s < 1))
+
+
+def test_spread_outputs_at_slivers_and_clipped_entries_raise_no_false_fail():
+    # clip f32 beside outputs 1e6 times larger: the small outputs are small because a
+    # kink sits inside the step (hi owns them only on a sliver above lo), which a weighting
+    # by 1 / size magnified into a false FAIL; a band's probe judges them as a plain probe
+    lo = np.zeros((3, 4), np.float32)
+    lo[0, 2] = 999999.0
+    lo[2, 1] = -5.960464477539063e-08
+    lo[1, 3] = -1e-30
+    t = np.array([5.768902724412328e-07], np.float32)
+    hi = np.array(0.0, np.float32)
+    from gradverify.engine.ops.math_ops import _clip_by_value  # the raw op: bounds broadcast
+    for seed in range(10):
+        r = check_gradients(_clip_by_value, [t, lo, hi], mode="fast", seed=seed)
+        assert r.verdict != FAIL, str(r)
