@@ -57,12 +57,13 @@ import numpy as np
 from gradverify.harness.budget import SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref, normalise, uniform
+from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Entry
 
 if TYPE_CHECKING:
     from gradverify.harness.probes import FirstPass, Outcome
 
 __all__ = ["SPREAD_SHARE", "MAX_BANDS", "MIN_BAND", "Bands", "Pair", "unresolved", "make_bands",
-           "band_spread", "vjp_pair", "banded"]
+           "band_spread", "vjp_pair", "banded", "resolution", "absorb"]
 
 # The share of one output's entries that must be unresolved before bands are made: the
 # claim is about the output entries of each scale, not about each single entry (a probe
@@ -270,3 +271,37 @@ def band_spread(bands: Bands, group: int) -> float:
     """The spread of group ``group`` (0: the plain probes' entries, b + 1: band b), by
     which its probes' resolved relative error is multiplied to hold for each entry."""
     return bands.plain_spread if group == 0 else bands.spreads[group - 1]
+
+
+def resolution(resolved: dict[int, list[float]], bands: Bands | None) -> float | None:
+    """The relative error resolved, from each group's probes' (``resolved[group]``): the
+    best probe's without bands; with bands, per output entry, the worst group's (its best
+    probe's times its spread; a group none of whose probes resolved anything: inf).
+
+    >>> resolution({0: [1e-9, 1e-10]}, None)
+    1e-10
+    >>> resolution({0: [1e-10], 1: []}, Bands([np.arange(2)], [3.0], 1.0))
+    inf
+    """
+    if bands is None:
+        return min(resolved[0]) if resolved[0] else None
+    return max(min(r, default=np.inf) * band_spread(bands, g) for g, r in resolved.items())
+
+
+def absorb(group: int, bands: Bands | None, found: list[Entry], verdicts: list[str],
+           entries: list[Entry], into: list[str], notes: list[str]) -> None:
+    """A band's probe judged by the full machinery (its ``found`` entries and
+    ``verdicts``), added to the check's ``entries`` and verdicts ``into``. A band only adds
+    resolution: where it cannot be resolved (noise inside the function at its scale,
+    structure below the step) the plain probes' verdict stands and a note says which scale
+    was not (its group then resolved nothing: ``resolved_rtol`` is inf); its FAILs and
+    PASSes count like any probe's."""
+    if INCONCLUSIVE in verdicts and FAIL not in verdicts:
+        unsure = [e.note for e in found if e.verdict == INCONCLUSIVE and e.note]
+        size = "" if bands is None else f" ({bands.members[group - 1].size} entries)"
+        notes.append(f"output entries of scale band {group}{size} not resolved at their own "
+                     f"scale: {unsure[0] if unsure else 'inconclusive'}")
+        verdicts = [PASS if v == INCONCLUSIVE else v for v in verdicts]
+        found = [e for e in found if e.verdict != INCONCLUSIVE]
+    entries.extend(found)
+    into.extend(verdicts)

@@ -29,7 +29,7 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA
 from gradverify.harness.calls import Problem
-from gradverify.harness.entry_bands import Bands, Pair, band_spread, banded, vjp_pair
+from gradverify.harness.entry_bands import Bands, Pair, absorb, banded, resolution, vjp_pair
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import (
     Ref,
@@ -98,9 +98,14 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
                     mine.append(o.tolerance / abs(o.analytic))
                 continue
             directions = directions or first.direction(steps)
-            _undecided(Probe(p, ref, pair.v, pair.g, directions, pair.residual, stable, h,
-                             residual),
-                       entries, verdicts, notes, mine)
+            probe = Probe(p, ref, pair.v, pair.g, directions, pair.residual, stable, h,
+                          residual)
+            if group == 0:
+                _undecided(probe, entries, verdicts, notes, mine)
+            else:  # a band only adds resolution (entry_bands.absorb)
+                found: tuple[list[Entry], list[str]] = ([], [])
+                _undecided(probe, *found, notes, mine)
+                absorb(group, bands, *found, entries, verdicts, notes)
         if FAIL in verdicts:
             first.forget()
         else:
@@ -110,11 +115,11 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
                 bands, per_direction = found, []
                 resolved.update({group: [] for group, _ in more})
                 wanted = max(wanted, made + max(p.opts.probes, 2))
-        best = _resolution(resolved, bands)
+        best = resolution(resolved, bands)
         if (made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS
                 and FAIL not in verdicts and (best is None or best > p.opts.detect_rtol)):
             wanted += 1
-    best = _resolution(resolved, bands)
+    best = resolution(resolved, bands)
     if best is not None and best > p.opts.detect_rtol:
         notes.append(f"the probes resolved a relative error of {best:.2g}"
                      f"{' per output entry' if bands else ''}, not "
@@ -124,15 +129,6 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     check.details.update(probes=len(verdicts), directions=made,
                          bands=0 if bands is None else len(bands.members))
     return check
-
-
-def _resolution(resolved: dict[int, list[float]], bands: Bands | None) -> float | None:
-    """The relative error resolved: the best probe's without bands; with bands, per output
-    entry, the worst group's (its best probe's times its spread; a group none of whose
-    probes resolved anything: inf)."""
-    if bands is None:
-        return min(resolved[0]) if resolved[0] else None
-    return max(min(r, default=np.inf) * band_spread(bands, g) for g, r in resolved.items())
 
 
 def _undecided(probe: Probe, entries: list[Entry], verdicts: list[str], notes: list[str],
