@@ -312,3 +312,26 @@ def test_spread_outputs_at_slivers_and_clipped_entries_raise_no_false_fail():
     for seed in range(10):
         r = check_gradients(_clip_by_value, [t, lo, hi], mode="fast", seed=seed)
         assert r.verdict != FAIL, str(r)
+
+
+def test_a_band_only_adds_resolution():
+    # a band's INCONCLUSIVE (noise inside the function at its scale) leaves the plain
+    # probes' verdict standing and names the band; its FAIL counts, INCONCLUSIVE beside it
+    from gradverify.harness.entry_bands import Bands, absorb, resolution
+    from gradverify.harness.report import INCONCLUSIVE, Entry
+
+    def entry(verdict):
+        return Entry(input=0, input_name="probe", index=None, analytic=1e-17,
+                     numeric=2e-17, bound=0.0, tolerance=1e-16, step=1e-5,
+                     verdict=verdict, note="round-off dominated")
+    bands = Bands([np.arange(40)], [2.0], 1.0)
+    entries, verdicts, notes = [], [], []
+    absorb(1, bands, [entry(INCONCLUSIVE)], [INCONCLUSIVE], entries, verdicts, notes)
+    assert verdicts == [PASS] and entries == []
+    assert notes == ["output entries of scale band 1 (40 entries) not resolved at their "
+                     "own scale: round-off dominated"]
+    assert resolution({0: [1e-10], 1: []}, bands) == np.inf  # the band resolved nothing
+    entries, verdicts, notes = [], [], []
+    found = [entry(FAIL), entry(INCONCLUSIVE)]
+    absorb(1, bands, found, [FAIL, INCONCLUSIVE], entries, verdicts, notes)
+    assert verdicts == [FAIL, INCONCLUSIVE] and entries == found and not notes
