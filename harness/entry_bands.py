@@ -49,6 +49,8 @@ own spread (RMS size over its smallest entry).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,8 +64,11 @@ from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Entry
 if TYPE_CHECKING:
     from gradverify.harness.probes import FirstPass, Outcome
 
+from gradverify.harness.probes import direction_rtol, enough_directions
+
 __all__ = ["SPREAD_SHARE", "MAX_BANDS", "MIN_BAND", "Bands", "Pair", "unresolved", "make_bands",
-           "band_spread", "vjp_pair", "banded", "resolution", "absorb"]
+           "band_spread", "vjp_pair", "banded", "resolution", "absorb", "spawn",
+           "own_stream", "BandRule"]
 
 # The share of one output's entries that must be unresolved before bands are made: the
 # claim is about the output entries of each scale, not about each single entry (a probe
@@ -305,3 +310,79 @@ def absorb(group: int, bands: Bands | None, found: list[Entry], verdicts: list[s
         found = [e for e in found if e.verdict != INCONCLUSIVE]
     entries.extend(found)
     into.extend(verdicts)
+
+
+def spawn(rng: np.random.Generator) -> np.random.Generator:
+    """An independent stream for the bands, derived from ``rng`` without drawing from it
+    (its seed sequence's next child), so the plain probes' directions stay those of a
+    check without bands; a generator without a seed sequence gives one draw instead.
+
+    >>> a, b = np.random.default_rng(0), np.random.default_rng(0)
+    >>> _ = spawn(a)
+    >>> bool(a.random() == b.random())
+    True
+    """
+    try:
+        return rng.spawn(1)[0]
+    except (AttributeError, TypeError, ValueError):
+        return np.random.default_rng(int(rng.integers(2**63)))
+
+
+@contextmanager
+def own_stream(p: Problem, rng: np.random.Generator | None) -> Iterator[None]:
+    """``p.rng`` is ``rng`` inside the block (the bands' draws and kink sampling)."""
+    saved = p.rng
+    if rng is not None:
+        p.rng = rng
+    try:
+        yield
+    finally:
+        p.rng = saved
+
+
+class BandRule:
+    """The bands' own direction rule and random stream in fast mode: made after the first
+    direction (:meth:`start`), judged by as many directions as the plain probes, counted
+    from the next one (``probes.enough_directions`` on their own per-direction
+    resolution), one more while a band that resolved something resolved too little (up
+    to the plain probes' cap), and drawn from a stream of their own (:func:`spawn`), so
+    the plain probes' directions and verdicts are those of a check without bands."""
+
+    def __init__(self, p: Problem, n_plain: int):
+        self.p, self.n_plain = p, n_plain
+        self.bands: Bands | None = None
+        self.rng: np.random.Generator | None = None
+        self.wanted = 0
+        self.dirs: list[float] = []
+
+    def open(self, made: int, calm: bool) -> bool:
+        """Whether the bands want another direction (``calm``: no FAIL so far)."""
+        return self.bands is not None and made < self.wanted and not (
+            calm and enough_directions(self.dirs, self.p.opts.detect_rtol))
+
+    def record(self, outcomes: list[Outcome] | None) -> None:
+        """One direction's outcomes (every cotangent's, the bands' after the plain)."""
+        if self.bands is not None:
+            self.dirs.append(direction_rtol(outcomes and outcomes[self.n_plain:]))
+
+    def start(self, ref: Ref, first: FirstPass, outcomes: list[Outcome] | None,
+              measure: bool, made: int) -> list[tuple[int, Pair]]:
+        """After the first direction: the bands' (group, pair)s (none if the outputs' sizes
+        are not spread out), drawn from the bands' own stream."""
+        self.rng = self.rng or spawn(self.p.rng)
+        with own_stream(self.p, self.rng):
+            more, self.bands = banded(self.p, ref, first, outcomes, measure)
+        if more:
+            self.wanted = made + max(self.p.opts.probes, 2)
+        return more
+
+    def extend(self, made: int, calm: bool, resolved: dict[int, list[float]],
+               cap: int) -> None:
+        """One more direction at the last one wanted, while the bands that resolved
+        something resolved less than detect_rtol (a band none of whose probes resolved
+        anything met kinks: more probes resolve no more)."""
+        if self.bands is None or made != self.wanted or not calm or self.wanted >= cap:
+            return
+        best = resolution({g: r for g, r in resolved.items() if r or g == 0}, self.bands)
+        if best is not None and best > self.p.opts.detect_rtol:
+            self.wanted += 1

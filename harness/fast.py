@@ -29,7 +29,14 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA
 from gradverify.harness.calls import Problem
-from gradverify.harness.entry_bands import Bands, Pair, absorb, banded, resolution, vjp_pair
+from gradverify.harness.entry_bands import (
+    BandRule,
+    Pair,
+    absorb,
+    own_stream,
+    resolution,
+    vjp_pair,
+)
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import (
     Ref,
@@ -73,52 +80,59 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     verdicts: list[str] = []
     notes: list[str] = []
     # resolved[group]: per probe of that group's cotangents (0: the plain ones, b + 1: band
-    # b, entry_bands.py); per_direction: each direction's (its worst cotangent's), counted
-    # afresh once the bands are made (they are judged by as many directions as the others)
+    # b). The plain probes follow their own rule (wanted, plain_dirs: each direction's
+    # worst plain cotangent), untouched by the bands, which have their own rule and random
+    # stream (entry_bands.BandRule): a band only adds resolution.
     resolved: dict[int, list[float]] = {0: []}
-    per_direction: list[float] = []
-    bands: Bands | None = None
+    plain_dirs: list[float] = []
+    rule = BandRule(p, len(pairs))
     wanted, made = max(p.opts.probes, 1), 0
-    while made < wanted:
-        if FAIL not in verdicts and enough_directions(per_direction, p.opts.detect_rtol):
+    while True:
+        calm = FAIL not in verdicts
+        plain_open = made < wanted and not (
+            calm and enough_directions(plain_dirs, p.opts.detect_rtol))
+        if not (plain_open or rule.open(made, calm)):
             break  # fewer directions bound the miss as well (probes.enough_directions)
         made += 1
         steps = first.steps()
         first.keep = made == 1
         outcomes = first.judge(steps)
-        per_direction.append(direction_rtol(outcomes))
+        if plain_open:
+            plain_dirs.append(direction_rtol(outcomes and outcomes[:rule.n_plain]))
+        rule.record(outcomes)
         directions = None
         for j, (group, pair) in enumerate(pairs):
+            if group == 0 and not plain_open:
+                continue  # a direction made for the bands only
             o = outcomes[j] if outcomes is not None else None
-            mine = resolved[group]
             if o is not None and o.passed:
                 entries.append(o.entry(first.diff[0], h))
                 verdicts.append(PASS)
                 if o.analytic != 0:
-                    mine.append(o.tolerance / abs(o.analytic))
+                    resolved[group].append(o.tolerance / abs(o.analytic))
                 continue
             directions = directions or first.direction(steps)
             probe = Probe(p, ref, pair.v, pair.g, directions, pair.residual, stable, h,
                           residual)
             if group == 0:
-                _undecided(probe, entries, verdicts, notes, mine)
-            else:  # a band only adds resolution (entry_bands.absorb)
-                found: tuple[list[Entry], list[str]] = ([], [])
-                _undecided(probe, *found, notes, mine)
-                absorb(group, bands, *found, entries, verdicts, notes)
-        if FAIL in verdicts:
+                _undecided(probe, entries, verdicts, notes, resolved[0])
+                continue
+            found: tuple[list[Entry], list[str]] = ([], [])
+            with own_stream(p, rule.rng):
+                _undecided(probe, *found, notes, resolved[group])
+            absorb(group, rule.bands, *found, entries, verdicts, notes)
+        if FAIL in verdicts or made > 1:
             first.forget()
-        else:
-            more, found = banded(p, ref, first, outcomes, measure)
-            if more:  # judged from the next direction on, by as many as the others
-                pairs += more
-                bands, per_direction = found, []
-                resolved.update({group: [] for group, _ in more})
-                wanted = max(wanted, made + max(p.opts.probes, 2))
-        best = resolution(resolved, bands)
-        if (made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS
-                and FAIL not in verdicts and (best is None or best > p.opts.detect_rtol)):
+        else:  # judged from the next direction on, by as many as the others
+            more = rule.start(ref, first, outcomes, measure, made)
+            pairs += more
+            resolved.update({group: [] for group, _ in more})
+        calm = FAIL not in verdicts
+        if (plain_open and made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS
+                and calm and min(resolved[0], default=np.inf) > p.opts.detect_rtol):
             wanted += 1
+        rule.extend(made, calm, resolved, p.opts.probes + EXTRA_DIRECTIONS)
+    bands = rule.bands
     best = resolution(resolved, bands)
     if best is not None and best > p.opts.detect_rtol:
         notes.append(f"the probes resolved a relative error of {best:.2g}"
