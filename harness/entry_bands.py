@@ -251,25 +251,29 @@ def _f64(v: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def banded(p: Problem, ref: Ref, first: FirstPass, outcomes: list[Outcome] | None,
-           measure: bool) -> tuple[list[tuple[int, Pair]], Bands | None]:
+           measure: bool) -> tuple[list[tuple[int, Pair]], Bands | None,
+                                   np.random.Generator | None]:
     """After the direction ``first`` kept (``first.keep``): the scale bands' (group,
     pair)s, group b + 1 for band b, added to ``first``, if the outputs' sizes are spread
-    out (:func:`unresolved`); else none. The kept outputs are dropped either way.
-    ``measure``: measure each band's VJP non-linearity (the plain cotangents' residual is
-    not all zero)."""
+    out (:func:`unresolved`); else none. The kept outputs are dropped either way. The
+    cotangents come from a stream of their own (:func:`spawn`, returned: the bands' kink
+    sampling draws from it too), made only when there are bands. ``measure``: measure each
+    band's VJP non-linearity (the plain cotangents' residual is not all zero)."""
     made: list[tuple[int, Pair]] = []
-    bands = None
+    bands, rng = None, None
     found = (unresolved(first, outcomes, p.opts.detect_rtol)
              if first.keep and outcomes is not None else None)
     if found is not None:
         bands = make_bands(first, *found)
     first.forget()
     if bands is not None:
-        for b, members in enumerate(bands.members):
-            for pair in _band_pairs(p, ref, first, members, measure):
-                first.add(pair.v, pair.g, pair.residual)
-                made.append((b + 1, pair))
-    return made, bands
+        rng = spawn(p.rng)
+        with own_stream(p, rng):
+            for b, members in enumerate(bands.members):
+                for pair in _band_pairs(p, ref, first, members, measure):
+                    first.add(pair.v, pair.g, pair.residual)
+                    made.append((b + 1, pair))
+    return made, bands, rng
 
 
 def band_spread(bands: Bands, group: int) -> float:
@@ -369,9 +373,7 @@ class BandRule:
               measure: bool, made: int) -> list[tuple[int, Pair]]:
         """After the first direction: the bands' (group, pair)s (none if the outputs' sizes
         are not spread out), drawn from the bands' own stream."""
-        self.rng = self.rng or spawn(self.p.rng)
-        with own_stream(self.p, self.rng):
-            more, self.bands = banded(self.p, ref, first, outcomes, measure)
+        more, self.bands, self.rng = banded(self.p, ref, first, outcomes, measure)
         if more:
             self.wanted = made + max(self.p.opts.probes, 2)
         return more

@@ -287,7 +287,7 @@ def test_band_cotangents_magnify_nothing():
     first = FirstPass(p, ref, [v], [vjp([x], v)], [np.zeros(s.size)], step(p, ref))
     first.keep = True
     outcomes = first.judge(first.steps())
-    made, bands = banded(p, ref, first, outcomes, measure=True)
+    made, bands, _ = banded(p, ref, first, outcomes, measure=True)
     assert bands is not None and len(bands.members) == 2
     assert [g for g, _ in made] == [1, 1, 2, 2]  # two cotangents per band when measured
     for g, pair in made:
