@@ -33,9 +33,12 @@ entries (exactly 0 on both sides: relu at x < 0) and non-finite ones join no ban
 
 The band pairs join the first pass (``probes.FirstPass.add``) from the next direction on;
 their directions are drawn after the bands, so the miss bound of ``probes.py`` holds for
-them over those directions, relative to each band's own size. The resolution stated
-(:func:`band_spread`) is per output entry: each group's resolved relative error times its
-own spread (RMS size over its smallest entry).
+them over those directions, relative to each band's own size. They keep their own
+direction rule and random stream (:class:`BandRule`): the plain probes' directions and
+verdicts are those of the same check without bands, and a band only adds resolution
+(:func:`absorb`: its FAILs count, its INCONCLUSIVE leaves the plain verdict, named).
+The resolution stated (:func:`resolution`) is per output entry: each group's resolved
+relative error times its own spread (RMS size over its smallest entry).
 
 >>> import numpy as np
 >>> from gradverify.harness import check_vjp
