@@ -51,6 +51,7 @@ from gradverify.harness.probe_kinks import joint, judged_whole, many_kinks, tied
 from gradverify.harness.probes import FirstPass, direction_rtol, enough_directions
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
+from gradverify.harness.undecided import undecided
 from gradverify.harness.verdicts import confirm, decide, summarise
 
 __all__ = ["fast", "EXTRA_DIRECTIONS"]
@@ -115,11 +116,11 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
             probe = Probe(p, ref, pair.v, pair.g, directions, pair.residual, stable, h,
                           residual)
             if group == 0:
-                _undecided(probe, entries, verdicts, notes, resolved[0])
+                undecided(probe, entries, verdicts, notes, resolved[0])
                 continue
             found: tuple[list[Entry], list[str]] = ([], [])
             with own_stream(p, rule.rng):
-                _undecided(probe, *found, notes, resolved[group])
+                undecided(probe, *found, notes, resolved[group])
             absorb(group, rule.bands, *found, entries, verdicts, notes)
         if FAIL in verdicts or made > 1:
             first.forget()
@@ -143,39 +144,6 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     check.details.update(probes=len(verdicts), directions=made,
                          bands=0 if bands is None else len(bands.members))
     return check
-
-
-def _undecided(probe: Probe, entries: list[Entry], verdicts: list[str], notes: list[str],
-               resolved: list[float]) -> None:
-    """A probe the first pass could not decide: the full machinery."""
-    # The first pass saw a disagreement above round-off: straight to the ladder, whose
-    # coarse rungs resolve more than the quick estimate (its tolerance is 3/h round-off).
-    probe.ladder = True
-    entry = probe.compare(None)
-    entries.append(entry)
-    if entry.analytic != 0 and np.isfinite(entry.analytic) and entry.kind == "smooth":
-        resolved.append(entry.tolerance / abs(entry.analytic))
-    if entry.verdict == PASS:
-        # A probe inside its own bracket at a kink passes too: a tie rule that is wrong
-        # only jointly escapes a probe whose direction has opposite signs on the tied
-        # entries (chance 1/2), so each of the probes gets its own chance to see it.
-        verdicts.append(PASS)
-        return
-    located = any(e.verdict == FAIL and e.index is not None for e in entries)
-    if entry.verdict == FAIL and entry.kind == "smooth" and located:
-        verdicts.append(FAIL)  # already pinned to entries by an earlier probe
-    elif entry.verdict == NOT_APPLICABLE:
-        verdict, found = probe.isolate_jumps(entry)
-        verdicts.append(verdict)
-        entries.extend(found)
-    elif entry.verdict == FAIL:
-        verdict, found, note = probe.settle(entry)
-        verdicts.append(verdict)
-        entries.extend(found)
-        if note:
-            notes.append(note)
-    else:
-        verdicts.append(entry.verdict)
 
 
 class Probe:
