@@ -2,20 +2,23 @@
 ``<J^T v, u>`` (analytic), a cost independent of the input size.
 
 - First pass (``probes.py``): ``probes`` random directions u (default 4), each giving J u
-  numerically from two forward evaluations, compared with every cotangent whose VJP is
-  already known (v1 and the linearity check's v2) at the round-off level of the budget.
-  Its module docstring derives the miss probabilities: a fault c times above the
-  tolerance escapes K directions with probability at most c^-K, whatever the number of
-  entries it touches and their signs.
+  from two forward evaluations, compared with every cotangent whose VJP is known (v1 and
+  the linearity check's v2) at the round-off level of the budget. Its docstring derives
+  the miss bound: a fault c times above the tolerance escapes K directions with
+  probability at most c^-K, whatever the entries it touches and their signs.
+- Output entries at very different scales (1e-17 beside 3): after the first direction,
+  one plain cotangent per scale band, restricted to that band's entries, joins them
+  (``entry_bands.py``): nothing is magnified, so kinks are judged as in any plain probe.
 - A probe that does not agree there goes to the full machinery (:class:`Probe`): measured
   noise (ECnoise), the step ladder, and if it still disagrees, localisation by bisecting
   its support down to single entries; a probe whose disagreement no single entry confirms,
   or whose line meets kinks, is judged jointly against Clarke's generalized Jacobian on
   the kink entries (``kinks.py``).
-- The report states the relative error the probes resolved (``resolved_rtol``): the
-  smallest r for which a gradient scaled by (1 + r) would FAIL. Directions are added (up
-  to ``EXTRA_DIRECTIONS`` more) while it is above ``detect_rtol``; a check that still
-  does not reach it says so in its reason.
+- The report states the relative error resolved (``resolved_rtol``: the smallest r for
+  which a gradient scaled by (1 + r) would FAIL); with bands, per output entry: each group
+  of entries (the plain probes', each band's) by its own probes, times its own spread.
+  Directions are added (up to ``EXTRA_DIRECTIONS`` more) while it is above ``detect_rtol``;
+  a check that still does not reach it says so in its reason.
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA
 from gradverify.harness.calls import Problem
+from gradverify.harness.entry_bands import (
+    BandRule,
+    Pair,
+    absorb,
+    own_stream,
+    resolution,
+    vjp_pair,
+)
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import (
     Ref,
@@ -33,7 +44,6 @@ from gradverify.harness.lines import (
     finite_abs,
     line,
     norm2,
-    normalise,
     step,
     support,
 )
@@ -41,6 +51,7 @@ from gradverify.harness.probe_kinks import joint, judged_whole, many_kinks, tied
 from gradverify.harness.probes import FirstPass, direction_rtol, enough_directions
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
+from gradverify.harness.undecided import undecided
 from gradverify.harness.verdicts import confirm, decide, summarise
 
 __all__ = ["fast", "EXTRA_DIRECTIONS"]
@@ -59,88 +70,80 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     (cotangent, gradient) pairs already computed at ``ref`` (the linearity check's)."""
     stable = Check("hygiene.output_stable", PASS)
     h = step(p, ref)
-    pairs = [([np.asarray(t, np.float64) for t in v1], g1)]
-    pairs += [([np.asarray(t, np.float64) for t in v], g) for v, g in known or []]
-    if len(pairs) < 2:  # a second cotangent costs one VJP
-        v = [np.asarray(t, np.float64) for t in cotangent(p.rng, ref.ys)]
-        g = [np.zeros_like(x) if t is None else t for t, x in zip(
-            normalise(p.vjp(ref.xs, [t.astype(y.dtype) for t, y in zip(v, ref.ys)],
-                            ref.vjp), ref.xs), ref.xs)]
-        pairs.append((v, g))
-    first = FirstPass(p, ref, [v for v, _ in pairs], [g for _, g in pairs], residual, h)
+    plain = [([np.asarray(t, np.float64) for t in v], g) for v, g in [(v1, g1), *(known or [])]]
+    if len(plain) < 2:  # a second cotangent costs one VJP
+        plain.append(vjp_pair(p, ref, cotangent(p.rng, ref.ys)))
+    # each with its group (0: plain, b + 1: band b of entry_bands.py)
+    pairs = [(0, Pair(v, g, residual)) for v, g in plain]
+    first = FirstPass(p, ref, [v for v, _ in plain], [g for _, g in plain], residual, h)
+    measure = any(np.any(r) for r in residual)
     entries: list[Entry] = []
     verdicts: list[str] = []
     notes: list[str] = []
-    # resolved: per probe; per_direction: each direction's (its worst cotangent's)
-    resolved: list[float] = []
-    per_direction: list[float] = []
+    # resolved[group]: per probe of that group's cotangents (0: the plain ones, b + 1: band
+    # b). The plain probes follow their own rule (wanted, plain_dirs: each direction's
+    # worst plain cotangent), untouched by the bands, which have their own rule and random
+    # stream (entry_bands.BandRule): a band only adds resolution.
+    resolved: dict[int, list[float]] = {0: []}
+    plain_dirs: list[float] = []
+    rule = BandRule(p, len(pairs))
     wanted, made = max(p.opts.probes, 1), 0
-    while made < wanted:
-        if FAIL not in verdicts and enough_directions(per_direction, p.opts.detect_rtol):
+    while True:
+        calm = FAIL not in verdicts
+        plain_open = made < wanted and not (
+            calm and enough_directions(plain_dirs, p.opts.detect_rtol))
+        if not (plain_open or rule.open(made, calm)):
             break  # fewer directions bound the miss as well (probes.enough_directions)
         made += 1
         steps = first.steps()
+        first.keep = made == 1
         outcomes = first.judge(steps)
-        per_direction.append(direction_rtol(outcomes))
+        if plain_open:
+            plain_dirs.append(direction_rtol(outcomes and outcomes[:rule.n_plain]))
+        rule.record(outcomes)
         directions = None
-        for j, (v, g) in enumerate(pairs):
+        for j, (group, pair) in enumerate(pairs):
+            if group == 0 and not plain_open:
+                continue  # a direction made for the bands only
             o = outcomes[j] if outcomes is not None else None
             if o is not None and o.passed:
-                entries.append(Entry(input=first.diff[0], input_name="probe", index=None,
-                                     analytic=o.analytic, numeric=o.numeric, bound=0.0,
-                                     tolerance=o.tolerance, step=h, verdict=PASS))
+                entries.append(o.entry(first.diff[0], h))
                 verdicts.append(PASS)
                 if o.analytic != 0:
-                    resolved.append(o.tolerance / abs(o.analytic))
+                    resolved[group].append(o.tolerance / abs(o.analytic))
                 continue
             directions = directions or first.direction(steps)
-            _undecided(Probe(p, ref, v, g, directions, residual, stable, h),
-                       entries, verdicts, notes, resolved)
-        if (made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS
-                and FAIL not in verdicts and min(resolved, default=np.inf) > p.opts.detect_rtol):
+            probe = Probe(p, ref, pair.v, pair.g, directions, pair.residual, stable, h,
+                          residual)
+            if group == 0:
+                undecided(probe, entries, verdicts, notes, resolved[0])
+                continue
+            found: tuple[list[Entry], list[str]] = ([], [])
+            with own_stream(p, rule.rng):
+                undecided(probe, *found, notes, resolved[group])
+            absorb(group, rule.bands, *found, entries, verdicts, notes)
+        if FAIL in verdicts or made > 1:
+            first.forget()
+        else:  # judged from the next direction on, by as many as the others
+            more = rule.start(ref, first, outcomes, measure, made)
+            pairs += more
+            resolved.update({group: [] for group, _ in more})
+        calm = FAIL not in verdicts
+        if (plain_open and made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS
+                and calm and min(resolved[0], default=np.inf) > p.opts.detect_rtol):
             wanted += 1
-    best = min(resolved) if resolved else None
+        rule.extend(made, calm, resolved, p.opts.probes + EXTRA_DIRECTIONS)
+    bands = rule.bands
+    best = resolution(resolved, bands)
     if best is not None and best > p.opts.detect_rtol:
-        notes.append(f"the probes resolved a relative error of {best:.2g}, not "
+        notes.append(f"the probes resolved a relative error of {best:.2g}"
+                     f"{' per output entry' if bands else ''}, not "
                      f"detect_rtol {p.opts.detect_rtol:g}")
     check = summarise("gradient", entries, verdicts, stable, p,
                       extra="; ".join(sorted(set(notes))) or None, resolved=best)
-    check.details["probes"] = len(verdicts)
-    check.details["directions"] = made
+    check.details.update(probes=len(verdicts), directions=made,
+                         bands=0 if bands is None else len(bands.members))
     return check
-
-
-def _undecided(probe: Probe, entries: list[Entry], verdicts: list[str], notes: list[str],
-               resolved: list[float]) -> None:
-    """A probe the first pass could not decide: the full machinery."""
-    # The first pass saw a disagreement above round-off: straight to the ladder, whose
-    # coarse rungs resolve more than the quick estimate (its tolerance is 3/h round-off).
-    probe.ladder = True
-    entry = probe.compare(None)
-    entries.append(entry)
-    if entry.analytic != 0 and np.isfinite(entry.analytic) and entry.kind == "smooth":
-        resolved.append(entry.tolerance / abs(entry.analytic))
-    if entry.verdict == PASS:
-        # A probe inside its own bracket at a kink passes too: a tie rule that is wrong
-        # only jointly escapes a probe whose direction has opposite signs on the tied
-        # entries (chance 1/2), so each of the probes gets its own chance to see it.
-        verdicts.append(PASS)
-        return
-    located = any(e.verdict == FAIL and e.index is not None for e in entries)
-    if entry.verdict == FAIL and entry.kind == "smooth" and located:
-        verdicts.append(FAIL)  # already pinned to entries by an earlier probe
-    elif entry.verdict == NOT_APPLICABLE:
-        verdict, found = probe.isolate_jumps(entry)
-        verdicts.append(verdict)
-        entries.extend(found)
-    elif entry.verdict == FAIL:
-        verdict, found, note = probe.settle(entry)
-        verdicts.append(verdict)
-        entries.extend(found)
-        if note:
-            notes.append(note)
-    else:
-        verdicts.append(entry.verdict)
 
 
 class Probe:
@@ -148,8 +151,11 @@ class Probe:
 
     def __init__(self, p: Problem, ref: Ref, v: list[np.ndarray], g: list[np.ndarray],
                  directions: list[np.ndarray | None], residual: list[np.ndarray],
-                 stable: Check, h: float):
+                 stable: Check, h: float, whole: list[np.ndarray] | None = None):
         self.p, self.ref, self.v, self.g = p, ref, v, g
+        # the check's own residual (the plain cotangents'), for the whole Jacobian when a
+        # probe meets too many kinks (probe_kinks.many_kinks); ``residual``: this probe's
+        self.whole = residual if whole is None else whole
         self.directions, self.residual, self.stable, self.h = (directions, residual,
                                                                 stable, h)
         self.ladder = False  # judge on the step ladder straight away (no quick estimate)
@@ -361,7 +367,7 @@ class Probe:
         if directions is None:
             return [], True
         probe = self if not skip else Probe(self.p, self.ref, self.v, self.g, directions,
-                                            self.residual, self.stable, self.h)
+                                            self.residual, self.stable, self.h, self.whole)
         live = np.flatnonzero(np.concatenate([np.ravel(directions[k]) != 0
                                               for k, _ in self.blocks]))
         if live.size <= _SCAN:

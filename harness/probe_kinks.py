@@ -170,7 +170,7 @@ def many_kinks(probe: Probe, entry: Entry, failing: list[Entry],
     from gradverify.harness.full import full  # full mode imports the kink machinery too
     memo = memo_of(ref)
     if "full" not in memo:
-        memo["full"] = full(p, ref, probe.residual)
+        memo["full"] = full(p, ref, probe.whole)
     return judged_whole(probe, entry)  # type: ignore[return-value]
 
 

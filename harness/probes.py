@@ -2,7 +2,9 @@
 direction, judged at the round-off level.
 
 - Cotangents ``v_j``: the ones whose VJPs the hygiene checks already made (``vjp(v1)``,
-  ``vjp(v2)`` of the linearity check), so the first pass costs no extra VJP. Directions
+  ``vjp(v2)`` of the linearity check), so the first pass costs no extra VJP; when the
+  output entries' sizes are spread out (1e-17 beside 3), one more per scale band,
+  restricted to the band's entries (``entry_bands.py``, :meth:`FirstPass.add`). Directions
   ``u_k``: uniform on ``[-|x|, |x|]`` per entry (relative steps; a continuous draw from the
   seeded rng, several times cheaper than a Gaussian one and, like it, without atoms).
 - One central difference ``(f(x + h u) - f(x - h u)) / 2h`` gives ``J u`` numerically for
@@ -34,6 +36,10 @@ directions whose probes all passed count; the bound is for faults of ``detect_rt
 above (smaller ones, still above the tolerance, get fewer chances).
 With a JVP, the directions and their central differences are kept (``record``) and the
 JVP is judged on them too (``forward_mode.py``): no forward evaluation of its own.
+The band cotangents are made from the first direction's outputs, so that direction
+does not count for them: they are judged on the directions drawn after the bands (as many
+as ``probes``, or fewer by the same rule, counted from there), for which each is a fixed
+vector and the bound holds as stated, relative to its band's own size.
 Cotangents sharing a direction are not independent of each other in u (a fault on one
 entry hides from all cotangents when that entry's u is small), so the bound counts
 directions, not probes; the second cotangent still guards against a fault that vanishes
@@ -57,13 +63,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE, central_roundoff
 from gradverify.harness.calls import Problem
-from gradverify.harness.lines import Ref, scales
+from gradverify.harness.lines import Ref, norm2, scales
+from gradverify.harness.report import INCONCLUSIVE, PASS, Entry
 
 __all__ = ["FirstPass", "Measured", "Outcome", "direction_rtol", "enough_directions"]
 
@@ -99,6 +107,12 @@ class Outcome:
     numeric: float
     tolerance: float
     passed: bool
+
+    def entry(self, input: int, h: float) -> Entry:
+        """The probe as a report entry (of a passed probe: no bound of its own)."""
+        return Entry(input=input, input_name="probe", index=None, analytic=self.analytic,
+                     numeric=self.numeric, bound=0.0, tolerance=self.tolerance, step=h,
+                     verdict=PASS if self.passed else INCONCLUSIVE)
 
 
 @dataclass
@@ -140,15 +154,56 @@ class FirstPass:
             work = self._flat_work(s)
             self.g_s = np.sqrt([np.einsum("i,i->", t, t) for t in (
                 np.multiply(g, s, out=work) for g in self.gs)])
-            self.res_s = float(np.einsum("i,i->", res, s))  # bounds sum |r| |u|
+            # bounds sum |r| |u|, per cotangent (the bands measure their own: add)
+            self.res_s = np.full(len(self.vs), float(np.einsum("i,i->", res, s)))
             # below the smallest normal number an output rounds by its subnormal spacing
-            floor = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
-                        for k in self.floats)
-            self.floor = floor / ref.eps * np.sqrt([np.einsum("i,i->", v, v) for v in self.vs])
+            self.sub = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
+                           for k in self.floats) / ref.eps
+            self.v_norm = np.sqrt([np.einsum("i,i->", v, v) for v in self.vs])
+            self.floor = self.sub * self.v_norm
         # the scales become the steps' ranges 2 h s in place (s is not needed any more;
         # a 0-d input's scale is a NumPy scalar, which has no place to write to)
         self.hs2 = [np.multiply(t, 2 * h, out=t) if isinstance(t, np.ndarray) and t.ndim
                     else 2 * h * t for t in sc]
+        # each float output's range in the flat outputs; the last direction's outputs and
+        # sizes, kept only when asked (entry_bands.py reads them)
+        ends = [0, *np.cumsum([ref.ys[k].size for k in self.floats]).tolist()]
+        self.segments = list(pairwise(ends))
+        self.keep = False
+        self.plain = len(self.vs)  # the cotangents added later are the scale bands
+        self._last: tuple = (None, None, None, None)
+
+    def add(self, v: Sequence[np.ndarray], g: Sequence[np.ndarray],
+            residual: Sequence[np.ndarray]) -> None:
+        """One more cotangent, its VJP and that VJP's measured non-linearity, judged from
+        the next direction on."""
+        vf, gf = self._outputs(v), self._inputs(g)
+        self.vs.append(vf)
+        self.gs.append(gf)
+        with np.errstate(all="ignore"):
+            hs = self._inputs_of([np.broadcast_to(t, self.ref.xs[k].shape)
+                                  for k, t in zip(self.diff, self.hs2)]) / (2 * self.h)
+            # norm2: the squares of a band's tiny products underflow (1e-200)
+            gs, norm = norm2(gf * hs), norm2(vf)
+            res = float(np.einsum("i,i->", self._inputs(residual), hs))
+        self.g_s = np.append(self.g_s, gs)
+        self.res_s = np.append(self.res_s, res)
+        self.v_norm = np.append(self.v_norm, norm)
+        self.floor = np.append(self.floor, self.sub * norm)
+
+    def last_outputs(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The flat float outputs at x + h u and x - h u of the last direction judged
+        with ``keep`` set (None otherwise)."""
+        return self._last[0], self._last[1]
+
+    def last_sizes(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``max(f(x + h u)^2, f(x - h u)^2)`` per flat output entry and the outputs'
+        round-off walk per cotangent, of the last direction judged with ``keep`` set."""
+        return self._last[2], self._last[3]
+
+    def forget(self) -> None:
+        """Drop the kept outputs (their memory is reused by the next evaluations)."""
+        self._last = (None, None, None, None)
 
     def _outputs(self, ys: Sequence[np.ndarray]) -> np.ndarray:
         parts = [np.asarray(ys[k], np.float64).ravel() for k in self.floats]
@@ -242,7 +297,14 @@ class FirstPass:
             # output round-off of each side: a random walk of one ulp per output
             sq = _larger_square(plus, minus, out=diff)
             # >= the larger side's walk
-            walk = np.sqrt([np.einsum("i,i,i->", v, v, sq) for v in self.vs])
+            walk = np.sqrt([np.einsum("i,i,i->", v, v, sq) for v in self.vs[:self.plain]])
+            if len(self.vs) > self.plain:
+                # a band cotangent (entry_bands.py) multiplies outputs whose squares
+                # underflow (1e-200): its walk is taken on the products, scaled
+                mag = np.maximum(np.abs(plus), np.abs(minus))
+                walk = np.append(walk, [norm2(v * mag) for v in self.vs[self.plain:]])
+            if self.keep:
+                self._last = (plus, minus, sq, walk)
             output = (C_SIGMA / C_ROUND) * (walk + self.floor)
             gu = self.g_s
             vjp_analytic = _dots(self.gs, hu) / h

@@ -178,14 +178,39 @@ def test_full_mode_costs_at_most_four_forward_evaluations_per_element():
     assert r.evaluations["forward"] <= 4 * x.size + hygiene
 
 
+def _tanh_times(s):
+    return (lambda x: np.tanh(x) * s), (lambda xs, gs: (gs[0] * s * (1 - np.tanh(xs[0]) ** 2),))
+
+
+def _cost(n: int, spread: bool, seed: int, **options) -> dict:
+    """tanh on n elements of [0.5, 2] (times 1e-17 on half the outputs if ``spread``)."""
+    x = np.random.default_rng(seed).uniform(0.5, 2.0, n)
+    s = np.where(np.arange(n) < n // 2, 3.0, 3e-17) if spread else np.ones(n)
+    f, vjp = _tanh_times(s)
+    r = check_vjp(f, vjp, [x], mode="fast", seed=seed, **options)
+    assert r.verdict == PASS, str(r)
+    assert r.check("gradient").details["bands"] == spread  # one band: its VJPs
+    return dict(r.evaluations)
+
+
 def test_fast_mode_cost_does_not_depend_on_input_size():
-    counts = []
-    for n in (10, 100_000):
-        x = RNG.standard_normal(n)
-        r = check_vjp(np.tanh, tanh_vjp, [x], mode="fast")
-        assert r.verdict == PASS
-        counts.append(dict(r.evaluations))
-    assert counts[0] == counts[1]
+    # For a given resolution the count is the rule's, whatever the size: with a
+    # detect_rtol no probe reaches, every direction is made (4 + 4 extra: 2 + 16 forward),
+    # plus one band's 3 VJPs when half the outputs are 1e-17 times the rest (its two
+    # cotangents and their combination, which measures the VJP's rounding at its scale).
+    for seed in range(2):
+        for spread in (False, True):
+            counts = [_cost(n, spread, seed, detect_rtol=1e-12) for n in (10, 100_000)]
+            assert counts[0] == counts[1] == {"forward": 18, "backward": 3 + 3 * spread}
+    # By default the directions stop once they bound the miss (probes.enough_directions),
+    # which depends on the resolution drawn, not on the size: 3 or 4 directions (one more
+    # after the band's), the same VJPs, at both sizes.
+    for seed in range(3):
+        for n in (10, 100_000):
+            assert _cost(n, False, seed) in ({"forward": 8, "backward": 3},
+                                             {"forward": 10, "backward": 3})
+            assert _cost(n, True, seed) in ({"forward": 10, "backward": 6},
+                                            {"forward": 12, "backward": 6})
 
 
 def test_fast_mode_localises_a_single_bad_entry_by_multi_index():

@@ -1,0 +1,49 @@
+"""Fast mode: a probe the first pass could not decide goes to the full machinery (the
+step ladder, jumps isolated, a disagreement settled on single entries or jointly at
+kinks: ``fast.Probe``), and its verdict and entries join the check's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gradverify.harness.report import FAIL, NOT_APPLICABLE, PASS, Entry
+
+if TYPE_CHECKING:
+    from gradverify.harness.fast import Probe
+
+__all__ = ["undecided"]
+
+
+def undecided(probe: Probe, entries: list[Entry], verdicts: list[str], notes: list[str],
+              resolved: list[float]) -> None:
+    """A probe the first pass could not decide: the full machinery."""
+    # The first pass saw a disagreement above round-off: straight to the ladder, whose
+    # coarse rungs resolve more than the quick estimate (its tolerance is 3/h round-off).
+    probe.ladder = True
+    entry = probe.compare(None)
+    entries.append(entry)
+    if entry.analytic != 0 and np.isfinite(entry.analytic) and entry.kind == "smooth":
+        resolved.append(entry.tolerance / abs(entry.analytic))
+    if entry.verdict == PASS:
+        # A probe inside its own bracket at a kink passes too: a tie rule that is wrong
+        # only jointly escapes a probe whose direction has opposite signs on the tied
+        # entries (chance 1/2), so each of the probes gets its own chance to see it.
+        verdicts.append(PASS)
+        return
+    located = any(e.verdict == FAIL and e.index is not None for e in entries)
+    if entry.verdict == FAIL and entry.kind == "smooth" and located:
+        verdicts.append(FAIL)  # already pinned to entries by an earlier probe
+    elif entry.verdict == NOT_APPLICABLE:
+        verdict, found = probe.isolate_jumps(entry)
+        verdicts.append(verdict)
+        entries.extend(found)
+    elif entry.verdict == FAIL:
+        verdict, found, note = probe.settle(entry)
+        verdicts.append(verdict)
+        entries.extend(found)
+        if note:
+            notes.append(note)
+    else:
+        verdicts.append(entry.verdict)
