@@ -21,7 +21,7 @@ from gradverify.harness.lines import Ref
 
 __all__ = ["sample_patterns", "piece_gradients", "row_hulls", "small_scale",
            "small_arg_rounding", "informative", "two_scales", "tied", "jumps_within",
-           "grow_like_jumps", "curving", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
+           "grow_like_jumps", "sign_flips", "curving", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
 MAX_ROWS = 256   # beyond this many output rows moved by a probe's kinks: no Minkowski test
@@ -331,7 +331,36 @@ def grow_like_jumps(diffs: Sequence[np.ndarray], steps: Sequence[float]) -> np.n
         size / np.asarray(steps, np.float64))
     fine, coarse = np.median(q[half:], axis=0), np.median(q[:half], axis=0)
     constant = np.max(size, axis=0) <= 2 * np.min(size, axis=0)
-    return (turns >= 3) | ((fine > 64 * coarse) & (coarse > 0) & ~constant)
+    return (turns >= 3) | ((fine > 64 * coarse) & (coarse > 0) & ~constant) | (
+        sign_flips(diffs) >= 2)
+
+
+def sign_flips(diffs: Sequence[np.ndarray]) -> np.ndarray:
+    """Per channel, how often the signed one-sided differences ``f(x + t) - f(x)`` change
+    sign from one rung to the next among the sizeable ones (not 0 - round-off level - and
+    at least 1/16 of the largest). A slope keeps its sign while t shrinks; a smooth
+    function's Taylor terms ``s t + c t^2 / 2`` change it at most once (where the curvature
+    overtakes the slope), and a kink crossed at most once per kink; jitter across jumps
+    (floormod(893672.5, 1) along a probe: +-0.4 at every coarse rung) lands on either side
+    at random. Differences far below the largest (a slope's fine rungs with noise
+    around them) are left out: only a flip between differences of one size counts.
+
+    >>> sign_flips([np.array([v]) for v in (-0.5, -0.37, 0.41, -0.4, 0.4, 0.1, 0.02)])
+    array([3])
+    >>> sign_flips([np.array([v]) for v in (4.0, 1.0, 0.25, -1e-3, 1e-3)])
+    array([0])
+    """
+    d = np.array(diffs, np.float64)
+    size = np.abs(d)
+    top = np.max(np.where(np.isfinite(size), size, 0.0), axis=0)
+    sizeable = (size > 0) & np.isfinite(size) & (size >= top / 16)
+    flips = np.zeros(d.shape[1:], int)
+    last = np.zeros(d.shape[1:])  # the sign of the last sizeable difference (0: none yet)
+    for k in range(d.shape[0]):
+        sgn = np.where(sizeable[k], np.sign(d[k]), 0.0)
+        flips += (sgn != 0) & (last != 0) & (sgn != last)
+        last = np.where(sgn != 0, sgn, last)
+    return flips
 
 def small_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> float:
     """The radius of the second sampling: the smallest of the coordinates' scales, their

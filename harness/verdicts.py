@@ -19,6 +19,7 @@ from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import signature
 from gradverify.harness.ecnoise import noise
 from gradverify.harness.judge import Judgement, judge
+from gradverify.harness.jump_entries import line_jumping
 from gradverify.harness.kink_samples import grow_like_jumps
 from gradverify.harness.numeric import Estimate, Line, quick, refine
 from gradverify.harness.reasons import Reason
@@ -71,6 +72,8 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
     failing = np.array([v == FAIL for v in jd.verdict])
     if not failing.any():
         return jd
+    if _entries_jumping(line, h, c_round, jd):
+        return jd
     phi0, mag0, _ = line.full(0.0)
     jumpy = np.zeros(failing.size, bool)
     top = ladder_top(line.eps, h)
@@ -91,6 +94,29 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
             "the function jumps within every step tried (differences do not shrink with "
             "the step)")
     return jd
+
+
+def _entries_jumping(line: Line, h: float, c_round: float, jd: Judgement) -> bool:
+    """A probe's failing line judged entry by entry (``jump_entries``): the output entries
+    that jump within the steps go to ``line.jumping`` (the probe is then judged again
+    without them, its cotangent zeroed there); when every entry the probe weighs jumps,
+    nothing is left to judge: INCONCLUSIVE ``JUMPS_WITHIN_STEP``. False when the line kept
+    no whole outputs (then its projected differences are judged)."""
+    jumps = line_jumping(line, h, c_round)
+    if jumps is None:
+        return False
+    weighed = line.weights != 0  # type: ignore[attr-defined]
+    jumps &= weighed
+    if not jumps.any():
+        return True  # no entry jumps: the disagreement stands
+    if (weighed & ~jumps).any():
+        line.jumping = jumps  # type: ignore[attr-defined]
+        return True
+    jd.verdict[0] = INCONCLUSIVE
+    jd.reason[0] = Reason.JUMPS_WITHIN_STEP.text(
+        f"every output entry the probe weighs ({int(jumps.sum())}) jumps within every step "
+        "tried (differences do not shrink with the step)")
+    return True
 
 
 def resolved_rtol(entries: Sequence[Entry]) -> float | None:

@@ -1,0 +1,135 @@
+"""Jumps per output entry: which entries of a probe's line jump within the steps.
+
+A probe's line ``phi(t) = <v, f(x + t u) - f(x)>`` mixes every output entry: one entry
+that crosses many jumps within each step (``floormod(893672.5, 1)``: steps of 15-21 cross
+periods of 1) turns phi into jitter although the other entries are smooth, and the
+projected differences no longer show which part of phi is jitter. The line keeps the whole
+output at each ladder point (``lines.line``), so each entry's own one-sided differences
+``f_i(x +- t u) - f_i(x)`` at the ladder's eight rungs are judged here:
+
+- a slope (a smooth entry, however steep) gives differences that shrink like ``t``;
+- a kink crossed between rungs changes the slope once (a Lipschitz function's difference
+  is piecewise linear in t, a breakpoint per kink crossed);
+- differences at the entry's round-off level (``C_ROUND`` ulps of it, the budget's output
+  term) say nothing and count as 0;
+- a jumping entry's differences are wherever the sawtooth lands: their size turns up and
+  down at random, or the quotients ``|d| / t`` of the fine rungs exceed the coarse rungs'
+  64 times (``kink_samples.grow_like_jumps``).
+
+A wrong gradient changes nothing here: it is a property of the analytic side, and the
+differences are the function's own. So an entry that does not jump is judged as before, and
+one that jumps is left out of the line's judgement (its cotangent component zeroed) and
+reported INCONCLUSIVE (``JUMPS_WITHIN_STEP``).
+
+>>> t = [4.0 ** -k for k in range(8)]
+>>> smooth = [np.array([3e6 * s, 2 * s]) for s in t]                  # steep, gentle
+>>> saw = [np.array([v, 2 * s]) for v, s in zip((0.4, -0.7, 0.1, 0.9, -0.3, 0.6, -0.2, 0.5), t)]
+>>> jumping(smooth, smooth, t, np.zeros(2), 2.0 ** -52).tolist()
+[False, False]
+>>> jumping(saw, saw, t, np.zeros(2), 2.0 ** -52).tolist()
+[True, False]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gradverify.harness.budget import C_ROUND, ladder_top
+from gradverify.harness.kink_samples import grow_like_jumps
+from gradverify.harness.lines import normalise
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import FAIL, INCONCLUSIVE
+
+__all__ = ["jumping", "ladder_steps", "line_jumping", "without_jumping"]
+
+
+def ladder_steps(eps: float, h: float) -> list[float]:
+    """The classic ladder's eight rungs, 16h down to h / 1024, as the ladder evaluates them
+    (the same float values, so a line's stored evaluations are found again).
+
+    >>> len(ladder_steps(2.0 ** -52, 1e-5))
+    8
+    """
+    top = ladder_top(eps, h)
+    extra = round(math.log(top / (16 * h), 4))
+    return [top / 4 ** k for k in range(extra, extra + 8)]
+
+
+def jumping(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequence[float],
+            base: np.ndarray, eps: float, c_round: float = C_ROUND) -> np.ndarray:
+    """Per output entry: do its one-sided differences ``up[k] = f(x + t_k) - f(x)`` and
+    ``down[k] = f(x - t_k) - f(x)`` (``base`` = f(x), rungs coarse first) behave like jitter
+    across jumps rather than like a Lipschitz function's? Differences within ``c_round``
+    ulps of the entry (the budget's output round-off) count as 0.
+
+    >>> t = [4.0 ** -k for k in range(8)]
+    >>> noise = [np.array([1e-17 * (-1) ** k]) for k in range(8)]        # round-off only
+    >>> jumping(noise, noise, t, np.ones(1), 2.0 ** -52).tolist()
+    [False]
+    """
+    base = np.abs(np.asarray(base, np.float64))
+    out = np.zeros(base.shape, bool)
+    for diffs in (up, down):
+        kept = []
+        for d in diffs:
+            d = np.asarray(d, np.float64)
+            with np.errstate(invalid="ignore"):
+                floor = 4 * c_round * eps * np.fmax(np.abs(base + d), base)
+                kept.append(np.where(np.abs(d) > floor, d, 0.0))
+        out |= grow_like_jumps(kept, steps)
+    return out
+
+
+def line_jumping(line: object, h: float, c_round: float = C_ROUND) -> np.ndarray | None:
+    """The output entries of a probe's line (``lines.line`` with a cotangent) that jump
+    within its ladder's steps, from the whole outputs it kept at each rung; None when the
+    line kept none (not a probe's line, or an output too large to keep)."""
+    kept = getattr(line, "entries", None)
+    if kept is None:
+        return None
+    steps = ladder_steps(line.eps, h)  # type: ignore[attr-defined]
+    try:
+        with np.errstate(invalid="ignore"):
+            up = [kept.values[t] - kept.base for t in steps]
+            down = [kept.values[-t] - kept.base for t in steps]
+    except KeyError:
+        return None  # the ladder was not evaluated (or not kept) at every rung
+    return jumping(up, down, steps, kept.base, line.eps, c_round)  # type: ignore[attr-defined]
+
+
+def without_jumping(probe: Any, line: Any, span: tuple[int, int] | None,
+                    directions: list[np.ndarray | None]) -> Any:
+    """A fast-mode probe (``fast.Probe``) whose ``line`` FAILed with some output entries
+    jumping (``line.jumping``): the same probe with the cotangent zeroed on them (one VJP
+    for its analytic value, the line's kept outputs for the numeric one). Its FAIL stands -
+    the entries that do not jump disagree; otherwise the probe is INCONCLUSIVE
+    (``JUMPS_WITHIN_STEP``) for the entries left out."""
+    p, ref = probe.p, probe.ref
+    mask, at, v = line.jumping, 0, []
+    for t, y in zip(probe.v, ref.ys):
+        t = np.array(t, np.float64)
+        if y.dtype.kind == "f":
+            t.ravel()[mask[at:at + t.size]] = 0.0
+            at += t.size
+        v.append(t)
+    g = [np.zeros_like(x) if gk is None else gk for gk, x in zip(
+        normalise(p.vjp(ref.xs, [t.astype(y.dtype) for t, y in zip(v, ref.ys)], ref.vjp),
+                  ref.xs), ref.xs)]
+    rest = type(probe)(p, ref, v, g, probe.directions, probe.residual, probe.stable, probe.h)
+    rest.ladder = probe.ladder
+    entry = rest.compare(span, None if directions is probe.directions else directions,
+                         kept=line.entries)
+    n = int(mask.sum())
+    if entry.verdict == FAIL:
+        entry.note = entry.note or (f"without the {n} output entries that jump within the "
+                                    "step, the probe still disagrees")
+        return entry
+    entry.verdict = INCONCLUSIVE
+    entry.note = Reason.JUMPS_WITHIN_STEP.text(
+        f"{n} output entries jump within every step tried along the probe (left out: their "
+        "differences do not shrink with the step); the other entries agree")
+    return entry
