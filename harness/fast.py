@@ -211,8 +211,9 @@ class Probe:
             est, jd = confirm(self.p, ln, np.array([analytic]), ab, self.h, worst)
         else:
             est, jd = decide(self.p, ln, np.array([analytic]), ab, self.h, worst)
-        if jd.verdict[0] == FAIL and getattr(ln, "jumping", None) is not None:
-            # some output entries jump within the steps: judged without them
+        if getattr(ln, "jumping", None) is not None:
+            # some output entries jump within the steps or at x: the probe goes on
+            # without them
             return without_jumping(self, ln, span, directions)
         index, entry_input, unit = None, self.blocks[0][0], 1.0
         if span is not None and hi - lo == 1:

@@ -44,7 +44,7 @@ from gradverify.harness.lines import normalise
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE
 
-__all__ = ["jumping", "ladder_steps", "line_jumping", "without_jumping"]
+__all__ = ["jumping", "jump_at_x", "ladder_steps", "line_jumping", "without_jumping"]
 
 
 def ladder_steps(eps: float, h: float) -> list[float]:
@@ -73,6 +73,7 @@ def jumping(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequenc
     """
     base = np.abs(np.asarray(base, np.float64))
     out = np.zeros(base.shape, bool)
+    sides = []
     for diffs in (up, down):
         kept = []
         for d in diffs:
@@ -80,7 +81,55 @@ def jumping(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequenc
             with np.errstate(invalid="ignore"):
                 floor = 4 * c_round * eps * np.fmax(np.abs(base + d), base)
                 kept.append(np.where(np.abs(d) > floor, d, 0.0))
-        out |= grow_like_jumps(kept, steps)
+        out |= grow_like_jumps(kept, steps) | _collapsed(np.array(kept), steps)
+        sides.append(np.abs(np.array(kept)))
+    return out | jump_at_x(*sides)
+
+
+def _collapsed(d: np.ndarray, steps: Sequence[float]) -> np.ndarray:
+    """Per entry (columns of the signed differences ``d``, rungs coarse first): does the
+    difference collapse at the coarse rungs below the slope the fine rungs agree on, and
+    wander there? The finest two sizeable rungs whose quotients ``d / t`` agree within 25 %
+    give the slope s; a coarser rung whose ``|d|`` is below ``|s| t / 16`` has collapsed
+    (floormod(893672.5, 1) along x: +-0.4 at every rung coarser than the period, where the
+    slope 9e5 predicts 86). Jitter: two collapsed rungs or more, and the differences
+    there flip sign or shrink while t grows. A kink with a flat (or gentler) piece beyond
+    collapses too, but its difference keeps its sign and never shrinks as t grows."""
+    t = np.asarray(steps, np.float64)[:, None]
+    size = np.abs(d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = d / t
+    n = d.shape[0]
+    slope = np.zeros(d.shape[1:])
+    found = np.zeros(d.shape[1:], int) - 1  # the coarser rung of the slope's pair
+    for k in range(n - 1, 0, -1):
+        pair = (size[k] > 0) & (size[k - 1] > 0) & (np.abs(q[k] - q[k - 1])
+                                                     <= 0.25 * np.abs(q[k]))
+        new = pair & (found < 0)
+        slope = np.where(new, np.abs(q[k]), slope)
+        found = np.where(new, k - 1, found)
+    rung = np.arange(n)[:, None]
+    coarse = rung < found[None, :]
+    collapsed = coarse & (size < slope[None, :] * t / 16)
+    sgn = np.sign(d)
+    with np.errstate(invalid="ignore"):
+        flip = (sgn[:-1] * sgn[1:] < 0) & coarse[:-1]
+        shrink = (size[:-1] < size[1:] / 1.1) & coarse[:-1]  # coarser rung, smaller |d|
+    return (collapsed.sum(axis=0) >= 2) & (flip | shrink).any(axis=0)
+
+
+def jump_at_x(up: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """Per entry: a jump at x itself (x on floormod's period boundary: f(x + t) - f(x) tends
+    to -|y| as t shrinks, f(x - t) - f(x) to 0) - one side's differences stay one nonzero
+    constant at every rung while the other side's two finest differences are 16 times
+    smaller. A kink closer than every step with a flat piece beyond (max(a, b) with
+    b = a (1 + 1e-12), b moved down) gives a constant too, but no larger than the slope on
+    the way times the finest step - what the other side shows there (at one of its two
+    finest rungs: a second kink may cross 0 at one)."""
+    out = np.zeros(up.shape[1:], bool)
+    for one, other in ((up, down), (down, up)):
+        lo, hi = np.min(one, axis=0), np.max(one, axis=0)
+        out |= (lo > 0) & (hi <= 2 * lo) & (lo > 16 * np.max(other[-2:], axis=0))
     return out
 
 
@@ -98,16 +147,21 @@ def line_jumping(line: object, h: float, c_round: float = C_ROUND) -> np.ndarray
             down = [kept.values[-t] - kept.base for t in steps]
     except KeyError:
         return None  # the ladder was not evaluated (or not kept) at every rung
-    return jumping(up, down, steps, kept.base, line.eps, c_round)  # type: ignore[attr-defined]
+    out = jumping(up, down, steps, kept.base, line.eps, c_round)
+    line.jump_at_x = jump_at_x(  # type: ignore[attr-defined]
+        *(np.abs(np.array(side)) * (np.abs(np.array(side)) > 4 * c_round * line.eps
+                                    * np.abs(kept.base)) for side in (up, down)))
+    return out
 
 
 def without_jumping(probe: Any, line: Any, span: tuple[int, int] | None,
                     directions: list[np.ndarray | None]) -> Any:
     """A fast-mode probe (``fast.Probe``) whose ``line`` FAILed with some output entries
-    jumping (``line.jumping``): the same probe with the cotangent zeroed on them (one VJP
-    for its analytic value, the line's kept outputs for the numeric one). Its FAIL stands -
-    the entries that do not jump disagree; otherwise the probe is INCONCLUSIVE
-    (``JUMPS_WITHIN_STEP``) for the entries left out."""
+    jumping (``line.jumping``), or found them jumping along one input entry: the same
+    probe with the cotangent zeroed on them (one VJP for its analytic value, the line's
+    kept outputs for the numeric one), from now on. Its FAIL stands - the entries that do
+    not jump disagree; otherwise the probe is INCONCLUSIVE (``JUMPS_WITHIN_STEP``) for the
+    entries left out."""
     p, ref = probe.p, probe.ref
     mask, at, v = line.jumping, 0, []
     for t, y in zip(probe.v, ref.ys):
@@ -124,9 +178,21 @@ def without_jumping(probe: Any, line: Any, span: tuple[int, int] | None,
     entry = rest.compare(span, None if directions is probe.directions else directions,
                          kept=line.entries)
     n = int(mask.sum())
+    at_x = bool(np.all(line.jump_at_x[mask])) if getattr(line, "jump_at_x", None) is not None \
+        else False
+    # The probe goes on without them: localising its disagreement, or judging its kinks
+    # jointly, weighs only the entries that do not jump (a joint judgement over the
+    # jumping entries' coordinates samples nothing but jitter, at great cost).
+    probe.v, probe.g, probe.cts = rest.v, rest.g, rest.cts
     if entry.verdict == FAIL:
         entry.note = entry.note or (f"without the {n} output entries that jump within the "
                                     "step, the probe still disagrees")
+        return entry
+    if at_x:
+        # f is discontinuous at x in those entries: no derivative there to verify (what
+        # the ladder's own jump test says of a whole line), the rest as judged
+        entry.note = entry.note or Reason.DISCONTINUOUS.text(
+            f"{n} output entries jump at x (left out); the other entries agree")
         return entry
     entry.verdict = INCONCLUSIVE
     entry.note = Reason.JUMPS_WITHIN_STEP.text(

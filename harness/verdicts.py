@@ -70,9 +70,11 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
     differences at the classic ladder's eight rungs, 16h down to h / 1024
     (``kink_samples.grow_like_jumps``; evaluated by the ladder already)."""
     failing = np.array([v == FAIL for v in jd.verdict])
-    if not failing.any():
+    probe = getattr(line, "entries", None) is not None
+    if probe and (failing.any() or jd.kind[0] == "jump") and _entries_jumping(
+            line, h, c_round, jd):
         return jd
-    if _entries_jumping(line, h, c_round, jd):
+    if not failing.any():
         return jd
     phi0, mag0, _ = line.full(0.0)
     jumpy = np.zeros(failing.size, bool)
@@ -112,6 +114,8 @@ def _entries_jumping(line: Line, h: float, c_round: float, jd: Judgement) -> boo
     if (weighed & ~jumps).any():
         line.jumping = jumps  # type: ignore[attr-defined]
         return True
+    if jd.verdict[0] != FAIL:
+        return True  # a jump at x along the probe: not applicable, as judged
     jd.verdict[0] = INCONCLUSIVE
     jd.reason[0] = Reason.JUMPS_WITHIN_STEP.text(
         f"every output entry the probe weighs ({int(jumps.sum())}) jumps within every step "
