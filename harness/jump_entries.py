@@ -13,8 +13,10 @@ output at each ladder point (``lines.line``), so each entry's own one-sided diff
 - differences at the entry's round-off level (``C_ROUND`` ulps of it, the budget's output
   term) say nothing and count as 0;
 - a jumping entry's differences are wherever the sawtooth lands: their size turns up and
-  down at random, or the quotients ``|d| / t`` of the fine rungs exceed the coarse rungs'
-  64 times (``kink_samples.grow_like_jumps``).
+  down at random, their sign flips more than once, or the quotients ``|d| / t`` of the
+  fine rungs exceed the coarse rungs' 64 times (``kink_samples.grow_like_jumps``); or the
+  coarse rungs fall back against the fine rungs' slope without growing like t (a jump or
+  two crossed); or one side stays one constant far above the other (a jump at x).
 
 A wrong gradient changes nothing here: it is a property of the analytic side, and the
 differences are the function's own. So an entry that does not jump is judged as before, and
@@ -81,20 +83,22 @@ def jumping(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequenc
             with np.errstate(invalid="ignore"):
                 floor = 4 * c_round * eps * np.fmax(np.abs(base + d), base)
                 kept.append(np.where(np.abs(d) > floor, d, 0.0))
-        out |= grow_like_jumps(kept, steps) | _collapsed(np.array(kept), steps)
+        out |= grow_like_jumps(kept, steps) | _fallen_back(np.array(kept), steps)
         sides.append(np.abs(np.array(kept)))
     return out | jump_at_x(*sides)
 
 
-def _collapsed(d: np.ndarray, steps: Sequence[float]) -> np.ndarray:
-    """Per entry (columns of the signed differences ``d``, rungs coarse first): does the
-    difference collapse at the coarse rungs below the slope the fine rungs agree on, and
-    wander there? The finest two sizeable rungs whose quotients ``d / t`` agree within 25 %
-    give the slope s; a coarser rung whose ``|d|`` is below ``|s| t / 16`` has collapsed
-    (floormod(893672.5, 1) along x: +-0.4 at every rung coarser than the period, where the
-    slope 9e5 predicts 86). Jitter: two collapsed rungs or more, and the differences
-    there flip sign or shrink while t grows. A kink with a flat (or gentler) piece beyond
-    collapses too, but its difference keeps its sign and never shrinks as t grows."""
+def _fallen_back(d: np.ndarray, steps: Sequence[float]) -> np.ndarray:
+    """Per entry (columns of the signed differences ``d``, rungs coarse first): do two
+    neighbouring coarse rungs fall back against the slope the fine rungs agree on? The
+    finest two sizeable rungs whose quotients ``d / t`` agree within 25 % give the slope
+    s; a coarser rung has fallen back when its difference has the opposite sign and is
+    below ``|s| t / 4`` (floormod(893672.5, 1) along x: -0.4 at the two coarsest rungs,
+    where the slope 9e5 predicts +86: f(x + t) fell back by a period). Two such rungs in a
+    row whose difference does not grow like t (the coarser below twice the finer) are a
+    jump or two crossed. A kink into a piece going back crosses 0 once and then grows like
+    ``t - t0``: at least 4 times per rung; a kink into a flat or gentler piece keeps the
+    slope's sign."""
     t = np.asarray(steps, np.float64)[:, None]
     size = np.abs(d)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -106,16 +110,14 @@ def _collapsed(d: np.ndarray, steps: Sequence[float]) -> np.ndarray:
         pair = (size[k] > 0) & (size[k - 1] > 0) & (np.abs(q[k] - q[k - 1])
                                                      <= 0.25 * np.abs(q[k]))
         new = pair & (found < 0)
-        slope = np.where(new, np.abs(q[k]), slope)
+        slope = np.where(new, q[k], slope)
         found = np.where(new, k - 1, found)
-    rung = np.arange(n)[:, None]
-    coarse = rung < found[None, :]
-    collapsed = coarse & (size < slope[None, :] * t / 16)
-    sgn = np.sign(d)
+    coarse = np.arange(n)[:, None] < found[None, :]
     with np.errstate(invalid="ignore"):
-        flip = (sgn[:-1] * sgn[1:] < 0) & coarse[:-1]
-        shrink = (size[:-1] < size[1:] / 1.1) & coarse[:-1]  # coarser rung, smaller |d|
-    return (collapsed.sum(axis=0) >= 2) & (flip | shrink).any(axis=0)
+        back = coarse & (np.sign(d) == -np.sign(slope)[None, :]) & (
+            size < np.abs(slope)[None, :] * t / 4)
+        fallen = back[:-1] & back[1:] & (size[:-1] < 2 * size[1:])
+    return fallen.any(axis=0)
 
 
 def jump_at_x(up: np.ndarray, down: np.ndarray) -> np.ndarray:
@@ -173,7 +175,13 @@ def without_jumping(probe: Any, line: Any, span: tuple[int, int] | None,
     g = [np.zeros_like(x) if gk is None else gk for gk, x in zip(
         normalise(p.vjp(ref.xs, [t.astype(y.dtype) for t, y in zip(v, ref.ys)], ref.vjp),
                   ref.xs), ref.xs)]
-    rest = type(probe)(p, ref, v, g, probe.directions, probe.residual, probe.stable, probe.h)
+    # the analytic side's measured rounding (hygiene.linearity), per input entry: none
+    # where the masked gradient is exactly 0 (every term came from a left-out output - the
+    # input entries behind them are stepped at their own huge scale, 3e15 beside 0.4, and
+    # their rounding would swamp the tolerance of the entries still judged)
+    residual = [r if not r.size else np.where(np.asarray(gk) == 0, 0.0, r)
+                for r, gk in zip(probe.residual, g)]
+    rest = type(probe)(p, ref, v, g, probe.directions, residual, probe.stable, probe.h)
     rest.ladder = probe.ladder
     entry = rest.compare(span, None if directions is probe.directions else directions,
                          kept=line.entries)
@@ -183,7 +191,7 @@ def without_jumping(probe: Any, line: Any, span: tuple[int, int] | None,
     # The probe goes on without them: localising its disagreement, or judging its kinks
     # jointly, weighs only the entries that do not jump (a joint judgement over the
     # jumping entries' coordinates samples nothing but jitter, at great cost).
-    probe.v, probe.g, probe.cts = rest.v, rest.g, rest.cts
+    probe.v, probe.g, probe.cts, probe.residual = rest.v, rest.g, rest.cts, rest.residual
     if entry.verdict == FAIL:
         entry.note = entry.note or (f"without the {n} output entries that jump within the "
                                     "step, the probe still disagrees")

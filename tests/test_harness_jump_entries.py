@@ -140,3 +140,25 @@ def test_a_jump_at_x_itself_is_a_jumping_entry():
     # x on floormod's period boundary: one side tends to the period, the other to 0
     assert _classify(lambda t: np.mod(t, -2.5), 7e5)
     assert _classify(lambda t: float(t >= 0.25), 0.25)
+
+
+@pytest.mark.parametrize("slope_back", [-0.01, -0.3, -1.0, -5.0])
+@pytest.mark.parametrize("delta", [2e-7, 5e-6])
+def test_a_kink_into_a_piece_going_back_does_not_jump(slope_back, delta):
+    # up with slope 1 to delta, then back: crosses 0 once, then grows like t
+    def f(t):
+        return min(t, delta) + slope_back * max(t - delta, 0.0)
+    assert not _classify(f, 0.0)
+
+
+def test_an_entry_falling_back_by_a_period_at_the_coarse_rungs_jumps():
+    # floormod(893672.5, 0.714) along a probe that barely moves it (FaultFloorModSlope's
+    # inputs, fast mode, seed 2): a slope at the five finest rungs, the three coarsest
+    # fell back across a jump or two - left alone, it made the probe a wide "kink" that
+    # hid the fault on the entries beside it
+    up = [-4.005e-02, -3.671e-01, -2.703e-01, 1.110e-01, 2.774e-02, 6.935e-03, 1.734e-03,
+          4.334e-04]
+    down = [4.035e-02, -3.470e-01, -4.438e-01, -1.110e-01, -2.774e-02, -6.935e-03,
+            -1.734e-03, -4.334e-04]
+    assert jumping([np.array([u]) for u in up], [np.array([d]) for d in down], STEPS,
+                   np.array([0.4]), EPS)[0]
