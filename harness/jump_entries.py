@@ -46,7 +46,7 @@ from gradverify.harness.lines import normalise
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE
 
-__all__ = ["jumping", "jump_at_x", "ladder_steps", "line_jumping", "without_jumping"]
+__all__ = ["jumping", "jitter", "jump_at_x", "ladder_steps", "line_jumping", "without_jumping"]
 
 
 def ladder_steps(eps: float, h: float) -> list[float]:
@@ -74,7 +74,6 @@ def jumping(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequenc
     [False]
     """
     base = np.abs(np.asarray(base, np.float64))
-    out = np.zeros(base.shape, bool)
     sides = []
     for diffs in (up, down):
         kept = []
@@ -83,9 +82,23 @@ def jumping(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequenc
             with np.errstate(invalid="ignore"):
                 floor = 4 * c_round * eps * np.fmax(np.abs(base + d), base)
                 kept.append(np.where(np.abs(d) > floor, d, 0.0))
+        sides.append(kept)
+    return jitter(sides[0], sides[1], steps)
+
+
+def jitter(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequence[float],
+           ) -> np.ndarray:
+    """:func:`jumping` on differences already set to 0 at their round-off level (a Jacobian
+    column's channels: ``verdicts`` floors them with the line's magnitudes).
+
+    >>> t = [4.0 ** -k for k in range(8)]
+    >>> jitter([np.array([2 * s]) for s in t], [np.array([-2 * s]) for s in t], t).tolist()
+    [False]
+    """
+    out = np.zeros(np.shape(up[0]), bool)
+    for kept in (up, down):
         out |= grow_like_jumps(kept, steps) | _fallen_back(np.array(kept), steps)
-        sides.append(np.abs(np.array(kept)))
-    return out | jump_at_x(*sides)
+    return out | jump_at_x(np.abs(np.array(up)), np.abs(np.array(down)))
 
 
 def _fallen_back(d: np.ndarray, steps: Sequence[float]) -> np.ndarray:

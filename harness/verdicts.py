@@ -19,8 +19,7 @@ from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import signature
 from gradverify.harness.ecnoise import noise
 from gradverify.harness.judge import Judgement, judge
-from gradverify.harness.jump_entries import line_jumping
-from gradverify.harness.kink_samples import grow_like_jumps
+from gradverify.harness.jump_entries import jitter, line_jumping
 from gradverify.harness.numeric import Estimate, Line, quick, refine
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import (
@@ -68,7 +67,9 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
     0.3, steps of 3 and below cross jumps; the ladder's differences are jitter around no
     slope) is no evidence: INCONCLUSIVE, ``JUMPS_WITHIN_STEP``. Judged on the one-sided
     differences at the classic ladder's eight rungs, 16h down to h / 1024
-    (``kink_samples.grow_like_jumps``; evaluated by the ladder already)."""
+    (``jump_entries.jitter``; evaluated by the ladder already): per channel, i.e. per
+    output entry on a Jacobian column's line, and on a probe's line per output entry from
+    the whole outputs it kept (:func:`_entries_jumping`)."""
     failing = np.array([v == FAIL for v in jd.verdict])
     probe = getattr(line, "entries", None) is not None
     if probe and (failing.any() or jd.kind[0] == "jump") and _entries_jumping(
@@ -81,6 +82,7 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
     top = ladder_top(line.eps, h)
     extra = round(math.log(top / (16 * h), 4))
     steps = [top / 4 ** k for k in range(extra, extra + 8)]  # the ladder's own values
+    sides = []
     for sign in (1.0, -1.0):
         diffs = []
         for t in steps:
@@ -89,7 +91,8 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
                 d = phi - phi0
                 floor = 4 * c_round * line.eps * np.fmax(mag, mag0)
                 diffs.append(np.where(np.abs(d) > floor, d, 0.0))
-        jumpy |= grow_like_jumps(diffs, steps)
+        sides.append(diffs)
+    jumpy |= jitter(sides[0], sides[1], steps)  # per channel: an output entry, or a probe
     for i in np.flatnonzero(failing & jumpy):
         jd.verdict[i] = INCONCLUSIVE
         jd.reason[i] = Reason.JUMPS_WITHIN_STEP.text(
