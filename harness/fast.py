@@ -207,6 +207,7 @@ class Probe:
         ab = np.array([eps * analytic_round + ab_res])
         rounding = (C_SIGMA * norm2(*gxs), C_SIGMA * walk)
         ln = line(self.p, self.ref, directions, self.v, self.stable, rounding, kept=kept)
+        ln.rejudged = True  # entries that jump are left out below (jump_entries)
         if self.ladder and span is None and directions is self.directions:
             est, jd = confirm(self.p, ln, np.array([analytic]), ab, self.h, worst)
         else:

@@ -103,9 +103,11 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
 
 def _entries_jumping(line: Line, h: float, c_round: float, jd: Judgement) -> bool:
     """A probe's failing line judged entry by entry (``jump_entries``): the output entries
-    that jump within the steps go to ``line.jumping`` (the probe is then judged again
-    without them, its cotangent zeroed there); when every entry the probe weighs jumps,
-    nothing is left to judge: INCONCLUSIVE ``JUMPS_WITHIN_STEP``. False when the line kept
+    that jump within the steps go to ``line.jumping`` when the caller judges the probe
+    again without them (``line.rejudged``: fast mode zeroes their cotangent); when every
+    entry the probe weighs jumps, nothing is left to judge, and a caller that does not
+    re-judge (forward mode's JVP probes) cannot tell the rest apart: INCONCLUSIVE
+    ``JUMPS_WITHIN_STEP``. False when the line kept
     no whole outputs (then its projected differences are judged)."""
     jumps = line_jumping(line, h, c_round)
     if jumps is None:
@@ -114,15 +116,17 @@ def _entries_jumping(line: Line, h: float, c_round: float, jd: Judgement) -> boo
     jumps &= weighed
     if not jumps.any():
         return True  # no entry jumps: the disagreement stands
-    if (weighed & ~jumps).any():
+    if (weighed & ~jumps).any() and getattr(line, "rejudged", False):
         line.jumping = jumps  # type: ignore[attr-defined]
         return True
     if jd.verdict[0] != FAIL:
         return True  # a jump at x along the probe: not applicable, as judged
     jd.verdict[0] = INCONCLUSIVE
+    every = not (weighed & ~jumps).any()
     jd.reason[0] = Reason.JUMPS_WITHIN_STEP.text(
-        f"every output entry the probe weighs ({int(jumps.sum())}) jumps within every step "
-        "tried (differences do not shrink with the step)")
+        f"{'every' if every else 'some'} output entry the probe weighs "
+        f"({int(jumps.sum())}) jumps within every step tried (differences do not shrink "
+        "with the step)")
     return True
 
 
