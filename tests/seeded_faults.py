@@ -208,9 +208,8 @@ def _define() -> None:
     _fault("FaultAbsPositive", 5, fault_abs,
            lambda rng: [np.array([-2.0, -0.5, 0.7, 1.5])], "gradient")
 
-    # FloorMod checked directly (its `unverifiable` metadata only filters the property
-    # suite): the harness must FAIL a wrong rule at ordinary inputs (periods far above the
-    # step), whatever it says where the period is below the step
+    # FloorMod's quotient unfloored: the harness must FAIL a wrong rule at ordinary inputs
+    # (periods far above the step), whatever it says where the period is below the step
     @op("FaultFloorModQuotient", inputs={"x": m.reals, "y": m.nonzero}, signature="broadcast",
         reference=np.mod)
     def fault_floormod(x, y):

@@ -214,10 +214,9 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      [np.array(2.225073858507e-311)], 1, set()),
     ("3 x at subnormals beside 1", lambda x: x * 3.0,
      [np.array([1e-310, -3e-315, 5e-324, 1.0])], 1, set()),
-    # a period far below the steps (FloorMod's `unverifiable` metadata skips these in the
-    # property suite; checked directly, the joint kink judgement used to FAIL them): every
+    # a period far below the steps (the joint kink judgement used to FAIL them): every
     # step crosses many jumps, the derivative at x exists but no difference resolves it -
-    # the harness says so itself
+    # the harness says so itself, per output entry
     ("floormod f32 (3e4, 0.01): period below the step", lambda x, y: tf.floormod(x, y),
      [np.array([3e4], F32), np.array([0.01], F32)], 1, {Reason.JUMPS_WITHIN_STEP}),
     ("floormod (1e15, 3): period below the step", lambda x, y: tf.floormod(x, y),
