@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from gradverify.harness import FAIL, INCONCLUSIVE, PASS, check_vjp
-from gradverify.harness.jump_entries import jumping, ladder_steps
-from gradverify.harness.kink_samples import sign_flips
+from gradverify.harness.jump_entries import jumping, ladder_steps, sign_flips
 from gradverify.harness.report import NOT_APPLICABLE
 
 EPS = float(np.finfo(np.float64).eps)
