@@ -19,7 +19,7 @@ from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import signature
 from gradverify.harness.ecnoise import noise
 from gradverify.harness.judge import Judgement, judge
-from gradverify.harness.jump_entries import jitter, line_jumping
+from gradverify.harness.jump_entries import grow_like_jumps, line_jumping
 from gradverify.harness.numeric import Estimate, Line, quick, refine
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import (
@@ -67,9 +67,9 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
     0.3, steps of 3 and below cross jumps; the ladder's differences are jitter around no
     slope) is no evidence: INCONCLUSIVE, ``JUMPS_WITHIN_STEP``. Judged on the one-sided
     differences at the classic ladder's eight rungs, 16h down to h / 1024
-    (``jump_entries.jitter``; evaluated by the ladder already): per channel, i.e. per
-    output entry on a Jacobian column's line, and on a probe's line per output entry from
-    the whole outputs it kept (:func:`_entries_jumping`)."""
+    (``jump_entries.grow_like_jumps``; evaluated by the ladder already): per channel, i.e.
+    per output entry on a Jacobian column's line, and on a probe's line per output entry
+    from the whole outputs it kept (:func:`_entries_jumping`, the whole jump test)."""
     failing = np.array([v == FAIL for v in jd.verdict])
     probe = getattr(line, "entries", None) is not None
     if probe and (failing.any() or jd.kind[0] == "jump") and _entries_jumping(
@@ -92,7 +92,11 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
                 floor = 4 * c_round * line.eps * np.fmax(mag, mag0)
                 diffs.append(np.where(np.abs(d) > floor, d, 0.0))
         sides.append(diffs)
-    jumpy |= jitter(sides[0], sides[1], steps)  # per channel: an output entry, or a probe
+    # per channel (an output entry, or a probe): growth, turns and sign flips only - the
+    # jump-at-x and fall-back tests would pre-empt the joint kink judgement of a Jacobian
+    # column's sliver kinks (clip with t == hi = 0 beside lo = -1e-300)
+    for diffs in sides:
+        jumpy |= grow_like_jumps(diffs, steps)
     for i in np.flatnonzero(failing & jumpy):
         jd.verdict[i] = INCONCLUSIVE
         jd.reason[i] = Reason.JUMPS_WITHIN_STEP.text(
