@@ -29,14 +29,8 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA
 from gradverify.harness.calls import Problem
-from gradverify.harness.entry_bands import (
-    BandRule,
-    Pair,
-    absorb,
-    own_stream,
-    resolution,
-    vjp_pair,
-)
+from gradverify.harness.entry_bands import BandRule, Pair, absorb, own_stream, resolution, vjp_pair
+from gradverify.harness.jump_entries import without_jumping
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import (
     Ref,
@@ -183,9 +177,10 @@ class Probe:
         raise IndexError(i)
 
     def compare(self, span: tuple[int, int] | None,
-                directions: list[np.ndarray | None] | None = None) -> Entry:
+                directions: list[np.ndarray | None] | None = None, kept: Any = None,
+                ) -> Entry:
         """Judge the probe restricted to the flat support ``span`` (None: all of it), or
-        along ``directions`` when given."""
+        along ``directions`` when given (``kept``: the outputs a line along them kept)."""
         lo, hi = span if span is not None else (0, self.size)
         if directions is None:
             directions = self.directions if span is None else self._restricted(lo, hi)
@@ -210,11 +205,15 @@ class Probe:
         analytic_round = min(C_ROUND * worst, C_SIGMA * C_ROUND * walk)
         ab = np.array([eps * analytic_round + ab_res])
         rounding = (C_SIGMA * norm2(*gxs), C_SIGMA * walk)
-        ln = line(self.p, self.ref, directions, self.v, self.stable, rounding)
+        ln = line(self.p, self.ref, directions, self.v, self.stable, rounding, kept=kept)
+        ln.rejudged = True  # entries that jump are left out below (jump_entries)
         if self.ladder and span is None and directions is self.directions:
             est, jd = confirm(self.p, ln, np.array([analytic]), ab, self.h, worst)
         else:
             est, jd = decide(self.p, ln, np.array([analytic]), ab, self.h, worst)
+        if getattr(ln, "jumping", None) is not None:
+            # some output entries jump within the steps or at x: on without them
+            return without_jumping(self, ln, span, directions)
         index, entry_input, unit = None, self.blocks[0][0], 1.0
         if span is not None and hi - lo == 1:
             entry_input, j = self._where(lo)

@@ -17,11 +17,15 @@ import numpy as np
 
 from gradverify.harness.calls import Problem
 from gradverify.harness.hull import FULL_HULL
+from gradverify.harness.jump_entries import (  # re-exported: the jump test lives there
+    grow_like_jumps,
+    sign_flips,
+)
 from gradverify.harness.lines import Ref
 
 __all__ = ["sample_patterns", "piece_gradients", "row_hulls", "small_scale",
            "small_arg_rounding", "informative", "two_scales", "tied", "grow_like_jumps",
-           "curving", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
+           "sign_flips", "curving", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
 MAX_ROWS = 256   # beyond this many output rows moved by a probe's kinks: no Minkowski test
@@ -252,48 +256,6 @@ def row_hulls(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h:
     return sets, np.array(live, int), mag[live], inner, exact
 
 
-def grow_like_jumps(diffs: Sequence[np.ndarray], steps: Sequence[float]) -> np.ndarray:
-    """Per channel, from the signed one-sided differences ``f(x + t) - f(x)`` at eight
-    steps t, each a quarter of the one before (round-off level differences as 0): do they
-    behave like jitter across jumps within the steps rather than like a Lipschitz
-    function's? A Lipschitz function's difference is piecewise linear in t with a
-    breakpoint per kink crossed: its size shrinks like t below every kink, stays one
-    constant beyond them (a kink closer than every step with a flat piece beyond: b a
-    relative 1e-12 above a in max(a, b); a single jump at x, judged elsewhere), turning at
-    most once per kink. Jitter (floormod whose period is far below t: the difference is
-    wherever the sawtooth lands) goes up and down at random. Jitter: the size of the
-    difference turns (up to down or back, by more than 10 %) three times or more, or the
-    finer half's quotients ``|diff| / t`` exceed the coarser half's 64 times while the
-    differences are not one constant.
-
-    >>> t = [4.0 ** -k for k in range(8)]
-    >>> smooth = [np.array([2 * s]) for s in t]
-    >>> constant = [np.array([1e-9]) for _ in t]
-    >>> jitter = [np.array([v]) for v in (1.2, -0.38, 1.4, 1.1, 0.25, 0.88, 1.0, 1.8)]
-    >>> [bool(grow_like_jumps(c, t)[0]) for c in (smooth, constant, jitter)]
-    [False, False, True]
-    """
-    size = np.abs(np.array(diffs))                # (steps, channels), coarse first
-    turns = np.zeros(size.shape[1:], int)
-    trend = np.zeros(size.shape[1:])              # +1 growing, -1 shrinking, 0 unknown
-    prev = size[0]
-    for cur in size[1:]:
-        seen = (cur > 0) & (prev > 0)             # round-off level (0) skipped
-        with np.errstate(divide="ignore", invalid="ignore"):
-            move = np.where(~seen, 0.0, np.where(cur > 1.1 * prev, 1.0,
-                                                 np.where(prev > 1.1 * cur, -1.0, 0.0)))
-        turns += (move != 0) & (trend != 0) & (move != trend)
-        trend = np.where(move != 0, move, trend)
-        prev = np.where(cur > 0, cur, prev)
-    # or: the quotients |diff| / t of the finer half exceed the coarser half's 64 times
-    # (a period crossed only at the coarse steps: tiny differences there, the slope
-    # itself at the fine ones) without the differences being one constant
-    half = len(diffs) // 2
-    q = size / np.asarray(steps, np.float64)[:, None] if size.ndim == 2 else (
-        size / np.asarray(steps, np.float64))
-    fine, coarse = np.median(q[half:], axis=0), np.median(q[:half], axis=0)
-    constant = np.max(size, axis=0) <= 2 * np.min(size, axis=0)
-    return (turns >= 3) | ((fine > 64 * coarse) & (coarse > 0) & ~constant)
 
 def small_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> float:
     """The radius of the second sampling: the smallest of the coordinates' scales, their

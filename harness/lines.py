@@ -20,8 +20,9 @@ from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.numeric import Line
 from gradverify.harness.report import FAIL, PASS, Check
 
-__all__ = ["Ref", "reference", "uniform", "scales", "support", "moved", "line", "output_scale",
-           "step", "cotangent", "finite_abs", "worst_index", "normalise", "shape_dtype", "norm2"]
+__all__ = ["Ref", "Kept", "reference", "uniform", "scales", "support", "moved", "line",
+           "output_scale", "step", "cotangent", "finite_abs", "worst_index", "normalise",
+           "shape_dtype", "norm2"]
 
 def shape_dtype(a: np.ndarray) -> str:
     return f"{tuple(a.shape)}:{a.dtype}"
@@ -75,6 +76,26 @@ def worst_index(err: np.ndarray) -> int:
 def normalise(gs: list[Any], xs: Sequence[np.ndarray]) -> list[np.ndarray | None]:
     return [None if g is None else np.asarray(g) for g in gs]
 
+
+
+_KEPT_FLOATS = 8_000_000  # output values a probe's line keeps per entry (64 MB)
+
+
+class Kept:
+    """The whole flat float output ``f(x + t d)`` at each t a probe's line evaluated
+    (``values``), and ``base`` = f(x): what ``jump_entries`` judges entry by entry. A line
+    along the same directions reads it instead of evaluating again (the probe re-judged
+    without its jumping entries). Keeps at most _KEPT_FLOATS values."""
+
+    def __init__(self, base: np.ndarray):
+        self.base = base
+        self.values: dict[float, np.ndarray] = {}
+        self.room = _KEPT_FLOATS
+
+    def keep(self, t: float, values: np.ndarray) -> None:
+        if self.room >= values.size and t not in self.values:
+            self.room -= values.size
+            self.values[t] = values
 
 
 @dataclass
@@ -154,7 +175,8 @@ def moved(ref: Ref, directions: list[np.ndarray | None], t: float) -> list[np.nd
 
 def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
           cotangent: list[np.ndarray] | None, stable: Check,
-          rounding: tuple[Any, Any] = (0.0, 0.0), rows: np.ndarray | None = None) -> Line:
+          rounding: tuple[Any, Any] = (0.0, 0.0), rows: np.ndarray | None = None,
+          kept: Kept | None = None) -> Line:
     """phi(t) = <v, f(x + t d) - f(x)>, or ``f(x + t d) - f(x)`` flattened (one channel per
     output entry) when v is None - only the flat output entries ``rows`` when given (a
     Jacobian column's undecided entries: the ladder's work then scales with them, not with
@@ -178,6 +200,10 @@ def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
     carries its measured noise (``cancellation``) - and a rounding that does not move with
     t cancels in every difference. That keeps the resolution of a probe independent of the
     number of outputs.
+
+    A probe's line keeps the whole output's change at every t (``line.entries``, a
+    :class:`Kept`; given as ``kept``, a line along the same directions reads it instead of
+    evaluating again): ``jump_entries`` finds the entries that jump within the steps there.
     """
     extra_a, extra_b = rounding
     # Near zero rounding is absolute (gradual underflow: a float32 cast of 1e-70 is 0):
@@ -195,19 +221,37 @@ def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
     float_out = [dt.kind == "f" for _, dt in shapes]
     one = len(base) == 1
 
+    if cts is not None and kept is None:
+        kept = Kept(np.concatenate([b.ravel() for b in base]) if base else np.zeros(0))
+
+    def from_kept(t: float) -> list[np.ndarray] | None:
+        flat = None if kept is None else kept.values.get(t)
+        if flat is None:
+            return None
+        out, at = [], 0
+        for b in base:
+            out.append(flat[at:at + b.size].reshape(b.shape))
+            at += b.size
+        return out
+
     def changes(t: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
         if t == 0.0:
             return [np.zeros_like(b) for b in base], [np.zeros_like(b) for b in base]
-        ys = p.forward(moved(ref, directions, t), ref.forward)
-        if len(ys) != len(shapes) or any(y.shape != s or y.dtype != dt
-                                         for y, (s, dt) in zip(ys, shapes)):
-            got = [(y.shape, y.dtype) for y in ys]
-            if stable.verdict == PASS:
-                stable.verdict = FAIL
-                stable.reason = (f"output shape/dtype changes under perturbation: {shapes} at "
-                                 f"x, {got} at x + {t:.3g} d")
-            return [np.full(b.shape, np.nan) for b in base], [np.zeros_like(b) for b in base]
-        ys = [np.asarray(y, np.float64) for y, f in zip(ys, float_out) if f]
+        ys = from_kept(t)
+        if ys is None:
+            got_ys = p.forward(moved(ref, directions, t), ref.forward)
+            if len(got_ys) != len(shapes) or any(y.shape != s or y.dtype != dt
+                                                 for y, (s, dt) in zip(got_ys, shapes)):
+                got = [(y.shape, y.dtype) for y in got_ys]
+                if stable.verdict == PASS:
+                    stable.verdict = FAIL
+                    stable.reason = (f"output shape/dtype changes under perturbation: {shapes} "
+                                     f"at x, {got} at x + {t:.3g} d")
+                return ([np.full(b.shape, np.nan) for b in base],
+                        [np.zeros_like(b) for b in base])
+            ys = [np.asarray(y, np.float64) for y, f in zip(got_ys, float_out) if f]
+            if kept is not None:
+                kept.keep(t, np.concatenate([y.ravel() for y in ys]) if ys else np.zeros(0))
         with np.errstate(all="ignore"):
             diff = [y - b for y, b in zip(ys, base)]
             mag = [np.abs(y) + np.where(y != b, ab, 0.0) + floor
@@ -239,6 +283,9 @@ def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
                 walk = C_SIGMA * norm2(*[m * v for m, v in zip(mag, cts)]) / C_ROUND
             return np.array([value]), np.array([min(worst, walk)]), argument(t)
     line = Line(channels, paired=True)
+    line.entries = kept  # type: ignore[attr-defined]
+    line.weights = None if cts is None else (  # type: ignore[attr-defined]
+        np.concatenate([v.ravel() for v in cts]) if cts else np.zeros(0))
     line.eps = ref.eps  # a float32-only function rounds at float32's spacing
     # the largest output at x, for bounds that need it whatever channels are kept
     line.top = max((float(np.max(finite_abs(b), initial=0.0)) for b in base), default=0.0)

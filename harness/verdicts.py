@@ -19,7 +19,7 @@ from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import signature
 from gradverify.harness.ecnoise import noise
 from gradverify.harness.judge import Judgement, judge
-from gradverify.harness.kink_samples import grow_like_jumps
+from gradverify.harness.jump_entries import grow_like_jumps, line_jumping
 from gradverify.harness.numeric import Estimate, Line, quick, refine
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import (
@@ -67,8 +67,14 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
     0.3, steps of 3 and below cross jumps; the ladder's differences are jitter around no
     slope) is no evidence: INCONCLUSIVE, ``JUMPS_WITHIN_STEP``. Judged on the one-sided
     differences at the classic ladder's eight rungs, 16h down to h / 1024
-    (``kink_samples.grow_like_jumps``; evaluated by the ladder already)."""
+    (``jump_entries.grow_like_jumps``; evaluated by the ladder already): per channel, i.e.
+    per output entry on a Jacobian column's line, and on a probe's line per output entry
+    from the whole outputs it kept (:func:`_entries_jumping`, the whole jump test)."""
     failing = np.array([v == FAIL for v in jd.verdict])
+    probe = getattr(line, "entries", None) is not None
+    if probe and (failing.any() or jd.kind[0] == "jump") and _entries_jumping(
+            line, h, c_round, jd):
+        return jd
     if not failing.any():
         return jd
     phi0, mag0, _ = line.full(0.0)
@@ -76,6 +82,7 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
     top = ladder_top(line.eps, h)
     extra = round(math.log(top / (16 * h), 4))
     steps = [top / 4 ** k for k in range(extra, extra + 8)]  # the ladder's own values
+    sides = []
     for sign in (1.0, -1.0):
         diffs = []
         for t in steps:
@@ -84,6 +91,11 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
                 d = phi - phi0
                 floor = 4 * c_round * line.eps * np.fmax(mag, mag0)
                 diffs.append(np.where(np.abs(d) > floor, d, 0.0))
+        sides.append(diffs)
+    # per channel (an output entry, or a probe): growth, turns and sign flips only - the
+    # jump-at-x and fall-back tests would pre-empt the joint kink judgement of a Jacobian
+    # column's sliver kinks (clip with t == hi = 0 beside lo = -1e-300)
+    for diffs in sides:
         jumpy |= grow_like_jumps(diffs, steps)
     for i in np.flatnonzero(failing & jumpy):
         jd.verdict[i] = INCONCLUSIVE
@@ -91,6 +103,35 @@ def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> J
             "the function jumps within every step tried (differences do not shrink with "
             "the step)")
     return jd
+
+
+def _entries_jumping(line: Line, h: float, c_round: float, jd: Judgement) -> bool:
+    """A probe's failing line judged entry by entry (``jump_entries``): the output entries
+    that jump within the steps go to ``line.jumping`` when the caller judges the probe
+    again without them (``line.rejudged``: fast mode zeroes their cotangent); when every
+    entry the probe weighs jumps, nothing is left to judge, and a caller that does not
+    re-judge (forward mode's JVP probes) cannot tell the rest apart: INCONCLUSIVE
+    ``JUMPS_WITHIN_STEP``. False when the line kept
+    no whole outputs (then its projected differences are judged)."""
+    jumps = line_jumping(line, h, c_round)
+    if jumps is None:
+        return False
+    weighed = line.weights != 0  # type: ignore[attr-defined]
+    jumps &= weighed
+    if not jumps.any():
+        return True  # no entry jumps: the disagreement stands
+    if (weighed & ~jumps).any() and getattr(line, "rejudged", False):
+        line.jumping = jumps  # type: ignore[attr-defined]
+        return True
+    if jd.verdict[0] != FAIL:
+        return True  # a jump at x along the probe: not applicable, as judged
+    jd.verdict[0] = INCONCLUSIVE
+    every = not (weighed & ~jumps).any()
+    jd.reason[0] = Reason.JUMPS_WITHIN_STEP.text(
+        f"{'every' if every else 'some'} output entry the probe weighs "
+        f"({int(jumps.sum())}) jumps within every step tried (differences do not shrink "
+        "with the step)")
+    return True
 
 
 def resolved_rtol(entries: Sequence[Entry]) -> float | None:

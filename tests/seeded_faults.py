@@ -208,9 +208,8 @@ def _define() -> None:
     _fault("FaultAbsPositive", 5, fault_abs,
            lambda rng: [np.array([-2.0, -0.5, 0.7, 1.5])], "gradient")
 
-    # FloorMod checked directly (its `unverifiable` metadata only filters the property
-    # suite): the harness must FAIL a wrong rule at ordinary inputs (periods far above the
-    # step), whatever it says where the period is below the step
+    # FloorMod's quotient unfloored: the harness must FAIL a wrong rule at ordinary inputs
+    # (periods far above the step), whatever it says where the period is below the step
     @op("FaultFloorModQuotient", inputs={"x": m.reals, "y": m.nonzero}, signature="broadcast",
         reference=np.mod)
     def fault_floormod(x, y):
@@ -227,6 +226,30 @@ def _define() -> None:
     _fault("FaultFloorModQuotient", 5, fault_floormod,
            lambda rng: [np.array([1.3, -2.2, 5.5, 0.4]), np.array([0.7, 0.9, -2.0, 3.0])],
            "gradient", mode="fast")
+
+    # A function WITH jumps, wrong at ordinary inputs: x's gradient scaled by 1.5. The
+    # entries whose period is far below the step (x / y ~ 1e6 .. 1e15) jump within every
+    # step and are left out of the probes; the ordinary entries beside them still FAIL -
+    # a slope error is not a jump.
+    @op("FaultFloorModSlope", inputs={"x": m.reals, "y": m.nonzero}, signature="broadcast",
+        reference=np.mod)
+    def fault_floormod_slope(x, y):
+        return np.mod(x, y)
+
+    @fault_floormod_slope.gradient
+    def _(op, grad):
+        x, y = op.inputs
+        return [grad * 1.5, -grad * fop("FloorDiv")(x, y)]
+
+    def _with_jumps(rng: np.random.Generator) -> list[np.ndarray]:
+        y = rng.uniform(0.5, 3.0, 6) * rng.choice([-1.0, 1.0], 6)
+        x = rng.uniform(-4.0, 4.0, 6)
+        x[:2] = [893672.5, -3e15]  # periods far below the step
+        return [x, y]
+
+    _fault("FaultFloorModSlope", 5, fault_floormod_slope, _with_jumps, "gradient")
+    _fault("FaultFloorModSlope", 5, fault_floormod_slope, _with_jumps, "gradient",
+           mode="fast")
 
     # -- row 6: an attribute's branch ignored ---------------------------------------------
     @op("FaultMatMulIgnoresFlag", inputs=("a", "b"), attrs={"transpose_a": False},

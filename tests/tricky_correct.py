@@ -214,12 +214,12 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      [np.array(2.225073858507e-311)], 1, set()),
     ("3 x at subnormals beside 1", lambda x: x * 3.0,
      [np.array([1e-310, -3e-315, 5e-324, 1.0])], 1, set()),
-    # a period far below the steps (FloorMod's `unverifiable` metadata skips these in the
-    # property suite; checked directly, the joint kink judgement used to FAIL them): every
+    # a period far below the steps (the joint kink judgement used to FAIL them): every
     # step crosses many jumps, the derivative at x exists but no difference resolves it -
-    # the harness says so itself
+    # the harness says so itself, per output entry
     ("floormod f32 (3e4, 0.01): period below the step", lambda x, y: tf.floormod(x, y),
-     [np.array([3e4], F32), np.array([0.01], F32)], 1, {Reason.JUMPS_WITHIN_STEP}),
+     [np.array([3e4], F32), np.array([0.01], F32)], 1,
+     {Reason.JUMPS_WITHIN_STEP, Reason.STRUCTURE_BELOW_STEP}),
     ("floormod (1e15, 3): period below the step", lambda x, y: tf.floormod(x, y),
      [np.array([1e15]), np.array([3.0])], 1, {Reason.JUMPS_WITHIN_STEP}),
     ("floormod (7e5, 2.5) beside ordinary entries", lambda x, y: tf.floormod(x, y),
@@ -227,6 +227,36 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      {Reason.JUMPS_WITHIN_STEP}),
     ("floormod f32 (-5e5, 0.3), (2e3, -0.05)", lambda x, y: tf.floormod(x, y),
      [np.array([-5e5, 2e3], F32), np.array([0.3, -0.05], F32)], 1,
+     {Reason.JUMPS_WITHIN_STEP}),
+    # the sweep's two FloorMod inputs once the metadata was gone: dev-profile run 3 (a
+    # probe mixing the jittering x = 893672.5 entry with smooth ones: judged per output
+    # entry now, the jittering one left out) and gate seed 1 (a scalar x broadcast against
+    # periods from 0.01 to 8.5e5: FAILed, and shrinking it ran past the 300 s limit)
+    ("floormod f32 893672.5 mod 1 broadcast beside ordinary entries",
+     lambda x, y: tf.floormod(x, y),
+     [np.array([[893672.5, 1.5], [-2.3, 0.2]], F32), np.array([1.0], F32)], 1,
+     {Reason.JUMPS_WITHIN_STEP}),
+    ("floormod x = -999999.9999999999 against y (3, 1, 4)", lambda x, y: tf.floormod(x, y),
+     [np.array(-999999.9999999999),
+      np.array([[[1.1341417738343, 0.01, -1.0, -1.0]],
+                [[1.0, 365510.0986613576, 1.0, -852068.4906293008]],
+                [[647545.3337529815, 2.273249734129153, -1.0 / 3.0, 2.4001361124319605]]])],
+     1, {Reason.JUMPS_WITHIN_STEP}),
+    # x / y ratios from 1e3 to 1e15 (float64) and 1e3 to 1e7 (float32), negative periods,
+    # an ordinary entry beside them; in a sum with smooth terms; beside a smooth output
+    ("floormod ratios 1e3..1e15 with negative y", lambda x, y: tf.floormod(x, y),
+     [np.array([3e3, -7.1e6, 2.5e9, -4.4e12, 9e15, 0.37]),
+      np.array([1.3, 0.7, -2.9, 5.5, -3.0, 0.9])], 1,
+     {Reason.JUMPS_WITHIN_STEP, Reason.ROUNDED_AWAY}),
+    ("floormod f32 ratios 1e3..1e7 with negative y", lambda x, y: tf.floormod(x, y),
+     [np.array([3e3, -7.1e4, 2.5e5, -4.4e6, 1.7e7, 0.37], F32),
+      np.array([1.3, 0.7, -2.9, 5.5, -3.0, 0.9], F32)], 1, {Reason.JUMPS_WITHIN_STEP}),
+    ("floormod in a sum with smooth terms",
+     lambda x, y: tf.floormod(x, y) * 3.0 + tf.sin(x) * y,
+     [np.array([[8.9e5, 1.5, -2.3], [4e11, -0.2, 7.7]]), np.array([[1.0], [-0.3]])], 1,
+     {Reason.JUMPS_WITHIN_STEP}),
+    ("floormod beside a smooth output", lambda x, y: (tf.floormod(x, y), tf.square(x) + y),
+     [np.array([6.1e8, 1.5, -2.3]), np.array([0.5, 2.0, -1.1])], 1,
      {Reason.JUMPS_WITHIN_STEP}),
     # dev-profile run 4 of this round: a 0 beside -100124 is stepped at the array's scale
     # (~6e4), far above softmax's own length, and -p1 p2 is extreme at p1 = p2: the joint
