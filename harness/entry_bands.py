@@ -307,8 +307,14 @@ def absorb(group: int, bands: Bands | None, found: list[Entry], verdicts: list[s
     ``verdicts``), added to the check's ``entries`` and verdicts ``into``. A band only adds
     resolution: where it cannot be resolved (noise inside the function at its scale,
     structure below the step) the plain probes' verdict stands and a note says which scale
-    was not (its group then resolved nothing: ``resolved_rtol`` is inf); its FAILs and
-    PASSes count like any probe's."""
+    was not (its group then resolved nothing: ``resolved_rtol`` is inf), and so it does
+    where it FAILs only at kinks; its smooth FAILs and its PASSes count like any probe's."""
+    failing = [e for e in found if e.verdict == FAIL]
+    if failing and all(e.kind != "smooth" for e in failing):
+        # tiny because a kink lies within every step (a sliver): the plain probes judge it
+        notes.append(f"scale band {group}: disagrees at kinks only (the plain probes judge)")
+        verdicts = [PASS if v == FAIL else v for v in verdicts]
+        found = [e for e in found if e.verdict != FAIL]
     if INCONCLUSIVE in verdicts and FAIL not in verdicts:
         unsure = [e.note for e in found if e.verdict == INCONCLUSIVE and e.note]
         size = "" if bands is None else f" ({bands.members[group - 1].size} entries)"

@@ -335,3 +335,11 @@ def test_a_band_only_adds_resolution():
     found = [entry(FAIL), entry(INCONCLUSIVE)]
     absorb(1, bands, found, [FAIL, INCONCLUSIVE], entries, verdicts, notes)
     assert verdicts == [FAIL, INCONCLUSIVE] and entries == found and not notes
+    # a band FAILing only at kinks (a sliver within every step at its scale: a fresh
+    # install's gate FAILed clip f32 at t = 0 beside a bound of 1e-30): the plain probes
+    # judge that kink, the band adds nothing
+    kinked = entry(FAIL)
+    kinked.kind = "kink"
+    entries, verdicts, notes = [], [], []
+    absorb(1, bands, [kinked], [FAIL], entries, verdicts, notes)
+    assert verdicts == [PASS] and entries == [] and "kinks only" in notes[0]
