@@ -12,6 +12,7 @@ import numpy as np
 
 from gradverify.harness.budget import SAFETY
 from gradverify.harness.calls import Problem
+from gradverify.harness.entry_bands import spawn
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import Ref
 
@@ -41,9 +42,7 @@ def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
     if not ties:
         return {}
     groups = [np.array(g) for g in ties]
-    seq = getattr(p.rng.bit_generator, "seed_seq", None)
-    # a stream of its own: the rest of the check draws what it would without ties
-    rng = np.random.default_rng(seq.spawn(1)[0] if seq is not None else 0)
+    rng = spawn(p.rng)  # a stream of its own: the rest draws what it would without ties
     signs = np.zeros(len(cols))
     tied_cols = np.concatenate(groups)
     signs[tied_cols] = rng.choice([-1.0, 1.0], tied_cols.size)
