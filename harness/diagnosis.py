@@ -94,8 +94,13 @@ def transposed_inputs(jac: np.ndarray, num: np.ndarray, blocks: Sequence[tuple[i
 def diagnose(report: Any, xs: Sequence[np.ndarray]) -> str | None:
     """One line naming what went wrong, from the report's failing checks (or None)."""
     parts: list[str] = []
+    mutated = report.check("hygiene.input_unchanged")
+    if mutated is not None and mutated.verdict == FAIL:
+        # The checks after it ran on changed inputs: their FAILs may be its consequences
+        # (a backward halving its saved input looks like a VJP ignoring its cotangent).
+        parts.append(f"writes into its inputs: {mutated.reason.split(': ', 1)[-1]}")
     lin = report.check("hygiene.linearity")
-    if lin is not None and lin.verdict == FAIL:
+    if lin is not None and lin.verdict == FAIL and not parts:
         parts.append("ignores the upstream gradient")
     grad = report.check("gradient")
     if grad is not None and grad.verdict == FAIL:

@@ -98,6 +98,13 @@ def mutating(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _halve_saved(saved: Any, g: torch.Tensor) -> Any:
+    (x,) = saved
+    grad = 2 * x * g
+    x.mul_(0.5)  # the backward writes into the tensor it saved: the caller's input
+    return (grad,)
+
+
 def rows_wrong_axis(x: torch.Tensor) -> torch.Tensor:
     return x.sum(dim=0)
 
@@ -190,6 +197,8 @@ FAULTS = [
           "hygiene.deterministic"),
     Fault("mutates its input", _function(mutating, lambda s, g: (2 * s[0] * g,)),
           lambda seed: (_rand(seed, 4),), None, "hygiene.input_unchanged"),
+    Fault("backward writes into its saved input", _function(square_sign, _halve_saved),
+          lambda seed: (_rand(seed, 4),), "writes into its inputs", "hygiene.input_unchanged"),
     # wrong only in low precision: the backward squares in float16, which overflows at 300
     Fault("wrong only in float32 (internal float16)", _function(
         cube_half_precision,
