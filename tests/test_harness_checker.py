@@ -86,6 +86,7 @@ def test_forward_mutating_its_input_fails():
     r = check_vjp(f, lambda xs, gs: (2 * gs[0],), [np.ones(3)])
     assert r.check("hygiene.input_unchanged").verdict == FAIL
     assert "x0" in r.check("hygiene.input_unchanged").reason
+    assert r.diagnosis.startswith("writes into its inputs"), str(r)
 
 
 def test_vjp_mutating_its_input_fails():
@@ -95,6 +96,7 @@ def test_vjp_mutating_its_input_fails():
     r = check_vjp(lambda x: x + 0, vjp, [np.ones(3)])
     assert r.check("hygiene.input_unchanged").verdict == FAIL
     assert "by the vjp" in r.check("hygiene.input_unchanged").reason
+    assert r.diagnosis.startswith("writes into its inputs"), str(r)
 
 
 def test_callers_arrays_are_never_touched():
