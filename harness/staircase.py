@@ -59,8 +59,8 @@ from gradverify.harness.numeric import Estimate
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS
 
-__all__ = ["FineRungs", "fine_rungs", "rejudge", "MIN_FINE", "REJECT", "GROWTH", "NONE", "PIECE",
-           "JUMP_AT_X"]
+__all__ = ["FineRungs", "fine_rungs", "rejudge", "quantised", "MIN_FINE", "REJECT", "GROWTH",
+           "NONE", "PIECE", "JUMP_AT_X"]
 
 MIN_FINE = 3    # fine rungs that must agree: t spans 16x, so one rung is not a fluke
 REJECT = 128.0  # coarse odd residual / next rung's round-off: 2 x 64, a cubic term's fall
@@ -166,6 +166,40 @@ def fine_rungs(line: object, steps: Sequence[float], analytic: np.ndarray, *,
     return FineRungs(code=code, value=value, tolerance=tol, step=step, jump=jump)
 
 
+def quantised(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarray,
+              safety: float = SAFETY) -> np.ndarray:
+    """Per channel (columns of the differences at the rungs, coarse first): are the
+    differences on both sides whole multiples of one jump - a piecewise-constant function
+    whose period is near the finest rung, so that no rung is free of jumps? The smallest
+    sizeable difference is the quantum; every difference must be a whole multiple of it
+    within round-off, with at least three sizes. A slope gives multiples too (the rungs are
+    powers of 4 apart) but 4 times the next rung's at every rung: that is not counted, nor
+    is a side left at 0 where the other rungs of that side move.
+
+    >>> t = np.array([4.0 ** -k for k in range(8)])[:, None]
+    >>> steps = np.array([51, 13, 3, 1, 1, 0, 0, 0], float)[:, None] * 0.7
+    >>> e = np.full((8, 1), 1e-15)
+    >>> quantised(steps, -steps, e, e).tolist(), quantised(t * 3, -t * 3, e, e).tolist()
+    ([True], [False])
+    """
+    d, e = np.concatenate([up, down]), np.concatenate([e_up, e_dn])
+    with np.errstate(all="ignore"):
+        size = np.abs(d)
+        big = size > safety * e
+        q = np.min(np.where(big, size, np.inf), axis=0)
+        m = size / q
+        whole = np.abs(m - np.round(m)) * q <= safety * (e + m * np.max(e, axis=0))
+        counts = np.where(big, np.round(m), 0.0)
+    out = (big.sum(axis=0) >= 4) & np.all(whole | ~big, axis=0) & np.isfinite(q)
+    for c in np.flatnonzero(out).tolist():
+        n = up.shape[0]
+        sides = (counts[:n, c], counts[n:, c])
+        sizes = {float(v) for v in counts[:, c] if v > 0}
+        slope_like = all(bool(np.all(s[:-1] == 4 * s[1:])) for s in sides)
+        out[c] = len(sizes) >= 3 and not slope_like
+    return out
+
+
 def rejudge(line: object, h: float, c_round: float, analytic: np.ndarray, est: Estimate,
             jd: Judgement, *, scale: float = 0.0, safety: float = SAFETY,
             inconclusive_rtol: float = INCONCLUSIVE_RTOL) -> Judgement:
@@ -181,6 +215,15 @@ def rejudge(line: object, h: float, c_round: float, analytic: np.ndarray, est: E
     fr = fine_rungs(line, ladder_steps(eps, h), analytic, c_round=c_round, eps=eps,
                     safety=safety)
     a = np.asarray(analytic, np.float64)
+    up, e_up, down, e_dn = _rungs(line, ladder_steps(eps, h), eps, c_round)
+    # (a probe's line is judged per output entry: ``jump_entries.jumping`` asks the same)
+    whole = quantised(up, down, e_up, e_dn, safety) if getattr(
+        line, "entries", None) is None else np.zeros(failing.size, bool)
+    for i in np.flatnonzero(failing & (fr.code == NONE) & whole).tolist():
+        jd.verdict[i] = INCONCLUSIVE
+        jd.reason[i] = Reason.JUMPS_WITHIN_STEP.text(
+            "every step tried crosses whole jumps (the differences are multiples of one "
+            "jump): no step resolves the derivative of the piece at x")
     for i in np.flatnonzero(failing & (fr.code != NONE)).tolist():
         if fr.code[i] == JUMP_AT_X:
             jd.verdict[i], jd.kind[i] = NOT_APPLICABLE, "jump"
