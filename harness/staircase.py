@@ -172,7 +172,8 @@ def quantised(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarr
     differences on both sides whole multiples of one jump - a piecewise-constant function
     whose period is near the finest rung, so that no rung is free of jumps? The smallest
     sizeable difference is the quantum; every difference must be a whole multiple of it
-    within round-off, with at least three sizes. A slope gives multiples too (the rungs are
+    within round-off, with at least three sizes and one repeated at neighbouring rungs
+    (no jump crossed between them). A slope gives multiples too (the rungs are
     powers of 4 apart) but 4 times the next rung's at every rung: that is not counted, nor
     is a side left at 0 where the other rungs of that side move.
 
@@ -196,7 +197,10 @@ def quantised(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarr
         sides = (counts[:n, c], counts[n:, c])
         sizes = {float(v) for v in counts[:, c] if v > 0}
         slope_like = all(bool(np.all(s[:-1] == 4 * s[1:])) for s in sides)
-        out[c] = len(sizes) >= 3 and not slope_like
+        # a step function's signature: one whole multiple at two neighbouring rungs (no
+        # further jump crossed between them), nonzero - a slope never repeats itself
+        repeat = any(bool(np.any((s[:-1] == s[1:]) & (s[1:] > 0))) for s in sides)
+        out[c] = len(sizes) >= 3 and not slope_like and repeat
     return out
 
 
