@@ -85,6 +85,6 @@ def test_smooth_fault_seen_by_the_fine_rungs_fails(mode):
 
 def test_staircase_pieces_with_a_slope_pass_in_full_mode():
     # floormod's value in y: slope -floor(x / y) on each piece, jumps every ~y^2 / x
-    f = lambda y: X - np.floor(X / y) * y  # noqa: E731
+    f = lambda y: X - np.floor(X / y) * y
     r = check_vjp(f, lambda xs, ct: [-ct[0] * np.floor(X / xs[0])], [Y], mode="full")
     assert r.verdict == PASS, str(r)
