@@ -65,6 +65,8 @@ __all__ = ["FineRungs", "fine_rungs", "rejudge", "quantised", "MIN_FINE", "REJEC
 MIN_FINE = 3    # fine rungs that must agree: t spans 16x, so one rung is not a fluke
 REJECT = 128.0  # coarse odd residual / next rung's round-off: 2 x 64, a cubic term's fall
 GROWTH = 16.0   # per-rung growth of the coarse odd residuals: 4 for crossings, 64 cubic
+WHOLE = 16.0    # a multiple is measured while q's round-off times it stays below q / 16
+MIN_WHOLE = 5   # measured whole multiples (of 16 differences) that make a staircase
 NONE, PIECE, JUMP_AT_X = 0, 1, 2  # codes: no staircase; fine rungs agree; jump at x
 
 
@@ -171,11 +173,13 @@ def quantised(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarr
     """Per channel (columns of the differences at the rungs, coarse first): are the
     differences on both sides whole multiples of one jump - a piecewise-constant function
     whose period is near the finest rung, so that no rung is free of jumps? The smallest
-    sizeable difference is the quantum; every difference must be a whole multiple of it
-    within round-off, with at least three sizes and one repeated at neighbouring rungs
-    (no jump crossed between them). A slope gives multiples too (the rungs are
-    powers of 4 apart) but 4 times the next rung's at every rung: that is not counted, nor
-    is a side left at 0 where the other rungs of that side move.
+    sizeable difference is the quantum q; a rung's multiple m is *measured* only while
+    q's own round-off times m stays below q / ``WHOLE``, and every measured multiple
+    must be whole within round-off - at least ``MIN_WHOLE`` of them, of three sizes or
+    more. A slope (or a gentle curve) gives whole multiples too at these power-of-4 rungs,
+    each 4 times the next on both sides, and so does a kink
+    at a point commensurate with them, but affine in the step on each side of the kink:
+    not counted.
 
     >>> t = np.array([4.0 ** -k for k in range(8)])[:, None]
     >>> steps = np.array([51, 13, 3, 1, 1, 0, 0, 0], float)[:, None] * 0.7
@@ -184,24 +188,42 @@ def quantised(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarr
     ([True], [False])
     """
     d, e = np.concatenate([up, down]), np.concatenate([e_up, e_dn])
+    n = up.shape[0]
     with np.errstate(all="ignore"):
         size = np.abs(d)
         big = size > safety * e
         q = np.min(np.where(big, size, np.inf), axis=0)
+        e_max = np.max(e, axis=0)
         m = size / q
-        whole = np.abs(m - np.round(m)) * q <= safety * (e + m * np.max(e, axis=0))
+        measured = big & (m * safety * e_max <= q / WHOLE)
+        whole = np.abs(m - np.round(m)) * q <= safety * (e + m * e_max)
         counts = np.where(big, np.round(m), 0.0)
-    out = (big.sum(axis=0) >= 4) & np.all(whole | ~big, axis=0) & np.isfinite(q)
+    out = ((measured.sum(axis=0) >= MIN_WHOLE) & np.all(whole | ~measured, axis=0)
+           & np.isfinite(q))
+    r = 4.0 ** np.arange(n - 1, -1, -1)  # the rungs' steps in units of the finest
     for c in np.flatnonzero(out).tolist():
-        n = up.shape[0]
-        sides = (counts[:n, c], counts[n:, c])
-        sizes = {float(v) for v in counts[:, c] if v > 0}
-        slope_like = all(bool(np.all(s[:-1] == 4 * s[1:])) for s in sides)
-        # a step function's signature: one whole multiple at two neighbouring rungs (no
-        # further jump crossed between them), nonzero - a slope never repeats itself
-        repeat = any(bool(np.any((s[:-1] == s[1:]) & (s[1:] > 0))) for s in sides)
-        out[c] = len(sizes) >= 3 and not slope_like and repeat
+        sizes = {float(v) for v in counts[measured[:, c], c]}
+        tol = safety * (e[:, c] + e_max[c])
+        # a kink at a point commensurate with the steps (|t - 3e-5| on rungs 9.6e-5 ...)
+        # gives whole multiples too, but affine in t on each side of it
+        kinked = all(_two_pieces(d[sl, c], r, tol[sl]) for sl in (slice(0, n),
+                                                                   slice(n, None)))
+        slope_like = all(bool(np.all(k[:-1] == 4 * k[1:]))
+                         for k in (counts[:n, c], counts[n:, c]))
+        out[c] = len(sizes) >= 3 and not kinked and not slope_like
     return out
+
+
+def _two_pieces(d: np.ndarray, r: np.ndarray, tol: np.ndarray) -> bool:
+    """Are one side's differences (coarse first) affine in the step on the rungs above
+    some rung and on those below it (at most one kink crossed), within ``tol``?"""
+    def affine(i: slice) -> bool:
+        if d[i].size < 3:
+            return True
+        a = np.vstack([r[i], np.ones(d[i].size)]).T
+        coef = np.linalg.lstsq(a, d[i], rcond=None)[0]
+        return bool(np.all(np.abs(a @ coef - d[i]) <= tol[i]))
+    return any(affine(slice(0, k)) and affine(slice(k, d.size)) for k in range(d.size + 1))
 
 
 def rejudge(line: object, h: float, c_round: float, analytic: np.ndarray, est: Estimate,
