@@ -30,9 +30,11 @@ A wrong derivative FAILs still: the fine rungs then disagree with ``a`` (step 2 
 a fault below the fine rungs' round-off that the coarse rungs resolve shows the same
 relative disagreement at every rung (step 3 fails: the coarse odd residual is then at most
 4 times the next rung's, inside its round-off). Outcome per channel: the fine rungs alone
-agree (PASS when they resolve ``inconclusive_rtol``, else INCONCLUSIVE
-``JUMPS_WITHIN_STEP``), or one side is a nonzero constant J (a jump at x, or closer than
-the finest rung: NOT_APPLICABLE ``DISCONTINUOUS`` - no derivative to verify).
+agree (PASS when they resolve ``inconclusive_rtol`` and show a change; INCONCLUSIVE
+``JUMPS_WITHIN_STEP`` when they do not, or are exactly 0 - a flat piece and a change
+rounded away inside the function, ``(x + 1e20) - 1e20``, look alike), or one side is a
+nonzero constant J (a jump at x, or closer than the finest rung: NOT_APPLICABLE
+``DISCONTINUOUS`` - no derivative to verify).
 
 >>> import numpy as np
 >>> from gradverify.harness.numeric import Line
@@ -81,6 +83,7 @@ class FineRungs:
     tolerance: np.ndarray
     step: np.ndarray
     jump: np.ndarray
+    flat: np.ndarray = None  # type: ignore[assignment]  # fine rungs exactly 0, both sides
 
 
 def _rungs(line: object, steps: Sequence[float], eps: float, c_round: float
@@ -165,7 +168,9 @@ def fine_rungs(line: object, steps: Sequence[float], analytic: np.ndarray, *,
         tol = np.where(code != NONE, safety * (e_up[f, cols] + e_dn[f, cols]) / (2 * tf),
                        tol)
         step = np.where(code != NONE, tf, step)
-    return FineRungs(code=code, value=value, tolerance=tol, step=step, jump=jump)
+    fine = np.arange(n)[:, None] > k0[None, :]
+    flat = np.all(((up == 0) & (down == 0)) | ~fine, axis=0)
+    return FineRungs(code=code, value=value, tolerance=tol, step=step, jump=jump, flat=flat)
 
 
 def quantised(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarray,
@@ -259,7 +264,14 @@ def rejudge(line: object, h: float, c_round: float, analytic: np.ndarray, est: E
             continue
         natural = max(abs(a[i]), abs(fr.value[i]), scale)
         jd.tolerance[i] = fr.tolerance[i]
-        if fr.tolerance[i] <= inconclusive_rtol * natural:
+        if fr.flat[i]:
+            # no change at all below the coarse rungs: a flat piece, or a change rounded
+            # away inside the function ((x + 1e20) - 1e20 is a staircase in float64 too)
+            jd.verdict[i] = INCONCLUSIVE
+            jd.reason[i] = Reason.JUMPS_WITHIN_STEP.text(
+                "the coarse steps cross jumps; the steps below them show no change at all "
+                "(a flat piece, or a change rounded away inside the function)")
+        elif fr.tolerance[i] <= inconclusive_rtol * natural:
             jd.verdict[i], jd.reason[i] = PASS, None
         else:
             jd.verdict[i] = INCONCLUSIVE

@@ -88,3 +88,4 @@ def test_staircase_pieces_with_a_slope_pass_in_full_mode():
     f = lambda y: X - np.floor(X / y) * y
     r = check_vjp(f, lambda xs, ct: [-ct[0] * np.floor(X / xs[0])], [Y], mode="full")
     assert r.verdict == PASS, str(r)
+
