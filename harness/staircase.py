@@ -182,7 +182,7 @@ def quantised(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarr
     q's own round-off times m stays below q / ``WHOLE``, and every measured multiple
     must be whole within round-off - at least ``MIN_WHOLE`` of them, of three sizes or
     more. A slope (or a gentle curve) gives whole multiples too at these power-of-4 rungs,
-    each 4 times the next on both sides, and so does a kink
+    proportional to the step on both sides, and so does a kink
     at a point commensurate with them, but affine in the step on each side of the kink:
     not counted.
 
@@ -213,10 +213,18 @@ def quantised(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarr
         # gives whole multiples too, but affine in t on each side of it
         kinked = all(_two_pieces(d[sl, c], r, tol[sl]) for sl in (slice(0, n),
                                                                    slice(n, None)))
-        slope_like = all(bool(np.all(k[:-1] == 4 * k[1:]))
-                         for k in (counts[:n, c], counts[n:, c]))
+        # proportional to the step at every measured rung of both sides (the coarse
+        # rungs, whose multiples are not measured, may carry a curvature's share)
+        slope_like = all(_proportional(counts[sl, c], measured[sl, c], r)
+                         for sl in (slice(0, n), slice(n, None)))
         out[c] = len(sizes) >= 3 and not kinked and not slope_like
     return out
+
+
+def _proportional(k: np.ndarray, measured: np.ndarray, r: np.ndarray) -> bool:
+    """Are one side's measured multiples ``k`` proportional to the steps ``r``?"""
+    k, r = k[measured], r[measured]
+    return bool(k.size == 0 or np.all(k * r[-1] == k[-1] * r))
 
 
 def _two_pieces(d: np.ndarray, r: np.ndarray, tol: np.ndarray) -> bool:
