@@ -147,7 +147,7 @@ def jumping(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequenc
     [False]
     """
     base = np.abs(np.asarray(base, np.float64))
-    sides = []
+    sides, errs = [], []
     for diffs in (up, down):
         kept = []
         for d in diffs:
@@ -156,7 +156,13 @@ def jumping(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequenc
                 floor = 4 * c_round * eps * np.fmax(np.abs(base + d), base)
                 kept.append(np.where(np.abs(d) > floor, d, 0.0))
         sides.append(kept)
-    return jitter(sides[0], sides[1], steps)
+        errs.append(np.array([2 * c_round * eps * np.fmax(np.abs(base + np.asarray(
+            d, np.float64)), base) for d in diffs]))
+    # whole multiples of one jump at every rung (a period near the finest rung)
+    from gradverify.harness.staircase import quantised  # staircase imports this module
+    with np.errstate(invalid="ignore"):
+        whole = quantised(np.array(up, np.float64), np.array(down, np.float64), *errs)
+    return jitter(sides[0], sides[1], steps) | whole
 
 
 def jitter(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequence[float],

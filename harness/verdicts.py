@@ -31,6 +31,7 @@ from gradverify.harness.report import (
     Entry,
     combine,
 )
+from gradverify.harness.staircase import rejudge
 
 __all__ = ["decide", "summarise", "resolved_rtol"]
 
@@ -50,7 +51,9 @@ def decide(p: Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: floa
     jd = judge(analytic, ab, est, **kw)
     if not all(v == PASS for v in jd.verdict):
         est = refine(line, h, p.opts.c_round, sigma=sigma if measure_noise else None)
-        jd = _jumps_within_step(line, h, p.opts.c_round, judge(analytic, ab, est, **kw))
+        jd = rejudge(line, h, p.opts.c_round, analytic, est, judge(analytic, ab, est, **kw),
+                     **kw)
+        jd = _jumps_within_step(line, h, p.opts.c_round, jd)
     return est, jd
 
 
@@ -58,8 +61,9 @@ def confirm(p: Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: flo
             scale: float) -> tuple[Estimate, Judgement]:
     """The finer ladder straight away (the first estimate was not decisive)."""
     est = refine(line, h, p.opts.c_round)
-    return est, _jumps_within_step(line, h, p.opts.c_round,
-                                   judge(analytic, ab, est, **_judge_kw(p, scale)))
+    kw = _judge_kw(p, scale)
+    jd = rejudge(line, h, p.opts.c_round, analytic, est, judge(analytic, ab, est, **kw), **kw)
+    return est, _jumps_within_step(line, h, p.opts.c_round, jd)
 
 
 def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> Judgement:

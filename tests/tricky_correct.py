@@ -258,6 +258,30 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     ("floormod beside a smooth output", lambda x, y: (tf.floormod(x, y), tf.square(x) + y),
      [np.array([6.1e8, 1.5, -2.3]), np.array([0.5, 2.0, -1.1])], 1,
      {Reason.JUMPS_WITHIN_STEP}),
+    # staircases: jumps crossed by the coarse rungs only (judged on the fine rungs), or by
+    # every rung (whole multiples of one jump). Gate seed 6 without FloorMod's metadata:
+    # order 2's -v floor(x / y) at x / y = 1056900.5 (beside a jump at x, 1 / 0.5)
+    ("floormod order 2 at x / y = 1056900.5 (gate seed 6)", lambda x, y: tf.floormod(x, y),
+     [np.array([[[1.0]], [[528450.25]]]), np.array(0.5)], 2,
+     {Reason.JUMPS_WITHIN_STEP, Reason.ROUNDED_AWAY}),
+    ("floormod f32 order 2 at x / y = 1056900.5", lambda x, y: tf.floormod(x, y),
+     [np.array([[[1.0]], [[528450.25]]], F32), np.array(0.5, F32)], 2,
+     {Reason.JUMPS_WITHIN_STEP, Reason.ROUNDED_AWAY}),
+    ("floormod staircases in y, x / y 1e3..1e5", lambda x, y: tf.floormod(x, y),
+     [np.array([1000.3, 52345.25, -7.7e4]), np.array([0.7, 0.5, 1.3])], 1,
+     {Reason.JUMPS_WITHIN_STEP}),
+    ("floormod order 2 staircases in y, x / y 1e3..1e5", lambda x, y: tf.floormod(x, y),
+     [np.array([1000.3, 52345.25, -7.7e4]), np.array([0.7, 0.5, 1.3])], 2,
+     {Reason.JUMPS_WITHIN_STEP}),
+    ("floormod f32 staircases in y", lambda x, y: tf.floormod(x, y),
+     [np.array([300.5, -1234.4], F32), np.array([0.25, 0.7], F32)], 1,
+     {Reason.JUMPS_WITHIN_STEP}),
+    ("floormod f32 order 2 staircases in y", lambda x, y: tf.floormod(x, y),
+     [np.array([300.5, -1234.4], F32), np.array([0.25, 0.7], F32)], 2,
+     {Reason.JUMPS_WITHIN_STEP}),
+    ("floormod order 2, period near the finest step (x / y 1e7, 3.6e8)",
+     lambda x, y: tf.floormod(x, y), [np.array([3.3e7, 2.5e9]), np.array([3.0, -7.0])], 2,
+     {Reason.JUMPS_WITHIN_STEP}),
     # dev-profile run 4 of this round: a 0 beside -100124 is stepped at the array's scale
     # (~6e4), far above softmax's own length, and -p1 p2 is extreme at p1 = p2: the joint
     # samples around x (with the tied 1e-9 beside it) all lie on one side of the gradient;
