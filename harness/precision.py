@@ -24,6 +24,7 @@ import numpy as np
 from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.lines import Ref, finite_abs, normalise, worst_index
 from gradverify.harness.precision_noise import NOISE_SAFETY, natural_terms, vjp_noise
+from gradverify.harness.precision_range import derivative_scale
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry
 
@@ -93,7 +94,7 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
             "gradient differs from the float64 one at the flushed inputs too: not "
             "verifiable there")
     elif worst and (edge := _at_range_edge(p, g1, g64, fwd_err, sens, g_flush,
-                                           _derivative_scale(p, ref, v1, g1, g64))):
+                                           derivative_scale(p, ref, v1, g1, g64))):
         # 1 / x of such an entry is not a normal number of the dtype, or the derivative
         # itself (per unit of cotangent) is beyond the dtype's range: a correct formula
         # (x / y's gradient at y = 1.4e-39; reciprocal's -v (y y) at x = 5e-20 in float32,
@@ -129,45 +130,14 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
                           "flush_explained": _flush_explained(p, g1, g64, g_flush, tols)}), g64
 
 
-def _derivative_scale(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
-                      g64: list[np.ndarray]) -> list[np.ndarray | None]:
-    """Per input, a lower estimate of the float64 derivative's size per unit of cotangent
-    at each entry: ``|g64| / max|v|`` and the float64 VJP of a cotangent of ones (an
-    elementwise derivative exactly). None for every input when no low-precision entry is
-    non-finite where the float64 one is finite (nothing to explain: no evaluation).
-
-    A chain rule forms derivative factors before the cotangent weights them (``-v (y y)``,
-    TF's ``(-x / y) / y``): where one is beyond the dtype's range the low-precision
-    gradient overflows although ``v`` times it would fit."""
-    with np.errstate(invalid="ignore"):
-        if not any(np.any(~np.isfinite(np.asarray(g, np.float64)) & np.isfinite(h))
-                   for g, h in zip(g1, g64) if np.shape(g) == np.shape(h)):
-            return [None] * len(g64)
-    vmax = max([float(np.max(finite_abs(np.asarray(v, np.float64)), initial=0.0))
-                for v in v1 if v.dtype.kind == "f"] + [0.0])
-    ones = [np.ones(v.shape) if v.dtype.kind == "f" else v for v in v1]
-    try:
-        unit = normalise(p.vjp(ref.xs, ones, ref.vjp), ref.xs)
-    except CallError:
-        unit = [None] * len(g64)
-    out: list[np.ndarray | None] = []
-    for h, u in zip(g64, unit):
-        with np.errstate(all="ignore"):
-            d = np.abs(h) / vmax if vmax > 0 else np.zeros(h.shape)
-            if u is not None and np.shape(u) == h.shape:
-                d = np.fmax(d, np.abs(np.asarray(u, np.float64)))
-        out.append(d)
-    return out
-
-
 def _at_range_edge(p: Problem, g1: list[np.ndarray], g64: list[np.ndarray],
                    fwd_err: float, sens: list[np.ndarray] | None,
                    g_flush: list[np.ndarray] | None,
                    scale: list[np.ndarray | None] | None = None) -> int:
     """How many entries have a non-finite low-precision gradient (a finite float64 one) at
     an input entry whose reciprocal is not a normal number of its dtype, or whose
-    derivative per unit of cotangent (``scale``, from :func:`_derivative_scale`) is
-    beyond the dtype's range, when setting those entries aside leaves no other
+    derivative per unit of cotangent (``scale``, from ``precision_range.derivative_scale``)
+    is beyond the dtype's range, when setting those entries aside leaves no other
     disagreement; 0 otherwise. A finite but wrong value there is never excused.
 
     >>> import numpy as np
