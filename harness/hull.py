@@ -48,11 +48,18 @@ def minkowski_contains(sets: Sequence[np.ndarray], weights: np.ndarray, target: 
     >>> hull_contains(np.eye(2), np.array([2.0, 0.0]), np.full(2, 1e-12))
     False
     """
-    pts = np.vstack([np.asarray(s, np.float64) * float(w) for s, w in zip(sets, weights)])
+    target = np.asarray(target, np.float64)
+    if not np.all(np.isfinite(target)):
+        return False  # a non-finite gradient (inf from 0 * inf, a NaN) is in no such hull
+    # a sample whose differences are not finite is no piece's gradient: left out; a set
+    # with none left has nothing to judge against (its output's checks report it)
+    sets = [np.asarray(s, np.float64)[np.all(np.isfinite(s), axis=1)] for s in sets]
+    if any(len(s) == 0 for s in sets):
+        return True
+    pts = np.vstack([s * float(w) for s, w in zip(sets, weights)])
     owner = np.concatenate([np.full(len(s), i) for i, s in enumerate(sets)])
     eq = (owner[None, :] == np.arange(len(sets))[:, None]).astype(np.float64)
     m = pts.shape[0]
-    target = np.asarray(target, np.float64)
     floor = np.finfo(np.float64).eps * np.maximum(np.max(np.abs(pts), axis=0), np.abs(target))
     unit = np.maximum(np.asarray(tol, np.float64), np.maximum(floor, 1e-300))
     p, a = pts / unit, target / unit

@@ -24,6 +24,7 @@ import numpy as np
 from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.lines import Ref, finite_abs, normalise, worst_index
 from gradverify.harness.precision_noise import NOISE_SAFETY, natural_terms, vjp_noise
+from gradverify.harness.precision_range import derivative_scale
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry
 
@@ -92,14 +93,18 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
             f"range ({float(np.finfo(low).tiny):.3g}) or are 0 in {low}; the {low} "
             "gradient differs from the float64 one at the flushed inputs too: not "
             "verifiable there")
-    elif worst and (edge := _at_range_edge(p, g1, g64, fwd_err, sens, g_flush)):
-        # 1 / x of such an entry is not a normal number of the dtype: a correct formula
-        # (x / y's gradient at y = 1.4e-39) overflows inside, as it does in TF.
+    elif worst and (edge := _at_range_edge(p, g1, g64, fwd_err, sens, g_flush,
+                                           derivative_scale(p, ref, v1, g1, g64))):
+        # 1 / x of such an entry is not a normal number of the dtype, or the derivative
+        # itself (per unit of cotangent) is beyond the dtype's range: a correct formula
+        # (x / y's gradient at y = 1.4e-39; reciprocal's -v (y y) at x = 5e-20 in float32,
+        # y y = 4e38) overflows inside, as it does in TF.
         verdict, reason = INCONCLUSIVE, Reason.GRADIENT_OVERFLOWS.text(
             f"the {low} gradient is not finite at {edge} entries whose inputs' reciprocals "
             f"leave {low}'s range (|x| < {1 / float(np.finfo(low).max):.3g} or > "
-            f"{1 / float(np.finfo(low).tiny):.3g}); the float64 one is finite: not "
-            "verifiable there")
+            f"{1 / float(np.finfo(low).tiny):.3g}) or whose derivative per unit of "
+            f"cotangent does (> {float(np.finfo(low).max):.3g}); the float64 gradient is "
+            "finite: not verifiable there")
     elif worst and (rescaled := _range_explained(p, v1, g1, g64, fwd_err, sens, g_flush)):
         # Scaling the cotangent by 2^k is exact and a VJP is linear in it: a difference
         # that vanishes under such scaling is the dtype's range lost inside the backward
@@ -127,11 +132,13 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
 
 def _at_range_edge(p: Problem, g1: list[np.ndarray], g64: list[np.ndarray],
                    fwd_err: float, sens: list[np.ndarray] | None,
-                   g_flush: list[np.ndarray] | None) -> int:
+                   g_flush: list[np.ndarray] | None,
+                   scale: list[np.ndarray | None] | None = None) -> int:
     """How many entries have a non-finite low-precision gradient (a finite float64 one) at
-    an input entry whose reciprocal is not a normal number of its dtype, when setting
-    those entries aside leaves no other disagreement; 0 otherwise. A finite but wrong
-    value there is never excused.
+    an input entry whose reciprocal is not a normal number of its dtype, or whose
+    derivative per unit of cotangent (``scale``, from ``precision_range.derivative_scale``)
+    is beyond the dtype's range, when setting those entries aside leaves no other
+    disagreement; 0 otherwise. A finite but wrong value there is never excused.
 
     >>> import numpy as np
     >>> from gradverify.harness.calls import Problem
@@ -153,8 +160,10 @@ def _at_range_edge(p: Problem, g1: list[np.ndarray], g64: list[np.ndarray],
         info = np.finfo(x.dtype)
         with np.errstate(all="ignore"):
             ax = np.abs(np.asarray(x, np.float64))
-            edge = ((ax < 1 / float(info.max)) | (ax > 1 / float(info.tiny))) & (
-                ~np.isfinite(g)) & np.isfinite(h)
+            beyond = (ax < 1 / float(info.max)) | (ax > 1 / float(info.tiny))
+            if scale is not None and scale[k] is not None:
+                beyond |= scale[k] >= float(info.max)
+            edge = beyond & (~np.isfinite(g)) & np.isfinite(h)
         count += int(np.count_nonzero(edge))
         patched.append(np.where(edge, h, g))
     if not count or _precision_entries(p, patched, g64, fwd_err, sens, g_flush)[0]:

@@ -297,4 +297,13 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      [np.array([1e30, 1e30])], 1, {Reason.STRUCTURE_BELOW_STEP}),
     ("softmax at tied logits 1e20 beside 5", lambda z: tf.nn.softmax(z),
      [np.array([[1e20, 1e20, 5.0], [1.0, 2.0, 3.0]])], 1, {Reason.STRUCTURE_BELOW_STEP}),
+    # -- derivatives beyond float32's range though v times them fits (stress screen) -----
+    # 1 / x at x = 5e-20: TF's RealDiv gradient (-x / y) / y forms -4e38 before the
+    # cotangent weights it (inf in float32); the float64 gradient v * -4e38 fits
+    ("1 / x f32 at 5e-20 beside tied 1e-30 and 1e6", lambda x: 1.0 / x,
+     [np.array([[1e-30, 1e-30], [5e-20, 1e6]], F32)], 1, {Reason.GRADIENT_OVERFLOWS}),
+    ("reciprocal f32 at 5e-20 beside tied 1e-30 and 1e6", lambda x: tf.reciprocal(x),
+     [np.array([[1e-30, 1e-30], [5e-20, 1e6]], F32)], 1, {Reason.GRADIENT_OVERFLOWS}),
+    ("reciprocal f32 at 5e-20, order 2", lambda x: tf.reciprocal(x),
+     [np.array([5e-20, 2.0], F32)], 2, {Reason.GRADIENT_OVERFLOWS}),
 ]

@@ -326,7 +326,9 @@ def reciprocal(x):
 @reciprocal.gradient
 def _(op, grad):
     y = op.outputs[0]
-    return negative(grad) * (y * y)  # d(1/x) = -1/x^2 = -y^2
+    # d(1/x) = -1/x^2 = -y^2, grouped as TF's kernel does ((-g y) y): y y alone overflows
+    # float32 at |x| < 5.4e-20 where -g y^2 fits
+    return (negative(grad) * y) * y
 
 
 # -- binary functions (broadcasting) ---------------------------------------------------------
