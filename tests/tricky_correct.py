@@ -303,4 +303,10 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
      [np.array([[1e-30, 1e-30], [5e-20, 1e6]], F32)], 1, {Reason.GRADIENT_OVERFLOWS}),
     ("reciprocal f32 at 5e-20, order 2", lambda x: tf.reciprocal(x),
      [np.array([5e-20, 2.0], F32)], 2, {Reason.GRADIENT_OVERFLOWS}),
+    # dev-profile run at --hypothesis-seed 6 (full mode, every seed): t shared by four
+    # outputs, linked with hi[2] through the third (lo = -1 below both); the fourth output
+    # moves with t alone, whose piece lo < t < hi is a 1e-30 sliver - that linked group
+    # leaves such a row to t's ladder, so the row is judged on its own at the sliver's scale
+    ("clip t = 0 shared, lo [0, 0, -1, -1e-30], hi 0 per entry", _clip_raw,
+     [np.array(0.0), np.array([0.0, 0.0, -1.0, -1e-30]), np.zeros(4)], 1, set()),
 ]
