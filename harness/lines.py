@@ -158,6 +158,16 @@ def scales(xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+def _magnitude(y: np.ndarray, b: np.ndarray, abs_b: np.ndarray, floor: float) -> np.ndarray:
+    """``|y| + (|b| where y != b) + floor`` in place, bit for bit the same sums (adding 0.0
+    to |y| changes nothing), without the temporaries: a probe on 1e5 outputs runs it at
+    every step."""
+    out = np.abs(y, out=np.empty(y.shape))  # (an array even for a 0-d y)
+    np.add(out, abs_b, out=out, where=y != b)
+    out += floor
+    return out
+
+
 def support(p: Problem, ref: Ref) -> list[tuple[int, int]]:
     """(input, offset) blocks of the differentiable inputs in one flat index space."""
     blocks, offset = [], 0
@@ -254,7 +264,7 @@ def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
                 kept.keep(t, np.concatenate([y.ravel() for y in ys]) if ys else np.zeros(0))
         with np.errstate(all="ignore"):
             diff = [y - b for y, b in zip(ys, base)]
-            mag = [np.abs(y) + np.where(y != b, ab, 0.0) + floor
+            mag = [_magnitude(y, b, ab, floor)
                    for y, b, ab, floor in zip(ys, base, abs_base, floors)]
         return diff, mag
 

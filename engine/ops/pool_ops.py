@@ -98,8 +98,28 @@ def _pool_shape(ctx: Any, x: list) -> list:
     return out
 
 
+_GEOMS: dict[tuple, Any] = {}  # validated layouts; a checker runs one op thousands of times
+
+
 def _geom(op_type: str, x_shape: tuple, ksize: Any, strides: Any, padding: str,
           data_format: str):
+    try:
+        key: tuple | None = (op_type, tuple(x_shape), tuple(ksize), tuple(strides), padding,
+                             data_format)
+        g = _GEOMS.get(key)
+    except TypeError:  # an attribute TF would reject: validated (and refused) below
+        key, g = None, None
+    if g is None:
+        g = _validated_geom(op_type, x_shape, ksize, strides, padding, data_format)
+        if key is not None:
+            if len(_GEOMS) >= 512:
+                _GEOMS.clear()
+            _GEOMS[key] = g
+    return g
+
+
+def _validated_geom(op_type: str, x_shape: tuple, ksize: Any, strides: Any, padding: str,
+                    data_format: str):
     ksize, strides, padding = _attrs_of({"ksize": ksize, "strides": strides,
                                          "padding": padding, "data_format": data_format},
                                         op_type)
