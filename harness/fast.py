@@ -93,8 +93,9 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
         first.keep = made == 1
         outcomes = first.judge(steps)
         if plain_open:
-            plain_dirs.append(direction_rtol(outcomes and outcomes[:rule.n_plain]))
-        rule.record(outcomes)
+            plain_dirs.append(direction_rtol(outcomes and outcomes[:rule.n_plain],
+                                             first.g_s))
+        rule.record(outcomes, first.g_s)
         directions = None
         for j, (group, pair) in enumerate(pairs):
             if group == 0 and not plain_open:
