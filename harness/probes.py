@@ -68,6 +68,7 @@ like the analytic sum it is compared with.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -81,6 +82,12 @@ from gradverify.harness.lines import Ref, norm2, scales
 from gradverify.harness.report import INCONCLUSIVE, PASS, Entry
 
 __all__ = ["FirstPass", "Measured", "Outcome", "direction_rtol", "enough_directions"]
+
+# One set of work arrays per thread outlives a check (FirstPass.release), up to this many
+# entries in all (32 MB of float64): a check nested in a checked function finds the pool
+# empty while the outer check holds it, and makes its own.
+_POOL = threading.local()
+_POOL_ENTRIES = 1 << 22
 
 
 def _dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -139,13 +146,14 @@ class FirstPass:
 
     def __init__(self, p: Problem, ref: Ref, vs: Sequence[Sequence[np.ndarray]],
                  gs: Sequence[Sequence[np.ndarray]], residual: Sequence[np.ndarray],
-                 h: float):
+                 h: float, pool: bool = False):
         self.p, self.ref, self.h = p, ref, h
         # A JVP check reuses the directions and their central differences (forward_mode)
         self.record: list[tuple[list[np.ndarray | None], Measured]] | None = None
         if getattr(p, "jvp_fn", None) is not None and getattr(p, "probe_record", 0) is None:
             self.record = p.probe_record = []
-        self._work: dict[tuple, np.ndarray] = {}
+        # (pool: the work arrays of this thread's previous check, given back by release)
+        self._work: dict[tuple, np.ndarray] = _POOL.__dict__.pop("work", {}) if pool else {}
         self.diff = [k for k, d in enumerate(p.diff) if d]
         self.floats = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
         sc = scales([ref.xs[k] for k in self.diff])
@@ -235,13 +243,21 @@ class FirstPass:
         return np.empty_like(like)
 
     def _buffer(self, key: tuple, like: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
-        # Work arrays are reused from direction to direction: a fresh array of 1e5 entries
-        # costs more in page faults (malloc returns large blocks to the system on free)
-        # than the arithmetic done in it.
+        # Work arrays are reused from direction to direction (and, pooled, from check to
+        # check): a fresh array of 1e5 entries costs more in page faults (malloc returns
+        # large blocks to the system on free) than the arithmetic done in it.
+        key = (*key, np.shape(like), np.dtype(dtype).str)
         buf = self._work.get(key)
         if buf is None:
             buf = self._work[key] = np.empty(np.shape(like), dtype)
         return buf
+
+    def release(self) -> None:
+        """Done: the work arrays go to this thread's next pooled FirstPass (every one is
+        overwritten before it is read), unless they hold more than ``_POOL_ENTRIES``."""
+        work, self._work, self._last = self._work, {}, (None, None, None, None)
+        if sum(b.size for b in work.values()) <= _POOL_ENTRIES:
+            _POOL.work = work
 
     def steps(self) -> list[np.ndarray | None]:
         """``h u`` for a random direction u, uniform on [-s, s] per entry with s = |x|
