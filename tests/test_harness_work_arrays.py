@@ -67,7 +67,7 @@ def test_work_arrays_pooled_across_checks_change_no_value():
     # after others of other shapes and dtypes, or with a check nested in its forward,
     # reports exactly what it reports alone
     x = np.random.default_rng(4).standard_normal(20_000)
-    tanh_vjp = lambda xs, gs: (gs[0] * (1 - np.tanh(xs[0]) ** 2),)  # noqa: E731
+    tanh_vjp = lambda xs, gs: (gs[0] * (1 - np.tanh(xs[0]) ** 2),)
     alone = _summary(check_vjp(np.tanh, tanh_vjp, [x], mode="fast", seed=2))
     for other in (np.ones(20_000, np.float32), np.ones((7, 3)), x[:100] * 3):
         check_vjp(np.sin, lambda xs, gs: (gs[0] * np.cos(xs[0]),), [other], mode="fast")
