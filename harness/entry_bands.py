@@ -375,8 +375,7 @@ class BandRule:
             calm and enough_directions(self.dirs, self.p.opts.detect_rtol))
 
     def record(self, outcomes: list[Outcome] | None, spread: np.ndarray) -> None:
-        """One direction's outcomes (every cotangent's, the bands' after the plain;
-        ``spread``: each cotangent's ``||g s||``, ``FirstPass.g_s``)."""
+        """One direction's outcomes (the bands' after the plain); spread: FirstPass.g_s."""
         if self.bands is not None:
             self.dirs.append(direction_rtol(outcomes and outcomes[self.n_plain:], spread))
 

@@ -21,9 +21,8 @@ Miss probabilities. A faulty gradient ``G != J`` shows in probe (j, k) as ``<e_j
 with ``e_j = (G - J)^T v_j``. For a fixed nonzero e_j this is a continuous random variable
 of u_k, ``sum_i 2 e_j,i s_i U_i`` (U_i uniform on [-1/2, 1/2]; s_i = |x_i|, the input's
 RMS at zeros), whose density is at most ``1 / (sqrt(2) ||e_j s||)`` (Ball's cube slicing
-theorem: no central section of the unit cube exceeds sqrt(2); attained by two equal
-entries, and a sum of many is Gaussian with the peak 1.38 instead of 1.41), and also at
-most ``1 / (2 max_i |e_j,i| s_i)`` (one uniform term alone), so
+theorem: no central section of the unit cube exceeds sqrt(2), attained by two equal
+entries; a sum of many is Gaussian, peak 1.38 instead of 1.41), so
 ``P(|<e_j, u_k>| <= T) <= sqrt(2) T / ||e_j s||``: the probability that a fault hides
 below a tolerance T by the probe signs (entries with opposite signs cancelling) shrinks
 with the fault's size over T, for any number of entries involved (T: the larger of the
@@ -83,9 +82,8 @@ from gradverify.harness.report import INCONCLUSIVE, PASS, Entry
 
 __all__ = ["FirstPass", "Measured", "Outcome", "direction_rtol", "enough_directions"]
 
-# One set of work arrays per thread outlives a check (FirstPass.release), up to this many
-# entries in all (32 MB of float64): a check nested in a checked function finds the pool
-# empty while the outer check holds it, and makes its own.
+# Work arrays outliving a check (FirstPass.release), per thread, up to this many entries
+# (32 MB of float64); a check nested in a checked function finds the pool empty.
 _POOL = threading.local()
 _POOL_ENTRIES = 1 << 22
 
@@ -253,8 +251,7 @@ class FirstPass:
         return buf
 
     def release(self) -> None:
-        """Done: the work arrays go to this thread's next pooled FirstPass (every one is
-        overwritten before it is read), unless they hold more than ``_POOL_ENTRIES``."""
+        """Done: the work arrays (each overwritten before read) go to the next check."""
         work, self._work, self._last = self._work, {}, (None, None, None, None)
         if sum(b.size for b in work.values()) <= _POOL_ENTRIES:
             _POOL.work = work
@@ -375,10 +372,9 @@ def direction_rtol(outcomes: Sequence[Outcome] | None,
     ``sqrt(2) tolerance / ||g_j s||`` (``spread[j] = ||g_j s||``, g_j the cotangent's VJP,
     s the directions' half-widths; a fault may show in one cotangent only); inf unless
     every probe passed (an undecided direction counts for nothing in
-    :func:`enough_directions`). A fault ``e_j`` with ``||e_j s|| = c sqrt(2) tolerance``
-    hides below the tolerance with probability at most ``1 / c`` (Ball's cube slicing
-    bound, module docstring): relative to the gradient's own ``||g_j s||``, not to the
-    analytic value drawn, which may happen to be ~0.
+    :func:`enough_directions`). A fault with ``||e_j s|| = c sqrt(2) tolerance`` hides with
+    probability at most ``1 / c`` (Ball's bound, module docstring), whatever the analytic
+    value drawn.
 
     >>> direction_rtol([Outcome(0, 2.0, 2.0, 1e-9, True)], [2.0 ** 0.5])
     1e-09
