@@ -90,6 +90,17 @@ def _same_point(xs: Sequence[Any], ref: Sequence[np.ndarray]) -> bool:
     return all(x is r or bool(np.array_equal(x, r)) for x, r in zip(xs, ref))
 
 
+def _bitwise_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same shape, dtype and values, NaN equal to NaN. One comparison pass in the common
+    case: ``array_equal(..., equal_nan=True)`` makes several (1e5 entries: ~1 ms against
+    ~30 us), and is only needed when the plain comparison finds a difference."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if bool((a == b).all()):
+        return True
+    return a.dtype.kind == "f" and bool(np.array_equal(a, b, equal_nan=True))
+
+
 def _results(out: Any, count: int, where: str) -> list[Any]:
     """The results of a ``many`` call: one per input, else a CallError."""
     if not isinstance(out, (tuple, list)) or len(out) != count:
@@ -163,8 +174,7 @@ class Problem:
         if self._first_at_x is None:
             self._first_at_x = list(ys) if private else [y.copy() for y in ys]
         elif len(ys) == len(self._first_at_x) and all(
-                a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(
-                    a, b, equal_nan=a.dtype.kind == "f")) for a, b in zip(ys, self._first_at_x)):
+                _bitwise_equal(a, b) for a, b in zip(ys, self._first_at_x)):
             self._settled = self._first_at_x
 
     def vjp(self, xs: Sequence[np.ndarray], cts: Sequence[np.ndarray],

@@ -374,10 +374,10 @@ class BandRule:
         return self.bands is not None and made < self.wanted and not (
             calm and enough_directions(self.dirs, self.p.opts.detect_rtol))
 
-    def record(self, outcomes: list[Outcome] | None) -> None:
-        """One direction's outcomes (every cotangent's, the bands' after the plain)."""
+    def record(self, outcomes: list[Outcome] | None, spread: np.ndarray) -> None:
+        """One direction's outcomes (the bands' after the plain); spread: FirstPass.g_s."""
         if self.bands is not None:
-            self.dirs.append(direction_rtol(outcomes and outcomes[self.n_plain:]))
+            self.dirs.append(direction_rtol(outcomes and outcomes[self.n_plain:], spread))
 
     def start(self, ref: Ref, first: FirstPass, outcomes: list[Outcome] | None,
               measure: bool, made: int) -> list[tuple[int, Pair]]:

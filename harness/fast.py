@@ -69,7 +69,8 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
         plain.append(vjp_pair(p, ref, cotangent(p.rng, ref.ys)))
     # each with its group (0: plain, b + 1: band b of entry_bands.py)
     pairs = [(0, Pair(v, g, residual)) for v, g in plain]
-    first = FirstPass(p, ref, [v for v, _ in plain], [g for _, g in plain], residual, h)
+    first = FirstPass(p, ref, [v for v, _ in plain], [g for _, g in plain], residual, h,
+                      pool=True)
     measure = any(np.any(r) for r in residual)
     entries: list[Entry] = []
     verdicts: list[str] = []
@@ -93,8 +94,9 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
         first.keep = made == 1
         outcomes = first.judge(steps)
         if plain_open:
-            plain_dirs.append(direction_rtol(outcomes and outcomes[:rule.n_plain]))
-        rule.record(outcomes)
+            plain_dirs.append(direction_rtol(outcomes and outcomes[:rule.n_plain],
+                                             first.g_s))
+        rule.record(outcomes, first.g_s)
         directions = None
         for j, (group, pair) in enumerate(pairs):
             if group == 0 and not plain_open:
@@ -127,6 +129,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
                 and calm and min(resolved[0], default=np.inf) > p.opts.detect_rtol):
             wanted += 1
         rule.extend(made, calm, resolved, p.opts.probes + EXTRA_DIRECTIONS)
+    first.release()  # its work arrays serve the next check (probes.FirstPass.release)
     bands = rule.bands
     best = resolution(resolved, bands)
     if best is not None and best > p.opts.detect_rtol:

@@ -19,21 +19,27 @@ direction, judged at the round-off level.
 
 Miss probabilities. A faulty gradient ``G != J`` shows in probe (j, k) as ``<e_j, u_k>``
 with ``e_j = (G - J)^T v_j``. For a fixed nonzero e_j this is a continuous random variable
-of u_k, with density at most ``1 / (2 max_i |e_j,i| s_i)`` (s_i = |x_i|, the input's RMS at
-zeros; the density of one uniform term bounds that of the sum), so
-``P(|<e_j, u_k>| <= T) <= T / (max_i |e_j,i| s_i)``: the probability that a fault hides
-below a tolerance T by the probe signs (two entries with opposite signs cancelling) shrinks
+of u_k, ``sum_i 2 e_j,i s_i U_i`` (U_i uniform on [-1/2, 1/2]; s_i = |x_i|, the input's
+RMS at zeros), whose density is at most ``1 / (sqrt(2) ||e_j s||)`` (Ball's cube slicing
+theorem: no central section of the unit cube exceeds sqrt(2), attained by two equal
+entries; a sum of many is Gaussian, peak 1.38 instead of 1.41), so
+``P(|<e_j, u_k>| <= T) <= sqrt(2) T / ||e_j s||``: the probability that a fault hides
+below a tolerance T by the probe signs (entries with opposite signs cancelling) shrinks
 with the fault's size over T, for any number of entries involved (T: the larger of the
 first pass's tolerance, which flags the probe, and the step ladder's, which then decides).
 The K directions are independent, so a fault c times above the tolerance escapes all of
 them with probability at most ``c^-K`` (K = 4 directions: below 1e-6 for c >= 32).
 Fewer directions when the probes resolve far below ``detect_rtol`` (``fast.py`` asks
-:func:`enough_directions` before each new one): a fault of relative size ``detect_rtol`` is
-then ``c_k = detect_rtol / r_k`` times above direction k's tolerance (r_k: the relative
-error it resolved), and the directions stop, at two or more, once ``prod 1 / c_k`` is
-at most the same 1e-6 (two directions for c_k >= 1e3, three for c_k >= 100). Only
-directions whose probes all passed count; the bound is for faults of ``detect_rtol`` and
-above (smaller ones, still above the tolerance, get fewer chances).
+:func:`enough_directions` before each new one). A fault's relative size is
+``||e_j s|| / ||g_j s||`` (g_j the cotangent's VJP: a gradient off by r on every entry
+has size r); direction k resolved ``r_k = sqrt(2) T_k / ||g_j s||`` (its worst
+cotangent, :func:`direction_rtol`; relative to the gradient, not to the analytic value
+drawn, which may happen to be ~0), so a fault of relative size ``detect_rtol`` is
+``c_k = detect_rtol / r_k`` times above the tolerance's reach, and the directions stop,
+at two or more, once ``prod 1 / c_k`` is at most the same 1e-6 (two directions for
+c_k >= 1e3, three for c_k >= 100). Only directions whose probes all passed count; the
+bound is for faults of ``detect_rtol`` and above (smaller ones, still above the
+tolerance, get fewer chances).
 With a JVP, the directions and their central differences are kept (``record``) and the
 JVP is judged on them too (``forward_mode.py``): no forward evaluation of its own.
 The band cotangents are made from the first direction's outputs, so that direction
@@ -61,6 +67,7 @@ like the analytic sum it is compared with.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -74,6 +81,11 @@ from gradverify.harness.lines import Ref, norm2, scales
 from gradverify.harness.report import INCONCLUSIVE, PASS, Entry
 
 __all__ = ["FirstPass", "Measured", "Outcome", "direction_rtol", "enough_directions"]
+
+# Work arrays outliving a check (FirstPass.release), per thread, up to this many entries
+# (32 MB of float64); a check nested in a checked function finds the pool empty.
+_POOL = threading.local()
+_POOL_ENTRIES = 1 << 22
 
 
 def _dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -132,13 +144,14 @@ class FirstPass:
 
     def __init__(self, p: Problem, ref: Ref, vs: Sequence[Sequence[np.ndarray]],
                  gs: Sequence[Sequence[np.ndarray]], residual: Sequence[np.ndarray],
-                 h: float):
+                 h: float, pool: bool = False):
         self.p, self.ref, self.h = p, ref, h
         # A JVP check reuses the directions and their central differences (forward_mode)
         self.record: list[tuple[list[np.ndarray | None], Measured]] | None = None
         if getattr(p, "jvp_fn", None) is not None and getattr(p, "probe_record", 0) is None:
             self.record = p.probe_record = []
-        self._work: dict[tuple, np.ndarray] = {}
+        # (pool: the work arrays of this thread's previous check, given back by release)
+        self._work: dict[tuple, np.ndarray] = _POOL.__dict__.pop("work", {}) if pool else {}
         self.diff = [k for k, d in enumerate(p.diff) if d]
         self.floats = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
         sc = scales([ref.xs[k] for k in self.diff])
@@ -228,13 +241,20 @@ class FirstPass:
         return np.empty_like(like)
 
     def _buffer(self, key: tuple, like: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
-        # Work arrays are reused from direction to direction: a fresh array of 1e5 entries
-        # costs more in page faults (malloc returns large blocks to the system on free)
-        # than the arithmetic done in it.
+        # Work arrays are reused from direction to direction (and, pooled, from check to
+        # check): a fresh array of 1e5 entries costs more in page faults (malloc returns
+        # large blocks to the system on free) than the arithmetic done in it.
+        key = (*key, np.shape(like), np.dtype(dtype).str)
         buf = self._work.get(key)
         if buf is None:
             buf = self._work[key] = np.empty(np.shape(like), dtype)
         return buf
+
+    def release(self) -> None:
+        """Done: the work arrays (each overwritten before read) go to the next check."""
+        work, self._work, self._last = self._work, {}, (None, None, None, None)
+        if sum(b.size for b in work.values()) <= _POOL_ENTRIES:
+            _POOL.work = work
 
     def steps(self) -> list[np.ndarray | None]:
         """``h u`` for a random direction u, uniform on [-s, s] per entry with s = |x|
@@ -343,20 +363,26 @@ class FirstPass:
 # A fault c times above a direction's tolerance escapes it with probability <= 1/c; the
 # fixed count of 4 directions bounds a miss below this at c >= 32 (module docstring).
 MISS_BOUND = 1e-6
+_SQRT2 = float(np.sqrt(2.0))
 
 
-def direction_rtol(outcomes: Sequence[Outcome] | None) -> float:
-    """The relative error one direction resolved: its worst cotangent's tolerance over the
-    analytic value (a fault may show in one cotangent only); inf unless every probe passed
-    (an undecided direction counts for nothing in :func:`enough_directions`).
+def direction_rtol(outcomes: Sequence[Outcome] | None,
+                   spread: Sequence[float] | np.ndarray) -> float:
+    """The relative error one direction resolved for the miss bound: its worst cotangent's
+    ``sqrt(2) tolerance / ||g_j s||`` (``spread[j] = ||g_j s||``, g_j the cotangent's VJP,
+    s the directions' half-widths; a fault may show in one cotangent only); inf unless
+    every probe passed (an undecided direction counts for nothing in
+    :func:`enough_directions`). A fault with ``||e_j s|| = c sqrt(2) tolerance`` hides with
+    probability at most ``1 / c`` (Ball's bound, module docstring), whatever the analytic
+    value drawn.
 
-    >>> direction_rtol([Outcome(0, 2.0, 2.0, 1e-9, True)])
-    5e-10
+    >>> direction_rtol([Outcome(0, 2.0, 2.0, 1e-9, True)], [2.0 ** 0.5])
+    1e-09
     """
     if outcomes is None or not all(o.passed for o in outcomes):
         return float("inf")
-    return max(o.tolerance / abs(o.analytic) if o.analytic != 0 else float("inf")
-               for o in outcomes)
+    return max(_SQRT2 * o.tolerance / spread[o.cotangent] if spread[o.cotangent] > 0
+               else float("inf") for o in outcomes)
 
 
 def enough_directions(resolved: Sequence[float], detect_rtol: float) -> bool:

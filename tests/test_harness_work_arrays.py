@@ -54,3 +54,28 @@ def test_size_one_and_0d_inputs_take_the_same_steps(x):
     ok = check_vjp(np.cos, lambda xs, gs: (-gs[0] * np.sin(xs[0]),), [x], mode="fast")
     bad = check_vjp(np.cos, lambda xs, gs: (gs[0] * np.sin(xs[0]),), [x], mode="fast")
     assert ok.verdict == "PASS" and bad.verdict == "FAIL"
+
+
+def _summary(report):
+    grad = report.check("gradient")
+    return (report.verdict, report.evaluations, [(e.analytic, e.numeric, e.tolerance)
+                                                 for e in grad.worst], grad.details)
+
+
+def test_work_arrays_pooled_across_checks_change_no_value():
+    # the first pass's work arrays outlive a check (probes.FirstPass.release): a check run
+    # after others of other shapes and dtypes, or with a check nested in its forward,
+    # reports exactly what it reports alone
+    x = np.random.default_rng(4).standard_normal(20_000)
+    tanh_vjp = lambda xs, gs: (gs[0] * (1 - np.tanh(xs[0]) ** 2),)
+    alone = _summary(check_vjp(np.tanh, tanh_vjp, [x], mode="fast", seed=2))
+    for other in (np.ones(20_000, np.float32), np.ones((7, 3)), x[:100] * 3):
+        check_vjp(np.sin, lambda xs, gs: (gs[0] * np.cos(xs[0]),), [other], mode="fast")
+        assert _summary(check_vjp(np.tanh, tanh_vjp, [x], mode="fast", seed=2)) == alone
+
+    def nesting(t):  # a forward that itself runs a check of the same shape
+        inner = check_vjp(np.sin, lambda xs, gs: (gs[0] * np.cos(xs[0]),), [t + 1.0],
+                          mode="fast")
+        assert inner.verdict == "PASS"
+        return np.tanh(t)
+    assert _summary(check_vjp(nesting, tanh_vjp, [x], mode="fast", seed=2))[:3] == alone[:3]
