@@ -206,25 +206,30 @@ def quantised(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarr
     out = ((measured.sum(axis=0) >= MIN_WHOLE) & np.all(whole | ~measured, axis=0)
            & np.isfinite(q))
     r = 4.0 ** np.arange(n - 1, -1, -1)  # the rungs' steps in units of the finest
+    # proportional to the step at every measured rung of both sides (the coarse rungs,
+    # whose multiples are not measured, may carry a curvature's share): a slope, not a
+    # staircase. Vectorised first: on a probe's line every smooth output entry is one.
+    out &= ~(_proportional(counts[:n], measured[:n], r)
+             & _proportional(counts[n:], measured[n:], r))
     for c in np.flatnonzero(out).tolist():
-        sizes = {float(v) for v in counts[measured[:, c], c]}
+        if len({float(v) for v in counts[measured[:, c], c]}) < 3:
+            out[c] = False
+            continue
         tol = safety * (e[:, c] + e_max[c])
         # a kink at a point commensurate with the steps (|t - 3e-5| on rungs 9.6e-5 ...)
         # gives whole multiples too, but affine in t on each side of it
-        kinked = all(_two_pieces(d[sl, c], r, tol[sl]) for sl in (slice(0, n),
-                                                                   slice(n, None)))
-        # proportional to the step at every measured rung of both sides (the coarse
-        # rungs, whose multiples are not measured, may carry a curvature's share)
-        slope_like = all(_proportional(counts[sl, c], measured[sl, c], r)
-                         for sl in (slice(0, n), slice(n, None)))
-        out[c] = len(sizes) >= 3 and not kinked and not slope_like
+        out[c] = not all(_two_pieces(d[sl, c], r, tol[sl]) for sl in (slice(0, n),
+                                                                      slice(n, None)))
     return out
 
 
-def _proportional(k: np.ndarray, measured: np.ndarray, r: np.ndarray) -> bool:
-    """Are one side's measured multiples ``k`` proportional to the steps ``r``?"""
-    k, r = k[measured], r[measured]
-    return bool(k.size == 0 or np.all(k * r[-1] == k[-1] * r))
+def _proportional(k: np.ndarray, measured: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Per channel (columns): are one side's measured multiples ``k`` (rungs, channels;
+    coarse first) proportional to the steps ``r``? (No measured rung: vacuously.)"""
+    last = k.shape[0] - 1 - np.argmax(measured[::-1], axis=0)  # finest measured rung
+    cols = np.arange(k.shape[1])
+    same = k * r[last][None, :] == k[last, cols][None, :] * r[:, None]
+    return np.all(same | ~measured, axis=0)
 
 
 def _two_pieces(d: np.ndarray, r: np.ndarray, tol: np.ndarray) -> bool:
