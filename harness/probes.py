@@ -67,6 +67,7 @@ like the analytic sum it is compared with.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE, central_roundoff
+from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE
 from gradverify.harness.calls import Problem
 from gradverify.harness.lines import Ref, norm2, scales
 from gradverify.harness.report import INCONCLUSIVE, PASS, Entry
@@ -185,6 +186,7 @@ class FirstPass:
         self.keep = False
         self.plain = len(self.vs)  # the cotangents added later are the scale bands
         self._last: tuple = (None, None, None, None)
+        self._sq: list[np.ndarray] | None = None
 
     def add(self, v: Sequence[np.ndarray], g: Sequence[np.ndarray],
             residual: Sequence[np.ndarray]) -> None:
@@ -203,6 +205,13 @@ class FirstPass:
         self.res_s = np.append(self.res_s, res)
         self.v_norm = np.append(self.v_norm, norm)
         self.floor = np.append(self.floor, self.sub * norm)
+
+    def _squares(self) -> list[np.ndarray]:
+        # v_j^2 of the plain cotangents, made at the first direction (work arrays)
+        if self._sq is None:
+            self._sq = [np.multiply(v, v, out=self._buffer(("vv", j), v))
+                        for j, v in enumerate(self.vs[:self.plain])]
+        return self._sq
 
     def last_outputs(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The flat float outputs at x + h u and x - h u of the last direction judged
@@ -281,12 +290,11 @@ class FirstPass:
         # is made, and an output that views its input (reshape, slice) is copied first.
         op = np.add if sign > 0 else np.subtract
         xs, moved = [], []
-        with np.errstate(all="ignore"):
-            for k, (x, d) in enumerate(zip(self.ref.xs, steps)):
-                if d is not None:
-                    x = op(x, d, out=self._buffer(("x", k), x, x.dtype), casting="unsafe")
-                    moved.append(x)
-                xs.append(x)
+        for k, (x, d) in enumerate(zip(self.ref.xs, steps)):  # (under check_vjp's errstate)
+            if d is not None:
+                x = op(x, d, out=self._buffer(("x", k), x, x.dtype), casting="unsafe")
+                moved.append(x)
+            xs.append(x)
         ys = self.p.forward(xs, self.ref.forward)
         if len(ys) != len(self.ref.ys) or any(
                 y.shape != y0.shape or y.dtype != y0.dtype for y, y0 in zip(ys, self.ref.ys)):
@@ -310,28 +318,29 @@ class FirstPass:
         if plus is None or minus is None:
             return None
         hu = self._inputs(steps)
-        with np.errstate(all="ignore"):
-            # f(x)'s own rounding cancels in a central difference
-            diff = np.subtract(plus, minus, out=self._buffer(("diff",), plus))
-            numeric = _dots(self.vs, diff) / (2 * h)
-            # output round-off of each side: a random walk of one ulp per output
-            sq = _larger_square(plus, minus, out=diff)
-            # >= the larger side's walk
-            walk = np.sqrt([np.einsum("i,i,i->", v, v, sq) for v in self.vs[:self.plain]])
-            if len(self.vs) > self.plain:
-                # a band cotangent (entry_bands.py) multiplies outputs whose squares
-                # underflow (1e-200): its walk is taken on the products, scaled
-                mag = np.maximum(np.abs(plus), np.abs(minus))
-                walk = np.append(walk, [norm2(v * mag) for v in self.vs[self.plain:]])
-            if self.keep:
-                self._last = (plus, minus, sq, walk)
-            output = (C_SIGMA / C_ROUND) * (walk + self.floor)
-            gu = self.g_s
-            vjp_analytic = _dots(self.gs, hu) / h
-            # the analytic sum's rounding: a random walk (the worst case sum |g u| costs a
-            # pass more and is smaller only for a few dozen entries, where both are tiny)
-            # and the VJP's measured non-linearity
-            rounding = (self.ref.eps * C_SIGMA * C_ROUND) * gu + self.res_s
+        # (no np.errstate here: every caller runs under check_vjp's, and entering one per
+        # direction costs more than the arithmetic of a small check)
+        # f(x)'s own rounding cancels in a central difference
+        diff = np.subtract(plus, minus, out=self._buffer(("diff",), plus))
+        numeric = _dots(self.vs, diff) / (2 * h)
+        # output round-off of each side: a random walk of one ulp per output
+        sq = _larger_square(plus, minus, out=diff)
+        # >= the larger side's walk (v^2 squared once per check: one pass less each time)
+        walk = np.sqrt(_dots(self._squares(), sq))
+        if len(self.vs) > self.plain:
+            # a band cotangent (entry_bands.py) multiplies outputs whose squares
+            # underflow (1e-200): its walk is taken on the products, scaled
+            mag = np.maximum(np.abs(plus), np.abs(minus))
+            walk = np.append(walk, [norm2(v * mag) for v in self.vs[self.plain:]])
+        if self.keep:
+            self._last = (plus, minus, sq, walk)
+        output = (C_SIGMA / C_ROUND) * (walk + self.floor)
+        gu = self.g_s
+        vjp_analytic = _dots(self.gs, hu) / h
+        # the analytic sum's rounding: a random walk (the worst case sum |g u| costs a
+        # pass more and is smaller only for a few dozen entries, where both are tiny)
+        # and the VJP's measured non-linearity
+        rounding = (self.ref.eps * C_SIGMA * C_ROUND) * gu + self.res_s
         measured = Measured(numeric, output, rounding, vjp_analytic)
         if self.record is not None:
             self.record.append((self.direction(steps), measured))
@@ -341,23 +350,31 @@ class FirstPass:
     def rejudge(self, m: Measured, analytic: np.ndarray,
                 analytic_rounding: np.ndarray | None = None) -> list[Outcome]:
         """The numeric side ``m`` of a direction against ``analytic`` (one value per
-        cotangent) at the round-off level (see :meth:`judge`)."""
-        with np.errstate(all="ignore"):
-            gu = self.g_s
-            rounding = m.rounding
-            if analytic_rounding is not None:
-                rounding = np.maximum(rounding, analytic_rounding)
-            argument = C_SIGMA * (1 + self.h) * gu
-            tol = central_roundoff(m.output, argument, rounding, 0.0, self.ref.eps, self.h,
-                                   self.p.opts.c_round, self.p.opts.safety)
-            natural = np.maximum(np.maximum(np.abs(analytic), np.abs(m.numeric)), gu)
-            err = np.abs(m.numeric - analytic)
-        # decided only within the budget itself (DECISIVE_SHARE of the tolerance): an error
-        # in the safety margin goes to the ladder, whose coarser rungs resolve more
-        ok = (np.isfinite(tol) & np.isfinite(err) & (err <= DECISIVE_SHARE * tol)
-              & (tol <= self.p.opts.inconclusive_rtol * natural))
-        return [Outcome(j, float(analytic[j]), float(m.numeric[j]), float(tol[j]),
-                        bool(ok[j])) for j in range(len(ok))]
+        cotangent) at the round-off level (see :meth:`judge`): the tolerance of
+        :func:`~gradverify.harness.budget.central_roundoff`, summed in the same order in
+        Python floats (a handful of cotangents: array operations cost more than the sums)."""
+        eps, h, opts = self.ref.eps, self.h, self.p.opts
+        out_unit, arg_unit = opts.c_round * eps / h, eps / h
+        arg_scale, safety = C_SIGMA * (1 + h), opts.safety
+        rtol, share = opts.inconclusive_rtol, DECISIVE_SHARE
+        rounding = m.rounding.tolist()
+        if analytic_rounding is not None:
+            rounding = [max(a, b) for a, b in zip(rounding, np.broadcast_to(
+                analytic_rounding, m.rounding.shape).tolist())]
+        outcomes = []
+        for j, (out, gu, rnd, num, ana) in enumerate(zip(
+                m.output.tolist(), self.g_s.tolist(), rounding, m.numeric.tolist(),
+                np.asarray(analytic, np.float64).tolist())):
+            tol = ((out * out_unit + (arg_scale * gu) * arg_unit) + rnd) * safety
+            err = abs(num - ana)
+            natural = max(abs(ana), abs(num), gu)
+            # decided only within the budget itself (DECISIVE_SHARE of the tolerance): an
+            # error in the safety margin goes to the ladder, whose coarser rungs resolve
+            # more (NaN compares false: undecided)
+            ok = (math.isfinite(tol) and math.isfinite(err) and err <= share * tol
+                  and tol <= rtol * natural)
+            outcomes.append(Outcome(j, ana, num, tol, ok))
+        return outcomes
 
 
 # A fault c times above a direction's tolerance escapes it with probability <= 1/c; the

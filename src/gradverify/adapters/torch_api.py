@@ -21,6 +21,7 @@ from torch.autograd.gradcheck import GradcheckError as _TorchGradcheckError
 
 from gradverify.adapters.common import (
     GradverifyWarning,
+    WithMany,
     check_with_jvp,
     input_names,
     settle,
@@ -104,7 +105,9 @@ def _check(fn: Callable, inputs: Any, *, mode: str, order: int, seed: int, forwa
     jvp, unsupported = None, None
     if forward_ad and order == 1:
         jvp, unsupported = _forward_ad(tf)
-    report = check_with_jvp(tf, tf.vjp, jvp, arrays, mode=mode, seed=seed,
+    # (vjp_many: the linearity check's two cotangents look at the point once)
+    report = check_with_jvp(tf, WithMany(tf.vjp, tf.vjp_many), jvp, arrays, mode=mode,
+                            seed=seed,
                             names=checked_names, function=name, reproduce=reproduce,
                             **options)
     if unsupported:
