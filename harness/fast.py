@@ -71,7 +71,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     pairs = [(0, Pair(v, g, residual)) for v, g in plain]
     first = FirstPass(p, ref, [v for v, _ in plain], [g for _, g in plain], residual, h,
                       pool=True)
-    measure = any(np.any(r) for r in residual)
+    measure = any(np.asarray(r).any() for r in residual)
     entries: list[Entry] = []
     verdicts: list[str] = []
     notes: list[str] = []

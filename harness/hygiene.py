@@ -20,9 +20,11 @@ any finite difference means anything.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -73,6 +75,19 @@ def _combine(alpha: float, a: np.ndarray, beta: float, b: np.ndarray) -> np.ndar
     return out
 
 
+class _Limits(NamedTuple):
+    eps: float
+    tiny: float
+
+
+@functools.cache
+def _finfo(dtype: np.dtype) -> _Limits:
+    # np.finfo's answers as floats, looked up once per dtype (np.finfo costs a microsecond
+    # or two a call, and a small check asks a dozen times)
+    info = np.finfo(dtype)
+    return _Limits(float(info.eps), float(info.tiny))
+
+
 def _natural(out_size: Callable[[], float], x: np.ndarray) -> float:
     return out_size() / max(_finite_max(x), 1.0)
 
@@ -81,8 +96,10 @@ def _finite_max(a: np.ndarray) -> float:
     """max |a| over the finite entries (0 if none)."""
     if not np.size(a):
         return 0.0
-    # max |a| = max(max a, -min a): two reductions, no |a| array
-    hi, lo = float(np.max(a)), float(np.min(a))
+    a = np.asarray(a)
+    # max |a| = max(max a, -min a): two reductions, no |a| array (the methods: their
+    # wrappers cost less than np.max's on a small array)
+    hi, lo = float(a.max()), float(a.min())
     if np.isfinite(hi) and np.isfinite(lo):
         return abs(max(hi, -lo))
     return float(np.max(finite_abs(np.asarray(a, np.float64)), initial=0.0))
@@ -167,13 +184,11 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
     worst, residual = [], []
     # The cotangents are rounded to the outputs' dtypes (a float64 -> float32 cast rounds
     # v1 + v2): the coarsest dtype on either side sets the rounding.
-    out_eps = max((float(np.finfo(v.dtype).eps) for v in v1 if v.dtype.kind == "f"),
-                  default=0.0)
+    out_eps = max((_finfo(v.dtype).eps for v in v1 if v.dtype.kind == "f"), default=0.0)
     # Below the smallest normal number rounding is absolute, and an evaluation that flushes
     # subnormals to zero (XLA on CPU) loses up to the whole range: 64 of these (the floor
     # below) cover a flush in each of the three gradients compared.
-    subnormal = max(float(np.finfo(t.dtype).tiny) / 16
-                    for t in [*p.xs, *v1] if t.dtype.kind == "f")
+    subnormal = max(_finfo(t.dtype).tiny / 16 for t in [*p.xs, *v1] if t.dtype.kind == "f")
     def out_size() -> float:
         return sum(float(np.max(np.abs(v), initial=0.0)) * _finite_max(y)
                    for v, y in zip(v1, y0) if v.dtype.kind == "f")
@@ -182,20 +197,20 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
             residual.append(np.zeros(x.shape))
             continue
         a64, b64, c64 = (np.asarray(t, dtype=np.float64) for t in (a, b, c))
-        with np.errstate(all="ignore"):
-            r = _combine(alpha, a64, beta, b64)
-            if r.ndim:
-                np.abs(np.subtract(c64, r, out=r), out=r)
-            else:
-                r = np.asarray(np.abs(c64 - r))
-        err = float(np.max(r, initial=0.0))
+        # (no errstate of its own: check_vjp runs everything under one)
+        r = _combine(alpha, a64, beta, b64)
+        if r.ndim:
+            np.abs(np.subtract(c64, r, out=r), out=r)
+        else:
+            r = np.asarray(np.abs(c64 - r))
+        err = float(r.max()) if r.size else 0.0
         if not np.isfinite(err):
             # A non-finite gradient (an overflow, inf - inf inside at a subnormal input) is
             # judged by hygiene.finite and precision, not as a non-linearity.
             r = np.where(np.isfinite(a64) & np.isfinite(b64) & np.isfinite(c64), r, 0.0)
             err = float(np.max(r, initial=0.0))
         residual.append(r)
-        rel = float(np.sqrt(max(np.finfo(x.dtype).eps, out_eps)))
+        rel = math.sqrt(max(_finfo(x.dtype).eps, out_eps))
         # A gradient that is pure cancellation noise (softmax's second order at a tie is
         # ~1e-17 from O(1) terms) has no scale of its own: floor the tolerance at the
         # natural size |v| |y| / max(|x|, 1) of a gradient of this function. The terms are

@@ -71,7 +71,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import Any
 
 import numpy as np
@@ -181,7 +181,7 @@ class FirstPass:
                     else 2 * h * t for t in sc]
         # each float output's range in the flat outputs; the last direction's outputs and
         # sizes, kept only when asked (entry_bands.py reads them)
-        ends = [0, *np.cumsum([ref.ys[k].size for k in self.floats]).tolist()]
+        ends = [0, *accumulate(ref.ys[k].size for k in self.floats)]
         self.segments = list(pairwise(ends))
         self.keep = False
         self.plain = len(self.vs)  # the cotangents added later are the scale bands
@@ -253,7 +253,7 @@ class FirstPass:
         # Work arrays are reused from direction to direction (and, pooled, from check to
         # check): a fresh array of 1e5 entries costs more in page faults (malloc returns
         # large blocks to the system on free) than the arithmetic done in it.
-        key = (*key, np.shape(like), np.dtype(dtype).str)
+        key = (*key, like.shape, dtype)  # (each caller names its dtype one way)
         buf = self._work.get(key)
         if buf is None:
             buf = self._work[key] = np.empty(np.shape(like), dtype)
@@ -414,4 +414,4 @@ def enough_directions(resolved: Sequence[float], detect_rtol: float) -> bool:
     """
     if len(resolved) < 2 or not all(0 < r < detect_rtol for r in resolved):
         return False
-    return float(np.prod([r / detect_rtol for r in resolved])) <= MISS_BOUND
+    return math.prod([r / detect_rtol for r in resolved]) <= MISS_BOUND
