@@ -25,8 +25,8 @@ import numpy as np
 from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.full import full
-from gradverify.harness.lines import Ref, finite_abs, line, norm2, step, support
-from gradverify.harness.probes import FirstPass, Measured, Outcome
+from gradverify.harness.lines import Ref, line, step, support
+from gradverify.harness.probes import FirstPass, Measured, Outcome, product_norm
 from gradverify.harness.report import FAIL, PASS, Check, Entry
 from gradverify.harness.verdicts import confirm, summarise
 
@@ -115,7 +115,7 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> l
         if tangent is None:
             return [_shape_fail(p, ref)]
         forward = float(np.einsum("i,i->", vf, tangent))  # not BLAS (see probes._dots)
-        walk_f = norm2(vf * finite_abs(tangent))
+        walk_f = product_norm(vf, tangent)  # = norm2(vf * finite_abs(tangent))
         walk_b = float(first.g_s[0])  # >= ||g u||: |u| <= s entry by entry
         round_tol = SAFETY * C_SIGMA * C_ROUND * ref.eps * (walk_f + walk_b)
         consistency.append(Entry(input=0, index=None, input_name="probe", analytic=forward,
