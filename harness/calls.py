@@ -37,6 +37,9 @@ def as_arrays(out: Any, where: str) -> list[np.ndarray]:
     objects are a CallError naming what came back."""
     if type(out) is np.ndarray and out.dtype.kind in "biuf":  # the common case, fast
         return [out]
+    if type(out) is tuple and all(type(o) is np.ndarray and o.dtype.kind in "biuf"
+                                  for o in out):  # an adapter's outputs: as fast
+        return list(out)
     items = list(out) if isinstance(out, (tuple, list)) else [out]
     arrays = []
     for k, o in enumerate(items):

@@ -95,8 +95,12 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> l
     consistency: list[Entry] = []
     v = [np.asarray(t, np.float64) for t in v1]
     vf = np.concatenate([t.ravel() for t, y in zip(v, ref.ys) if y.dtype.kind == "f"])
-    first = FirstPass(p, ref, [v], [g1], [np.zeros(x.shape) for x in ref.xs], h)
     record = list(p.probe_record or [])
+    # on the recorded directions only rejudge is asked: the pass that recorded them has
+    # the same first cotangent v1, VJP and step (probes.FirstPass), so its sizes serve
+    first = getattr(p, "probe_pass", None) if record else None
+    if first is None or first.h != h or first.ref is not ref:
+        first = FirstPass(p, ref, [v], [g1], [np.zeros(x.shape) for x in ref.xs], h)
     # the recorded directions' JVPs in one call when the JVP offers several per call
     made = p.jvps(ref.xs, [_cast(d, ref.xs) for d, _ in record]) if getattr(
         p.jvp_fn, "many", None) is not None and len(record) > 1 else None

@@ -152,6 +152,7 @@ class FirstPass:
         self.record: list[tuple[list[np.ndarray | None], Measured]] | None = None
         if getattr(p, "jvp_fn", None) is not None and getattr(p, "probe_record", 0) is None:
             self.record = p.probe_record = []
+            p.probe_pass = self  # its scales and tolerance serve the JVP's rejudge too
         # (pool: the work arrays of this thread's previous check, given back by release)
         self._work: dict[tuple, np.ndarray] = _POOL.__dict__.pop("work", {}) if pool else {}
         self.diff = [k for k, d in enumerate(p.diff) if d]
