@@ -78,38 +78,16 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE
 from gradverify.harness.calls import Problem
-from gradverify.harness.lines import Ref, finite_abs, norm2, scales
+from gradverify.harness.lines import Ref, norm2, scales
+from gradverify.harness.probe_sums import dots, larger_square
 from gradverify.harness.report import INCONCLUSIVE, PASS, Entry
 
-__all__ = ["FirstPass", "Measured", "Outcome", "direction_rtol", "enough_directions",
-           "product_norm"]
+__all__ = ["FirstPass", "Measured", "Outcome", "direction_rtol", "enough_directions"]
 
 # Work arrays outliving a check (FirstPass.release), per thread, up to this many entries
 # (32 MB of float64); a check nested in a checked function finds the pool empty.
 _POOL = threading.local()
 _POOL_ENTRIES = 1 << 22
-
-
-def _dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
-    # einsum, not BLAS: a threaded BLAS call on 1e5 entries can cost more CPU time than
-    # the whole product done in one thread
-    return np.array([np.einsum("i,i->", r, x) for r in rows])
-
-
-# Entries per block of a blockwise temporary: 64 KB, below glibc's mmap threshold, so the
-# block is recycled by malloc instead of page-faulting like a fresh array of 1e5 entries.
-_BLOCK = 8192
-
-
-def _larger_square(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """max(a^2, b^2) into ``out`` (which may be neither a nor b), b^2 block by block."""
-    np.multiply(a, a, out=out)
-    tmp = np.empty(min(out.size, _BLOCK))
-    for lo in range(0, out.size, _BLOCK):
-        part = tmp[:min(_BLOCK, out.size - lo)]
-        np.multiply(b[lo:lo + part.size], b[lo:lo + part.size], out=part)
-        np.maximum(out[lo:lo + part.size], part, out=out[lo:lo + part.size])
-    return out
 
 
 @dataclass
@@ -324,11 +302,11 @@ class FirstPass:
         # direction costs more than the arithmetic of a small check)
         # f(x)'s own rounding cancels in a central difference
         diff = np.subtract(plus, minus, out=self._buffer(("diff",), plus))
-        numeric = _dots(self.vs, diff) / (2 * h)
+        numeric = dots(self.vs, diff) / (2 * h)
         # output round-off of each side: a random walk of one ulp per output
-        sq = _larger_square(plus, minus, out=diff)
+        sq = larger_square(plus, minus, out=diff)
         # >= the larger side's walk (v^2 squared once per check: one pass less each time)
-        walk = np.sqrt(_dots(self._squares(), sq))
+        walk = np.sqrt(dots(self._squares(), sq))
         if len(self.vs) > self.plain:
             # a band cotangent (entry_bands.py) multiplies outputs whose squares
             # underflow (1e-200): its walk is taken on the products, scaled
@@ -338,7 +316,7 @@ class FirstPass:
             self._last = (plus, minus, sq, walk)
         output = (C_SIGMA / C_ROUND) * (walk + self.floor)
         gu = self.g_s
-        vjp_analytic = _dots(self.gs, hu) / h
+        vjp_analytic = dots(self.gs, hu) / h
         # the analytic sum's rounding: a random walk (the worst case sum |g u| costs a
         # pass more and is smaller only for a few dozen entries, where both are tiny)
         # and the VJP's measured non-linearity
@@ -377,26 +355,6 @@ class FirstPass:
                   and tol <= rtol * natural)
             outcomes.append(Outcome(j, ana, num, tol, ok))
         return outcomes
-
-
-# Above this, a sum of squares lost nothing that matters to underflow (each square below
-# the smallest subnormal, 5e-324, is dropped: far below 1e-280 for any array size)
-_UNDERFLOW_SAFE = 1e-280
-
-
-def product_norm(v: np.ndarray, t: np.ndarray) -> float:
-    """``||v * t||`` over the entries where ``t`` is finite: ``norm2(v * finite_abs(t))``
-    in one product and one sum when nothing overflows or underflows (several passes and
-    temporaries fewer on 1e5 entries); otherwise exactly that.
-
-    >>> product_norm(np.array([3.0, 1.0]), np.array([1.0, np.inf]))
-    3.0
-    """
-    prod = np.multiply(v, t)
-    total = float(np.einsum("i,i->", prod, prod))
-    if math.isfinite(total) and total > _UNDERFLOW_SAFE:
-        return math.sqrt(total)
-    return norm2(v * finite_abs(t))
 
 
 # A fault c times above a direction's tolerance escapes it with probability <= 1/c; the
