@@ -11,7 +11,8 @@
   (``entry_bands.py``): nothing is magnified, so kinks are judged as in any plain probe.
 - A probe that does not agree there goes to the full machinery (:class:`Probe`): measured
   noise (ECnoise), the step ladder, and if it still disagrees, localisation by bisecting
-  its support down to single entries; a probe whose disagreement no single entry confirms,
+  its support down to single entries (halves chosen on the quick estimate, the entries
+  reached judged in full); a probe whose disagreement no single entry confirms,
   or whose line meets kinks, is judged jointly against Clarke's generalized Jacobian on
   the kink entries (``kinks.py``).
 - The report states the relative error resolved (``resolved_rtol``: the smallest r for
@@ -181,9 +182,11 @@ class Probe:
 
     def compare(self, span: tuple[int, int] | None,
                 directions: list[np.ndarray | None] | None = None, kept: Any = None,
-                ) -> Entry:
+                *, navigate: bool = False) -> Entry:
         """Judge the probe restricted to the flat support ``span`` (None: all of it), or
-        along ``directions`` when given (``kept``: the outputs a line along them kept)."""
+        along ``directions`` when given (``kept``: the outputs a line along them kept).
+        ``navigate``: the quick estimate alone, without noise or ladder (4 evaluations
+        instead of ~30): only for choosing which half to search, never a verdict."""
         lo, hi = span if span is not None else (0, self.size)
         if directions is None:
             directions = self.directions if span is None else self._restricted(lo, hi)
@@ -210,7 +213,10 @@ class Probe:
         rounding = (C_SIGMA * norm2(*gxs), C_SIGMA * walk)
         ln = line(self.p, self.ref, directions, self.v, self.stable, rounding, kept=kept)
         ln.rejudged = True  # entries that jump are left out below (jump_entries)
-        if self.ladder and span is None and directions is self.directions:
+        if navigate:
+            est, jd = decide(self.p, ln, np.array([analytic]), ab, self.h, worst,
+                             measure_noise=False, quick_only=True)
+        elif self.ladder and span is None and directions is self.directions:
             est, jd = confirm(self.p, ln, np.array([analytic]), ab, self.h, worst)
         else:
             est, jd = decide(self.p, ln, np.array([analytic]), ab, self.h, worst)
@@ -244,8 +250,12 @@ class Probe:
         limit = self.p.opts.localise if limit is None else limit
         found: list[Entry] = []
         stack = [(0, self.size)]
+        # Halves that disagree are chosen on the quick estimate alone: only the single
+        # entries reached are judged in full, so a noisy half costs a detour, never a
+        # verdict; a detour's agreeing entries do not count against the limit.
+        navigate = follow == "disagree"
         while stack:
-            if len(found) >= limit or not self._budget_left():
+            if sum(e.verdict != PASS for e in found) >= limit or not self._budget_left():
                 return found, False
             lo, hi = stack.pop()
             if hi - lo == 1:
@@ -254,7 +264,7 @@ class Probe:
             mid = (lo + hi) // 2
             chosen = []
             for span in ((lo, mid), (mid, hi)):
-                e = self.compare(span)
+                e = self.compare(span, navigate=navigate)
                 if {"disagree": e.verdict != PASS, "kink": e.kind in ("kink", "jump"),
                         "jump": e.verdict == NOT_APPLICABLE}[follow]:
                     chosen.append((e.excess, span))

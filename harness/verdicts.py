@@ -42,14 +42,15 @@ def _judge_kw(p: Problem, scale: float) -> dict[str, Any]:
 
 
 def decide(p: Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: float,
-           scale: float, *, measure_noise: bool = True) -> tuple[Estimate, Judgement]:
+           scale: float, *, measure_noise: bool = True, quick_only: bool = False,
+           ) -> tuple[Estimate, Judgement]:
     """Quick estimate (with the line's measured noise); anything not passing is confirmed
-    on the finer ladder."""
+    on the finer ladder (unless ``quick_only``: a first look, not a verdict)."""
     kw = _judge_kw(p, scale)
     sigma = noise(line, h) if measure_noise else 0.0
     est = quick(line, h, p.opts.c_round, sigma=np.where(np.isfinite(sigma), sigma, 0.0))
     jd = judge(analytic, ab, est, **kw)
-    if not all(v == PASS for v in jd.verdict):
+    if not quick_only and not all(v == PASS for v in jd.verdict):
         est = refine(line, h, p.opts.c_round, sigma=sigma if measure_noise else None)
         jd = rejudge(line, h, p.opts.c_round, analytic, est, judge(analytic, ab, est, **kw),
                      **kw)

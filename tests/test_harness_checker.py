@@ -231,6 +231,22 @@ def test_fast_mode_localises_a_single_bad_entry_by_multi_index():
         assert r.evaluations["forward"] < 2000  # bisection, not a Jacobian of 60000 columns
 
 
+def test_fast_mode_pins_a_fault_on_every_entry_to_eight_entries_cheaply():
+    # every entry off by 1e-6: each half of the bisection disagrees, so the search reaches
+    # `localise` single entries; the halves are chosen on the quick estimate (4 forward
+    # evaluations each), only the entries reached pay for noise and the ladder (~30 each),
+    # which took 4 350 evaluations (the localisation budget) when every half paid for both
+    def vjp(xs, gs):
+        return (tanh_vjp(xs, gs)[0] * (1 + 1e-6),)
+    for s in (0, 1):
+        x = np.random.default_rng(s).standard_normal((300, 200))
+        r = check_vjp(np.tanh, vjp, [x], mode="fast", seed=s)
+        assert r.verdict == FAIL, str(r)
+        worst = r.check("gradient").worst
+        assert len(worst) == 8 and all(e.verdict == FAIL for e in worst), str(r)
+        assert r.evaluations["forward"] < 2500
+
+
 def test_design_example_two_kinks_in_one_probe_pass():
     # relu(x1) - relu(x2) at (0, 0): along (1, -1) it is exactly t, yet relu'(0) = 0 gives
     # <J^T v, u> = 0. Bisection pins the probe to single entries, where the kink rule holds.
