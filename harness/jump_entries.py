@@ -50,6 +50,7 @@ __all__ = ["grow_like_jumps", "sign_flips", "jumping", "jitter", "jump_at_x", "l
 
 FINE = 3         # the finest rungs that must show a jump beside one slope (t spans 16x)
 JUMP_OVER = 128.0  # a jump this many times its round-off (staircase.REJECT's margin)
+EVEN_RUNGS = 5   # the finest rungs whose even part must be one constant (t spans 256x)
 
 
 def grow_like_jumps(diffs: Sequence[np.ndarray], steps: Sequence[float]) -> np.ndarray:
@@ -180,8 +181,9 @@ def jump_beside_slope(up: np.ndarray, down: np.ndarray, steps: Sequence[float],
     first, with their round-off ``e_up``, ``e_dn``): does f jump at x beside one slope?
     On the ``FINE`` finest rungs ``up = J+ + s t`` and ``down = J- - s t`` within
     ``safety`` times their round-off, with a jump ``J+`` or ``J-`` above ``JUMP_OVER``
-    times it and above 4 ``|s|`` times the finest step. The coarse rungs are free: they
-    may cross further jumps (floormod at x / y = 1.1e7 exactly, its period near the finest
+    times it and above 4 ``|s|`` times the finest step, while the coarsest rung's odd part
+    exceeds 16 times the jump. The coarse rungs are free otherwise: they cross further
+    jumps (floormod at x / y = 1.1e7 exactly, its period near the finest
     rung: the coarse rungs grow like the staircase's average slope, which no test of
     "one constant at every rung" sees, while the fine ones show the jump at x and the
     piece's slope on both sides).
@@ -217,7 +219,30 @@ def jump_beside_slope(up: np.ndarray, down: np.ndarray, steps: Sequence[float],
         jump = np.maximum(np.abs(coef[0]), np.abs(coef[1]))
         big = (jump > JUMP_OVER * safety * np.maximum(eu[-1], ed[-1])) & (
             jump > 4 * np.abs(coef[2]) * t[-1])
-    return ok & fits & big
+        # the coarse rungs cross more jumps (grow like the staircase's average slope): a
+        # sliver narrower than every step (clip's t between lo and hi) stays constant
+        grows = np.abs(np.asarray(up, np.float64)[0] - np.asarray(down, np.float64)[0]) / 2 \
+            > 16 * jump
+    return (ok & fits & big & grows) | _even_jump(up, down, e_up, e_dn, safety)
+
+
+def _even_jump(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarray,
+               safety: float) -> np.ndarray:
+    """Per channel: the even part ``(up + down) / 2`` one nonzero constant on the
+    ``EVEN_RUNGS`` finest rungs (a jump at x: a smooth function's is ``c t^2``, a kink's
+    grows like t), far above round-off, while the odd part grows like a slope to 16 times
+    it - the other side's slope may cross jumps of its own (two staircases at once). A
+    sliver narrower than every step (clip's t between lo and hi) is constant on both
+    sides: its odd part does not grow."""
+    u, d = np.asarray(up, np.float64), np.asarray(down, np.float64)
+    eu, ed = np.asarray(e_up, np.float64), np.asarray(e_dn, np.float64)
+    even, odd = ((u + d) / 2)[-EVEN_RUNGS:], ((u - d) / 2)[-EVEN_RUNGS:]
+    err = ((eu + ed) / 2)[-EVEN_RUNGS:]
+    with np.errstate(invalid="ignore"):
+        steady = np.all(np.abs(even - even[-1]) <= safety * (err + err[-1]), axis=0)
+        big = np.abs(even[-1]) > JUMP_OVER * safety * err[-1]
+        grows = np.abs(odd[0]) > 16 * np.abs(even[-1])
+    return steady & big & grows & np.all(np.isfinite(even), axis=0)
 
 
 def jitter(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequence[float],
@@ -297,12 +322,10 @@ def line_jumping(line: object, h: float, c_round: float = C_ROUND) -> np.ndarray
     except KeyError:
         return None  # the ladder was not evaluated (or not kept) at every rung
     out = jumping(up, down, steps, kept.base, line.eps, c_round)
-    errs = [np.array([2 * c_round * line.eps * np.fmax(np.abs(kept.base + d),  # type: ignore
-                                                       np.abs(kept.base)) for d in side])
-            for side in (up, down)]
-    with np.errstate(invalid="ignore"):
-        beside = jump_beside_slope(np.array(up), np.array(down), steps, *errs)
-    line.jump_at_x = beside | jump_at_x(  # type: ignore[attr-defined]
+    # (a jump at x beside a slope, ``jump_beside_slope``, is left out as JUMPS_WITHIN_STEP,
+    # not as a jump at x: the probe is then judged without it, never re-localised by its
+    # jumps - every column's line would cross the same staircase again)
+    line.jump_at_x = jump_at_x(  # type: ignore[attr-defined]
         *(np.abs(np.array(side)) * (np.abs(np.array(side)) > 4 * c_round * line.eps
                                     * np.abs(kept.base)) for side in (up, down)))
     return out

@@ -270,7 +270,29 @@ def stairs_beside_slope(up: np.ndarray, down: np.ndarray, e_up: np.ndarray,
            & np.isfinite(q) & (q > 0))
     for c in np.flatnonzero(out).tolist():
         out[c] = len({float(v) for v in counts[:, c] if v > 0}) >= 3
-    return out
+    # jumps of several sizes (entries with different periods summed into one channel):
+    # no one quantum, but the residuals flip sign at random - a piecewise-smooth
+    # function's flip at most once per kink crossed (curvature keeps one sign): twice
+    # on one side, between residuals far above round-off, takes three kinks within
+    # the fine rungs with alternating changes of slope
+    flips = [_flips(np.asarray(d, np.float64)[:-1] - 4 * np.asarray(d, np.float64)[1:],
+                    np.asarray(e, np.float64)[:-1] + 4 * np.asarray(e, np.float64)[1:],
+                    safety) for d, e in ((up, e_up), (down, e_dn))]
+    return out | (np.maximum(flips[0], flips[1]) >= 2)
+
+
+def _flips(r: np.ndarray, e: np.ndarray, safety: float) -> np.ndarray:
+    """Per channel: sign changes between consecutive residuals ``r`` (rungs, channels)
+    far above their round-off ``e`` (``REJECT`` times), the coarsest rung left out (a
+    smooth part's higher terms may still show there)."""
+    r, e = r[1:], e[1:]
+    sgn = np.where(np.abs(r) > REJECT * safety * e, np.sign(r), 0.0)
+    flips = np.zeros(r.shape[1:], int)
+    last = np.zeros(r.shape[1:])
+    for k in range(r.shape[0]):
+        flips += (sgn[k] != 0) & (last != 0) & (sgn[k] != last)
+        last = np.where(sgn[k] != 0, sgn[k], last)
+    return flips
 
 
 def _proportional(k: np.ndarray, measured: np.ndarray, r: np.ndarray) -> np.ndarray:
