@@ -46,11 +46,11 @@ from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE
 
 __all__ = ["grow_like_jumps", "sign_flips", "jumping", "jitter", "jump_at_x", "ladder_steps",
-           "line_jumping", "without_jumping", "jump_beside_slope"]
+           "line_jumping", "without_jumping", "jump_beside_slope", "even_unsettled"]
 
 FINE = 3         # the finest rungs that must show a jump beside one slope (t spans 16x)
 JUMP_OVER = 128.0  # a jump this many times its round-off (staircase.REJECT's margin)
-EVEN_RUNGS = 5   # the finest rungs whose even part must be one constant (t spans 256x)
+EVEN_RUNGS = 5   # the finest rungs whose even part must not shrink (t spans 256x)
 
 
 def grow_like_jumps(diffs: Sequence[np.ndarray], steps: Sequence[float]) -> np.ndarray:
@@ -171,6 +171,7 @@ def jumping(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequenc
                                      *errs)
         beside = jump_beside_slope(np.array(up, np.float64), np.array(down, np.float64),
                                    steps, *errs)
+        beside |= even_unsettled(np.array(up, np.float64), np.array(down, np.float64), *errs)
     return jitter(sides[0], sides[1], steps) | whole | beside
 
 
@@ -223,26 +224,41 @@ def jump_beside_slope(up: np.ndarray, down: np.ndarray, steps: Sequence[float],
         # sliver narrower than every step (clip's t between lo and hi) stays constant
         grows = np.abs(np.asarray(up, np.float64)[0] - np.asarray(down, np.float64)[0]) / 2 \
             > 16 * jump
-    return (ok & fits & big & grows) | _even_jump(up, down, e_up, e_dn, safety)
+    return ok & fits & big & grows
 
 
-def _even_jump(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarray,
-               safety: float) -> np.ndarray:
-    """Per channel: the even part ``(up + down) / 2`` one nonzero constant on the
-    ``EVEN_RUNGS`` finest rungs (a jump at x: a smooth function's is ``c t^2``, a kink's
-    grows like t), far above round-off, while the odd part grows like a slope to 16 times
-    it - the other side's slope may cross jumps of its own (two staircases at once). A
-    sliver narrower than every step (clip's t between lo and hi) is constant on both
-    sides: its odd part does not grow."""
+def even_unsettled(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarray,
+                   safety: float = SAFETY) -> np.ndarray:
+    """Per channel (columns of the differences at the rungs, coarse first): does the even
+    part ``(up + down) / 2`` fail to shrink on the ``EVEN_RUNGS`` finest rungs - its
+    largest value on the two finest at least a quarter of its largest on all of them,
+    that far above round-off - while the odd part grows like a slope to 16 times it?
+
+    A smooth function's even part is ``c t^2`` (256-fold smaller over the span), a kink's
+    grows like t (64-fold), a kink crossed within the span is 0 below it: none stays. A
+    jump at x keeps it one constant; jumps crossed at the fine rungs (staircases of
+    several entries summed into one output, each near the finest rung) make it wander
+    between 0 and a few jumps. A sliver narrower than every step (clip's t between lo
+    and hi) keeps it constant too, but its odd part is constant as well: not counted.
+
+    >>> t = np.array([4.0 ** -k for k in range(8)])[:, None]
+    >>> e = np.full((8, 1), 1e-16)
+    >>> wander = np.array([0.3, 0.3, 0, 0.3, 0, 0, 0.3, 0.3])[:, None]
+    >>> even_unsettled(50 * t + wander, -50 * t + wander, e, e).tolist()
+    [True]
+    >>> even_unsettled(50 * t + 9 * t ** 2, -50 * t + 9 * t ** 2, e, e).tolist()
+    [False]
+    """
     u, d = np.asarray(up, np.float64), np.asarray(down, np.float64)
     eu, ed = np.asarray(e_up, np.float64), np.asarray(e_dn, np.float64)
-    even, odd = ((u + d) / 2)[-EVEN_RUNGS:], ((u - d) / 2)[-EVEN_RUNGS:]
+    even = np.abs((u + d) / 2)[-EVEN_RUNGS:]
     err = ((eu + ed) / 2)[-EVEN_RUNGS:]
     with np.errstate(invalid="ignore"):
-        steady = np.all(np.abs(even - even[-1]) <= safety * (err + err[-1]), axis=0)
-        big = np.abs(even[-1]) > JUMP_OVER * safety * err[-1]
-        grows = np.abs(odd[0]) > 16 * np.abs(even[-1])
-    return steady & big & grows & np.all(np.isfinite(even), axis=0)
+        top = np.max(even, axis=0)
+        stays = np.max(even[-2:], axis=0) >= top / 4
+        big = np.max(even[-2:] - JUMP_OVER * safety * err[-2:], axis=0) > 0
+        grows = np.abs(u[0] - d[0]) / 2 > 16 * top
+    return stays & big & grows & np.all(np.isfinite(even), axis=0)
 
 
 def jitter(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequence[float],

@@ -56,7 +56,7 @@ import numpy as np
 
 from gradverify.harness.budget import INCONCLUSIVE_RTOL, SAFETY
 from gradverify.harness.judge import Judgement
-from gradverify.harness.jump_entries import jump_beside_slope, ladder_steps
+from gradverify.harness.jump_entries import even_unsettled, jump_beside_slope, ladder_steps
 from gradverify.harness.numeric import Estimate
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS
@@ -334,13 +334,15 @@ def rejudge(line: object, h: float, c_round: float, analytic: np.ndarray, est: E
     up, e_up, down, e_dn = _rungs(line, ladder_steps(eps, h), eps, c_round)
     # (a probe's line is judged per output entry: ``jump_entries.jumping`` asks the same)
     whole = (quantised(up, down, e_up, e_dn, safety)
-             | stairs_beside_slope(up, down, e_up, e_dn, safety)) if getattr(
+             | stairs_beside_slope(up, down, e_up, e_dn, safety)
+             | even_unsettled(up, down, e_up, e_dn, safety)) if getattr(
         line, "entries", None) is None else np.zeros(failing.size, bool)
     for i in np.flatnonzero(failing & (fr.code == NONE) & whole).tolist():
         jd.verdict[i] = INCONCLUSIVE
         jd.reason[i] = Reason.JUMPS_WITHIN_STEP.text(
-            "every step tried crosses whole jumps (the differences are multiples of one "
-            "jump): no step resolves the derivative of the piece at x")
+            "every step tried crosses jumps (the differences are whole multiples of one "
+            "jump, or a slope plus jumps): no step resolves the derivative of the piece "
+            "at x")
     # a jump at x on one side or both, beside one slope, with the coarse rungs crossing
     # more jumps (two jumps at x are no shape ``fine_rungs`` verifies a slope on)
     at_x = jump_beside_slope(up, down, ladder_steps(eps, h), e_up, e_dn, safety) if getattr(
