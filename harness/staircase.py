@@ -242,6 +242,8 @@ def stairs_beside_slope(up: np.ndarray, down: np.ndarray, e_up: np.ndarray,
     (``REJECT`` times) is the quantum q; every residual is within q / 16 (a curvature's
     share) of a whole multiple of q of at most ``MOST_JUMPS``; at least ``MIN_WHOLE`` are
     nonzero multiples, of three sizes or more (one kink crossed on each side gives two).
+    Or, jumps of several sizes at once (entries with different periods summed into one
+    output): the residuals flip sign twice on one side (:func:`_flips`).
     A slope is invisible here, so a wrong gradient changes nothing: f itself jumps within
     every step, and no step the dtype allows resolves the piece's slope.
 
