@@ -117,7 +117,7 @@ def test_a_jump_at_x_beside_a_slope_with_more_jumps_beyond():
     from gradverify.harness.jump_entries import jump_beside_slope
     # floormod's q at x / y whole, its period 40 finest rungs: the coarse rungs count
     # crossings (the average slope), the three finest show the jump at x beside s = 2
-    f = lambda t: 2 * t - np.floor(-t / (40 * 4.0 ** -7)) * 0.9  # noqa: E731
+    f = lambda t: 2 * t - np.floor(-t / (40 * 4.0 ** -7)) * 0.9
     assert jump_beside_slope(*_sides(f), R[:, 0], E, E).tolist() == [True]
     # a sliver narrower than every step (clip's t between lo and hi): constant on both
     # sides, nothing grows beyond it - not a jump at x
