@@ -226,7 +226,6 @@ class OpDef:
         self.examples = tuple(examples)
         self.alias = alias
         self.source = source
-        self.unverifiable: Callable[..., bool] | None = None
         self.grad_fn: Callable | None = None
         self.grad_source: str | None = None
         self.fold_fn: Callable[[Tensor], np.ndarray | None] | None = None
@@ -473,8 +472,7 @@ def op(type: str, *, inputs: Mapping[str, _meta.Domain] | Sequence[str] = ("x",)
        variadic: str | None = None, differentiable: bool = True,
        reference: Callable | None = None, examples: Sequence[Mapping[str, Any]] = (),
        alias: bool = False, api: str | Sequence[str] | None = None,
-       doc: str | None = None, unverifiable: Callable[..., bool] | None = None,
-       ) -> Callable[[Callable], OpDef]:
+       doc: str | None = None) -> Callable[[Callable], OpDef]:
     """Register a NumPy kernel as op ``type`` with its tester metadata.
 
     inputs: name -> :class:`engine.meta.Domain` (a sequence of names means all ``reals``).
@@ -484,10 +482,7 @@ def op(type: str, *, inputs: Mapping[str, _meta.Domain] | Sequence[str] = ("x",)
     signature: ``elementwise``, ``broadcast``, a gufunc like ``"(m,n),(n,p)->(m,p)"``, or
     ``custom`` (give ``@<op>.shape_rule``). dtypes: allowed names for ``T`` inputs.
     out_dtype: ``None`` (= T), a dtype name, ``"attr:<name>"``, or a tuple per output.
-    kinks/ties: where the derivative is a subgradient. unverifiable(*inputs, **attrs) -> bool:
-    points where the gradient is a joint (Clarke) subgradient that no one-coordinate finite
-    difference can confirm (clip_by_value with t == min == max); the property suite skips
-    them, counted. order: highest derivative order
+    kinks/ties: where the derivative is a subgradient. order: highest derivative order
     expected correct. stateful/random: the kernel takes the run context first.
     differentiable=False: gradients pass ``None`` through it. reference: an independent
     NumPy/SciPy forward for property tests. examples: explicit test cases
@@ -522,7 +517,6 @@ def op(type: str, *, inputs: Mapping[str, _meta.Domain] | Sequence[str] = ("x",)
                       stateful=stateful, random=random, ref_inputs=ref_inputs,
                       variadic=variadic, differentiable=differentiable, reference=reference,
                       examples=examples, alias=alias, doc=doc, source=_source_of(kernel))
-        opdef.unverifiable = unverifiable
         _OPS[type] = opdef
         names = [api] if isinstance(api, str) else list(api or ())
         if names:

@@ -40,13 +40,17 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.budget import C_ROUND, ladder_top
+from gradverify.harness.budget import C_ROUND, SAFETY, ladder_top
 from gradverify.harness.lines import normalise
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE
 
 __all__ = ["grow_like_jumps", "sign_flips", "jumping", "jitter", "jump_at_x", "ladder_steps",
-           "line_jumping", "without_jumping"]
+           "line_jumping", "without_jumping", "jump_beside_slope", "even_unsettled"]
+
+FINE = 3         # the finest rungs that must show a jump beside one slope (t spans 16x)
+JUMP_OVER = 128.0  # a jump this many times its round-off (staircase.REJECT's margin)
+EVEN_RUNGS = 5   # the finest rungs whose even part must not shrink (t spans 256x)
 
 
 def grow_like_jumps(diffs: Sequence[np.ndarray], steps: Sequence[float]) -> np.ndarray:
@@ -159,10 +163,102 @@ def jumping(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequenc
         errs.append(np.array([2 * c_round * eps * np.fmax(np.abs(base + np.asarray(
             d, np.float64)), base) for d in diffs]))
     # whole multiples of one jump at every rung (a period near the finest rung)
-    from gradverify.harness.staircase import quantised  # staircase imports this module
+    # staircase imports this module
+    from gradverify.harness.staircase import quantised, stairs_beside_slope
     with np.errstate(invalid="ignore"):
         whole = quantised(np.array(up, np.float64), np.array(down, np.float64), *errs)
-    return jitter(sides[0], sides[1], steps) | whole
+        whole |= stairs_beside_slope(np.array(up, np.float64), np.array(down, np.float64),
+                                     *errs)
+        beside = jump_beside_slope(np.array(up, np.float64), np.array(down, np.float64),
+                                   steps, *errs)
+        beside |= even_unsettled(np.array(up, np.float64), np.array(down, np.float64), *errs)
+    return jitter(sides[0], sides[1], steps) | whole | beside
+
+
+def jump_beside_slope(up: np.ndarray, down: np.ndarray, steps: Sequence[float],
+                      e_up: np.ndarray, e_dn: np.ndarray, safety: float = SAFETY,
+                      ) -> np.ndarray:
+    """Per channel (columns of the differences ``f(x +- t) - f(x)`` at the rungs, coarse
+    first, with their round-off ``e_up``, ``e_dn``): does f jump at x beside one slope?
+    On the ``FINE`` finest rungs ``up = J+ + s t`` and ``down = J- - s t`` within
+    ``safety`` times their round-off, with a jump ``J+`` or ``J-`` above ``JUMP_OVER``
+    times it and above 4 ``|s|`` times the finest step, while the coarsest rung's odd part
+    exceeds 16 times the jump. The coarse rungs are free otherwise: they cross further
+    jumps (floormod at x / y = 1.1e7 exactly, its period near the finest
+    rung: the coarse rungs grow like the staircase's average slope, which no test of
+    "one constant at every rung" sees, while the fine ones show the jump at x and the
+    piece's slope on both sides).
+
+    A differentiable function cannot: its curvature is no constant over a 16-fold span
+    of t, nor is a kink's change of slope (one slope on both sides is required); a
+    Lipschitz one only with a sliver below the finest step steeper than the jump over
+    the step - structure no step resolves. A wrong gradient changes nothing here (the
+    differences are the function's own): f is discontinuous at x, no derivative exists.
+
+    >>> t = np.array([4.0 ** -k for k in range(8)])[:, None]
+    >>> e = np.full((8, 1), 1e-16)
+    >>> stairs = 50 * t + np.array([9, 7, 5, 3, 1, 0, 0, 0.0])[:, None]     # J+ = 0
+    >>> jump_beside_slope(stairs - 2.5, -50 * t, t[:, 0], e, e).tolist()    # J+ = -2.5
+    [True]
+    >>> jump_beside_slope(50 * t + t ** 2, -50 * t + t ** 2, t[:, 0], e, e).tolist()
+    [False]
+    """
+    t = np.asarray(steps, np.float64)[-FINE:]
+    u, d = np.asarray(up, np.float64)[-FINE:], np.asarray(down, np.float64)[-FINE:]
+    eu, ed = np.asarray(e_up, np.float64)[-FINE:], np.asarray(e_dn, np.float64)[-FINE:]
+    ok = np.all(np.isfinite(u) & np.isfinite(d) & np.isfinite(eu) & np.isfinite(ed), axis=0)
+    u, d = np.where(ok, u, 0.0), np.where(ok, d, 0.0)
+    # unknowns (J+, J-, s): up = J+ + s t, down = J- - s t, each row in units of its error
+    n = t.size
+    a = np.zeros((2 * n, 3))
+    a[:n, 0], a[n:, 1], a[:n, 2], a[n:, 2] = 1.0, 1.0, t, -t
+    rhs = np.concatenate([u, d])
+    coef = np.linalg.lstsq(a, rhs, rcond=None)[0]               # (3, channels)
+    err = np.concatenate([eu + eu[-1], ed + ed[-1]])
+    with np.errstate(invalid="ignore"):
+        fits = np.all(np.abs(a @ coef - rhs) <= safety * np.where(ok, err, 0.0), axis=0)
+        jump = np.maximum(np.abs(coef[0]), np.abs(coef[1]))
+        big = (jump > JUMP_OVER * safety * np.maximum(eu[-1], ed[-1])) & (
+            jump > 4 * np.abs(coef[2]) * t[-1])
+        # the coarse rungs cross more jumps (grow like the staircase's average slope): a
+        # sliver narrower than every step (clip's t between lo and hi) stays constant
+        grows = np.abs(np.asarray(up, np.float64)[0] - np.asarray(down, np.float64)[0]) / 2 \
+            > 16 * jump
+    return ok & fits & big & grows
+
+
+def even_unsettled(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarray,
+                   safety: float = SAFETY) -> np.ndarray:
+    """Per channel (columns of the differences at the rungs, coarse first): does the even
+    part ``(up + down) / 2`` fail to shrink on the ``EVEN_RUNGS`` finest rungs - its
+    largest value on the two finest at least a quarter of its largest on all of them,
+    that far above round-off - while the odd part grows like a slope to 16 times it?
+
+    A smooth function's even part is ``c t^2`` (256-fold smaller over the span), a kink's
+    grows like t (64-fold), a kink crossed within the span is 0 below it: none stays. A
+    jump at x keeps it one constant; jumps crossed at the fine rungs (staircases of
+    several entries summed into one output, each near the finest rung) make it wander
+    between 0 and a few jumps. A sliver narrower than every step (clip's t between lo
+    and hi) keeps it constant too, but its odd part is constant as well: not counted.
+
+    >>> t = np.array([4.0 ** -k for k in range(8)])[:, None]
+    >>> e = np.full((8, 1), 1e-16)
+    >>> wander = np.array([0.3, 0.3, 0, 0.3, 0, 0, 0.3, 0.3])[:, None]
+    >>> even_unsettled(50 * t + wander, -50 * t + wander, e, e).tolist()
+    [True]
+    >>> even_unsettled(50 * t + 9 * t ** 2, -50 * t + 9 * t ** 2, e, e).tolist()
+    [False]
+    """
+    u, d = np.asarray(up, np.float64), np.asarray(down, np.float64)
+    eu, ed = np.asarray(e_up, np.float64), np.asarray(e_dn, np.float64)
+    even = np.abs((u + d) / 2)[-EVEN_RUNGS:]
+    err = ((eu + ed) / 2)[-EVEN_RUNGS:]
+    with np.errstate(invalid="ignore"):
+        top = np.max(even, axis=0)
+        stays = np.max(even[-2:], axis=0) >= top / 4
+        big = np.max(even[-2:] - JUMP_OVER * safety * err[-2:], axis=0) > 0
+        grows = np.abs(u[0] - d[0]) / 2 > 16 * top
+    return stays & big & grows & np.all(np.isfinite(even), axis=0)
 
 
 def jitter(up: Sequence[np.ndarray], down: Sequence[np.ndarray], steps: Sequence[float],
@@ -242,6 +338,9 @@ def line_jumping(line: object, h: float, c_round: float = C_ROUND) -> np.ndarray
     except KeyError:
         return None  # the ladder was not evaluated (or not kept) at every rung
     out = jumping(up, down, steps, kept.base, line.eps, c_round)
+    # (a jump at x beside a slope, ``jump_beside_slope``, is left out as JUMPS_WITHIN_STEP,
+    # not as a jump at x: the probe is then judged without it, never re-localised by its
+    # jumps - every column's line would cross the same staircase again)
     line.jump_at_x = jump_at_x(  # type: ignore[attr-defined]
         *(np.abs(np.array(side)) * (np.abs(np.array(side)) > 4 * c_round * line.eps
                                     * np.abs(kept.base)) for side in (up, down)))

@@ -9,9 +9,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from gradverify.harness.budget import C_ROUND
 from gradverify.harness.calls import Problem
+from gradverify.harness.jump_entries import even_unsettled, jump_beside_slope
 from gradverify.harness.kink_samples import _INNER, _outputs, grow_like_jumps
 from gradverify.harness.lines import Ref
+from gradverify.harness.staircase import stairs_beside_slope
 
 __all__ = ["jumps_within", "steady_within"]
 
@@ -63,6 +66,21 @@ def jumps_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
     out = np.zeros(np.shape(y0), bool)
     for diffs, steps in lines:
         out |= grow_like_jumps(diffs, steps)
+    # both sides of each coordinate together: whole jumps beside a slope, a jump at x
+    # beside one, an even part that does not shrink (a period near the finest of these
+    # steps: the samples' quotients read the staircase's average slope as a piece's).
+    # On whole output entries only: a probe's weighted sum (``reduce``) cancels, and its
+    # round-off is not ``eps`` times the sum (a mean over 40 000 entries)
+    err = 2 * C_ROUND * ref.eps * np.abs(y0)
+    for (up, steps), (down, _) in zip(lines[0::2] if reduce is None else [], lines[1::2]):
+        if len(up) < 8 or len(down) < 8:
+            continue
+        u, d = np.array(up), np.array(down)
+        e = np.broadcast_to(err, u.shape) + 2 * C_ROUND * ref.eps * np.abs(u)
+        e_d = np.broadcast_to(err, d.shape) + 2 * C_ROUND * ref.eps * np.abs(d)
+        with np.errstate(invalid="ignore"):
+            out |= (stairs_beside_slope(u, d, e, e_d) | even_unsettled(u, d, e, e_d)
+                    | jump_beside_slope(u, d, steps, e, e_d))
     return out
 
 

@@ -56,13 +56,13 @@ import numpy as np
 
 from gradverify.harness.budget import INCONCLUSIVE_RTOL, SAFETY
 from gradverify.harness.judge import Judgement
-from gradverify.harness.jump_entries import ladder_steps
+from gradverify.harness.jump_entries import even_unsettled, jump_beside_slope, ladder_steps
 from gradverify.harness.numeric import Estimate
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS
 
-__all__ = ["FineRungs", "fine_rungs", "rejudge", "quantised", "MIN_FINE", "REJECT", "GROWTH",
-           "NONE", "PIECE", "JUMP_AT_X"]
+__all__ = ["FineRungs", "fine_rungs", "rejudge", "quantised", "stairs_beside_slope",
+           "MIN_FINE", "REJECT", "GROWTH", "NONE", "PIECE", "JUMP_AT_X"]
 
 MIN_FINE = 3    # fine rungs that must agree: t spans 16x, so one rung is not a fluke
 REJECT = 128.0  # coarse odd residual / next rung's round-off: 2 x 64, a cubic term's fall
@@ -70,6 +70,8 @@ GROWTH = 16.0   # per-rung growth of the coarse odd residuals: 4 for crossings, 
 WHOLE = 16.0    # a multiple is measured while q's round-off times it stays below q / 16
 MIN_WHOLE = 5   # measured whole multiples (of 16 differences) that make a staircase
 NONE, PIECE, JUMP_AT_X = 0, 1, 2  # codes: no staircase; fine rungs agree; jump at x
+BESIDE_RUNGS = 5  # the finest Richardson residuals judged per side (t spans 4 ** 5)
+MOST_JUMPS = 8   # crossings counted by one residual near the finest rung: a few, not 16 ** k
 
 
 @dataclass
@@ -223,6 +225,78 @@ def quantised(up: np.ndarray, down: np.ndarray, e_up: np.ndarray, e_dn: np.ndarr
     return out
 
 
+def stairs_beside_slope(up: np.ndarray, down: np.ndarray, e_up: np.ndarray,
+                        e_dn: np.ndarray, safety: float = SAFETY) -> np.ndarray:
+    """Per channel (columns of the differences at the rungs, coarse first, each rung a
+    quarter of the one before): are they a slope plus whole jumps - a staircase whose
+    period is near or below the finest rung, beside a smooth part, so that the coarse
+    rungs grow like the staircase's *average* slope and only the fine ones show the
+    jumps? (floormod's ``-v floor(x / y)`` along a probe that moves v, x and y: the slope
+    of v, plus one jump of v per period of x or y crossed.)
+
+    The Richardson residuals ``rho_k = d_k - 4 d_(k+1)`` cancel every slope exactly (the
+    piece's and the average one alike): a smooth function leaves ``3/4 c t^2``, shrinking
+    16-fold per rung; a kink crossed leaves one constant beyond it; a staircase leaves
+    differences of crossing counts, a few whole jumps at every rung. On the finest
+    ``BESIDE_RUNGS`` residuals of each side: the smallest one far above round-off
+    (``REJECT`` times) is the quantum q; every residual is within q / 16 (a curvature's
+    share) of a whole multiple of q of at most ``MOST_JUMPS``; at least ``MIN_WHOLE`` are
+    nonzero multiples, of three sizes or more (one kink crossed on each side gives two).
+    Or, jumps of several sizes at once (entries with different periods summed into one
+    output): the residuals flip sign twice on one side (:func:`_flips`).
+    A slope is invisible here, so a wrong gradient changes nothing: f itself jumps within
+    every step, and no step the dtype allows resolves the piece's slope.
+
+    >>> t = np.array([4.0 ** -k for k in range(8)])[:, None]
+    >>> up = 3e3 * t + np.array([[40, 10, 3, 1, 2, 0, 1, 0]]).T * 0.7    # jumps of 0.7
+    >>> down = -3e3 * t - np.array([[41, 9, 2, 1, 0, 1, 0, 0]]).T * 0.7
+    >>> e = np.full((8, 1), 1e-15)
+    >>> stairs_beside_slope(up, down, e, e).tolist()
+    [True]
+    >>> stairs_beside_slope(3e3 * t + t ** 2, -3e3 * t + t ** 2, e, e).tolist()
+    [False]
+    """
+    def rho(d: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d, e = np.asarray(d, np.float64), np.asarray(e, np.float64)
+        return (d[:-1] - 4 * d[1:])[-BESIDE_RUNGS:], (e[:-1] + 4 * e[1:])[-BESIDE_RUNGS:]
+    ru, eu = rho(up, e_up)
+    rd, ed = rho(down, e_dn)
+    r, e = np.concatenate([ru, rd]), np.concatenate([eu, ed])
+    with np.errstate(all="ignore"):
+        size = np.abs(r)
+        q = np.min(np.where(size > REJECT * safety * e, size, np.inf), axis=0)
+        m = np.round(size / q)
+        near = np.abs(size - m * q) <= q / WHOLE + safety * e
+        counts = np.where(near & (m <= MOST_JUMPS), m, -1.0)
+    out = (np.all(counts >= 0, axis=0) & (np.sum(counts > 0, axis=0) >= MIN_WHOLE)
+           & np.isfinite(q) & (q > 0))
+    for c in np.flatnonzero(out).tolist():
+        out[c] = len({float(v) for v in counts[:, c] if v > 0}) >= 3
+    # jumps of several sizes (entries with different periods summed into one channel):
+    # no one quantum, but the residuals flip sign at random - a piecewise-smooth
+    # function's flip at most once per kink crossed (curvature keeps one sign): twice
+    # on one side, between residuals far above round-off, takes three kinks within
+    # the fine rungs with alternating changes of slope
+    flips = [_flips(np.asarray(d, np.float64)[:-1] - 4 * np.asarray(d, np.float64)[1:],
+                    np.asarray(e, np.float64)[:-1] + 4 * np.asarray(e, np.float64)[1:],
+                    safety) for d, e in ((up, e_up), (down, e_dn))]
+    return out | (np.maximum(flips[0], flips[1]) >= 2)
+
+
+def _flips(r: np.ndarray, e: np.ndarray, safety: float) -> np.ndarray:
+    """Per channel: sign changes between consecutive residuals ``r`` (rungs, channels)
+    far above their round-off ``e`` (``REJECT`` times), the coarsest rung left out (a
+    smooth part's higher terms may still show there)."""
+    r, e = r[1:], e[1:]
+    sgn = np.where(np.abs(r) > REJECT * safety * e, np.sign(r), 0.0)
+    flips = np.zeros(r.shape[1:], int)
+    last = np.zeros(r.shape[1:])
+    for k in range(r.shape[0]):
+        flips += (sgn[k] != 0) & (last != 0) & (sgn[k] != last)
+        last = np.where(sgn[k] != 0, sgn[k], last)
+    return flips
+
+
 def _proportional(k: np.ndarray, measured: np.ndarray, r: np.ndarray) -> np.ndarray:
     """Per channel (columns): are one side's measured multiples ``k`` (rungs, channels;
     coarse first) proportional to the steps ``r``? (No measured rung: vacuously.)"""
@@ -261,13 +335,25 @@ def rejudge(line: object, h: float, c_round: float, analytic: np.ndarray, est: E
     a = np.asarray(analytic, np.float64)
     up, e_up, down, e_dn = _rungs(line, ladder_steps(eps, h), eps, c_round)
     # (a probe's line is judged per output entry: ``jump_entries.jumping`` asks the same)
-    whole = quantised(up, down, e_up, e_dn, safety) if getattr(
+    whole = (quantised(up, down, e_up, e_dn, safety)
+             | stairs_beside_slope(up, down, e_up, e_dn, safety)
+             | even_unsettled(up, down, e_up, e_dn, safety)) if getattr(
         line, "entries", None) is None else np.zeros(failing.size, bool)
     for i in np.flatnonzero(failing & (fr.code == NONE) & whole).tolist():
         jd.verdict[i] = INCONCLUSIVE
         jd.reason[i] = Reason.JUMPS_WITHIN_STEP.text(
-            "every step tried crosses whole jumps (the differences are multiples of one "
-            "jump): no step resolves the derivative of the piece at x")
+            "every step tried crosses jumps (the differences are whole multiples of one "
+            "jump, or a slope plus jumps): no step resolves the derivative of the piece "
+            "at x")
+    # a jump at x on one side or both, beside one slope, with the coarse rungs crossing
+    # more jumps (two jumps at x are no shape ``fine_rungs`` verifies a slope on)
+    at_x = jump_beside_slope(up, down, ladder_steps(eps, h), e_up, e_dn, safety) if getattr(
+        line, "entries", None) is None else np.zeros(failing.size, bool)
+    for i in np.flatnonzero(failing & (fr.code == NONE) & ~whole & at_x).tolist():
+        jd.verdict[i], jd.kind[i] = NOT_APPLICABLE, "jump"
+        jd.reason[i] = Reason.DISCONTINUOUS.text(
+            "the finest steps show a jump at x beside one slope; the coarser steps cross "
+            "more jumps")
     for i in np.flatnonzero(failing & (fr.code != NONE)).tolist():
         if fr.code[i] == JUMP_AT_X:
             jd.verdict[i], jd.kind[i] = NOT_APPLICABLE, "jump"

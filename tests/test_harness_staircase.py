@@ -89,3 +89,64 @@ def test_staircase_pieces_with_a_slope_pass_in_full_mode():
     r = check_vjp(f, lambda xs, ct: [-ct[0] * np.floor(X / xs[0])], [Y], mode="full")
     assert r.verdict == PASS, str(r)
 
+
+
+# -- periods near the finest rung beside a slope (stairs_beside_slope, jump_beside_slope,
+# even_unsettled): properties of the function's own differences, never of the analytic
+# value, so a fault elsewhere still FAILs
+R = np.array([4.0 ** -k for k in range(8)])[:, None]   # rungs, coarse first (finest 4^-7)
+E = np.full((8, 1), 1e-15)
+
+
+def _sides(f):
+    return f(R), f(-R)
+
+
+def test_stairs_beside_a_slope_are_jumps_within_the_step():
+    from gradverify.harness.staircase import stairs_beside_slope
+    # a slope of 3e3 plus jumps of 0.7 every 1.3 finest rungs, x between two jumps
+    up, down = _sides(lambda t: 3e3 * t + 0.7 * np.floor(0.37 + t / (1.3 * 4.0 ** -7)))
+    assert stairs_beside_slope(up, down, E, E).tolist() == [True]
+    # a smooth function (curvature, cubic), a slope alone, a kink crossed between rungs
+    for f in (lambda t: 3e3 * t + 9 * t ** 2 - 40 * t ** 3, lambda t: -2e4 * t,
+              lambda t: 3 * t + 5 * np.maximum(t - 3e-3, 0)):
+        assert stairs_beside_slope(*_sides(f), E, E).tolist() == [False]
+
+
+def test_a_jump_at_x_beside_a_slope_with_more_jumps_beyond():
+    from gradverify.harness.jump_entries import jump_beside_slope
+    # floormod's q at x / y whole, its period 40 finest rungs: the coarse rungs count
+    # crossings (the average slope), the three finest show the jump at x beside s = 2
+    f = lambda t: 2 * t - np.floor(-t / (40 * 4.0 ** -7)) * 0.9
+    assert jump_beside_slope(*_sides(f), R[:, 0], E, E).tolist() == [True]
+    # a sliver narrower than every step (clip's t between lo and hi): constant on both
+    # sides, nothing grows beyond it - not a jump at x
+    up, down = np.full((8, 1), 3e-9), np.full((8, 1), -1e-9)
+    assert jump_beside_slope(up, down, R[:, 0], E, E).tolist() == [False]
+    assert jump_beside_slope(*_sides(lambda t: 5 * t + t ** 2), R[:, 0], E, E).tolist() \
+        == [False]
+
+
+def test_an_even_part_that_does_not_shrink():
+    from gradverify.harness.jump_entries import even_unsettled
+    # two staircases summed (periods 1.3 and 2.9 finest rungs, jumps 0.35 and 0.6)
+    up, down = _sides(lambda t: 4e3 * t + 0.35 * np.floor(0.2 + t / (1.3 * 4.0 ** -7))
+                      + 0.6 * np.floor(0.7 + t / (2.9 * 4.0 ** -7)))
+    assert even_unsettled(up, down, E, E).tolist() == [True]
+    for f in (lambda t: 4e3 * t + 7 * t ** 2, lambda t: 4e3 * t + 3 * np.abs(t)):
+        assert even_unsettled(*_sides(f), E, E).tolist() == [False]
+    assert even_unsettled(np.full((8, 1), 3e-9), np.full((8, 1), -1e-9), E, E).tolist() \
+        == [False]
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_floormod_slope_fault_beside_periods_near_the_step_fails(mode, seed):
+    # x's gradient scaled by 1.5 (FaultFloorModSlope's rule) where two entries sit on
+    # period boundaries with periods near the finest step and one is ordinary: the
+    # jumping entries are left out, the ordinary one still shows the fault
+    x, y = np.array([-1.0, 45414.0, 2.3]), np.array(0.015625)
+    r = check_vjp(np.mod, lambda xs, ct: [1.5 * ct[0],
+                                          -np.sum(ct[0] * np.floor(xs[0] / xs[1]))],
+                  [x, y], mode=mode, seed=seed)
+    assert r.verdict == FAIL, str(r)

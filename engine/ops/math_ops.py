@@ -440,12 +440,7 @@ def _ref_floormod(x, y):
 
 
 @op("FloorMod", inputs={"x": m.reals, "y": m.nonzero}, signature="broadcast", dtypes=NUM,
-    api=("floormod", "mod", "math.floormod", "math.mod"), reference=_ref_floormod,
-    # A period |y| below the finite-difference steps at x (x = 7e5, y = 2.5): every step
-    # crosses jumps, so no difference resolves the slope.
-    unverifiable=lambda x, y: bool(np.any(
-        64 * np.finfo(np.result_type(x, y, np.float32)).eps ** (1 / 3) * np.abs(x)
-        >= np.abs(y))))
+    api=("floormod", "mod", "math.floormod", "math.mod"), reference=_ref_floormod)
 def floormod(x, y):
     """``x - floor(x / y) * y`` elementwise, sign of y (``%`` on Tensors)."""
     if np.asarray(x).dtype.kind in "iu":
