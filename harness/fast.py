@@ -11,8 +11,7 @@
   (``entry_bands.py``): nothing is magnified, so kinks are judged as in any plain probe.
 - A probe that does not agree there goes to the full machinery (:class:`Probe`): measured
   noise (ECnoise), the step ladder, and if it still disagrees, localisation by bisecting
-  its support down to single entries (halves chosen on the quick estimate, the entries
-  reached judged in full); a probe whose disagreement no single entry confirms,
+  its support down to single entries; a probe whose disagreement no single entry confirms,
   or whose line meets kinks, is judged jointly against Clarke's generalized Jacobian on
   the kink entries (``kinks.py``).
 - The report states the relative error resolved (``resolved_rtol``: the smallest r for
@@ -33,15 +32,7 @@ from gradverify.harness.calls import Problem
 from gradverify.harness.entry_bands import BandRule, Pair, absorb, own_stream, resolution, vjp_pair
 from gradverify.harness.jump_entries import without_jumping
 from gradverify.harness.kink_samples import MAX_JOINT
-from gradverify.harness.lines import (
-    Ref,
-    cotangent,
-    finite_abs,
-    line,
-    norm2,
-    step,
-    support,
-)
+from gradverify.harness.lines import Ref, cotangent, finite_abs, line, norm2, step, support
 from gradverify.harness.probe_kinks import joint, judged_whole, many_kinks, tied_entries
 from gradverify.harness.probes import FirstPass, direction_rtol, enough_directions
 from gradverify.harness.reasons import Reason
@@ -51,8 +42,7 @@ from gradverify.harness.verdicts import confirm, decide, summarise
 
 __all__ = ["fast", "EXTRA_DIRECTIONS"]
 
-# Directions added beyond ``probes`` while the resolved relative error is above
-# detect_rtol (a probe whose analytic value happens to be small resolves little).
+# Directions added while the resolved relative error is above detect_rtol.
 EXTRA_DIRECTIONS = 4
 
 _SCAN = 64  # a probe's rest up to this many entries is searched for kinks entry by entry
@@ -184,9 +174,8 @@ class Probe:
                 directions: list[np.ndarray | None] | None = None, kept: Any = None,
                 *, navigate: bool = False) -> Entry:
         """Judge the probe restricted to the flat support ``span`` (None: all of it), or
-        along ``directions`` when given (``kept``: the outputs a line along them kept).
-        ``navigate``: the quick estimate alone, without noise or ladder (4 evaluations
-        instead of ~30): only for choosing which half to search, never a verdict."""
+        along ``directions`` when given (``kept``: the outputs a line along them kept;
+        ``navigate``: the quick estimate alone, to choose a half to search, no verdict)."""
         lo, hi = span if span is not None else (0, self.size)
         if directions is None:
             directions = self.directions if span is None else self._restricted(lo, hi)
@@ -245,15 +234,12 @@ class Probe:
     def localise(self, follow: str = "disagree", limit: int | None = None,
                  ) -> tuple[list[Entry], bool]:
         """Bisect the support down to single entries, following halves that disagree
-        (``follow="disagree"``) or whose line meets a kink (``"kink"``). Returns the single
-        entries reached and whether the search finished."""
+        (``follow="disagree"``: on the quick estimate alone, so a noisy half costs a detour,
+        never a verdict) or whose line meets a kink (``"kink"``). Returns the single entries
+        reached (judged in full) and whether the search finished."""
         limit = self.p.opts.localise if limit is None else limit
         found: list[Entry] = []
-        stack = [(0, self.size)]
-        # Halves that disagree are chosen on the quick estimate alone: only the single
-        # entries reached are judged in full, so a noisy half costs a detour, never a
-        # verdict; a detour's agreeing entries do not count against the limit.
-        navigate = follow == "disagree"
+        stack, navigate = [(0, self.size)], follow == "disagree"
         while stack:
             if sum(e.verdict != PASS for e in found) >= limit or not self._budget_left():
                 return found, False
