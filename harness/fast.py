@@ -309,6 +309,10 @@ class Probe:
         # the same pieces (clip at t == lo == hi: t and hi look flat alone, only lo kinks;
         # "nothing to any of them" is outside the hull only with t and hi judged too).
         partners = self._tied_with(group, kinks)
+        if len(group) + len(partners) > MAX_JOINT:
+            # too many to judge all: the undecided ones still join (t = 0 tied with eleven
+            # zero bounds, flat alone, its slope a sliver; left in the rest it FAILs it)
+            partners = [e for e in partners if e.verdict != PASS]
         if len(group) + len(partners) <= MAX_JOINT:
             group = group + partners
         if not complete or len(group) > MAX_JOINT:

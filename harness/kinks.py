@@ -45,6 +45,7 @@ from gradverify.harness.kink_samples import (
     sample_patterns,
     small_arg_rounding,
     small_scale,
+    smallest_radius,
     tied,
     two_scales,
 )
@@ -52,6 +53,7 @@ from gradverify.harness.kink_shared import shared_pass
 from gradverify.harness.lines import Ref
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Entry
+from gradverify.harness.slivers import SLIVER_NOTE, unseen_sliver
 
 __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
            "sample_patterns", "piece_gradients", "two_scales", "small_scale", "informative",
@@ -265,6 +267,8 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                     e.verdict, e.note = INCONCLUSIVE, JUMPS_NOTE
                 elif steady_within(p, ref, coords, h)[r]:  # memoised: the same points
                     e.verdict, e.note = INCONCLUSIVE, STEADY_NOTE
+                elif unseen_sliver(ref, coords, h, smallest_radius(ref, coords, h)):
+                    e.verdict, e.note = INCONCLUSIVE, SLIVER_NOTE
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e
     _superset_pass(out)
