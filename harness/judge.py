@@ -34,7 +34,7 @@ from gradverify.harness.numeric import Estimate
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS
 
-__all__ = ["Judgement", "judge"]
+__all__ = ["Judgement", "judge", "jumps_at_x"]
 
 
 @dataclass
@@ -103,3 +103,33 @@ def judge(analytic: np.ndarray, analytic_bound: np.ndarray, est: Estimate, *,
                                   "is the largest error term)")
     return Judgement(verdict=verdict, tolerance=tol, kind=kind, reason=reason,
                      budget=budget)
+
+
+def jumps_at_x(line: Any, est: Estimate, jd: Judgement) -> Judgement:
+    """Channels judged NOT_APPLICABLE for a jump keep that verdict only if the jump is
+    at x: still there at the line's smallest argument move (``lines.ulp_move``: every
+    entry moved by one spacing), at least half the size the ladder's steps show. Else the
+    jump lies between x and the steps (softmax at (1e30, 1e30 + 1e15): its ramp, of width
+    1, sits 7 spacings of 1e30 away): there is a derivative at x the steps cannot see,
+    so INCONCLUSIVE (``STRUCTURE_BELOW_STEP``), never "no derivative"."""
+    jumps = [i for i in range(len(jd.verdict))
+             if jd.verdict[i] == NOT_APPLICABLE and jd.kind[i] == "jump"]
+    move = getattr(line, "ulp_move", None)
+    if not jumps or move is None:
+        return jd
+    t = float(move())
+    steps = np.asarray(est.step, np.float64)
+    if not 0.0 < t < float(np.min(steps[jumps])):
+        return jd  # no finer move than the steps themselves: the jump stands as seen
+    (up, _), (down, _) = line(t), line(-t)
+    for i in jumps:
+        s = float(steps[i])
+        (ps, _), (ms, _) = line(s), line(-s)
+        size = abs(float(ps[i]) - float(ms[i]))
+        tiny = abs(float(up[i]) - float(down[i]))
+        if np.isfinite(size) and np.isfinite(tiny) and tiny < 0.5 * size:
+            jd.verdict[i] = INCONCLUSIVE
+            jd.reason[i] = Reason.STRUCTURE_BELOW_STEP.text(
+                "the differences jump at every step tried, but not at the smallest move "
+                "of x: the jump lies between x and the steps, not at x")
+    return jd
