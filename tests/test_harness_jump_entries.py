@@ -183,10 +183,22 @@ def test_floormod_order2_staircase_is_never_a_fail(mode):
                    "samples the staircase's average slope as a piece")
 @pytest.mark.parametrize("x, y, mode, seed", [
     ([-1.0, 45414.0], 0.015625, "full", 0),
+])
+def test_floormod_period_near_the_finest_step_is_never_a_fail(x, y, mode, seed):
+    _floormod_order2_never_fails(x, y, mode, seed)
+
+
+# Fast mode no longer FAILs them: the probe's jump, seen at every step but not at the
+# smallest move of x, is no "jump at x" (judge.jumps_at_x), and is judged INCONCLUSIVE.
+@pytest.mark.parametrize("x, y, mode, seed", [
     ([-1.0, 45414.0], 0.015625, "fast", 0),
     ([3.3e7, 2.5e9], [3.0, -7.0], "fast", 4),
 ])
-def test_floormod_period_near_the_finest_step_is_never_a_fail(x, y, mode, seed):
+def test_floormod_period_near_the_finest_step_fast(x, y, mode, seed):
+    _floormod_order2_never_fails(x, y, mode, seed)
+
+
+def _floormod_order2_never_fails(x, y, mode, seed):
     import gradverify.engine as tf
     from gradverify.harness import check_gradients
     r = check_gradients(lambda a, b: tf.floormod(a, b), [np.array(x), np.array(y)],
