@@ -133,17 +133,15 @@ def jumps_at_x(line: Any, est: Estimate, jd: Judgement, analytic: np.ndarray,
     a = np.asarray(analytic, np.float64)
 
     def change(t: float, i: int) -> float:
+        # the larger one-sided change: a jump of one side (sign at 0) or of both alike
+        # (a spike of fixed height, phi(t) = phi(-t) = c: a joint kink's sliver)
         (up, _), (down, _) = line(t), line(-t)
-        return abs(float(up[i]) - float(down[i]))
+        return max(abs(float(up[i])), abs(float(down[i])))
     for n, i in enumerate(jumps):
         s = float(steps[i])
         size = change(s, i)
         if not (np.isfinite(size) and change(t0, i) < 0.5 * size):
             continue  # the jump is at x
-        jd.verdict[i] = INCONCLUSIVE
-        jd.reason[i] = Reason.STRUCTURE_BELOW_STEP.text(
-            "the differences jump at every step tried, but not at the smallest move of x: "
-            "the jump lies between x and the steps, not at x")
         if n >= _MAX_BELOW:
             continue
         lo, hi = np.log(t0), np.log(s)
@@ -158,10 +156,18 @@ def jumps_at_x(line: Any, est: Estimate, jd: Judgement, analytic: np.ndarray,
         tol = safety * 2 * (c_round * (float(pm[i]) + float(mm[i])) + float(pa[i])
                             + float(ma[i])) * line.eps / t
         natural = max(abs(float(a[i])), abs(fwd), abs(bwd))
-        if (np.isfinite(tol) and min(fwd, bwd) - tol <= a[i] <= max(fwd, bwd) + tol
-                and tol <= inconclusive_rtol * natural):
+        resolved = np.isfinite(tol) and tol <= inconclusive_rtol * natural
+        if resolved and min(fwd, bwd) - tol <= a[i] <= max(fwd, bwd) + tol:
             jd.verdict[i], jd.kind[i], jd.reason[i] = PASS, "kink", None
             jd.tolerance[i] = tol
+        elif not resolved:
+            jd.verdict[i] = INCONCLUSIVE
+            jd.reason[i] = Reason.STRUCTURE_BELOW_STEP.text(
+                "the differences jump at every step tried, but not at the smallest move of "
+                "x, and the steps below the jump's distance do not resolve the derivative")
+        # resolved and outside the line's bracket: a kink of several inputs met along the
+        # line (clip's t, lo and hi moved together), which a line cannot judge: left to
+        # the callers' jump handling (entries isolated, joint judgement), as before
     return jd
 
 
