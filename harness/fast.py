@@ -185,12 +185,12 @@ class Probe:
             if d is None:
                 continue
             g64 = np.asarray(self.g[k], np.float64)
-            gd = finite_abs(np.nan_to_num(g64 * d, nan=0.0))
+            g_fin = np.nan_to_num(g64, nan=0.0, posinf=0.0, neginf=0.0)  # inf: FAILed, no rounding
+            gd = finite_abs(g_fin * d)
             analytic += float(np.sum(g64 * d))
             worst += float(np.sum(gd))
             gds.append(gd)
-            gxs.append(finite_abs(np.nan_to_num(g64, nan=0.0)) * np.abs(self.ref.xs[k])
-                       * (d != 0))
+            gxs.append(finite_abs(g_fin) * np.abs(self.ref.xs[k]) * (d != 0))
             if self.residual[k].size:
                 ab_res += float(np.sum(self.residual[k] * np.abs(d)))
         # The analytic sum's rounding and the argument's rounding: random walks over the
@@ -274,10 +274,11 @@ class Probe:
             if (e.input, e.index) in seen:
                 continue
             seen.add((e.input, e.index))
-            if e.kind in ("kink", "jump"):
-                # a jump at the step's scale is, for a continuous function, a kink nearer
-                # than the step: its pieces belong to the joint judgement (a genuine jump
-                # only widens the hull along its own coordinate)
+            if e.kind in ("kink", "jump") or Reason.of(e.note) is Reason.DISCONTINUOUS:
+                # a jump at the step's scale (or one left out of an entry's outputs: clip
+                # t == hi, lo -1e-30) is, for a continuous function, a kink nearer than the
+                # step: its pieces belong to the joint judgement (a genuine jump only widens
+                # the hull along its own coordinate)
                 coords.append(e)
             elif e.verdict == FAIL:
                 failing.append(e)
@@ -305,6 +306,8 @@ class Probe:
         # the same pieces (clip at t == lo == hi: t and hi look flat alone, only lo kinks;
         # "nothing to any of them" is outside the hull only with t and hi judged too).
         partners = self._tied_with(group, kinks)
+        if len(group) + len(partners) > MAX_JOINT:  # too many: the undecided still join
+            partners = [e for e in partners if e.verdict != PASS]
         if len(group) + len(partners) <= MAX_JOINT:
             group = group + partners
         if not complete or len(group) > MAX_JOINT:

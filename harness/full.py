@@ -178,7 +178,7 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
         directions[kk] = direction
         rows = jd0.row[pos]  # the ladder looks at this column's undecided entries only
         ana_c = jac.column(c)[rows] * d[c]
-        slope = finite_abs(np.nan_to_num(ana_c, nan=0.0))
+        slope = finite_abs(np.nan_to_num(ana_c, nan=0.0, posinf=0.0, neginf=0.0))
         ln = line(p, ref, directions, None, stable,
                   (c_round * slope * (xabs[c] / d[c]), c_round * slope), rows=rows)
         ab = c_round * eps * finite_abs(ana_c) + res[c] * d[c]

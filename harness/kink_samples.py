@@ -24,8 +24,8 @@ from gradverify.harness.jump_entries import (  # re-exported: the jump test live
 from gradverify.harness.lines import Ref
 
 __all__ = ["sample_patterns", "piece_gradients", "row_hulls", "small_scale",
-           "small_arg_rounding", "informative", "two_scales", "tied", "grow_like_jumps",
-           "sign_flips", "curving", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
+           "small_arg_rounding", "smallest_radius", "informative", "two_scales", "tied",
+           "grow_like_jumps", "sign_flips", "curving", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
 MAX_ROWS = 256   # beyond this many output rows moved by a probe's kinks: no Minkowski test
@@ -276,6 +276,13 @@ def small_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) ->
         top = max(top, abs(v))
     floor = 8 * ref.eps * top / (h * _INNER / 4) if top else np.finfo(np.float64).tiny
     return max(out, floor)
+
+
+def smallest_radius(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> float:
+    """The smallest scale ``piece_gradients`` samples ``coords`` at (before the factor h):
+    the small scale where ``two_scales`` calls for it, else the common one."""
+    return (small_scale(ref, coords, h) if two_scales(coords, ref, h)
+            else max(s for _, _, s in coords))
 
 
 def small_arg_rounding(ref: Ref, coords: Sequence[tuple[int, int, float]], a: np.ndarray,

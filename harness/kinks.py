@@ -45,6 +45,7 @@ from gradverify.harness.kink_samples import (
     sample_patterns,
     small_arg_rounding,
     small_scale,
+    smallest_radius,
     tied,
     two_scales,
 )
@@ -52,6 +53,7 @@ from gradverify.harness.kink_shared import shared_pass
 from gradverify.harness.lines import Ref
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Entry
+from gradverify.harness.slivers import SLIVER_NOTE, unseen_sliver
 
 __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
            "sample_patterns", "piece_gradients", "two_scales", "small_scale", "informative",
@@ -247,13 +249,14 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                 g2, mag2, inner2 = small
                 if g2.size and np.all(np.isfinite(g2[:, r, :])):
                     pts2 = g2[:, r, :]
-                    t2 = (SAFETY * ((c_round * eps * mag2[r] + noise) / inner2
+                    small_noise = hidden_noise(noise, mag[r], eps, c_round)
+                    t2 = (SAFETY * ((c_round * eps * mag2[r] + small_noise) / inner2
                                     + small_arg_rounding(ref, coords, a, inner2, h, c_round))
                           + 2 * h * np.max(np.abs(pts2), axis=0) + side + curving(pts2))
                     inside = in_hull(pts2, a, t2) and informative(t2, pts2, a)
             if not inside and len(ks) > FULL_HULL:
                 inside = _own_support(p, ref, coords, h, r, pts, a, side, noise, c_round,
-                                      eps, resampled)
+                                      eps, resampled, mag[r])
             if not inside and only is None and int(r) in explicit:
                 continue
             e = _entry(p, ref, r, ks, cols, a, pts, t, d, inside)
@@ -264,10 +267,31 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                     e.verdict, e.note = INCONCLUSIVE, JUMPS_NOTE
                 elif steady_within(p, ref, coords, h)[r]:  # memoised: the same points
                     e.verdict, e.note = INCONCLUSIVE, STEADY_NOTE
+                elif unseen_sliver(ref, coords, h, smallest_radius(ref, coords, h)):
+                    e.verdict, e.note = INCONCLUSIVE, SLIVER_NOTE
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e
     _superset_pass(out)
     return out
+
+
+def hidden_noise(noise: float, mag: float, eps: float, c_round: float) -> float:
+    """The part of a row's measured noise (``C_NOISE`` sigma, from samples at the common
+    step) that the small-scale sampling must still budget for: none when it is no more
+    than the round-off of the row's own values met at the common scale (``mag``). That
+    round-off scales with the values, and the small-scale budget already carries the
+    round-off of the values met there; noise above it is cancellation inside the
+    function, which does not shrink with the radius, and is kept whole. (Clip's t = 0
+    between lo = -1e-30 and hi = 0: sigma ~ 1e-46 from the 1e-30 values, divided by a
+    1e-101 difference step, admitted any gradient and let the FAIL at the common scale
+    stand; the sliver's slope 1 is resolved exactly at the small scale.)
+
+    >>> hidden_noise(3e-46, 1e-30, 2.2e-16, 32.0)
+    0.0
+    >>> hidden_noise(3e-12, 1.0, 2.2e-16, 32.0)
+    3e-12
+    """
+    return 0.0 if noise <= c_round * eps * mag else noise
 
 
 def _superset_pass(out: dict[tuple[int, tuple[int, ...]], Entry]) -> None:
@@ -296,7 +320,7 @@ STEADY_NOTE = Reason.STRUCTURE_BELOW_STEP.text(
 
 def _own_support(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
                  r: int, pts: np.ndarray, a: np.ndarray, side: np.ndarray, noise: float,
-                 c_round: float, eps: float, cache: dict) -> bool:
+                 c_round: float, eps: float, cache: dict, mag_r: float = np.inf) -> bool:
     """A row outside the pairwise hull of a large group's joint samples, judged again on
     its own support: the covering-array patterns show every sign pair, not every piece of
     a row that depends on three inputs (clip's t, lo and hi, with t > hi > lo only within
@@ -316,7 +340,8 @@ def _own_support(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
         q, b = g[:, r, :], a[list(supp)]
         arg = (small_arg_rounding(ref, sub, b, inner, h, c_round) if small
                else c_round * eps * np.abs(b) / inner)
-        t = (SAFETY * ((c_round * eps * mag[r] + noise) / inner + arg)
+        own = hidden_noise(noise, mag_r, eps, c_round) if small else noise
+        t = (SAFETY * ((c_round * eps * mag[r] + own) / inner + arg)
              + 2 * h * np.max(np.abs(q), axis=0) + side[list(supp)])
         if hull_contains(q, b, t) and (not small or informative(t, q, b)):
             return True

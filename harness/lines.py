@@ -297,9 +297,31 @@ def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
     line.weights = None if cts is None else (  # type: ignore[attr-defined]
         np.concatenate([v.ravel() for v in cts]) if cts else np.zeros(0))
     line.eps = ref.eps  # a float32-only function rounds at float32's spacing
+    line.ulp_move = lambda: ulp_move(ref, directions)  # type: ignore[attr-defined]
     # the largest output at x, for bounds that need it whatever channels are kept
     line.top = max((float(np.max(finite_abs(b), initial=0.0)) for b in base), default=0.0)
     return line
+
+
+def ulp_move(ref: Ref, directions: list[np.ndarray | None]) -> float:
+    """The line's smallest argument move: the least t at which ``x + t d`` has left x by at
+    least one spacing in every entry it moves (0 for a zero direction). A jump at x shows
+    there whichever entry carries it.
+
+    >>> from types import SimpleNamespace
+    >>> ulp_move(SimpleNamespace(xs=[np.array([1.0, 8.0])]), [np.array([1.0, 0.0])])
+    2.220446049250313e-16
+    """
+    best = 0.0
+    for x, d in zip(ref.xs, directions):
+        if d is None:
+            continue
+        with np.errstate(all="ignore"):
+            t = np.abs(np.spacing(np.abs(x))).astype(np.float64) / np.abs(d)
+        t = t[np.isfinite(t) & (np.asarray(d) != 0)]
+        if t.size:
+            best = max(best, float(t.max()))
+    return best
 
 
 def output_scale(ref: Ref) -> float:

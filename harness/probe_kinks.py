@@ -38,12 +38,14 @@ from gradverify.harness.kink_samples import (
     piece_gradients,
     row_hulls,
     small_arg_rounding,
+    smallest_radius,
     tied,
     two_scales,
 )
 from gradverify.harness.lines import Ref, norm2, scales
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Entry
+from gradverify.harness.slivers import SLIVER_NOTE, unseen_sliver
 
 if TYPE_CHECKING:
     from gradverify.harness.fast import Probe
@@ -128,14 +130,19 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
                       numeric=float(near[0] / scale[0]), bound=0.0, tolerance=np.inf,
                       step=0.0, verdict=INCONCLUSIVE, kind="joint kink", note=why)
         return INCONCLUSIVE, [entry], None
+    sliver = unseen_sliver(ref, coords3, h, smallest_radius(ref, coords3, h))
     entry = Entry(input=coords[0].input, input_name=coords[0].input_name,
                   index=coords[0].index, analytic=coords[0].analytic,
                   numeric=float(near[0] / scale[0]), bound=0.0,
-                  tolerance=float(t[0] / scale[0]), step=0.0, verdict=FAIL,
+                  tolerance=float(t[0] / scale[0]), step=0.0,
+                  verdict=INCONCLUSIVE if sliver else FAIL,
                   kind="joint kink",
                   note=f"at a tie of {names}: the gradient restricted to these entries is "
                   "outside the convex hull of the gradients of the pieces met around x "
                   "(Clarke's generalized Jacobian)")
+    if sliver:
+        entry.note, entry.tolerance = SLIVER_NOTE, np.inf
+        return INCONCLUSIVE, [entry], None
     return FAIL, [entry, *coords], None
 
 

@@ -18,7 +18,7 @@ from gradverify.harness.budget import SAFETY, ladder_top
 from gradverify.harness.calls import Problem
 from gradverify.harness.diagnosis import signature
 from gradverify.harness.ecnoise import noise
-from gradverify.harness.judge import Judgement, judge
+from gradverify.harness.judge import Judgement, judge, jumps_at_x
 from gradverify.harness.jump_entries import grow_like_jumps, line_jumping
 from gradverify.harness.numeric import Estimate, Line, quick, refine
 from gradverify.harness.reasons import Reason
@@ -54,7 +54,8 @@ def decide(p: Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: floa
         est = refine(line, h, p.opts.c_round, sigma=sigma if measure_noise else None)
         jd = rejudge(line, h, p.opts.c_round, analytic, est, judge(analytic, ab, est, **kw),
                      **kw)
-        jd = _jumps_within_step(line, h, p.opts.c_round, jd)
+        jd = jumps_at_x(line, est, _jumps_within_step(line, h, p.opts.c_round, jd),
+                        analytic, p.opts.c_round, kw["safety"], kw["inconclusive_rtol"])
     return est, jd
 
 
@@ -64,7 +65,8 @@ def confirm(p: Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: flo
     est = refine(line, h, p.opts.c_round)
     kw = _judge_kw(p, scale)
     jd = rejudge(line, h, p.opts.c_round, analytic, est, judge(analytic, ab, est, **kw), **kw)
-    return est, _jumps_within_step(line, h, p.opts.c_round, jd)
+    return est, jumps_at_x(line, est, _jumps_within_step(line, h, p.opts.c_round, jd),
+                           analytic, p.opts.c_round, kw["safety"], kw["inconclusive_rtol"])
 
 
 def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> Judgement:

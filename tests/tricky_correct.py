@@ -309,4 +309,35 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     # leaves such a row to t's ladder, so the row is judged on its own at the sliver's scale
     ("clip t = 0 shared, lo [0, 0, -1, -1e-30], hi 0 per entry", _clip_raw,
      [np.array(0.0), np.array([0.0, 0.0, -1.0, -1e-30]), np.zeros(4)], 1, set()),
+    # dev-profile seed 6 again, after the fix above: hi (3, 1, 4) with a 1 and a 5.2e-95
+    # puts the second sampling radius at 5.2e-95, where the sliver's slope 1 shows - but
+    # the row's measured noise (1e-46, the round-off of its 1e-30 values at the common
+    # step) divided by that radius's difference step admitted anything (full mode FAILed)
+    ("clip t = 0, lo [0, 0, 0, -1e-30], hi (3, 1, 4) zeros, 1 and 5.2e-95", _clip_raw,
+     [np.array(0.0), np.array([0.0, 0.0, 0.0, -1e-30]),
+      np.array([[[0.0] * 4], [[0.0] * 4], [[0.0, 0.0, 1.0, 5.19903511e-95]]])], 1, set()),
+    # lo > hi in the first output (out = lo), t's piece a 1e-30 sliver in the second: the
+    # steps read it as a jump at x, so t's own entry agrees only with that output left
+    # out, and the probe's disagreement had no entry to be judged on (fast mode FAILed)
+    ("clip t == hi = 0, lo [1.8e-201, -1e-30]", _clip_raw,
+     [np.array(0.0), np.array([1.8479e-201, -1e-30]), np.array(0.0)], 1,
+     {Reason.STRUCTURE_BELOW_STEP}),
+    # dev-profile seed 6, float32 (fast mode, every seed): t = 0 tied with eleven zero
+    # bounds (too many to judge jointly) and undecided alone; lo = -1.7e-43 (a subnormal)
+    # bounds a sliver below every radius that can be sampled beside bounds of 1e-5
+    ("clip f32 t = 0 beside lo (4, 4, 2) with -1.7e-43, hi [0, -0.86]", _clip_raw,
+     [np.array([[[0.473557553], [0.0], [-42276.8063], [0.384507407]]], F32),
+      np.array([[[2.15244319, 2.25050981], [1.13497414e-294, 3.0], [-2.22952232, 0.0],
+                 [2.42967662, 0.0]],
+                [[1.95386755, -2.46512842], [0.0, 2.0], [0.0, 2.17295066], [0.0, 1e-05]],
+                [[-0.502995066, 0.0], [-5.76712895e-222, -0.929871551],
+                 [2.33111065, -1.86527044], [0.0, 0.0]],
+                [[1.46270461, -4.14595125e-268], [-1.712236e-43, 5.96621384e-74],
+                 [0.0, -2.48261975], [1.04918341e-54, 0.25]]], F32),
+      np.array([0.0, -0.86320884], F32)], 1, {Reason.STRUCTURE_BELOW_STEP}),
+    # a softmax row (1e30, 1e30 + 1e15): its ramp sits 7 spacings of 1e30 from x, so the
+    # differences jump at every step, yet not at a one-spacing move: no jump at x
+    # (it was NOT_APPLICABLE "discontinuous at x")
+    ("softmax at (1e30, 1e30 + 1e15)", lambda z: tf.nn.softmax(z),
+     [np.array([1e30, 1e30 + 1e15])], 1, {Reason.STRUCTURE_BELOW_STEP}),
 ]

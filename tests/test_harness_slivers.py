@@ -1,0 +1,106 @@
+"""Slivers, jumps near x and infinite gradients: the verdicts the checker owes them.
+
+A piece narrower than every step (clip's ``t`` between ``lo = -1e-30`` and ``hi = 0``) is
+never a FAIL of a right gradient, yet wrong tie conventions there still FAIL; a jump seen
+at every step but not at the smallest move of x is no discontinuity at x; an infinite
+gradient where the function is smooth is a FAIL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradverify.engine as tf
+from gradverify.harness import check_gradients, check_vjp
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS
+
+MODES = ["full", "fast"]
+
+
+def _clip(t, lo, hi):
+    return np.maximum(np.minimum(t, hi), lo)
+
+
+def _clip_vjp(to_t, to_lo, to_hi):
+    """A clip VJP from three mask rules (each a function of t, lo, hi)."""
+    def vjp(xs, gs):
+        t, lo, hi = np.broadcast_arrays(*xs)
+        g = gs[0]
+        outs = []
+        for rule, x in zip((to_t, to_lo, to_hi), xs):
+            full = g * rule(t, lo, hi)
+            axes = tuple(range(full.ndim - np.ndim(x)))
+            full = full.sum(axis=axes) if axes else full
+            for i, n in enumerate(np.shape(x)):
+                if n == 1 and full.shape[i] != 1:
+                    full = full.sum(axis=i, keepdims=True)
+            outs.append(full)
+        return tuple(outs)
+    return vjp
+
+
+TF_CLIP = _clip_vjp(lambda t, lo, hi: (t >= lo) & (t <= hi),
+                    lambda t, lo, hi: (t < lo) | (hi < lo),
+                    lambda t, lo, hi: (t > hi) & (hi >= lo))
+# wrong conventions at the tie t == hi: the full gradient to both, or to neither
+BOTH = _clip_vjp(lambda t, lo, hi: (t >= lo) & (t <= hi),
+                 lambda t, lo, hi: (t < lo) | (hi < lo),
+                 lambda t, lo, hi: (t >= hi) & (hi >= lo))
+NONE = _clip_vjp(lambda t, lo, hi: (t >= lo) & (t < hi),
+                 lambda t, lo, hi: (t < lo) | (hi < lo),
+                 lambda t, lo, hi: (t > hi) & (hi >= lo))
+
+# t == hi = 0 with lo 1e-30 below: the piece out = t is a 1e-30 sliver; and lo > hi beside
+SLIVER = [np.array(0.0), np.array([0.0, -1e-30, 1.8479e-201]), np.array(0.0)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_sliver_piece_is_never_a_fail_of_tf_convention(mode):
+    for seed in range(3):
+        r = check_vjp(_clip, TF_CLIP, SLIVER, mode=mode, seed=seed)
+        assert r.verdict != FAIL, str(r)
+        assert set(r.codes) <= {Reason.STRUCTURE_BELOW_STEP}, str(r)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("wrong", [BOTH, NONE], ids=["both", "none"])
+def test_wrong_tie_conventions_beside_a_sliver_still_fail(mode, wrong):
+    # the same outputs with the tie t == hi exact (lo = -1: no sliver): still a fault
+    xs = [np.array(0.0), np.array([0.0, -1.0, -1e-30]), np.array(0.0)]
+    assert check_vjp(_clip, wrong, xs, mode=mode, seed=0).verdict == FAIL
+
+
+def test_the_noise_of_tiny_values_does_not_blind_the_small_scale():
+    # hi holds a 1 and a 5.2e-95: the second sampling radius is 5.2e-95, where the
+    # sliver's slope 1 shows; the row's noise at the common step (1e-46) must not swamp it
+    xs = [np.array(0.0), np.array([0.0, 0.0, 0.0, -1e-30]),
+          np.array([[[0.0] * 4], [[0.0] * 4], [[0.0, 0.0, 1.0, 5.19903511e-95]]])]
+    for seed in range(3):
+        assert check_vjp(_clip, TF_CLIP, xs, mode="full", seed=seed).verdict == PASS
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_jump_beyond_the_smallest_move_is_not_at_x(mode):
+    r = check_gradients(lambda z: tf.nn.softmax(z), [np.array([1e30, 1e30 + 1e15])],
+                        mode=mode, seed=0)
+    assert r.verdict == INCONCLUSIVE, str(r)
+    assert Reason.STRUCTURE_BELOW_STEP in r.codes
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_jump_at_x_stays_not_applicable(mode):
+    zero = lambda xs, gs: (np.zeros_like(gs[0]),)
+    r = check_vjp(np.sign, zero, [np.array([0.0])], mode=mode, seed=0)
+    assert r.verdict == NOT_APPLICABLE, str(r)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_infinite_gradient_at_a_smooth_point_fails(mode, dtype):
+    xs = [np.array([0.3, 1.2, -0.7], dtype)]
+    r = check_vjp(np.sin, lambda xs, gs: (gs[0] * np.inf,), xs, mode=mode, seed=0)
+    assert r.verdict == FAIL, str(r)
+    one = lambda xs, gs: (gs[0] * np.cos(xs[0]) * np.array([1, np.inf, 1], dtype),)
+    assert check_vjp(np.sin, one, xs, mode=mode, seed=1).verdict == FAIL
