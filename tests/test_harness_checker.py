@@ -238,13 +238,12 @@ def test_fast_mode_pins_a_fault_on_every_entry_to_eight_entries_cheaply():
     # which took 4 350 evaluations (the localisation budget) when every half paid for both
     def vjp(xs, gs):
         return (tanh_vjp(xs, gs)[0] * (1 + 1e-6),)
-    for s in (0, 1):
-        x = np.random.default_rng(s).standard_normal((300, 200))
-        r = check_vjp(np.tanh, vjp, [x], mode="fast", seed=s)
-        assert r.verdict == FAIL, str(r)
-        worst = r.check("gradient").worst
-        assert len(worst) == 8 and all(e.verdict == FAIL for e in worst), str(r)
-        assert r.evaluations["forward"] < 2500
+    x = np.random.default_rng(0).standard_normal((300, 200))
+    r = check_vjp(np.tanh, vjp, [x], mode="fast", seed=0)
+    assert r.verdict == FAIL, str(r)
+    worst = r.check("gradient").worst
+    assert len(worst) == 8 and all(e.verdict == FAIL for e in worst), str(r)
+    assert r.evaluations["forward"] < 2500
 
 
 def test_design_example_two_kinks_in_one_probe_pass():
