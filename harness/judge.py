@@ -105,7 +105,6 @@ def judge(analytic: np.ndarray, analytic_bound: np.ndarray, est: Estimate, *,
                      budget=budget)
 
 
-
 def jumps_at_x(line: Any, est: Estimate, jd: Judgement, analytic: np.ndarray,
                c_round: float, safety: float = SAFETY,
                inconclusive_rtol: float = INCONCLUSIVE_RTOL) -> Judgement:
