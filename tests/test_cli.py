@@ -319,3 +319,30 @@ def test_explain_without_a_train_op_is_a_usage_error(tmp_path, capsys):
 def test_python_dash_m_help():
     r = _cli("--help")
     assert r.returncode == 0 and "check" in r.stdout and "explain" in r.stdout
+
+
+def test_worst_ratio_is_a_passing_checks_margin_and_a_failing_checks_excess():
+    # relu(a) - relu(b) at (0, 0) in fast mode: the probes cross both kinks and disagree far
+    # beyond their smooth tolerance (entries kept as evidence), the joint kink judgement
+    # PASSes the check - the table's "worst err/tol" (> 1 fails) must not show them
+    import numpy as np
+
+    from gradverify.harness import FAIL, PASS, check_vjp
+    from gradverify.runner import _Recorder
+
+    def f(a, b):
+        return np.maximum(a, 0) - np.maximum(b, 0)
+
+    def vjp(xs, gs, scale=1.0):
+        return (gs[0] * (xs[0] > 0) * scale, -gs[0] * (xs[1] > 0))
+
+    good = check_vjp(f, vjp, [np.zeros(3), np.zeros(3)], mode="fast", seed=0)
+    assert good.verdict == PASS and max(e.excess for c in good.checks for e in c.worst) > 1
+    rec = _Recorder(keep=False)
+    rec.report(good)
+    assert rec.worst is None or rec.worst["ratio"] <= 1
+    x = [np.array([1.0, -2.0, 3.0]), np.array([2.0, 1.0, -1.0])]
+    bad = check_vjp(f, lambda xs, gs: vjp(xs, gs, 1.5), x, mode="fast", seed=0)
+    assert bad.verdict == FAIL
+    rec.report(bad)
+    assert rec.worst["ratio"] > 1

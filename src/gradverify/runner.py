@@ -236,6 +236,8 @@ class _Recorder:
             for e in c.worst:
                 if e.verdict == INCONCLUSIVE or (e.verdict == PASS and e.kind != "smooth"):
                     continue  # a kink's or an unreliable estimate's error is no yardstick
+                if c.verdict != FAIL and (e.verdict != PASS or e.excess > 1):
+                    continue  # a probe across kinks, settled by the joint judgement
                 ratio = e.excess
                 if self.worst is None or _rank(ratio) > _rank(self.worst["ratio"]):
                     self.worst = {"ratio": float(ratio), "error": float(e.error),
