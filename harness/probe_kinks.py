@@ -38,14 +38,13 @@ from gradverify.harness.kink_samples import (
     piece_gradients,
     row_hulls,
     small_arg_rounding,
-    smallest_radius,
     tied,
     two_scales,
 )
 from gradverify.harness.lines import Ref, norm2, scales
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Entry
-from gradverify.harness.slivers import SLIVER_NOTE, unseen_sliver
+from gradverify.harness.slivers import SLIVER_NOTE, reached_radius, unseen_sliver
 
 if TYPE_CHECKING:
     from gradverify.harness.fast import Probe
@@ -85,7 +84,7 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
         touched[...] |= y != y0  # the rows the kink entries move, for the second test
         return np.array([cts @ (y - y0)])
     # differences from f(x): outputs the sample does not touch add exact zeros
-    decided = False
+    decided, small_seen = False, False
     for small in ([False, True] if two_scales(coords3, ref, h) else [False]):
         got, mag, inner = piece_gradients(probe.p, ref, coords3, h, reduce=weighted,
                                           small=small)
@@ -107,8 +106,10 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
         # (and once one scale decided "outside" exactly, the weaker pairwise test at the
         # other scale does not overrule it)
         useful = not small or informative(t, pts, a)
-        rows_in, exact = _rows_agree(probe, coords3, touched, y0, a, side, mag_r, small)
+        rows_in, exact, rows_useful = _rows_agree(probe, coords3, touched, y0, a, side,
+                                                  mag_r, small)
         decided = decided or exact
+        small_seen = small_seen or (small and (useful or rows_useful))
         if (useful and hull_contains(pts, a, t)) or rows_in or (
                 useful and not decided and in_hull(pts, a, t)):
             return PASS, [e for e in coords if e.verdict == PASS], (
@@ -130,7 +131,7 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
                       numeric=float(near[0] / scale[0]), bound=0.0, tolerance=np.inf,
                       step=0.0, verdict=INCONCLUSIVE, kind="joint kink", note=why)
         return INCONCLUSIVE, [entry], None
-    sliver = unseen_sliver(ref, coords3, h, smallest_radius(ref, coords3, h))
+    sliver = unseen_sliver(ref, coords3, h, reached_radius(ref, coords3, h, small_seen))
     entry = Entry(input=coords[0].input, input_name=coords[0].input_name,
                   index=coords[0].index, analytic=coords[0].analytic,
                   numeric=float(near[0] / scale[0]), bound=0.0,
@@ -218,23 +219,24 @@ def tied_entries(probe: Probe, group: list[Entry], others: list[Entry]) -> list[
 
 def _rows_agree(probe: Probe, coords3: list[tuple[int, int, float]], touched: np.ndarray,
                 y0: np.ndarray, a: np.ndarray, side: np.ndarray, mag_r: float,
-                small: bool) -> tuple[bool, bool]:
+                small: bool) -> tuple[bool, bool, bool]:
     """Is the probe's analytic value on the kink entries in the cotangent-weighted
-    Minkowski sum of each moved output's own Clarke hull (one LP)? And was every row's
-    hull sampled completely (an "outside" then decides)?"""
+    Minkowski sum of each moved output's own Clarke hull (one LP)? Was every row's hull
+    sampled completely (an "outside" then decides)? And could the test tell the pieces
+    apart at all (``informative``)?"""
     rows = np.flatnonzero(touched & (probe.cts != 0))
     if not 0 < rows.size <= MAX_ROWS:
-        return False, False
+        return False, False, False
     hulls = row_hulls(probe.p, probe.ref, coords3, probe.h, rows, y0, small=small)
     if hulls is None or not hulls[0]:
-        return hulls is None, False  # outside the domain: nothing to judge against
+        return hulls is None, False, False  # outside the domain: nothing to judge against
     sets, live, mags, inner, exact = hulls
     if not all(np.all(np.isfinite(s)) for s in sets):
-        return True, False
+        return True, False, False
     w = probe.cts[rows[live]]
     spread = 2 * probe.h * sum(abs(wr) * np.max(np.abs(s), axis=0) for wr, s in zip(w, sets))
     t = (SAFETY * C_ROUND * probe.ref.eps * (mag_r + float(np.abs(w) @ mags) + np.abs(a))
          / inner + spread + side)
     reach = np.vstack([abs(wr) * s for wr, s in zip(w, sets)])
     useful = not small or informative(t, reach, a)
-    return in_minkowski(sets, w, a, t, exact) and useful, exact and useful
+    return in_minkowski(sets, w, a, t, exact) and useful, exact and useful, useful

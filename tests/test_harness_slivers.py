@@ -104,3 +104,42 @@ def test_an_infinite_gradient_at_a_smooth_point_fails(mode, dtype):
     assert r.verdict == FAIL, str(r)
     one = lambda xs, gs: (gs[0] * np.cos(xs[0]) * np.array([1, np.inf, 1], dtype),)
     assert check_vjp(np.sin, one, xs, mode=mode, seed=1).verdict == FAIL
+
+
+# Dev-profile seed 6: t shared by four rows through broadcasting, t == lo == hi = 0 in one
+# of them (TF's gradient 1 to t is the piece lo < t < hi), hi also tied within 1e-211 and
+# 4.5e-243 of other rows' bounds, beside bounds of 1000: the small radius (1e-294) meets
+# the slivers, but a probe there carries the round-off of the 1000s and tells nothing.
+SEED6 = [np.array([[[0.4735575530502132, 0.0], [-1000.0, 0.0], [-1.0, 6.402410105464309e-07],
+                    [1.1349741389255453e-294, 3.0]]]),
+         np.array([[[0.0, 0.616688821], [0.0, 0.0], [0.0, -7.0859653e-211], [0.0, 0.0]],
+                   [[2.17295066, -0.448355038], [0.0, 2.83390314], [0.0, 2.33111065],
+                    [2.99750163, 0.343737482]],
+                   [[0.0537573562, -0.42171275], [0.0, -1.33196925], [0.0, 0.0],
+                    [1e-30, 1000.0]],
+                   [[0.0, -2.48261975], [0.0, 0.2], [0.0, 4.49242617e-243], [0.0, 0.0]]]),
+         np.array([0.0, 0.0])]
+
+
+def _tie_field(rng: np.random.Generator) -> list[np.ndarray]:
+    """A clip whose bounds mix exact ties at 0, tiny offsets far below any step (1e-300 to
+    1e-30), ordinary values and large ones, with t shared through broadcasting."""
+    def draw(shape):
+        kind = rng.choice(4, size=shape, p=[0.5, 0.15, 0.25, 0.1])
+        tiny = rng.choice([-1.0, 1.0], size=shape) * 10.0 ** rng.uniform(-300, -30, shape)
+        return np.select([kind == 0, kind == 1, kind == 2],
+                         [0.0, tiny, rng.normal(0, 2, shape)], 1000.0 * rng.choice([-1, 1]))
+    k = int(rng.integers(2, 5))
+    return [draw((1, k, 2)), draw((int(rng.integers(2, 5)), k, 2)), np.zeros(2)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_sliver_counts_as_reached_only_where_the_samples_tell_pieces_apart(mode):
+    for seed in range(3):
+        r = check_vjp(_clip, TF_CLIP, SEED6, mode=mode, seed=seed)
+        assert r.verdict != FAIL, str(r)
+    rng = np.random.default_rng(20261130)
+    for case in range(12):
+        xs = _tie_field(rng)
+        r = check_vjp(_clip, TF_CLIP, xs, mode=mode, seed=case)
+        assert r.verdict != FAIL, f"case {case}: {xs}\n{r}"
