@@ -45,6 +45,7 @@ from gradverify.harness.kink_samples import (
     sample_patterns,
     small_arg_rounding,
     small_scale,
+    smallest_radius,
     tied,
     two_scales,
 )
@@ -52,7 +53,7 @@ from gradverify.harness.kink_shared import shared_pass
 from gradverify.harness.lines import Ref
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Entry
-from gradverify.harness.slivers import SLIVER_NOTE, reached_radius, unseen_sliver
+from gradverify.harness.slivers import SLIVER_NOTE, unseen_sliver
 
 __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
            "sample_patterns", "piece_gradients", "two_scales", "small_scale", "informative",
@@ -241,7 +242,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             side = np.zeros(len(ks)) if tol is None else np.where(
                 np.isfinite(tol[r, list(ks)]), tol[r, list(ks)], 0.0)
             t = round_tol + spread + side + curving(pts)
-            inside, small_seen = in_hull(pts, a, t), False
+            inside = in_hull(pts, a, t)
             if not inside and two_scales(coords, ref, h):
                 if small is None:
                     small = piece_gradients(p, ref, coords, h, small=True)
@@ -252,8 +253,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                     t2 = (SAFETY * ((c_round * eps * mag2[r] + small_noise) / inner2
                                     + small_arg_rounding(ref, coords, a, inner2, h, c_round))
                           + 2 * h * np.max(np.abs(pts2), axis=0) + side + curving(pts2))
-                    small_seen = informative(t2, pts2, a)
-                    inside = in_hull(pts2, a, t2) and small_seen
+                    inside = in_hull(pts2, a, t2) and informative(t2, pts2, a)
             if not inside and len(ks) > FULL_HULL:
                 inside = _own_support(p, ref, coords, h, r, pts, a, side, noise, c_round,
                                       eps, resampled, mag[r])
@@ -267,8 +267,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                     e.verdict, e.note = INCONCLUSIVE, JUMPS_NOTE
                 elif steady_within(p, ref, coords, h)[r]:  # memoised: the same points
                     e.verdict, e.note = INCONCLUSIVE, STEADY_NOTE
-                elif unseen_sliver(ref, coords, h,
-                                   reached_radius(ref, coords, h, small_seen)):
+                elif unseen_sliver(ref, coords, h, smallest_radius(ref, coords, h)):
                     e.verdict, e.note = INCONCLUSIVE, SLIVER_NOTE
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e

@@ -38,13 +38,14 @@ from gradverify.harness.kink_samples import (
     piece_gradients,
     row_hulls,
     small_arg_rounding,
+    smallest_radius,
     tied,
     two_scales,
 )
 from gradverify.harness.lines import Ref, norm2, scales
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Entry
-from gradverify.harness.slivers import SLIVER_NOTE, reached_radius, unseen_sliver
+from gradverify.harness.slivers import SLIVER_NOTE, unseen_sliver
 
 if TYPE_CHECKING:
     from gradverify.harness.fast import Probe
@@ -131,7 +132,18 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
                       numeric=float(near[0] / scale[0]), bound=0.0, tolerance=np.inf,
                       step=0.0, verdict=INCONCLUSIVE, kind="joint kink", note=why)
         return INCONCLUSIVE, [entry], None
-    sliver = unseen_sliver(ref, coords3, h, reached_radius(ref, coords3, h, small_seen))
+    common = max(s for _, _, s in coords3)
+    if not small_seen and unseen_sliver(ref, coords3, h, common):
+        # A sliver only the small radius meets, where the probe's differences carry the
+        # round-off of every output it weighs (clip's bounds of 1000 beside t = 0 and
+        # hi = 0 with lo = 4.5e-243: a tolerance of 1e+287 there) and tell nothing: the
+        # rows, each with its own round-off, can - the whole Jacobian decides when it is
+        # affordable, else the sliver stays unseen.
+        whole = _judge_rows(probe, coords[0])
+        if whole is not None:
+            return whole
+    sliver = unseen_sliver(ref, coords3, h, common if not small_seen
+                           else smallest_radius(ref, coords3, h))
     entry = Entry(input=coords[0].input, input_name=coords[0].input_name,
                   index=coords[0].index, analytic=coords[0].analytic,
                   numeric=float(near[0] / scale[0]), bound=0.0,
@@ -166,32 +178,41 @@ def many_kinks(probe: Probe, entry: Entry, failing: list[Entry],
     evaluations per input element, the step ladder on kink columns, one joint sampling per
     tied group. Beyond FULL_FALLBACK elements: the failing entries stand (FAIL), or the
     probe is INCONCLUSIVE (``KINK_UNRESOLVED``)."""
+    whole = _judge_rows(probe, entry)
+    if whole is not None:
+        return whole
+    if failing:
+        return FAIL, failing, None
+    entry.note = Reason.KINK_UNRESOLVED.text(
+        f"the probe disagrees and meets more than {MAX_JOINT} kinks")
+    return INCONCLUSIVE, [], None
+
+
+def _judge_rows(probe: Probe, entry: Entry) -> tuple[str, list[Entry], str | None] | None:
+    """The probe's verdict from the whole Jacobian (full mode, computed once per check
+    and memoised), or None beyond FULL_FALLBACK elements."""
     p, ref = probe.p, probe.ref
     n = sum(x.size for x, d in zip(ref.xs, p.diff) if d)
     m = sum(y.size for y in ref.ys if y.dtype.kind == "f")
     if max(n, m) > FULL_FALLBACK:
-        if failing:
-            return FAIL, failing, None
-        entry.note = Reason.KINK_UNRESOLVED.text(
-            f"the probe disagrees and meets more than {MAX_JOINT} kinks")
-        return INCONCLUSIVE, [], None
+        return None
     from gradverify.harness.full import full  # full mode imports the kink machinery too
     memo = memo_of(ref)
     if "full" not in memo:
         memo["full"] = full(p, ref, probe.whole)
-    return judged_whole(probe, entry)  # type: ignore[return-value]
+    return judged_whole(probe, entry)
 
 
 def judged_whole(probe: Probe, entry: Entry) -> tuple[str, list[Entry], str | None] | None:
-    """The verdict on a disagreeing probe once ``many_kinks`` has judged the whole Jacobian
-    for this check (None before): every later probe reads it instead of searching its own
-    hundreds of kinks again."""
+    """The verdict on a disagreeing probe once the whole Jacobian was judged for this check
+    (``many_kinks``, or a sliver only rows can see; None before): every later probe reads
+    it instead of searching its own kinks again."""
     check = memo_of(probe.ref).get("full")
     if check is None:
         return None
     if check.verdict in (PASS, NOT_APPLICABLE):  # N/A: the rest agreed, the jumps aside
-        return PASS, [], (f"probe disagreement explained by more than {MAX_JOINT} kinks: "
-                          "every row of the whole Jacobian is inside its pieces' hull")
+        return PASS, [], ("probe disagreement explained row by row: every row of the "
+                          "whole Jacobian is inside its pieces' hull")
     shown = [e for e in check.worst if e.verdict == check.verdict]
     if not shown:
         entry.note = check.reason

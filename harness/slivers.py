@@ -10,12 +10,6 @@ other bounds of the same check hold entries of 1e-5 that put the floor near 1e-9
 gradient (1 to t) is that piece's; the samples show only the bounds' pieces. An analytic
 value outside such a hull is no evidence of a fault: INCONCLUSIVE, never FAIL.
 
-A radius counts as reached only if its samples could tell the pieces apart: at the small
-radius the round-off of the differences grows like 1/radius, and a fast-mode probe carries
-the round-off of every output it weighs (clip's bounds of 1000 beside t = 0 and ``hi = 0``
-with ``lo = 4.5e-243``: sampled at 1e-294, the probe's tolerance is 1e+287). A small pass
-that is not ``informative`` leaves the common scale as the smallest radius reached.
-
 >>> import numpy as np
 >>> from types import SimpleNamespace
 >>> ref = SimpleNamespace(xs=[np.array([0.0, -1e-40, 5.0])], eps=2.2e-16)
@@ -32,10 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.kink_samples import smallest_radius
 from gradverify.harness.reasons import Reason
 
-__all__ = ["unseen_sliver", "reached_radius", "SLIVER_NOTE"]
+__all__ = ["unseen_sliver", "SLIVER_NOTE"]
 
 
 def unseen_sliver(ref: Any, coords: Sequence[tuple[int, int, float]], h: float,
@@ -53,15 +46,6 @@ def unseen_sliver(ref: Any, coords: Sequence[tuple[int, int, float]], h: float,
         if np.any((gap > 0) & (gap < reach)):
             return True
     return False
-
-
-def reached_radius(ref: Any, coords: Sequence[tuple[int, int, float]], h: float,
-                   small_informative: bool) -> float:
-    """The smallest radius (before the factor h) whose samples could tell the pieces of
-    ``coords`` apart: the small scale when its pass was informative, else the common one."""
-    if small_informative:
-        return smallest_radius(ref, coords, h)
-    return max(s for _, _, s in coords)
 
 
 SLIVER_NOTE = Reason.STRUCTURE_BELOW_STEP.text(
