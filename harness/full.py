@@ -220,7 +220,14 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
                             tol=_dense_tol(p, ref, pt, h, dense, jd0), out_index=outputs,
                             support=_dense(jd0, np.ones(jd0.row.size, bool), (m, n)))
         where = {(int(r), int(c)): q for q, (r, c) in enumerate(zip(jd0.row, jd0.col))}
-        for r, ks in joint:
+        for (r, ks), e in list(joint.items()):
+            q = where.get((r, ks[0]))
+            if (len(ks) == 1 and e.verdict == FAIL and q is not None
+                    and code[q] == FAIL_CODE and kind[q] == _KIND["smooth"]):
+                # a lone smooth entry that only looked flat, outside its one piece too: its
+                # own FAIL (with its step and numeric value) says it better than a "kink"
+                del joint[(r, ks)]
+                continue
             for c in ks:
                 q = where.get((r, c))
                 if q is not None and code[q] == FAIL_CODE:
@@ -277,18 +284,20 @@ def _worst(jd0: Judged, code: np.ndarray, tol: np.ndarray, d: np.ndarray,
     """Entries worth showing: the failing, inconclusive and not-applicable ones (the first
     _SHOWN in row-major order), then the three closest to their tolerance."""
     r, c = jd0.row, jd0.col
-    bad = np.flatnonzero((code == FAIL_CODE) | (code == INC_CODE) | (code == NA_CODE))
-    bad = bad[np.lexsort((c[bad], r[bad]))][:_SHOWN]
+    bad_all = np.flatnonzero((code == FAIL_CODE) | (code == INC_CODE) | (code == NA_CODE))
+    bad = bad_all[np.lexsort((c[bad_all], r[bad_all]))][:_SHOWN]
     shown = [entry(int(r[q]), int(c[q]), int(q)) for q in bad]
     with np.errstate(all="ignore"):
         excess = np.abs(jd0.numeric - jd0.analytic) * d[c] / tol
     excess[np.isnan(excess)] = np.inf
     excess[code == JOINT] = 0.0
-    if excess.size:
-        k = min(3, excess.size)
+    excess[bad_all] = -np.inf  # shown (or left out) already: the closest among the others
+    others = excess.size - bad_all.size
+    if others > 0:
+        k = min(3, others)
         top = np.argpartition(-excess, k - 1)[:k]
         shown += [entry(int(r[q]), int(c[q]), int(q)) for q in top]
-    else:  # every entry is an exact zero on both sides: show the first ones
+    elif not excess.size:  # every entry is an exact zero on both sides: the first ones
         shown += [entry(i // n, i % n, None) for i in range(min(3, m * n))]
     return shown
 

@@ -163,6 +163,7 @@ def summarise(name: str, entries: list[Entry], verdicts: Sequence[str] | Mapping
                  # entries pinned to an index before the probes that led to them: a
                  # probe's error (a sum over every entry) is larger, not more telling
                  key=lambda e: (e.verdict != FAIL, e.index is None, -min(e.excess, 1e300)))
+    bad = _once(bad)  # an entry met by several probes shows once, at its worst
     good = sorted((e for e in entries if e.verdict == PASS),
                   key=lambda e: -min(e.excess, 1e300))
     n_na = counts[NOT_APPLICABLE]
@@ -196,3 +197,16 @@ def summarise(name: str, entries: list[Entry], verdicts: Sequence[str] | Mapping
                            "not_applicable": n_na, "resolved_rtol": resolved})
     check.details["signature"] = signature(bad, good, p.xs, p.diff, p.names)
     return check
+
+
+def _once(entries: list[Entry]) -> list[Entry]:
+    """``entries`` without repeats of one input entry (and output) of one kind, the first
+    of each kept; probes (no index) are all kept."""
+    seen: set[tuple] = set()
+    out = []
+    for e in entries:
+        key = (e.input, e.index, e.output, e.kind)
+        if e.index is None or key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out

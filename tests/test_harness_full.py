@@ -85,3 +85,19 @@ def test_jacobians_mapping_behaves_like_a_dict():
     j["numeric"] = np.zeros((2, 2))
     del j["analytic"]
     assert list(j) == ["numeric"] and j["numeric"].sum() == 0
+
+
+@pytest.mark.parametrize("x", [[0.7], [[1.0, -2.0], [0.5, 3.0]], [-3.0, -1.0, 0.0, 2.5]])
+def test_each_failing_entry_is_shown_once_as_what_it_is(x):
+    # softplus with sigmoid(-x) as its derivative: every entry FAILs on a smooth function.
+    # Each shows once (not again among "the closest to their tolerance"), and an entry
+    # whose numeric value merely looks flat beside the error (x = -2: 0.12 against 0.88)
+    # stays a smooth entry with its step, not a "joint kink" of one input.
+    x = np.array(x)
+    r = check_vjp(lambda t: np.log1p(np.exp(t)),
+                  lambda xs, gs: (gs[0] / (1 + np.exp(xs[0])),), [x], mode="full", seed=0)
+    g = _gradient(r)
+    assert r.verdict == "FAIL"
+    where = [(e.input, e.index, e.output) for e in g.worst]
+    assert len(where) == len(set(where)) == np.count_nonzero(x)  # sigmoid(0) is right
+    assert all(e.kind == "smooth" and e.step > 0 for e in g.worst), str(r)
