@@ -37,6 +37,23 @@ def test_links_point_into_the_repository(page):
         assert word not in text, f"{page.name} mentions {word}"
 
 
+def _anchors(text: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    heads = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", text, flags=re.S), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_anchors_name_headings(page):
+    text = page.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)\s]*#[^)\s]+)\)", text):
+        path, anchor = target.split("#", 1)
+        if re.match(r"[a-z]+:", path) or not (path.endswith(".md") or not path):
+            continue
+        linked = (page.parent / path).read_text(encoding="utf-8") if path else text
+        assert anchor in _anchors(linked), f"{page.name}: no heading for {target}"
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_pages_state_current_facts(page):
     text = " ".join(page.read_text(encoding="utf-8").lower().split())
