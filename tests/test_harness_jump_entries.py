@@ -218,7 +218,7 @@ def _near_the_finest_step(rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
 
 # The class at random (float32 too, order 1 and 2, both modes): a correct floormod is
 # never a FAIL; what no step resolves is INCONCLUSIVE or not applicable. 15 draws here;
-# the README's screen of draws 0-119 (480 checks) finds 0 FAIL.
+# docs/measurements.md's screen of draws 0-119 (480 checks) finds 0 FAIL.
 @pytest.mark.parametrize("draw", [0, 1, 2, 3, 5, 8, 13, 15, 17, 20, 23, 24, 33, 34, 59])
 def test_floormod_random_periods_near_the_finest_step(draw):
     import gradverify.engine as tf

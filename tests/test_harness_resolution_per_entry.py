@@ -201,7 +201,7 @@ def test_full_mode_costs_two_forward_evaluations_per_element_plus_a_constant():
 def test_a_two_entry_fault_cannot_hide_behind_probe_signs():
     # equal inputs at the two entries, faults +d and -d: a probe sees d (u_i - u_j), which
     # sign-only directions (u_i = +-|x_i|) zero in half the draws (1 in 16 over 4 directions,
-    # so ~4 misses in 60 seeds); continuous directions never do (miss < c^-4, README)
+    # so ~4 misses in 60 seeds); continuous directions never do (miss < c^-4, harness/probes.py)
     misses = []
     for seed in range(60):
         x = np.random.default_rng(seed).uniform(0.5, 1.5, 300)
