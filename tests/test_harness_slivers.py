@@ -144,7 +144,7 @@ def test_a_sliver_only_an_uninformative_radius_meets_is_judged_row_by_row(mode):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("wrong", [BOTH, NONE], ids=["both", "none"])
 def test_wrong_tie_conventions_among_unseen_slivers_still_fail(mode, wrong):
-    for seed in range(3):
+    for seed in range(2):
         r = check_vjp(_clip, wrong, SEED6, mode=mode, seed=seed)
         assert r.verdict == FAIL
         # several probes reach the same entries: each shows once, at its worst
