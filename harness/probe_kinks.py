@@ -137,13 +137,14 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
         # A sliver only the small radius meets, where the probe's differences carry the
         # round-off of every output it weighs (clip's bounds of 1000 beside t = 0 and
         # hi = 0 with lo = 4.5e-243: a tolerance of 1e+287 there) and tell nothing: the
-        # rows, each with its own round-off, can - the whole Jacobian decides when it is
-        # affordable, else the sliver stays unseen.
+        # rows, each with its own round-off, can: the whole Jacobian decides when it is
+        # affordable. (Beyond that the small radius stands as reached: with thousands of
+        # entries one always sits within the common radius, and an unseen sliver there
+        # would excuse every fault that merely looks flat.)
         whole = _judge_rows(probe, coords[0])
         if whole is not None:
             return whole
-    sliver = unseen_sliver(ref, coords3, h, common if not small_seen
-                           else smallest_radius(ref, coords3, h))
+    sliver = unseen_sliver(ref, coords3, h, smallest_radius(ref, coords3, h))
     entry = Entry(input=coords[0].input, input_name=coords[0].input_name,
                   index=coords[0].index, analytic=coords[0].analytic,
                   numeric=float(near[0] / scale[0]), bound=0.0,
