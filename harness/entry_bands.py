@@ -368,11 +368,12 @@ class BandRule:
         self.rng: np.random.Generator | None = None
         self.wanted = 0
         self.dirs: list[float] = []
+        self.atoms = 0.0  # probes.atom_miss of the directions (set by start)
 
     def open(self, made: int, calm: bool) -> bool:
         """Whether the bands want another direction (``calm``: no FAIL so far)."""
         return self.bands is not None and made < self.wanted and not (
-            calm and enough_directions(self.dirs, self.p.opts.detect_rtol))
+            calm and enough_directions(self.dirs, self.p.opts.detect_rtol, self.atoms))
 
     def record(self, outcomes: list[Outcome] | None, spread: np.ndarray) -> None:
         """One direction's outcomes (the bands' after the plain); spread: FirstPass.g_s."""
@@ -384,6 +385,7 @@ class BandRule:
         """After the first direction: the bands' (group, pair)s (none if the outputs' sizes
         are not spread out), drawn from the bands' own stream."""
         more, self.bands, self.rng = banded(self.p, ref, first, outcomes, measure)
+        self.atoms = first.atoms
         if more:
             self.wanted = made + max(self.p.opts.probes, 2)
         return more

@@ -77,7 +77,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     while True:
         calm = FAIL not in verdicts
         plain_open = made < wanted and not (
-            calm and enough_directions(plain_dirs, p.opts.detect_rtol))
+            calm and enough_directions(plain_dirs, p.opts.detect_rtol, first.atoms))
         if not (plain_open or rule.open(made, calm)):
             break  # fewer directions bound the miss as well (probes.enough_directions)
         made += 1
