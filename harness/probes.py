@@ -92,7 +92,7 @@ from gradverify.harness.lines import RAW_UNIT, Ref, norm2, raw_int32, scales
 from gradverify.harness.probe_sums import dots, larger_square
 from gradverify.harness.report import INCONCLUSIVE, PASS, Entry
 
-__all__ = ["FirstPass", "Measured", "Outcome", "atom_miss", "direction_rtol",
+__all__ = ["FirstPass", "Measured", "Outcome", "aligned_empty", "atom_miss", "direction_rtol",
            "enough_directions"]
 
 # Work arrays outliving a check (FirstPass.release), per thread, up to this many entries
@@ -252,7 +252,7 @@ class FirstPass:
         key = (*key, like.shape, dtype)  # (each caller names its dtype one way)
         buf = self._work.get(key)
         if buf is None:
-            buf = self._work[key] = np.empty(np.shape(like), dtype)
+            buf = self._work[key] = aligned_empty(np.shape(like), dtype)
         return buf
 
     def release(self) -> None:
@@ -370,6 +370,25 @@ class FirstPass:
                   and tol <= rtol * natural)
             outcomes.append(Outcome(j, ana, num, tol, ok))
         return outcomes
+
+
+# Work arrays start on this many bytes: XLA's CPU client then reads a NumPy input in place
+# instead of copying it (a jitted tanh of 1e5 float64 entries: 0.06 against 0.25 ms).
+_ALIGN = 64
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+    """``np.empty(shape, dtype)`` whose data starts on a multiple of 64 bytes (NumPy's
+    own large arrays start 16 bytes past a page).
+
+    >>> aligned_empty((3, 5)).ctypes.data % 64, aligned_empty((3, 5)).shape
+    (0, (3, 5))
+    """
+    dtype = np.dtype(dtype)
+    size = math.prod(shape) * dtype.itemsize
+    raw = np.empty(size + _ALIGN, np.uint8)
+    start = -raw.ctypes.data % _ALIGN
+    return raw[start:start + size].view(dtype).reshape(shape)
 
 
 # A fault c times above a direction's tolerance escapes it with probability <= 1/c; the
