@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, default_step
-from gradverify.harness.calls import CallError, Problem
+from gradverify.harness.calls import CallError, Problem, aligned_copy, aligned_empty
 from gradverify.harness.numeric import Line
 from gradverify.harness.report import FAIL, PASS, Check
 
-__all__ = ["Ref", "Kept", "reference", "uniform", "raw_int32", "RAW_UNIT", "scales", "support", "moved", "line",
-           "output_scale", "step", "cotangent", "finite_abs", "worst_index", "normalise",
-           "shape_dtype", "norm2"]
+__all__ = ["Ref", "Kept", "reference", "uniform", "raw_int32", "RAW_UNIT", "scales", "support",
+           "moved", "line", "output_scale", "step", "cotangent", "finite_abs", "worst_index",
+           "normalise", "shape_dtype", "norm2"]
 
 def shape_dtype(a: np.ndarray) -> str:
     return f"{tuple(a.shape)}:{a.dtype}"
@@ -41,7 +41,8 @@ def uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     >>> bool(-0.5 <= u.min() and u.max() < 0.5), u.dtype.name
     (True, 'float64')
     """
-    return np.multiply(raw_int32(rng, math.prod(shape)), RAW_UNIT).reshape(shape)
+    n = math.prod(shape)
+    return np.multiply(raw_int32(rng, n), RAW_UNIT, out=aligned_empty((n,))).reshape(shape)
 
 
 # One step of the 32-bit grid of :func:`uniform` and :func:`raw_int32`.
@@ -139,7 +140,7 @@ def reference(p: Problem, y0: list[np.ndarray]) -> Ref | None:
     if not low:
         return None
     fwd, vjp = p.opts.reference or (p.forward_fn, p.vjp_fn)
-    xs64 = [x.astype(np.float64) if d else x for x, d in zip(p.xs, p.diff)]
+    xs64 = [aligned_copy(x, np.float64) if d else x for x, d in zip(p.xs, p.diff)]
     try:
         ys = p.forward(xs64, fwd)
     except CallError:
