@@ -362,13 +362,12 @@ class BandRule:
     to the plain probes' cap), and drawn from a stream of their own (:func:`spawn`), so
     the plain probes' directions and verdicts are those of a check without bands."""
 
-    def __init__(self, p: Problem, n_plain: int):
-        self.p, self.n_plain = p, n_plain
+    def __init__(self, p: Problem, n_plain: int, atoms: float = 0.0):
+        self.p, self.n_plain, self.atoms = p, n_plain, atoms  # atoms: probes.atom_miss
         self.bands: Bands | None = None
         self.rng: np.random.Generator | None = None
         self.wanted = 0
         self.dirs: list[float] = []
-        self.atoms = 0.0  # probes.atom_miss of the directions (set by start)
 
     def open(self, made: int, calm: bool) -> bool:
         """Whether the bands want another direction (``calm``: no FAIL so far)."""
@@ -385,7 +384,6 @@ class BandRule:
         """After the first direction: the bands' (group, pair)s (none if the outputs' sizes
         are not spread out), drawn from the bands' own stream."""
         more, self.bands, self.rng = banded(self.p, ref, first, outcomes, measure)
-        self.atoms = first.atoms
         if more:
             self.wanted = made + max(self.p.opts.probes, 2)
         return more

@@ -72,7 +72,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     # stream (entry_bands.BandRule): a band only adds resolution.
     resolved: dict[int, list[float]] = {0: []}
     plain_dirs: list[float] = []
-    rule = BandRule(p, len(pairs))
+    rule = BandRule(p, len(pairs), first.atoms)
     wanted, made = max(p.opts.probes, 1), 0
     while True:
         calm = FAIL not in verdicts
