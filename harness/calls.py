@@ -13,13 +13,50 @@ abandoned on a daemon thread and reported the same way, and the harness goes on.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["CallError", "Problem", "as_arrays"]
+__all__ = ["CallError", "Problem", "aligned_copy", "aligned_empty", "as_arrays"]
+
+
+# Arrays the harness makes for the user's function start on this many bytes: XLA's CPU
+# client then reads a NumPy input in place instead of copying it (a jitted tanh of 1e5
+# float64 entries: 0.06 against 0.25 ms of CPU).
+_ALIGN = 64
+# Below this many bytes the copy XLA makes costs less than aligning (~1.6 us a call)
+_SMALL = 1 << 14
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+    """``np.empty(shape, dtype)`` whose data starts on a multiple of 64 bytes (NumPy's
+    own large arrays start 16 bytes past a page); below 16 KB plain ``np.empty``.
+
+    >>> aligned_empty((300, 50)).ctypes.data % 64, aligned_empty((3, 5)).shape
+    (0, (3, 5))
+    """
+    dtype = np.dtype(dtype)
+    size = math.prod(shape) * dtype.itemsize
+    if size < _SMALL:
+        return np.empty(shape, dtype)
+    raw = np.empty(size + _ALIGN, np.uint8)
+    start = -raw.ctypes.data % _ALIGN
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
+def aligned_copy(x: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """A copy of ``x`` (cast to ``dtype`` if given) in :func:`aligned_empty` memory.
+
+    >>> aligned_copy(np.arange(3), np.float64).tolist()
+    [0.0, 1.0, 2.0]
+    """
+    x = np.asarray(x)
+    out = aligned_empty(x.shape, x.dtype if dtype is None else dtype)
+    np.copyto(out, x, casting="unsafe")
+    return out
 
 
 class CallError(Exception):

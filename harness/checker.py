@@ -37,7 +37,7 @@ import numpy as np
 
 from gradverify.harness import hygiene
 from gradverify.harness.budget import C_ROUND, F32_SAFETY, SAFETY
-from gradverify.harness.calls import CallError, Problem
+from gradverify.harness.calls import CallError, Problem, aligned_copy
 from gradverify.harness.diagnosis import diagnose
 from gradverify.harness.dtype_tolerances import dtype_name, rtols
 from gradverify.harness.fast import fast
@@ -171,12 +171,12 @@ def _run_finite_part(p: Problem, report: GradientReport, mode: str,
 def _run(p: Problem, report: GradientReport, mode: str) -> None:
     checks = report.checks
     xs = p.xs
-    passed_in = [x.copy() for x in xs]
+    passed_in = [aligned_copy(x) for x in xs]  # (calls.aligned_empty: read in place)
     y0 = p.forward(passed_in)
     mutated = hygiene.mutated_inputs(passed_in, xs, p.names)
     # an unmutated copy still equals x: the second evaluation may reuse it (a fresh array
     # of 1e5 entries costs more in page faults than comparing it)
-    again = [x.copy() for x in xs] if mutated else passed_in
+    again = [aligned_copy(x) for x in xs] if mutated else passed_in
     checks.append(hygiene.deterministic(y0, p.forward(again)))
     if not any(p.diff):
         checks.append(Check("gradient", NOT_APPLICABLE, Reason.NO_FLOAT_INPUTS.value))

@@ -362,8 +362,8 @@ class BandRule:
     to the plain probes' cap), and drawn from a stream of their own (:func:`spawn`), so
     the plain probes' directions and verdicts are those of a check without bands."""
 
-    def __init__(self, p: Problem, n_plain: int):
-        self.p, self.n_plain = p, n_plain
+    def __init__(self, p: Problem, n_plain: int, atoms: float = 0.0):
+        self.p, self.n_plain, self.atoms = p, n_plain, atoms  # atoms: probes.atom_miss
         self.bands: Bands | None = None
         self.rng: np.random.Generator | None = None
         self.wanted = 0
@@ -372,7 +372,7 @@ class BandRule:
     def open(self, made: int, calm: bool) -> bool:
         """Whether the bands want another direction (``calm``: no FAIL so far)."""
         return self.bands is not None and made < self.wanted and not (
-            calm and enough_directions(self.dirs, self.p.opts.detect_rtol))
+            calm and enough_directions(self.dirs, self.p.opts.detect_rtol, self.atoms))
 
     def record(self, outcomes: list[Outcome] | None, spread: np.ndarray) -> None:
         """One direction's outcomes (the bands' after the plain); spread: FirstPass.g_s."""

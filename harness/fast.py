@@ -33,6 +33,7 @@ from gradverify.harness.entry_bands import BandRule, Pair, absorb, own_stream, r
 from gradverify.harness.jump_entries import without_jumping
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import Ref, cotangent, finite_abs, line, norm2, step, support
+from gradverify.harness.miss_bound import bound_short
 from gradverify.harness.probe_kinks import joint, judged_whole, many_kinks, tied_entries
 from gradverify.harness.probes import FirstPass, direction_rtol, enough_directions
 from gradverify.harness.reasons import Reason
@@ -72,12 +73,12 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     # stream (entry_bands.BandRule): a band only adds resolution.
     resolved: dict[int, list[float]] = {0: []}
     plain_dirs: list[float] = []
-    rule = BandRule(p, len(pairs))
+    rule = BandRule(p, len(pairs), first.atoms)
     wanted, made = max(p.opts.probes, 1), 0
     while True:
         calm = FAIL not in verdicts
         plain_open = made < wanted and not (
-            calm and enough_directions(plain_dirs, p.opts.detect_rtol))
+            calm and enough_directions(plain_dirs, p.opts.detect_rtol, first.atoms))
         if not (plain_open or rule.open(made, calm)):
             break  # fewer directions bound the miss as well (probes.enough_directions)
         made += 1
@@ -117,7 +118,8 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
             resolved.update({group: [] for group, _ in more})
         calm = FAIL not in verdicts
         if (plain_open and made == wanted and wanted < p.opts.probes + EXTRA_DIRECTIONS
-                and calm and min(resolved[0], default=np.inf) > p.opts.detect_rtol):
+                and calm and (min(resolved[0], default=np.inf) > p.opts.detect_rtol
+                              or bound_short(plain_dirs, p.opts.detect_rtol, first.atoms))):
             wanted += 1
         rule.extend(made, calm, resolved, p.opts.probes + EXTRA_DIRECTIONS)
     first.release()  # its work arrays serve the next check (probes.FirstPass.release)

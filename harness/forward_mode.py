@@ -35,7 +35,7 @@ __all__ = ["check_jvp"]
 
 
 def _cast(directions: list[np.ndarray | None], xs: list[np.ndarray]) -> list:
-    return [None if d is None else d.astype(x.dtype) for d, x in zip(directions, xs)]
+    return [None if d is None else d.astype(x.dtype, copy=False) for d, x in zip(directions, xs)]
 
 
 def _tangents(p: Problem, ref: Ref, xs: list[np.ndarray],

@@ -5,8 +5,9 @@ direction, judged at the round-off level.
   ``vjp(v2)`` of the linearity check), so the first pass costs no extra VJP; when the
   output entries' sizes are spread out (1e-17 beside 3), one more per scale band,
   restricted to the band's entries (``entry_bands.py``, :meth:`FirstPass.add`). Directions
-  ``u_k``: uniform on ``[-|x|, |x|]`` per entry (relative steps; a continuous draw from the
-  seeded rng, several times cheaper than a Gaussian one and, like it, without atoms).
+  ``u_k``: uniform on ``[-|x|, |x|]`` per entry (relative steps), on a grid of 2^-32 of
+  that range (``lines.uniform``: raw 32-bit draws of the seeded rng, one product per
+  entry; what the grid's atoms cost the miss bound is derived below).
 - One central difference ``(f(x + h u) - f(x - h u)) / 2h`` gives ``J u`` numerically for
   every output at once, so it serves every cotangent: each pair (v_j, u_k) is a probe.
 - Each probe is judged with the round-off terms of the budget only
@@ -46,6 +47,15 @@ The band cotangents are made from the first direction's outputs, so that directi
 does not count for them: they are judged on the directions drawn after the bands (as many
 as ``probes``, or fewer by the same rule, counted from there), for which each is a fixed
 vector and the bound holds as stated, relative to its band's own size.
+Atoms. The draws are not continuous: ``U_i = W_i - R_i`` with ``W_i`` uniform on
+[-1/2, 1/2) and ``R_i`` in [0, 2^-32) (adding an independent uniform ``R_i`` on the grid's
+cell to the grid's value gives back the continuous uniform). So ``|<e, s U> - <e, s W>|
+<= 2^-32 sum |e_i s_i| <= 2^-32 sqrt(n) ||e s||`` (Cauchy-Schwarz over the n entries),
+and ``P(|<e, s U>| <= T) <= P(|<e, s W>| <= T + 2^-32 sqrt(n) ||e s||) <= 1 / c +
+sqrt(2) 2^-32 sqrt(n)``: each direction's escape gains ``atom_miss(n)`` (1e-7 at n = 1e5,
+3e-6 at 1e8), added to each factor of the product (:func:`enough_directions`). At the
+fixed 4 directions, a fault 32 times above the tolerance escapes with probability at
+most ``(1/32 + atom_miss(n))^4``, below 1e-6 up to n ~ 1e12 entries.
 Cotangents sharing a direction are not independent of each other in u (a fault on one
 entry hides from all cotangents when that entry's u is small), so the bound counts
 directions, not probes; the second cotangent still guards against a fault that vanishes
@@ -77,34 +87,24 @@ from typing import Any
 import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE
-from gradverify.harness.calls import Problem
-from gradverify.harness.lines import Ref, norm2, scales
+from gradverify.harness.calls import Problem, aligned_empty
+from gradverify.harness.lines import RAW_UNIT, Ref, norm2, raw_int32, scales
+from gradverify.harness.miss_bound import (
+    MISS_BOUND,
+    Outcome,
+    atom_miss,
+    direction_rtol,
+    enough_directions,
+)
 from gradverify.harness.probe_sums import dots, larger_square
-from gradverify.harness.report import INCONCLUSIVE, PASS, Entry
 
-__all__ = ["FirstPass", "Measured", "Outcome", "direction_rtol", "enough_directions"]
+__all__ = ["FirstPass", "MISS_BOUND", "Measured", "Outcome", "atom_miss", "direction_rtol",
+           "enough_directions"]
 
 # Work arrays outliving a check (FirstPass.release), per thread, up to this many entries
 # (32 MB of float64); a check nested in a checked function finds the pool empty.
 _POOL = threading.local()
 _POOL_ENTRIES = 1 << 22
-
-
-@dataclass
-class Outcome:
-    """One probe's first-pass comparison."""
-
-    cotangent: int
-    analytic: float
-    numeric: float
-    tolerance: float
-    passed: bool
-
-    def entry(self, input: int, h: float) -> Entry:
-        """The probe as a report entry (of a passed probe: no bound of its own)."""
-        return Entry(input=input, input_name="probe", index=None, analytic=self.analytic,
-                     numeric=self.numeric, bound=0.0, tolerance=self.tolerance, step=h,
-                     verdict=PASS if self.passed else INCONCLUSIVE)
 
 
 @dataclass
@@ -155,10 +155,14 @@ class FirstPass:
                            for k in self.floats) / ref.eps
             self.v_norm = np.sqrt([np.einsum("i,i->", v, v) for v in self.vs])
             self.floor = self.sub * self.v_norm
-        # the scales become the steps' ranges 2 h s in place (s is not needed any more;
-        # a 0-d input's scale is a NumPy scalar, which has no place to write to)
-        self.hs2 = [np.multiply(t, 2 * h, out=t) if isinstance(t, np.ndarray) and t.ndim
-                    else 2 * h * t for t in sc]
+        # the scales become the steps' ranges 2 h s in place, in units of the draws'
+        # 2^-32 grid (lines.raw_int32: a step is then one product; s is not needed any
+        # more; a 0-d input's scale is a NumPy scalar, which has no place to write to)
+        unit = 2 * h * RAW_UNIT
+        self.hs2 = [np.multiply(t, unit, out=t) if isinstance(t, np.ndarray) and t.ndim
+                    else unit * t for t in sc]
+        # what the draws' grid adds to each direction's miss (module docstring: Atoms)
+        self.atoms = atom_miss(sum(self.ref.xs[k].size for k in self.diff))
         # each float output's range in the flat outputs; the last direction's outputs and
         # sizes, kept only when asked (entry_bands.py reads them)
         ends = [0, *accumulate(ref.ys[k].size for k in self.floats)]
@@ -177,7 +181,8 @@ class FirstPass:
         self.gs.append(gf)
         with np.errstate(all="ignore"):
             hs = self._inputs_of([np.broadcast_to(t, self.ref.xs[k].shape)
-                                  for k, t in zip(self.diff, self.hs2)]) / (2 * self.h)
+                                  for k, t in zip(self.diff, self.hs2)]) / (
+                                      2 * self.h * RAW_UNIT)
             # norm2: the squares of a band's tiny products underflow (1e-200)
             gs, norm = norm2(gf * hs), norm2(vf)
             res = float(np.einsum("i,i->", self._inputs(residual), hs))
@@ -236,7 +241,7 @@ class FirstPass:
         key = (*key, like.shape, dtype)  # (each caller names its dtype one way)
         buf = self._work.get(key)
         if buf is None:
-            buf = self._work[key] = np.empty(np.shape(like), dtype)
+            buf = self._work[key] = aligned_empty(np.shape(like), dtype)
         return buf
 
     def release(self) -> None:
@@ -252,15 +257,16 @@ class FirstPass:
         out: list[np.ndarray | None] = [None] * len(self.ref.xs)
         for k, hs2 in zip(self.diff, self.hs2):
             step = self._buffer(("step", k), hs2)
-            self.p.rng.random(out=step)  # = lines.uniform, drawn into the work array
-            step -= 0.5
-            step *= hs2
-            out[k] = step
+            # = lines.uniform times 2 h s, in one pass into the work array
+            raw = raw_int32(self.p.rng, step.size).reshape(step.shape)
+            out[k] = np.multiply(raw, hs2, out=step)
         return out
 
     def direction(self, steps: list[np.ndarray | None]) -> list[np.ndarray | None]:
         """The direction u of ``steps`` (for the full machinery)."""
-        return [None if d is None else d / self.h for d in steps]
+        # (on 64 bytes: a JVP check hands them to the framework, which reads them in place)
+        return [None if d is None else np.divide(d, self.h, out=aligned_empty(
+            np.shape(d))) for d in steps]
 
     def _evaluate(self, steps: list[np.ndarray | None], sign: float) -> np.ndarray | None:
         # The moved inputs are work arrays too (like torch's gradcheck, which perturbs its
@@ -355,43 +361,3 @@ class FirstPass:
                   and tol <= rtol * natural)
             outcomes.append(Outcome(j, ana, num, tol, ok))
         return outcomes
-
-
-# A fault c times above a direction's tolerance escapes it with probability <= 1/c; the
-# fixed count of 4 directions bounds a miss below this at c >= 32 (module docstring).
-MISS_BOUND = 1e-6
-_SQRT2 = float(np.sqrt(2.0))
-
-
-def direction_rtol(outcomes: Sequence[Outcome] | None,
-                   spread: Sequence[float] | np.ndarray) -> float:
-    """The relative error one direction resolved for the miss bound: its worst cotangent's
-    ``sqrt(2) tolerance / ||g_j s||`` (``spread[j] = ||g_j s||``, g_j the cotangent's VJP,
-    s the directions' half-widths; a fault may show in one cotangent only); inf unless
-    every probe passed (an undecided direction counts for nothing in
-    :func:`enough_directions`). A fault with ``||e_j s|| = c sqrt(2) tolerance`` hides with
-    probability at most ``1 / c`` (Ball's bound, module docstring), whatever the analytic
-    value drawn.
-
-    >>> direction_rtol([Outcome(0, 2.0, 2.0, 1e-9, True)], [2.0 ** 0.5])
-    1e-09
-    """
-    if outcomes is None or not all(o.passed for o in outcomes):
-        return float("inf")
-    return max(_SQRT2 * o.tolerance / spread[o.cotangent] if spread[o.cotangent] > 0
-               else float("inf") for o in outcomes)
-
-
-def enough_directions(resolved: Sequence[float], detect_rtol: float) -> bool:
-    """Whether the directions made so far, which resolved the relative errors ``resolved``
-    (per direction, its worst cotangent: a fault may show in one only), bound the miss of
-    a fault of relative size ``detect_rtol`` by :data:`MISS_BOUND`: such a fault is
-    ``c_k = detect_rtol / r_k`` times above direction k's tolerance and escapes all of them
-    with probability at most ``prod 1 / c_k``. At least two directions: one direction is one draw.
-
-    >>> enough_directions([1e-10, 1e-10], 1e-6), enough_directions([1e-8, 1e-8], 1e-6)
-    (True, False)
-    """
-    if len(resolved) < 2 or not all(0 < r < detect_rtol for r in resolved):
-        return False
-    return math.prod([r / detect_rtol for r in resolved]) <= MISS_BOUND
