@@ -2,13 +2,11 @@
 ``<J^T v, u>`` (analytic), a cost independent of the input size.
 
 - First pass (``probes.py``): ``probes`` random directions u (default 4), each giving J u
-  from two forward evaluations, compared with every cotangent whose VJP is known (v1 and
-  the linearity check's v2) at the round-off level of the budget. Its docstring derives
-  the miss bound: a fault c times above the tolerance escapes K directions with
-  probability at most c^-K, whatever the entries it touches and their signs.
-- Output entries at very different scales (1e-17 beside 3): after the first direction,
-  one plain cotangent per scale band, restricted to that band's entries, joins them
-  (``entry_bands.py``): nothing is magnified, so kinks are judged as in any plain probe.
+  from two forward evaluations, compared at the round-off level with every cotangent whose
+  VJP is known (v1, the linearity check's v2); a fault c times above the tolerance escapes
+  K directions with probability at most c^-K, whatever its entries and signs (derived there).
+- Output entries at very different scales (1e-17 beside 3): one plain cotangent per scale
+  band joins them after the first direction (``entry_bands.py``), nothing magnified.
 - A probe that does not agree there goes to the full machinery (:class:`Probe`): measured
   noise (ECnoise), the step ladder, and if it still disagrees, localisation by bisecting
   its support down to single entries; a probe whose disagreement no single entry confirms,
@@ -16,9 +14,9 @@
   the kink entries (``kinks.py``).
 - The report states the relative error resolved (``resolved_rtol``: the smallest r for
   which a gradient scaled by (1 + r) would FAIL); with bands, per output entry: each group
-  of entries (the plain probes', each band's) by its own probes, times its own spread.
-  Directions are added (up to ``EXTRA_DIRECTIONS`` more) while it is above ``detect_rtol``;
-  a check that still does not reach it says so in its reason.
+  of entries by its own probes. Directions are added (up to ``EXTRA_DIRECTIONS`` more)
+  while it is above ``detect_rtol``, or while a smooth check's miss bound falls short
+  (``miss_bound.bound_short``); a check that does not reach it says so in its reason.
 """
 
 from __future__ import annotations
@@ -34,7 +32,13 @@ from gradverify.harness.jump_entries import without_jumping
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import Ref, cotangent, finite_abs, line, norm2, step, support
 from gradverify.harness.miss_bound import bound_short
-from gradverify.harness.probe_kinks import joint, judged_whole, many_kinks, tied_entries
+from gradverify.harness.probe_kinks import (
+    joint,
+    judge_rows,
+    judged_whole,
+    many_kinks,
+    tied_entries,
+)
 from gradverify.harness.probes import FirstPass, direction_rtol, enough_directions
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Check, Entry
@@ -43,10 +47,9 @@ from gradverify.harness.verdicts import confirm, decide, summarise
 
 __all__ = ["fast", "EXTRA_DIRECTIONS"]
 
-# Directions added while the resolved relative error is above detect_rtol.
-EXTRA_DIRECTIONS = 4
+EXTRA_DIRECTIONS = 4  # added while above detect_rtol or short of the miss bound
 
-_SCAN = 64  # a probe's rest up to this many entries is searched for kinks entry by entry
+_SCAN = 64  # up to this many entries, a probe is searched for kinks entry by entry
 
 
 def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
@@ -296,7 +299,7 @@ class Probe:
             # a sliver narrower than every step (t = 0 between lo = -1e-30 and hi = 0), or
             # only joint moves with its tied partners reach it (a median of three equal
             # values: every input alone is flat, the middle's gradient is a piece)
-            partners = self._tied_with(flat, kinks)
+            partners = tied_entries(self, flat, kinks)
             return self._joint(flat + partners if len(flat) + len(partners) <= MAX_JOINT
                                else flat)
         if not coords:  # no kink anywhere along the probe's parts: the disagreement stands
@@ -307,8 +310,11 @@ class Probe:
         # Entries tied with the kink entries but flat and agreeing on their own belong to
         # the same pieces (clip at t == lo == hi: t and hi look flat alone, only lo kinks;
         # "nothing to any of them" is outside the hull only with t and hi judged too).
-        partners = self._tied_with(group, kinks)
-        if len(group) + len(partners) > MAX_JOINT:  # too many: the undecided still join
+        partners = tied_entries(self, group, kinks)
+        if len(group) + len(partners) > MAX_JOINT:
+            # too many to sample jointly: the rows decide if affordable, else the undecided join
+            if (whole := judge_rows(self, probe)) is not None:
+                return whole
             partners = [e for e in partners if e.verdict != PASS]
         if len(group) + len(partners) <= MAX_JOINT:
             group = group + partners
@@ -328,10 +334,6 @@ class Probe:
                 "the probe's disagreement is not confirmed at any single entry")
             return INCONCLUSIVE, group, None
         return self._joint(group)
-
-    def _tied_with(self, group: list[Entry], others: list[Entry]) -> list[Entry]:
-        """Entries of ``others`` not in ``group`` tied with some entry of ``group``."""
-        return tied_entries(self, group, others)
 
     def isolate_jumps(self, probe: Entry) -> tuple[str, list[Entry]]:
         """A probe along which phi jumps: find the entries where it jumps (no derivative

@@ -50,7 +50,7 @@ from gradverify.harness.slivers import SLIVER_NOTE, unseen_sliver
 if TYPE_CHECKING:
     from gradverify.harness.fast import Probe
 
-__all__ = ["joint", "scales_of", "tied_entries", "many_kinks", "judged_whole",
+__all__ = ["joint", "scales_of", "tied_entries", "many_kinks", "judged_whole", "judge_rows",
            "FULL_FALLBACK"]
 
 # Beyond MAX_JOINT kinks along a probe, the whole Jacobian is judged (full mode: kinks row
@@ -141,7 +141,7 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
         # affordable. (Beyond that the small radius stands as reached: with thousands of
         # entries one always sits within the common radius, and an unseen sliver there
         # would excuse every fault that merely looks flat.)
-        whole = _judge_rows(probe, coords[0])
+        whole = judge_rows(probe, coords[0])
         if whole is not None:
             return whole
     sliver = unseen_sliver(ref, coords3, h, smallest_radius(ref, coords3, h))
@@ -179,7 +179,7 @@ def many_kinks(probe: Probe, entry: Entry, failing: list[Entry],
     evaluations per input element, the step ladder on kink columns, one joint sampling per
     tied group. Beyond FULL_FALLBACK elements: the failing entries stand (FAIL), or the
     probe is INCONCLUSIVE (``KINK_UNRESOLVED``)."""
-    whole = _judge_rows(probe, entry)
+    whole = judge_rows(probe, entry)
     if whole is not None:
         return whole
     if failing:
@@ -189,7 +189,7 @@ def many_kinks(probe: Probe, entry: Entry, failing: list[Entry],
     return INCONCLUSIVE, [], None
 
 
-def _judge_rows(probe: Probe, entry: Entry) -> tuple[str, list[Entry], str | None] | None:
+def judge_rows(probe: Probe, entry: Entry) -> tuple[str, list[Entry], str | None] | None:
     """The probe's verdict from the whole Jacobian (full mode, computed once per check
     and memoised), or None beyond FULL_FALLBACK elements."""
     p, ref = probe.p, probe.ref
