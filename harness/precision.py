@@ -30,6 +30,10 @@ from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry
 
 __all__ = ["precision"]
 
+# Index-bit sign patterns for the rounding sensitivity: every pair among 2^12 entries moved
+# apart; beyond that the random pattern separates a pair at one chance in two.
+_SEPARATING_BITS = 12
+
 
 def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
                g1: list[np.ndarray]) -> tuple[Check, list[np.ndarray]]:
@@ -334,10 +338,15 @@ def _rounding_sensitivity(p: Problem, ref: Ref, v1: list[np.ndarray],
     # Every entry both ways; neighbouring entries and corresponding entries of different
     # inputs both together and apart (x / y does not move when x and y move alike, nor
     # softmax when all logits do); and a random pattern for the rest.
-    def checker(k: int, x: np.ndarray) -> np.ndarray:
-        return (-1.0) ** (np.arange(x.size).reshape(x.shape) + k)
+    # Bit b of the flat index gives pattern b (b = 0: the checkerboard): every pair of
+    # entries moves apart in one of them (softmax's two tied 1000s in float32 round their
+    # logsumexp by 3e-5, which only moving them apart reproduces in float64).
+    def bit(b: int, k: int, x: np.ndarray) -> np.ndarray:
+        return (-1.0) ** (((np.arange(x.size) >> b) & 1) + k).reshape(x.shape)
+    n = max((x.size for x in ref.xs), default=1)
     patterns = [[np.ones(x.shape) for x in ref.xs],
-                [checker(k, x) for k, x in enumerate(ref.xs)],
+                *[[bit(b, k, x) for k, x in enumerate(ref.xs)]
+                  for b in range(min(max(n - 1, 1).bit_length(), _SEPARATING_BITS))],
                 [p.rng.choice(np.array([-1.0, 1.0]), size=x.shape) for x in ref.xs]]
     for signs in patterns + [[-s for s in pattern] for pattern in patterns]:
         for scale in (1.0, _output_rounding_scale(p, ref, signs)):
@@ -365,17 +374,22 @@ def _output_rounding_scale(p: Problem, ref: Ref, signs: list[np.ndarray]) -> flo
     that does not move at all in this direction (x / y when both move alike) is invariant,
     not slow: no scale."""
     eps = max(float(np.finfo(x.dtype).eps) for x, d in zip(p.xs, p.diff) if d)
-    moved = [x * (1 + 4 * eps * s) if d else x for x, d, s in zip(ref.xs, p.diff, signs)]
+    # the change's first-order part, (y(+move) - y(-move)) / 2: a direction in which the
+    # output is stationary (logsumexp with two tied 1000s moved apart) changes it only at
+    # second order, and scaling the move up until that reaches one rounding would move the
+    # gradient itself by its whole size
     try:
-        ys = p.forward(moved, ref.forward)
+        ys = [p.forward([x * (1 + 4 * eps * sign * s) if d else x
+                         for x, d, s in zip(ref.xs, p.diff, signs)], ref.forward)
+              for sign in (1.0, -1.0)]
     except CallError:
         return 0.0
     size = change = 0.0
-    for a, b in zip(ys, ref.ys):
-        if b.dtype.kind == "f" and b.size and np.shape(a) == b.shape:
+    for a, c, b in zip(*ys, ref.ys):
+        if b.dtype.kind == "f" and b.size and np.shape(a) == np.shape(c) == b.shape:
             size = max(size, float(np.max(finite_abs(b))))
             with np.errstate(invalid="ignore"):
-                d = np.abs(np.asarray(a, np.float64) - b)
+                d = np.abs(np.asarray(a, np.float64) - np.asarray(c, np.float64)) / 2
             change = max(change, float(np.max(np.where(np.isfinite(d), d, 0.0))))
     if change <= 64 * float(np.finfo(np.float64).eps) * size:  # float64 noise: invariant
         return 0.0

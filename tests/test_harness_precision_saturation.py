@@ -69,3 +69,29 @@ def test_invariant_direction_gets_no_allowance(seed):
     vjp = lambda xs, gs: _ratio_vjp(xs, gs, scale32=1.01)  # 1% off, in float32 only
     r = check_vjp(_ratio, vjp, [x, y], seed=seed)
     assert r.check("precision").verdict == "FAIL", str(r)
+
+
+def _logsumexp(x):
+    m = np.max(x)
+    return m + np.log(np.sum(np.exp(x - m)))
+
+
+def _logsumexp_vjp(xs, gs, scale32=1.0):
+    (x,) = xs
+    # TF's formula: exp(x - logsumexp(x)) from the rounded output (3e-5 off at 1000 in
+    # float32), which moving the tied 1000s together never reproduces: only apart
+    g = gs[0] * np.exp(x - _logsumexp(x))
+    return (g * np.float32(scale32) if x.dtype == np.float32 else g,)
+
+
+@pytest.mark.parametrize("x", [[1000.0, 0.0, 1000.0], [1000.0, 1000.0],
+                               [-3e4, 7.0, -3e4, 2.0, -3e4], [60.0, 0.0, 0.0, 60.0, 59.5]])
+def test_entries_tied_in_size_are_moved_apart_in_some_pattern(x):
+    x = [np.array(x, np.float32)]
+    for seed in range(8):  # the random pattern used to decide it, at one seed in two
+        r = check_vjp(_logsumexp, _logsumexp_vjp, x, mode="full", seed=seed)
+        assert r.verdict != "FAIL", str(r)
+    # ... and a float32-only error of 2 % still FAILs there (1e-3 is within what rounding
+    # the 1000s by 4 ulps does to this gradient, the allowance's unit)
+    bad = lambda xs, gs: _logsumexp_vjp(xs, gs, scale32=1.02)
+    assert check_vjp(_logsumexp, bad, x, mode="full", seed=0).verdict == "FAIL"
