@@ -205,8 +205,8 @@ def _run(p: Problem, report: GradientReport, mode: str) -> None:
         return
     g1 = [np.zeros_like(x) if g is None else g for g, x in zip(g1, xs)]
 
-    overflow = [k for k, y in enumerate(y0) if y.dtype.kind == "f" and not np.all(
-        np.isfinite(y))]
+    overflow = [k for k, y in enumerate(y0) if y.dtype.kind == "f" and not bool(
+        np.isfinite(y).all())]
     if overflow:  # 0 * inf = nan in any chain rule: judge the finite part, if any
         part = None if getattr(p, "restricted", False) else restrict(
             p.forward_fn, p.vjp_fn, xs, y0, v1, p.opts.reference)
@@ -242,8 +242,8 @@ def _run(p: Problem, report: GradientReport, mode: str) -> None:
                              inconclusive_rtol=p.opts.inconclusive_rtol)
         return check
     check = gradient(tight)
-    coarse = _native_eps(p, y0)
-    if _rounding_limited(check) and coarse > tight.eps and not p.explicit_rtols:
+    coarse = _native_eps(p, y0) if _rounding_limited(check) else tight.eps
+    if coarse > tight.eps and not p.explicit_rtols:
         # The reference rounds below its dtype's resolution (a cast to float32 inside a
         # float64 build, a float32 function's float64 twin losing a change): judged again
         # as what the user's function is, a computation in its coarsest dtype - steps and

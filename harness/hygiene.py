@@ -67,6 +67,9 @@ def _combine(alpha: float, a: np.ndarray, beta: float, b: np.ndarray) -> np.ndar
         out += np.multiply(b, beta, dtype=np.float64)  # (rare layouts: one temporary)
         return np.asarray(out)
     flat, bs = out.reshape(-1), np.ravel(b)
+    if flat.size <= _BLOCK:  # one block: no slices
+        flat += np.multiply(bs, beta, dtype=np.float64)
+        return out
     tmp = np.empty(min(flat.size, _BLOCK))
     for lo in range(0, flat.size, _BLOCK):
         part = tmp[:min(_BLOCK, flat.size - lo)]

@@ -96,7 +96,7 @@ from gradverify.harness.miss_bound import (
     direction_rtol,
     enough_directions,
 )
-from gradverify.harness.probe_sums import dots, larger_square
+from gradverify.harness.probe_sums import ONE_THREAD_DOT, dot, dots, larger_square
 
 __all__ = ["FirstPass", "MISS_BOUND", "Measured", "Outcome", "atom_miss", "direction_rtol",
            "enough_directions"]
@@ -143,18 +143,18 @@ class FirstPass:
         # rounding too), all of them small beside the outputs' round-off
         s = self._inputs_of(sc)
         res = self._inputs(residual)
-        with np.errstate(all="ignore"):
-            # ||g s||: bounds ||g u|| and ||g x||
-            work = self._flat_work(s)
-            self.g_s = np.sqrt([np.einsum("i,i->", t, t) for t in (
-                np.multiply(g, s, out=work) for g in self.gs)])
-            # bounds sum |r| |u|, per cotangent (the bands measure their own: add)
-            self.res_s = np.full(len(self.vs), float(np.einsum("i,i->", res, s)))
-            # below the smallest normal number an output rounds by its subnormal spacing
-            self.sub = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
-                           for k in self.floats) / ref.eps
-            self.v_norm = np.sqrt([np.einsum("i,i->", v, v) for v in self.vs])
-            self.floor = self.sub * self.v_norm
+        # (no np.errstate: every caller runs under check_vjp's, like judge)
+        # ||g s||: bounds ||g u|| and ||g x||
+        work = self._flat_work(s)
+        self.g_s = np.sqrt([dot(t, t) for t in (
+            np.multiply(g, s, out=work) for g in self.gs)])
+        # bounds sum |r| |u|, per cotangent (the bands measure their own: add)
+        self.res_s = np.full(len(self.vs), dot(res, s))
+        # below the smallest normal number an output rounds by its subnormal spacing
+        self.sub = max(float(np.finfo(ref.ys[k].dtype).smallest_subnormal)
+                       for k in self.floats) / ref.eps
+        self.v_norm = np.sqrt([dot(v, v) for v in self.vs])
+        self.floor = self.sub * self.v_norm
         # the scales become the steps' ranges 2 h s in place, in units of the draws'
         # 2^-32 grid (lines.raw_int32: a step is then one product; s is not needed any
         # more; a 0-d input's scale is a NumPy scalar, which has no place to write to)
@@ -171,6 +171,9 @@ class FirstPass:
         self.plain = len(self.vs)  # the cotangents added later are the scale bands
         self._last: tuple = (None, None, None, None)
         self._sq: list[np.ndarray] | None = None
+        self._stacked: dict[str, np.ndarray] = {}
+        self._steps: list[tuple[int, Any, np.ndarray]] | None = None
+        self._moved: list[tuple[int, np.ndarray, np.ndarray]] | None = None
 
     def add(self, v: Sequence[np.ndarray], g: Sequence[np.ndarray],
             residual: Sequence[np.ndarray]) -> None:
@@ -197,6 +200,16 @@ class FirstPass:
             self._sq = [np.multiply(v, v, out=self._buffer(("vv", j), v))
                         for j, v in enumerate(self.vs[:self.plain])]
         return self._sq
+
+    def _dots(self, key: str, rows: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+        # A small check's rows are stacked once: one matrix-vector product per direction
+        # instead of a call per row (a cotangent added since is stacked again).
+        if len(rows) * x.size > ONE_THREAD_DOT:
+            return dots(rows, x)
+        m = self._stacked.get(key)
+        if m is None or len(m) != len(rows):
+            m = self._stacked[key] = np.stack(rows)
+        return np.dot(m, x)
 
     def last_outputs(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The flat float outputs at x + h u and x - h u of the last direction judged
@@ -255,12 +268,18 @@ class FirstPass:
         (the RMS of the input for zeros; None: not differentiated). The arrays are reused
         by the next call: :meth:`direction` copies what must be kept."""
         out: list[np.ndarray | None] = [None] * len(self.ref.xs)
-        for k, hs2 in zip(self.diff, self.hs2):
-            step = self._buffer(("step", k), hs2)
+        for k, hs2, step in self._step_buffers():
             # = lines.uniform times 2 h s, in one pass into the work array
             raw = raw_int32(self.p.rng, step.size).reshape(step.shape)
             out[k] = np.multiply(raw, hs2, out=step)
         return out
+
+    def _step_buffers(self) -> list[tuple[int, Any, np.ndarray]]:
+        # (looked up once per check: a small check makes a dozen evaluations)
+        if self._steps is None:
+            self._steps = [(k, hs2, self._buffer(("step", k), hs2))
+                           for k, hs2 in zip(self.diff, self.hs2)]
+        return self._steps
 
     def direction(self, steps: list[np.ndarray | None]) -> list[np.ndarray | None]:
         """The direction u of ``steps`` (for the full machinery)."""
@@ -275,19 +294,23 @@ class FirstPass:
         # Both sides share one buffer per input: x - h u overwrites x + h u once f(x + h u)
         # is made, and an output that views its input (reshape, slice) is copied first.
         op = np.add if sign > 0 else np.subtract
-        xs, moved = [], []
-        for k, (x, d) in enumerate(zip(self.ref.xs, steps)):  # (under check_vjp's errstate)
-            if d is not None:
-                x = op(x, d, out=self._buffer(("x", k), x, x.dtype), casting="unsafe")
-                moved.append(x)
-            xs.append(x)
-        ys = self.p.forward(xs, self.ref.forward)
-        if len(ys) != len(self.ref.ys) or any(
-                y.shape != y0.shape or y.dtype != y0.dtype for y, y0 in zip(ys, self.ref.ys)):
+        if self._moved is None:
+            self._moved = [(k, x, self._buffer(("x", k), x, x.dtype))
+                           for k, x in enumerate(self.ref.xs) if steps[k] is not None]
+        xs = list(self.ref.xs)
+        for k, x, buf in self._moved:  # (under check_vjp's errstate)
+            xs[k] = op(x, steps[k], out=buf, casting="unsafe")
+        # (x + h u: no comparison with x; a point that happens to equal it is evaluated)
+        ys = self.p.forward(xs, self.ref.forward, moved=True)
+        if len(ys) != len(self.ref.ys):
             return None  # judged (and reported) by the full machinery's line
+        for y, y0 in zip(ys, self.ref.ys):
+            if y.shape != y0.shape or y.dtype != y0.dtype:
+                return None
         out = self._outputs(ys)
-        if any(np.may_share_memory(out, m) for m in moved):
-            out = out.copy()
+        for _, _, buf in self._moved:
+            if np.may_share_memory(out, buf):
+                return out.copy()
         return out
 
     def judge(self, steps: list[np.ndarray | None], analytic: np.ndarray | None = None,
@@ -308,11 +331,11 @@ class FirstPass:
         # direction costs more than the arithmetic of a small check)
         # f(x)'s own rounding cancels in a central difference
         diff = np.subtract(plus, minus, out=self._buffer(("diff",), plus))
-        numeric = dots(self.vs, diff) / (2 * h)
+        numeric = self._dots("vs", self.vs, diff) / (2 * h)
         # output round-off of each side: a random walk of one ulp per output
         sq = larger_square(plus, minus, out=diff)
         # >= the larger side's walk (v^2 squared once per check: one pass less each time)
-        walk = np.sqrt(dots(self._squares(), sq))
+        walk = np.sqrt(self._dots("sq", self._squares(), sq))
         if len(self.vs) > self.plain:
             # a band cotangent (entry_bands.py) multiplies outputs whose squares
             # underflow (1e-200): its walk is taken on the products, scaled
@@ -322,7 +345,7 @@ class FirstPass:
             self._last = (plus, minus, sq, walk)
         output = (C_SIGMA / C_ROUND) * (walk + self.floor)
         gu = self.g_s
-        vjp_analytic = dots(self.gs, hu) / h
+        vjp_analytic = self._dots("gs", self.gs, hu) / h
         # the analytic sum's rounding: a random walk (the worst case sum |g u| costs a
         # pass more and is smaller only for a few dozen entries, where both are tiny)
         # and the VJP's measured non-linearity

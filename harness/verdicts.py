@@ -187,7 +187,7 @@ def summarise(name: str, entries: list[Entry], verdicts: Sequence[str] | Mapping
                   + ("; ".join(notes) or Reason.DISCONTINUOUS.value) + "), the rest pass")
     if extra and verdict != FAIL:
         reason = f"{reason}; {extra}" if reason else extra
-    tol = max((e.tolerance for e in entries if np.isfinite(e.tolerance)), default=None)
+    tol = max((e.tolerance for e in entries if math.isfinite(e.tolerance)), default=None)
     if resolved is None:
         resolved = resolved_rtol(entries)
     check = Check(name, verdict, reason, worst=bad[:8] if bad else good[:3], tolerance=tol,
