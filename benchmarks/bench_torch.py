@@ -1,6 +1,6 @@
 """gradverify's checker against torch.autograd.gradcheck on the same NumPy functions.
 
-    python benchmarks/bench_torch.py [--repeats N] [--json FILE] [--skip-full]
+    python benchmarks/bench_torch.py [--repeats N] [--json FILE] [--skip-full] [--faults N]
 
 Needs torch (``tox -e bench-torch`` installs it; never part of the default test run). Each
 case is one NumPy forward and its NumPy VJP: gradverify checks them with ``check_vjp``;
@@ -9,11 +9,15 @@ torch wraps the same two functions in a ``torch.autograd.Function`` and runs
 Both run interleaved in this process, so the ratio (gradverify / torch, median of the
 repeats, CPU time of this process) does not depend on what else the machine is doing.
 Sensitivity is reported too: whether each checker FAILs a gradient scaled by 1 + 1e-6.
+``--faults N``: then N more alternating checks per fast case, with each side's CPU time and
+minor page faults per check (a fresh large array faults its pages in; torch's time on
+``tanh`` follows them).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -85,6 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--skip-full", action="store_true", help="skip full mode (slow)")
+    ap.add_argument("--faults", type=int, default=0, metavar="N",
+                    help="N more checks per fast case: CPU time and page faults per check")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(1)
@@ -120,10 +126,39 @@ def main(argv: list[str] | None = None) -> dict:
               f"{bad}/{'pass' if bad_torch else 'fail'}; evaluations "
               f"{report.evaluations['forward']}+{report.evaluations['backward']}, "
               f"resolved_rtol {report.resolved_rtol:.2g}")
+    if args.faults:
+        _faults(torch, _cases(np.random.default_rng(0)), args.faults)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)
     return results
+
+
+def _faults(torch, cases: list, n: int) -> None:
+    import resource
+
+    def measured(run: Callable) -> tuple[float, int]:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        t0 = time.process_time()
+        run()
+        return (time.process_time() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                - before)
+
+    print(f"\n{'case':<22}  per check: CPU ms p10/p50/max and minor page faults min-max")
+    for mode, name, f, vjp, inputs in cases:
+        if mode != "fast":
+            continue
+        sides: dict[str, list[tuple[float, int]]] = {"gradverify": [], "torch": []}
+        ours = functools.partial(check_vjp, f, vjp, inputs, mode="fast", seed=0)
+        theirs = functools.partial(_torch_check, torch, f, vjp, inputs, True)
+        for _ in range(n):
+            sides["gradverify"].append(measured(ours))
+            sides["torch"].append(measured(theirs))
+        for side, got in sides.items():
+            ms = sorted(t * 1e3 for t, _ in got)
+            faults = [k for _, k in got]
+            print(f"{name:<22}  {side:<10} {ms[len(ms) // 10]:.2f}/{ms[len(ms) // 2]:.2f}/"
+                  f"{ms[-1]:.2f} ms, {min(faults)}-{max(faults)} faults")
 
 
 if __name__ == "__main__":
