@@ -24,6 +24,29 @@ from gradverify.harness.report import FAIL, Entry
 __all__ = ["signature", "transposed_inputs", "diagnose"]
 
 _RTOL = 1e-3  # how closely failing entries must share a ratio to call it a constant
+# ... and at most this share of the ratio's distance from 1
+_CONSTANT_SHARE = 0.1
+
+
+def _one_constant(ratios: np.ndarray) -> bool:
+    """The ratios analytic / numeric agree to ``_RTOL``, and far more closely than they
+    differ from 1: one entry off by 1e-5 of a scalar loss, seen only through probes of
+    different weights, gives ratios from 1 + 3e-8 to 1 + 3e-7, which agree to 1e-3 but are
+    no constant (it was reported as "scaled by a constant (1x)")."""
+    spread = float(np.ptp(ratios))
+    return (spread <= _RTOL * float(np.max(np.abs(ratios)))
+            and spread <= _CONSTANT_SHARE * abs(float(np.median(ratios)) - 1.0))
+
+
+def _factor(c: float) -> str:
+    """``c`` with the digits that show how far it is from 1 (1.0000001, not 1).
+
+    >>> _factor(2.0), _factor(1.0000001000002), _factor(1 / 3)
+    ('2', '1.0000001', '0.3333333')
+    """
+    off = abs(c - 1.0)
+    digits = 7 if off == 0 or off >= 1e-5 else int(np.ceil(-np.log10(off))) + 2
+    return f"{c:.{digits}g}"
 
 
 def _special(x: np.ndarray, index: tuple[int, ...]) -> str | None:
@@ -38,8 +61,10 @@ def _special(x: np.ndarray, index: tuple[int, ...]) -> str | None:
 
 
 def signature(bad: Sequence[Entry], good: Sequence[Entry], xs: Sequence[np.ndarray],
-              diff: Sequence[bool], names: Sequence[str]) -> list[str]:
-    """Signatures that fit the FAIL entries in ``bad`` (``good`` are entries that passed)."""
+              diff: Sequence[bool], names: Sequence[str],
+              localise: int | None = None) -> list[str]:
+    """Signatures that fit the FAIL entries in ``bad`` (``good`` are entries that passed;
+    ``localise``: how many entries fast mode's search pins before it stops)."""
     fails = [e for e in bad if e.verdict == FAIL and np.isfinite(e.analytic)
              and np.isfinite(e.numeric)]
     if any(e.index is not None for e in fails):  # localised entries say more than probes
@@ -53,11 +78,14 @@ def signature(bad: Sequence[Entry], good: Sequence[Entry], xs: Sequence[np.ndarr
         out.append("sign flipped")
     elif big and np.all(np.abs(ratios) <= _RTOL):
         out.append("zero where non-zero")
-    elif big and len(big) == len(fails) and np.ptp(ratios) <= _RTOL * np.max(np.abs(ratios)):
-        c = float(np.median(ratios))
-        out.append(f"scaled by a constant ({c:.7g}x)")
+    elif big and len(big) == len(fails) and _one_constant(ratios):
+        out.append(f"scaled by a constant ({_factor(float(np.median(ratios)))}x)")
     inputs = {e.input for e in fails}
-    if sum(bool(d) for d in diff) >= 2 and len(inputs) == 1 and all(
+    # fast mode's search stops after ``localise`` entries, depth first into the worse half
+    # of the probe: the entries it pinned may all lie in one input while another is wrong
+    cut = (localise is not None and any(e.index is None for e in bad)
+           and len(fails) >= localise)
+    if sum(bool(d) for d in diff) >= 2 and len(inputs) == 1 and not cut and all(
             e.index is not None for e in fails):
         k = inputs.pop()
         out.append(f"wrong for input {k} ({names[k]}) only")

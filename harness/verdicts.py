@@ -195,7 +195,8 @@ def summarise(name: str, entries: list[Entry], verdicts: Sequence[str] | Mapping
                            "kinks": sum(e.kind == "kink" for e in entries)
                            if kinks is None else kinks,
                            "not_applicable": n_na, "resolved_rtol": resolved})
-    check.details["signature"] = signature(bad, good, p.xs, p.diff, p.names)
+    check.details["signature"] = signature(bad, good, p.xs, p.diff, p.names,
+                                           p.opts.localise)
     return check
 
 
