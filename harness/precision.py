@@ -23,6 +23,7 @@ import numpy as np
 
 from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.lines import Ref, finite_abs, normalise, worst_index
+from gradverify.harness.precision_moves import input_moves
 from gradverify.harness.precision_noise import NOISE_SAFETY, natural_terms, vjp_noise
 from gradverify.harness.precision_range import derivative_scale
 from gradverify.harness.reasons import Reason
@@ -30,9 +31,6 @@ from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry
 
 __all__ = ["precision"]
 
-# Index-bit sign patterns for the rounding sensitivity: every pair among 2^12 entries moved
-# apart; beyond that the random pattern separates a pair at one chance in two.
-_SEPARATING_BITS = 12
 
 
 def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
@@ -335,19 +333,7 @@ def _rounding_sensitivity(p: Problem, ref: Ref, v1: list[np.ndarray],
     gradient jumps (floor) or is ill-conditioned (exp(x - logsumexp) at x = 1000)."""
     cts = [v.astype(np.float64) for v in v1]
     out = [np.zeros(x.shape) for x in ref.xs]
-    # Every entry both ways; neighbouring entries and corresponding entries of different
-    # inputs both together and apart (x / y does not move when x and y move alike, nor
-    # softmax when all logits do); and a random pattern for the rest.
-    # Bit b of the flat index gives pattern b (b = 0: the checkerboard): every pair of
-    # entries moves apart in one of them (softmax's two tied 1000s in float32 round their
-    # logsumexp by 3e-5, which only moving them apart reproduces in float64).
-    def bit(b: int, k: int, x: np.ndarray) -> np.ndarray:
-        return (-1.0) ** (((np.arange(x.size) >> b) & 1) + k).reshape(x.shape)
-    n = max((x.size for x in ref.xs), default=1)
-    patterns = [[np.ones(x.shape) for x in ref.xs],
-                *[[bit(b, k, x) for k, x in enumerate(ref.xs)]
-                  for b in range(min(max(n - 1, 1).bit_length(), _SEPARATING_BITS))],
-                [p.rng.choice(np.array([-1.0, 1.0]), size=x.shape) for x in ref.xs]]
+    patterns = input_moves(p, ref.xs)
     for signs in patterns + [[-s for s in pattern] for pattern in patterns]:
         for scale in (1.0, _output_rounding_scale(p, ref, signs)):
             if scale == 0.0:

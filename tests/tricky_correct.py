@@ -39,6 +39,10 @@ def _tiny_next_to_large(x: Any) -> Any:
     return tf.stack([x[0] * 3.0, x[1] * 1e-17])
 
 
+def _tanh_sum_sigmoid(t0: Any, t1: Any) -> Any:
+    return tf.tanh(tf.reduce_sum(tf.sigmoid(tf.matmul(t1, t0)))) + tf.tanh(t0)
+
+
 CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     # kinks closer to x than the smallest step, next to exact ties
     ("clip t~1e-30 bounds 0/1", lambda t, a, b: tf.clip_by_value(t, a, b),
@@ -335,6 +339,12 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
                 [[1.46270461, -4.14595125e-268], [-1.712236e-43, 5.96621384e-74],
                  [0.0, -2.48261975], [1.04918341e-54, 0.25]]], F32),
       np.array([0.0, -0.86320884], F32)], 1, {Reason.STRUCTURE_BELOW_STEP}),
+    # dev-profile seed 26, float32 (full mode, 14 seeds in 20): t1's gradient goes through
+    # 1 - tanh(S)^2 = 1.8e-4 at S = 5.01, which float32 rounds by 3e-4 of itself; moving t0
+    # too lets tanh(t0) set the output's change (the precision check moved t1 alone never)
+    ("tanh(sum(sigmoid(t1 t0))) + tanh(t0) f32", _tanh_sum_sigmoid,
+     [np.array([[1.1365519762039185, 0.0, 0.0], [0.0, 0.0, 0.0]], F32),
+      np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 0.0]], F32)], 1, set()),
     # a softmax row (1e30, 1e30 + 1e15): its ramp sits 7 spacings of 1e30 from x, so the
     # differences jump at every step, yet not at a one-spacing move: no jump at x
     # (it was NOT_APPLICABLE "discontinuous at x")
