@@ -26,7 +26,7 @@ from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.full import full
 from gradverify.harness.lines import Ref, line, step, support
-from gradverify.harness.probe_sums import product_norm
+from gradverify.harness.probe_sums import dot, product_norm
 from gradverify.harness.probes import FirstPass, Measured, Outcome
 from gradverify.harness.report import FAIL, PASS, Check, Entry
 from gradverify.harness.verdicts import confirm, summarise
@@ -119,7 +119,7 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> l
         tangent = _tangents(p, ref, ref.xs, directions, made[k] if made else None)
         if tangent is None:
             return [_shape_fail(p, ref)]
-        forward = float(np.einsum("i,i->", vf, tangent))  # not BLAS (see probe_sums.dots)
+        forward = dot(vf, tangent)  # one thread (probe_sums.dot)
         walk_f = product_norm(vf, tangent)  # = norm2(vf * finite_abs(tangent))
         walk_b = float(first.g_s[0])  # >= ||g u||: |u| <= s entry by entry
         round_tol = SAFETY * C_SIGMA * C_ROUND * ref.eps * (walk_f + walk_b)
