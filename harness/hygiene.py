@@ -37,6 +37,7 @@ from gradverify.harness.lines import (
     shape_dtype,
     worst_index,
 )
+from gradverify.harness.probe_sums import BLOCK
 from gradverify.harness.report import FAIL, PASS, Check, Entry
 
 __all__ = ["same", "deterministic", "input_unchanged", "arity", "gradient_type",
@@ -54,11 +55,6 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 
 
-# Entries per block of a blockwise temporary: 64 KB, below glibc's mmap threshold, so the
-# block is recycled by malloc instead of page-faulting like a fresh array of 1e5 entries.
-_BLOCK = 8192
-
-
 def _combine(alpha: float, a: np.ndarray, beta: float, b: np.ndarray) -> np.ndarray:
     """alpha a + beta b in float64 (the same roundings as ``a * alpha + b * beta``) with
     no temporary of the full size: beta b is formed block by block."""
@@ -67,12 +63,12 @@ def _combine(alpha: float, a: np.ndarray, beta: float, b: np.ndarray) -> np.ndar
         out += np.multiply(b, beta, dtype=np.float64)  # (rare layouts: one temporary)
         return np.asarray(out)
     flat, bs = out.reshape(-1), np.ravel(b)
-    if flat.size <= _BLOCK:  # one block: no slices
+    if flat.size <= BLOCK:  # one block: no slices
         flat += np.multiply(bs, beta, dtype=np.float64)
         return out
-    tmp = np.empty(min(flat.size, _BLOCK))
-    for lo in range(0, flat.size, _BLOCK):
-        part = tmp[:min(_BLOCK, flat.size - lo)]
+    tmp = np.empty(min(flat.size, BLOCK))
+    for lo in range(0, flat.size, BLOCK):
+        part = tmp[:min(BLOCK, flat.size - lo)]
         np.multiply(bs[lo:lo + part.size], beta, out=part, dtype=np.float64)
         flat[lo:lo + part.size] += part
     return out

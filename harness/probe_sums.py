@@ -16,7 +16,7 @@ import numpy as np
 
 from gradverify.harness.lines import finite_abs, norm2
 
-__all__ = ["ONE_THREAD_DOT", "dot", "dots", "larger_square", "product_norm"]
+__all__ = ["BLOCK", "ONE_THREAD_DOT", "dot", "dots", "larger_square", "product_norm"]
 
 
 def dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -46,17 +46,17 @@ def dot(a: np.ndarray, b: np.ndarray) -> float:
 
 # Entries per block of a blockwise temporary: 64 KB, below glibc's mmap threshold, so the
 # block is recycled by malloc instead of page-faulting like a fresh array of 1e5 entries.
-_BLOCK = 8192
+BLOCK = 8192
 
 
 def larger_square(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """max(a^2, b^2) into ``out`` (which may be neither a nor b), b^2 block by block."""
     np.multiply(a, a, out=out)
-    if out.size <= _BLOCK:  # one block: no slices
+    if out.size <= BLOCK:  # one block: no slices
         return np.maximum(out, np.multiply(b, b), out=out)
-    tmp = np.empty(min(out.size, _BLOCK))
-    for lo in range(0, out.size, _BLOCK):
-        part = tmp[:min(_BLOCK, out.size - lo)]
+    tmp = np.empty(min(out.size, BLOCK))
+    for lo in range(0, out.size, BLOCK):
+        part = tmp[:min(BLOCK, out.size - lo)]
         np.multiply(b[lo:lo + part.size], b[lo:lo + part.size], out=part)
         np.maximum(out[lo:lo + part.size], part, out=out[lo:lo + part.size])
     return out
