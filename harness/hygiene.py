@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gradverify.harness.calls import Problem
+from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.lines import (
     cotangent,
     finite_abs,
@@ -170,16 +170,76 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
               y0: list[np.ndarray], made: list | None = None,
               ) -> tuple[Check, list[np.ndarray]]:
     """vjp(a v1 + b v2) must equal a vjp(v1) + b vjp(v2) up to rounding. ``made``: if
-    given, receives the pair (v2, vjp(v2)) for reuse (fast mode's second cotangent)."""
+    given, receives the pair (v2, vjp(v2)) for reuse (fast mode's second cotangent).
+
+    In a low-precision dtype, a backward pass whose values proportional to the cotangent
+    leave the normal range (``v * 1e-45`` rounds to 0 or to a few digits, which ``1.5 v``
+    does not) is judged again with the cotangents scaled up (``_range_lost``)."""
     v2 = cotangent(p.rng, v1)
-    alpha, beta = 0.75, -1.5  # exact in binary: no rounding from the coefficients
-    v12 = [_combine(alpha, a, beta, b).astype(a.dtype, copy=False) if a.dtype.kind == "f"
+    v12 = [_combine(_ALPHA, a, _BETA, b).astype(a.dtype, copy=False) if a.dtype.kind == "f"
            else a for a, b in zip(v1, v2)]
     # both at once: a VJP offering several cotangents per call serves them from one forward
-    g2, g12 = ([np.zeros_like(x) if g is None else g for g, x in zip(normalise(gs, p.xs), p.xs)]
-               for gs in p.vjps(p.xs, [v2, v12]))
+    g2, g12 = _gradients(p, p.vjps(p.xs, [v2, v12]))
     if made is not None:
         made.append((v2, g2))
+    worst, residual = _nonlinearity(p, v1, y0, g1, g2, g12)
+    details = {}
+    if worst and (scaled := _range_lost(p, v1, v2, v12, y0)):
+        (worst, residual), details = ([], scaled[0]), {"cotangent_scaled_by": scaled[1]}
+    check = Check("hygiene.linearity", FAIL if worst else PASS,
+                  "gradient not linear in the cotangent (ignores the upstream gradient?)"
+                  if worst else None, worst=worst, details=details)
+    return check, residual
+
+
+def _range_lost(p: Problem, v1: list[np.ndarray], v2: list[np.ndarray],
+                v12: list[np.ndarray], y0: list[np.ndarray],
+                ) -> tuple[list[np.ndarray], str] | None:
+    """The residual (in units of ``v1``) and the scale ``2^k`` at which the low-precision
+    VJP is linear, when non-linearity at ``v1`` is the dtype's range; None when it is not.
+
+    Scaling cotangents by a power of two is exact, and a linear formula commutes with it
+    (rounding included) wherever its values stay in range: at ``2^k`` (half the exponent
+    range) and ``2^(k/2)``, values that were subnormal are ordinary, so ``vjp(2^k v) /
+    2^k`` is linear in ``v`` and equals ``vjp(2^(k/2) v) / 2^(k/2)``. A wrong formula fails
+    one of the two at any scale: ``v`` ignored or squared is not homogeneous, and the
+    homogeneity test has no rounding floor of a gradient's natural size, under which a
+    scaled gradient could hide."""
+    low = [t.dtype for t in [*p.xs, *v1] if t.dtype.kind == "f" and t.dtype != np.float64]
+    if not low:
+        return None
+    k = int(np.finfo(low[0]).maxexp) // 2
+    scaled = [[(v.astype(np.float64) * 2.0 ** shift).astype(v.dtype) if v.dtype.kind == "f"
+               else v for v in cts] for shift, cts in ((k, v1), (k, v2), (k, v12), (k // 2, v1))]
+    try:
+        g1, g2, g12, half = ([np.asarray(g, np.float64) / 2.0 ** shift for g in gs]
+                             for shift, gs in zip((k, k, k, k // 2),
+                                                  _gradients(p, p.vjps(p.xs, scaled))))
+    except CallError:
+        return None
+    for a, b, x in zip(g1, half, p.xs):
+        tol = math.sqrt(_finfo(x.dtype).eps) * np.fmax(np.abs(a), np.abs(b)) + float(
+            _finfo(x.dtype).tiny)
+        if not (np.isfinite(a).all() and np.isfinite(b).all() and (np.abs(a - b) <= tol).all()):
+            return None
+    worst, residual = _nonlinearity(p, v1, y0, g1, g2, g12)
+    return None if worst else (residual, f"2^{k}")
+
+
+_ALPHA, _BETA = 0.75, -1.5  # exact in binary: no rounding from the coefficients
+
+
+def _gradients(p: Problem, results: list[list[Any]]) -> list[list[np.ndarray]]:
+    return [[np.zeros_like(x) if g is None else g for g, x in zip(normalise(gs, p.xs), p.xs)]
+            for gs in results]
+
+
+def _nonlinearity(p: Problem, v1: list[np.ndarray], y0: list[np.ndarray],
+                  g1: list[np.ndarray], g2: list[np.ndarray], g12: list[np.ndarray],
+                  ) -> tuple[list[Entry], list[np.ndarray]]:
+    """The entries where ``g12`` is not ``a g1 + b g2`` beyond rounding (the worst per
+    input), and the residual ``|g12 - (a g1 + b g2)|`` per input."""
+    alpha, beta = _ALPHA, _BETA
     worst, residual = [], []
     # The cotangents are rounded to the outputs' dtypes (a float64 -> float32 cast rounds
     # v1 + v2): the coarsest dtype on either side sets the rounding.
@@ -238,8 +298,5 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
                                analytic=float(c64.flat[i]),
                                numeric=float(alpha * a64.flat[i] + beta * b64.flat[i]),
                                bound=0.0, tolerance=tol, step=0.0, verdict=FAIL))
-    check = Check("hygiene.linearity", FAIL if worst else PASS,
-                  "gradient not linear in the cotangent (ignores the upstream gradient?)"
-                  if worst else None, worst=worst)
-    return check, residual
+    return worst, residual
 

@@ -25,7 +25,7 @@ from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.lines import Ref, finite_abs, normalise, worst_index
 from gradverify.harness.precision_moves import input_moves
 from gradverify.harness.precision_noise import NOISE_SAFETY, natural_terms, vjp_noise
-from gradverify.harness.precision_range import derivative_scale
+from gradverify.harness.precision_range import derivative_scale, small_inputs_explained
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry
 
@@ -115,6 +115,13 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
             f"the {low} gradient matches the float64 one with the cotangent scaled by "
             f"2^{rescaled}: an intermediate of its backward pass leaves {low}'s normal "
             "range at this cotangent; not verifiable there")
+    elif worst and (j := small_inputs_explained(
+            p, ref, v1, g64, lambda q, r, v, g: precision(q, r, v, g)[0].verdict)):
+        verdict, reason = INCONCLUSIVE, Reason.SUBNORMAL_FLUSHED.text(
+            f"x is at the edge of {low}'s normal range (values, or products of the inputs, "
+            f"within 1/eps of {float(np.finfo(low).tiny):.3g}); with the inputs below 1 "
+            f"moved to |x|^(1/{2 ** j}) the {low} gradient is within its rounding: an "
+            f"intermediate leaves {low}'s normal range at x; not verifiable there")
     elif worst:
         verdict = FAIL
         reason = (f"wrong only in low precision: the {low} gradient differs from the float64 "

@@ -1,7 +1,13 @@
-"""The size of a derivative per unit of cotangent, for the precision check at the edge of a
-low-precision dtype's range: a chain rule forms derivative factors before the cotangent
-weights them (``-v (y y)``, TF's ``(-x / y) / y``), so where one is beyond float32's range
-the float32 gradient overflows although ``v`` times it would fit.
+"""The precision check at the edge of a low-precision dtype's range. Two explanations of a
+difference that is the range, not the formula:
+
+- inputs near the smallest normal number, or whose products are
+  (``small_inputs_explained``): an intermediate formed from them can be subnormal, of a
+  few digits, or 0 inside the computation;
+- the size of a derivative per unit of cotangent (``derivative_scale``): a chain rule
+  forms derivative factors before the cotangent weights them (``-v (y y)``, TF's
+  ``(-x / y) / y``), so where one is beyond float32's range the float32 gradient overflows
+  although ``v`` times it would fit.
 
 >>> import numpy as np
 >>> from gradverify.harness.calls import Problem
@@ -19,12 +25,14 @@ the float32 gradient overflows although ``v`` times it would fit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.lines import Ref, finite_abs, normalise
 
-__all__ = ["derivative_scale"]
+__all__ = ["derivative_scale", "small_inputs_explained"]
 
 
 def derivative_scale(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
@@ -56,3 +64,72 @@ def derivative_scale(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.nda
                 d = np.fmax(d, np.abs(np.asarray(u, np.float64)))
         out.append(d)
     return out
+
+
+
+
+def small_inputs_explained(p: Problem, ref: Ref, v1: list[np.ndarray], g64: list[np.ndarray],
+                           check_at: Callable[[Problem, Ref, list[np.ndarray],
+                                               list[np.ndarray]], str]) -> int:
+    """``j`` when the low-precision gradient does not FAIL (``check_at``, the precision
+    check) at the point with every normal input entry of magnitude below 1 moved to
+    ``sign(x) |x|^(1/2^j)``; 0 when x is not at the edge of the dtype's range, or the
+    moved point FAILs too.
+
+    At the edge of the range: a float64 input, output or gradient entry within ``1/eps``
+    of the dtype's smallest normal number, or a product of the inputs below 1 that is. A
+    computation there can form an intermediate of a few digits or none (``prod`` of 1.2e-38
+    and 1e-5 in float32 is 1.2e-43, a subnormal of three digits; of four 1e-15 it is 0),
+    and its gradient is that far off; the rounding sensitivity, moving x by units of its
+    rounding, never shows it. ``j`` is the least that takes those products off the edge;
+    zeros, signs, ties and order are kept, subnormal inputs are the flush check's and stay.
+    A formula wrong in low precision (a downcast inside) is wrong at the moved point too.
+
+    >>> import numpy as np
+    >>> from gradverify.harness.checker import Options
+    >>> vjp = lambda xs, gs: (gs[0] * np.prod(xs[0]) / xs[0],)
+    >>> p = Problem(np.prod, vjp, [np.array([1.2e-38, 1e-5, 2.0], np.float32)])
+    >>> p.opts, seen = Options(), []
+    >>> moved_point_passes = lambda q, ref, v, g: seen.append(q.xs) or "PASS"
+    >>> small_inputs_explained(p, None, [np.float32(1)], [], moved_point_passes)
+    1
+    >>> [float(x) for x in seen[0][0]]  # doctest: +ELLIPSIS
+    [1.09...e-19, 0.00316..., 2.0]
+    """
+    if getattr(p, "moved_inward", False):  # the moved point is judged as it is
+        return 0
+    low = [(k, np.finfo(x.dtype)) for k, x in enumerate(p.xs)
+           if p.diff[k] and x.dtype != np.float64]
+    edge = min(float(info.tiny) / float(info.eps) for _, info in low)
+    magnitudes = [np.abs(p.xs[k].astype(np.float64)) for k, _ in low]
+    small = [(a >= float(info.tiny)) & (a < 1) for a, (_, info) in zip(magnitudes, low)]
+    logs = sum(float(np.log(a[m]).sum()) for a, m in zip(magnitudes, small))
+    values = [*magnitudes, *(np.abs(y) for y in (ref.ys if ref else []) if y.dtype.kind == "f"),
+              *(np.abs(g) for g in g64)]
+    near = any(bool(np.any((v > 0) & (v < edge))) for v in values)
+    if not (near or logs < np.log(edge)) or not any(m.any() for m in small):
+        return 0
+    j = 1
+    while logs / 2 ** j < np.log(edge) and j < 8:
+        j += 1
+    xs32, xs64 = list(p.xs), list(ref.xs) if ref else None
+    for (k, _), a, m in zip(low, magnitudes, small):
+        x = p.xs[k]
+        xs32[k] = np.where(m, np.sign(x) * a ** (1.0 / 2 ** j), x).astype(x.dtype)
+        if xs64 is not None:
+            xs64[k] = xs32[k].astype(np.float64)
+    q = Problem(p.forward_fn, p.vjp_fn, xs32, timeout=p.timeout, names=p.names, rng=p.rng)
+    q.opts, q.explicit_rtols = p.opts, getattr(p, "explicit_rtols", {})
+    q.moved_inward = True
+    try:
+        ref_q = None if ref is None else Ref(
+            ref.forward, ref.vjp, xs64, q.forward(xs64, ref.forward, moved=True), ref.eps)
+        g1 = normalise(q.vjp(q.xs, v1), q.xs)
+        verdict = check_at(q, ref_q, v1, [np.zeros(x.shape) if g is None else g
+                                          for g, x in zip(g1, q.xs)])
+    except CallError:
+        verdict = "FAIL"
+    finally:
+        p.n_forward += q.n_forward
+        p.n_backward += q.n_backward
+    return j if verdict != "FAIL" else 0
