@@ -239,7 +239,9 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     ("floormod f32 893672.5 mod 1 broadcast beside ordinary entries",
      lambda x, y: tf.floormod(x, y),
      [np.array([[893672.5, 1.5], [-2.3, 0.2]], F32), np.array([1.0], F32)], 1,
-     {Reason.JUMPS_WITHIN_STEP}),
+     # (y's jumps, 1.1e-6 apart, lie within every step: at fast mode's seed 9 the finer
+     # rungs of a probe fall between two of them and disagree with the coarser ones)
+     {Reason.JUMPS_WITHIN_STEP, Reason.STRUCTURE_BELOW_STEP}),
     ("floormod x = -999999.9999999999 against y (3, 1, 4)", lambda x, y: tf.floormod(x, y),
      [np.array(-999999.9999999999),
       np.array([[[1.1341417738343, 0.01, -1.0, -1.0]],
