@@ -137,7 +137,9 @@ def diagnose(report: Any, xs: Sequence[np.ndarray]) -> str | None:
         parts += [s for s in grad.details.get("signature", [])
                   if not (parts and s.startswith("scaled"))]
     prec = report.check("precision")
-    if prec is not None and prec.verdict == FAIL:
+    if prec is not None and prec.verdict == FAIL and prec.details.get("float64_not_linear"):
+        parts.append("ignores the upstream gradient")  # (or squares it: not linear in it)
+    elif prec is not None and prec.verdict == FAIL:
         parts.append(f"wrong only in low precision ({prec.details.get('dtype', '')})")
     failed = [c.name for c in report.checks if c.verdict == FAIL]
     if not parts and failed and failed[0].startswith("hygiene."):

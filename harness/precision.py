@@ -24,7 +24,7 @@ import numpy as np
 from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.lines import Ref, finite_abs, normalise, worst_index
 from gradverify.harness.precision_moves import input_moves
-from gradverify.harness.precision_noise import NOISE_SAFETY, natural_terms, vjp_noise
+from gradverify.harness.precision_noise import noise_allowance
 from gradverify.harness.precision_range import derivative_scale, small_inputs_explained
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, PASS, Check, Entry
@@ -54,7 +54,7 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
         worst, tols = _precision_entries(p, g1, g64, fwd_err, None, g_flush)
     overflowed = sum(int(np.count_nonzero(_overflow(g, h, x)))
                      for g, h, x in zip(g1, g64, p.xs))
-    sensitive = False
+    sensitive, nonlinear64 = False, 0
     if worst:  # maybe the float64 gradient itself moves that much within float32 rounding
         sens = _rounding_sensitivity(p, ref, v1, g64)
         # A gradient that sums cotangent terms which cancel (fill's sum(v) = 1e-4 from O(1)
@@ -64,28 +64,20 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
         rel = [p.opts.f32_safety * max(float(np.finfo(x.dtype).eps), fwd_err) for x in p.xs]
         sens = [sv + r / 4 * (0.0 if a is None else finite_abs(np.asarray(a, np.float64)))
                 for sv, r, a in zip(sens, rel, absolute)]
-        # A gradient formed as a difference of large intermediates ((t + t) / (t + t): two
-        # terms of size |v / t| cancel to 0 in float64, to an ulp of them in float32)
-        # rounds at the intermediates' size, which neither |g64| nor the vjp of |v| shows.
-        # A function of size |y| changes by |y| over a distance |x_i|: its gradient's
-        # terms are about |v| |y| / |x_i|. How much the low-precision VJP actually rounds
-        # by at each entry is measured (its non-linearity in the cotangent) and counted up
-        # to the float32 budget of those terms: an entry that is exact or flushes cleanly
-        # earns nothing, a VJP that accumulates in float16 no more than float32 rounding.
-        # The float64 gradient rounds the same terms at its own eps (4e-16 where float32
-        # cancels exactly): its measured noise is its own error.
-        v64 = [v.astype(np.float64) if v.dtype.kind == "f" else v for v in v1]
-        noise64 = vjp_noise(p, v64, g64, ref.xs, ref.vjp)
-        for k, (noise, x) in enumerate(zip(vjp_noise(p, v1, g1), ref.xs)):
-            if p.diff[k] and x.size:
-                natural = natural_terms(v1, ref.ys, x)
-                sens[k] = sens[k] + np.minimum(NOISE_SAFETY * noise, rel[k] / 4 * natural) + (
-                    NOISE_SAFETY * noise64[k])
+        # A gradient formed as a difference of large intermediates: the VJPs' measured
+        # rounding (precision_noise.noise_allowance), and whether the float64 one is linear
+        allowance, nonlinear64 = noise_allowance(p, ref, v1, g1, g64, rel)
+        sens = [sv + a for sv, a in zip(sens, allowance)]
         worst, tols = _precision_entries(p, g1, g64, fwd_err, sens, g_flush)
         sensitive = True
     low = next(str(x.dtype) for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
     underflowed = _flush_evidence(p, ref, g64, y_lo) if worst else 0
-    if worst and underflowed:
+    if worst and nonlinear64:
+        verdict = FAIL
+        reason = (f"the float64 VJP is not linear in the cotangent at {nonlinear64} entries: "
+                  "vjp(a u + b w) differs from a vjp(u) + b vjp(w) beyond float32 rounding "
+                  f"of the gradient's terms (ignores or squares the upstream gradient?)")
+    elif worst and underflowed:
         # A value below the normal range (an output, a gradient entry), or an output the
         # low-precision evaluation lost to exactly 0, says the function computes there: a
         # flush-to-zero evaluation rounds such values, and whatever was computed inside at
@@ -135,6 +127,7 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
     return Check("precision", verdict, reason,
                  worst=worst, tolerance=max(tols) if tols else None,
                  details={"forward_relative_error": fwd_err, "dtype": low,
+                          "float64_not_linear": nonlinear64,
                           "sensitivity_measured": sensitive,
                           "flush_explained": _flush_explained(p, g1, g64, g_flush, tols)}), g64
 

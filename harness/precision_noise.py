@@ -17,7 +17,7 @@ import numpy as np
 from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.lines import cotangent, finite_abs, normalise, scales
 
-__all__ = ["vjp_noise", "natural_terms", "NOISE_ROUNDS", "NOISE_SAFETY"]
+__all__ = ["vjp_noise", "natural_terms", "noise_allowance", "NOISE_ROUNDS", "NOISE_SAFETY"]
 
 # Linear combinations of cotangents measured for the VJP's rounding noise; the largest
 # residual counts (one alone can cancel by chance).
@@ -84,3 +84,51 @@ def natural_terms(v1: list[np.ndarray], ys: list[np.ndarray], x: np.ndarray,
     if x.dtype.kind != "f":
         return np.zeros(x.shape)
     return size / np.minimum(scales([x])[0], 1.0)
+
+
+def noise_allowance(p: Problem, ref: Any, v1: list[np.ndarray], g1: list[np.ndarray],
+                    g64: list[np.ndarray], rel: list[float],
+                    ) -> tuple[list[np.ndarray | float], int]:
+    """Per input, what the VJPs' measured rounding allows the precision check at each
+    entry (``rel``: the float32 budget's relative size per input), and how many entries
+    of the float64 VJP are not linear in the cotangent beyond any rounding.
+
+    A gradient formed as a difference of large intermediates (``(t + t) / (t + t)``: two
+    terms of size ``|v / t|`` cancel to 0 in float64, to an ulp of them in float32) rounds
+    at the intermediates' size, which neither ``|g64|`` nor the VJP of ``|v|`` shows. A
+    function of size ``|y|`` changes by ``|y|`` over a distance ``|x_i|``: its gradient's
+    terms are about ``|v| |y| / |x_i|``. How much the low-precision VJP actually rounds by
+    at each entry is measured (its non-linearity in the cotangent) and counted up to the
+    float32 budget of those terms: an entry that is exact or flushes cleanly earns nothing,
+    a VJP that accumulates in float16 no more than float32 rounding. The float64 gradient
+    rounds the same terms at its own eps (4e-16 where float32 cancels exactly): its
+    measured noise is its own error, capped alike at the float32 budget of the terms or of
+    the gradient. float64 rounds them 1e10 times finer, so a float64 VJP beyond that cap is
+    not linear in the cotangent (it squares ``v``, say, where the float32 one rounds every
+    value to 0 and its own linearity check sees nothing).
+
+    >>> import numpy as np
+    >>> from gradverify.harness.calls import Problem
+    >>> from gradverify.harness.lines import Ref
+    >>> sq = lambda xs, gs: (gs[0] * gs[0] * 2 * xs[0],)       # squares the cotangent
+    >>> x = np.array([1.0, 2.0])
+    >>> p = Problem(lambda x: x * x, sq, [x.astype(np.float32)])
+    >>> ref = Ref(lambda x: x * x, sq, [x], [x * x], 2.0 ** -52)
+    >>> v = [np.array([0.5, -0.25], np.float32)]
+    >>> g1, g64 = sq(p.xs, v), sq(ref.xs, [v[0].astype(float)])
+    >>> noise_allowance(p, ref, v, list(g1), list(g64), [1e-5])[1]
+    2
+    """
+    v64 = [v.astype(np.float64) if v.dtype.kind == "f" else v for v in v1]
+    noise64 = vjp_noise(p, v64, g64, ref.xs, ref.vjp)
+    out: list[np.ndarray | float] = [0.0] * len(ref.xs)
+    nonlinear64 = 0
+    for k, (noise, x) in enumerate(zip(vjp_noise(p, v1, g1), ref.xs)):
+        if p.diff[k] and x.size:
+            natural = natural_terms(v1, ref.ys, x)
+            cap64 = rel[k] / 4 * np.maximum(natural, np.max(finite_abs(g64[k]))) + (
+                64 * float(np.finfo(np.float64).tiny))
+            nonlinear64 += int(np.count_nonzero(noise64[k] > cap64))
+            out[k] = (np.minimum(NOISE_SAFETY * noise, rel[k] / 4 * natural)
+                      + NOISE_SAFETY * np.minimum(noise64[k], cap64))
+    return out, nonlinear64

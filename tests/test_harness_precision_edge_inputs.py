@@ -127,3 +127,20 @@ def test_a_cotangent_through_a_subnormal_is_still_linear(seed):
 def test_a_non_linear_vjp_through_a_subnormal_still_fails(seed, vjp):
     report = check_vjp(_prod, vjp, [THROUGH], seed=seed)
     assert report.check("hygiene.linearity").verdict == FAIL, str(report)
+
+
+# Deeper: with 1e-7 the 0's gradient is formed through v * -1.2e-52, 0 in float32 for
+# every cotangent, so the float32 VJP is "linear" and sees nothing. The float64 VJP's
+# non-linearity, measured by the precision check, shows a squared cotangent (it used to
+# count as that VJP's rounding noise and excuse the difference: PASS at 6 seeds in 12).
+BLIND = THROUGH.copy()
+BLIND[1] = F32(1e-7)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_squared_cotangent_the_float32_vjp_rounds_away_still_fails(seed):
+    correct = check_vjp(_prod, _prod_vjp, [BLIND], seed=seed)
+    assert correct.verdict != FAIL, str(correct)
+    report = check_vjp(_prod, _cotangent_squared, [BLIND], seed=seed)
+    assert report.check("precision").verdict == FAIL, str(report)
+    assert report.diagnosis == "ignores the upstream gradient", str(report)
