@@ -101,8 +101,8 @@ def test_products_near_the_smallest_normal_never_fail(x, seed):
 # The range inside the backward pass, proportional to the cotangent: the 0's gradient is
 # (v * -2e-42) * 5901^5 here, and v * -2e-42 is a subnormal of two or three digits, which
 # 0.75 v1 - 1.5 v2 rounds differently: the float32 VJP is not linear in v at this point
-# (the old check FAILed it at 9 seeds in 12). Ignoring v, or squaring it, is not linear at
-# any scale of v.
+# (the old check FAILed it at 9 seeds in 12). Ignoring v, squaring it or adding a term
+# without it is not linear at any scale of v.
 THROUGH = np.array([-TINY, 1e-4, 1.9, 0.5, 1.9, 0.0, 5901.16, 5901.16, 0.3588674, -2.00001,
                     5901.16, 5901.16, 5901.16], F32)
 
@@ -115,6 +115,11 @@ def _cotangent_squared(xs, gs):
     return _prod_vjp(xs, [gs[0] * gs[0]])
 
 
+def _biased(xs, gs):  # a term independent of v: it shrinks 2^64 times at 2^64 v
+    g = _prod_vjp(xs, gs)[0]
+    return (g + g.dtype.type(1e-20) * np.abs(xs[0]),)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
 def test_a_cotangent_through_a_subnormal_is_still_linear(seed):
     report = check_vjp(_prod, _prod_vjp, [THROUGH], seed=seed)
@@ -123,7 +128,7 @@ def test_a_cotangent_through_a_subnormal_is_still_linear(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("vjp", [_cotangent_ignored, _cotangent_squared])
+@pytest.mark.parametrize("vjp", [_cotangent_ignored, _cotangent_squared, _biased])
 def test_a_non_linear_vjp_through_a_subnormal_still_fails(seed, vjp):
     report = check_vjp(_prod, vjp, [THROUGH], seed=seed)
     assert report.check("hygiene.linearity").verdict == FAIL, str(report)
