@@ -103,8 +103,8 @@ def noise_allowance(p: Problem, ref: Any, v1: list[np.ndarray], g1: list[np.ndar
     a VJP that accumulates in float16 no more than float32 rounding. The float64 gradient
     rounds the same terms at its own eps (4e-16 where float32 cancels exactly): its
     measured noise is its own error, capped alike at the float32 budget of the terms or of
-    the gradient. float64 rounds them 1e10 times finer, so a float64 VJP beyond that cap,
-    and beyond the float32 VJP's own measured noise, is not linear in the cotangent (it
+    the gradient. float64 rounds them 1e10 times finer, so a float64 VJP beyond that cap
+    that is not homogeneous either (``_not_homogeneous``) is not linear in the cotangent (it
     squares ``v``, say, where the float32 one rounds every value to 0 and its own linearity
     check sees nothing).
 
@@ -124,16 +124,35 @@ def noise_allowance(p: Problem, ref: Any, v1: list[np.ndarray], g1: list[np.ndar
     v64 = [v.astype(np.float64) if v.dtype.kind == "f" else v for v in v1]
     noise64 = vjp_noise(p, v64, g64, ref.xs, ref.vjp)
     out: list[np.ndarray | float] = [0.0] * len(ref.xs)
-    nonlinear64 = 0
+    beyond: list[np.ndarray | None] = [None] * len(ref.xs)
     for k, (noise, x) in enumerate(zip(vjp_noise(p, v1, g1), ref.xs)):
         if p.diff[k] and x.size:
             natural = natural_terms(v1, ref.ys, x)
             cap64 = rel[k] / 4 * np.maximum(natural, np.max(finite_abs(g64[k]))) + (
                 64 * float(np.finfo(np.float64).tiny))
-            # (and beyond the float32 VJP's own: a float64 build that rounds at a lower
-            # precision inside, a cast to float16, is as non-linear in float32)
-            nonlinear64 += int(np.count_nonzero((noise64[k] > cap64)
-                                                & (noise64[k] > NOISE_SAFETY * noise)))
+            beyond[k] = np.where(noise64[k] > cap64, cap64, np.nan)
             out[k] = (np.minimum(NOISE_SAFETY * noise, rel[k] / 4 * natural)
                       + NOISE_SAFETY * np.minimum(noise64[k], cap64))
-    return out, nonlinear64
+    return out, _not_homogeneous(p, ref, v64, g64, beyond)
+
+
+def _not_homogeneous(p: Problem, ref: Any, v64: list[np.ndarray], g64: list[np.ndarray],
+                     caps: list[np.ndarray | None]) -> int:
+    """How many entries with a cap (not NaN) have ``vjp(2 v) / 2`` off ``vjp(v)`` by more
+    than it, in the float64 build. Doubling is exact and commutes with every rounding,
+    a float16 cast inside included: a linear formula is homogeneous bit for bit, one that
+    squares or ignores ``v`` is off by ``|g|`` (an overflow at ``2 v`` is no evidence)."""
+    if all(c is None or np.isnan(c).all() for c in caps):
+        return 0
+    try:
+        doubled = normalise(p.vjp(ref.xs, [2 * v if v.dtype.kind == "f" else v for v in v64],
+                                  ref.vjp), ref.xs)
+    except CallError:
+        return 0
+    count = 0
+    for g, h, cap in zip(doubled, g64, caps):
+        if cap is None or g is None or np.shape(g) != np.shape(h):
+            continue
+        off = np.abs(np.asarray(g, np.float64) / 2 - h)
+        count += int(np.count_nonzero(np.isfinite(off) & (off > cap)))
+    return count
