@@ -302,32 +302,23 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         # only channels with a gap above round-off need a look (vectorised above: a column
         # of a faulty gradient has hundreds of smooth channels)
         for c in np.flatnonzero(~jump & ((w_gap >= 0) | (w_pair >= 0))).tolist():
-            window = [int(w_gap[c])] if w_gap[c] >= 0 else []
-            if not window:
-                # Only two rungs above round-off (a kink whose slope change is small beside
-                # the output's size): a gap that stays put over them is still a kink - a
-                # smooth function's gap shrinks by the step ratio per rung.
-                pair = [int(w_pair[c])]
-                if abs(gap[pair[-1], c] - gap[pair[-1] - 1, c]) <= 0.25 * abs(
-                        gap[pair[-1], c]):
-                    k = pair[-1]
-                    kink[c] = True
-                    est.left[c], est.right[c] = bwd[k, c], fwd[k, c]
-                    est.side_bound[c] = (abs(fwd[k, c] - fwd[k - 1, c])
-                                         + abs(bwd[k, c] - bwd[k - 1, c]) + 2 * side_round[k, c])
-            if not window:
+            k = int(w_gap[c] if w_gap[c] >= 0 else w_pair[c])
+            # A gap that stays put over the finest two rungs is a kink (a smooth function's
+            # shrinks by the step ratio per rung), where the rung above differs too: only two
+            # rungs above round-off (a slope change small beside the output's size), or a
+            # second kink within that coarser step (clip's hi = 0 beside t = 1e-30 and 5.8e-7)
+            two = abs(gap[k, c] - gap[k - 1, c]) <= 0.25 * abs(gap[k, c])
+            if w_gap[c] < 0 and not two:
                 continue
-            k = window[-1]
             g = np.abs(gap[k - 2:k + 1, c])
-            steady = (abs(gap[k, c] - gap[k - 1, c]) <= 0.25 * g[2]
-                      and abs(gap[k - 1, c] - gap[k - 2, c]) <= 0.25 * g[1])
+            steady = w_gap[c] >= 0 and two and abs(gap[k - 1, c] - gap[k - 2, c]) <= 0.25 * g[1]
             # A kink closer to x than the smallest step: the gap does not shrink like h
             # (a smooth function's does, by the step ratio per rung) but is not steady
             # either (it fades as the steps approach the kink's distance). The one-sided
             # slopes met on those rungs, and the central differences (the smooth piece at
             # x when the kink is farther than the finest step), bound the derivatives.
-            near = not steady and g[1] >= g[0] / 2
-            kink[c] = steady or near
+            near = w_gap[c] >= 0 and not steady and g[1] >= g[0] / 2
+            kink[c] = steady or near or two
             if steady:
                 est.left[c], est.right[c] = rich_b[k, c], rich_f[k, c]
                 est.side_bound[c] = (abs(rich_f[k, c] - rich_f[k - 1, c])
@@ -338,8 +329,10 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
                                         central[k - 2:k + 1, c], [est.value[c]]])
                 est.left[c], est.right[c] = float(np.min(sides)), float(np.max(sides))
                 est.side_bound[c] = 2 * side_round[k, c]
-            else:
+            else:  # (two: the finest rung's one-sided slopes, as far as they moved)
                 est.left[c], est.right[c] = bwd[k, c], fwd[k, c]
+                est.side_bound[c] = (abs(fwd[k, c] - fwd[k - 1, c])
+                                     + abs(bwd[k, c] - bwd[k - 1, c]) + 2 * side_round[k, c])
         est.kink = kink
         finite_any = np.isfinite(est.bound)
         # Finer steps must not settle on another value: two consecutive finer central

@@ -347,6 +347,13 @@ CASES: list[tuple[str, Callable, list[np.ndarray], int, set[Reason]]] = [
     ("tanh(sum(sigmoid(t1 t0))) + tanh(t0) f32", _tanh_sum_sigmoid,
      [np.array([[1.1365519762039185, 0.0, 0.0], [0.0, 0.0, 0.0]], F32),
       np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 0.0]], F32)], 1, set()),
+    # gate seed 17, dev profile, float32 (fast mode, 4 seeds in 12; float64 too): hi's line
+    # meets t = 1e-30 within every step and t = 5.8e-7 within the coarser ones, so the
+    # finest three rungs' one-sided gap was not steady and the line was judged smooth
+    ("clip t = [5.8e-7, -3.4e-8, 1e-30] f32, lo = -1, hi = 0", _clip_raw,
+     [np.array([[5.826170763612026e-07], [-3.4404497029072445e-08],
+                [1.0000000031710769e-30]], F32), np.array(-1.0, F32), np.array(0.0, F32)],
+     1, set()),
     # dev-profile seed 27, float32 (9 seeds in 10): the gradient at the 0 is the product of
     # the others, formed through 1e-5 * 1.18e-38 = 1.18e-43, a subnormal of three digits,
     # so float32 is 1.4e-3 off; moving the inputs near the smallest normal by rounding
