@@ -163,8 +163,11 @@ def _run_finite_part(p: Problem, report: GradientReport, mode: str,
     if grad is not None:
         grad.details["set_aside"] = {"outputs_not_finite": part.masked_outputs,
                                      "inputs_reaching_only_them": part.frozen_inputs}
-        note = (f"{part.masked_outputs} output entries not finite at x and "
-                f"{part.frozen_inputs} input entries reaching only them set aside")
+        note = (f"{part.masked_outputs} output entries not finite at x set aside (their "
+                "derivatives are not verified)")
+        if part.frozen_inputs:
+            note += (f"; {part.frozen_inputs} input entries held at x (their gradient is "
+                     "not finite without those outputs)")
         grad.reason = f"{grad.reason}; {note}" if grad.reason else note
 
 
@@ -204,6 +207,12 @@ def _run(p: Problem, report: GradientReport, mode: str) -> None:
     if checks[-1].verdict == FAIL:
         return
     g1 = [np.zeros_like(x) if g is None else g for g, x in zip(g1, xs)]
+    if not any(x.size for x, d in zip(xs, p.diff) if d):
+        # nothing to move: the only gradient of an empty input is the empty array, and its
+        # shape and type passed above
+        checks.append(Check("gradient", PASS, "the differentiated inputs have no entries: "
+                            "their gradients are empty, of the right shape"))
+        return
 
     overflow = [k for k, y in enumerate(y0) if y.dtype.kind == "f" and not bool(
         np.isfinite(y).all())]

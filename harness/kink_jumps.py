@@ -9,14 +9,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from gradverify.harness.budget import C_ROUND
+from gradverify.harness.budget import C_ROUND, SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.jump_entries import even_unsettled, jump_beside_slope
 from gradverify.harness.kink_samples import _INNER, _outputs, grow_like_jumps
 from gradverify.harness.lines import Ref
 from gradverify.harness.staircase import stairs_beside_slope
 
-__all__ = ["jumps_within", "steady_within"]
+__all__ = ["flat_below_rounding", "jumps_within", "steady_within"]
 
 
 def _one_sided(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
@@ -121,3 +121,28 @@ def steady_within(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]]
                 both &= np.abs(moved - y0) >= 0.5 * np.abs(last)
         out |= both
     return out
+
+
+def flat_below_rounding(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
+                        h: float, slopes: np.ndarray) -> np.ndarray:
+    """Per output entry (``slopes``: its analytic derivatives along ``coords``, one column
+    each): does f not change at all at any of the eight steps along any coordinate, on
+    either side, where the analytic slopes predict a change, over the largest of those
+    steps, below the round-off of the function's largest output? The flat "pieces" are
+    then a change rounded away inside the function, not a measurement: log_softmax at
+    ``[30, 0, 0]`` computes out[0] = -1.9e-13 as a difference of values near 30 and 1,
+    quantised at 2.2e-16, and its slope 1.9e-13 moves it by 1e-18 over these steps. A
+    gradient leaking through a flat function (stop_gradient) predicts a change far above
+    that round-off, and its FAIL stands. The rungs are :func:`jumps_within`'s (memoised).
+    """
+    y0, lines = _one_sided(p, ref, coords, h, None)
+    out = np.zeros(np.shape(y0), bool)
+    if len(lines) < 2 * len(coords) or not np.isfinite(y0).all():
+        return out
+    flat = np.ones(np.shape(y0), bool)
+    for diffs, _ in lines:
+        flat &= np.all(np.array(diffs) == 0, axis=0)
+    t0 = lines[0][1][0]
+    predicted = np.max(np.abs(slopes), axis=1) * t0
+    rounding = SAFETY * C_ROUND * ref.eps * float(np.max(np.abs(y0), initial=0.0))
+    return flat & (predicted > 0) & (predicted <= rounding)

@@ -33,7 +33,7 @@ from gradverify.harness.hull import (
     in_minkowski,
     minkowski_contains,
 )
-from gradverify.harness.kink_jumps import jumps_within, steady_within
+from gradverify.harness.kink_jumps import flat_below_rounding, jumps_within, steady_within
 from gradverify.harness.kink_samples import (
     MAX_JOINT,
     MAX_ROWS,
@@ -269,6 +269,8 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                     e.verdict, e.note = INCONCLUSIVE, STEADY_NOTE
                 elif unseen_sliver(ref, coords, h, smallest_radius(ref, coords, h)):
                     e.verdict, e.note = INCONCLUSIVE, SLIVER_NOTE
+                elif flat_below_rounding(p, ref, coords, h, jac[:, list(ks)])[r]:
+                    e.verdict, e.note = INCONCLUSIVE, ROUNDED_NOTE
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e
     _superset_pass(out)
@@ -311,6 +313,11 @@ def _superset_pass(out: dict[tuple[int, tuple[int, ...]], Entry]) -> None:
 JUMPS_NOTE = Reason.JUMPS_WITHIN_STEP.text(
     "the function jumps within every step tried (differences do not shrink with the step), "
     "so no difference quotient is a gradient of a piece")
+
+
+ROUNDED_NOTE = Reason.ROUNDED_AWAY.text(
+    "the function does not change at any step sampled around x, where the analytic "
+    "gradient predicts a change below the round-off of its largest output")
 
 
 STEADY_NOTE = Reason.STRUCTURE_BELOW_STEP.text(

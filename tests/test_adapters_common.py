@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gradverify.adapters.common import (
+    GradverifyWarning,
     InconclusiveWarning,
     check_with_jvp,
     input_names,
@@ -93,6 +94,20 @@ def test_settle_conventions():
         settle(unsure, error=GradientError)
     with pytest.warns(InconclusiveWarning, match="round-off"):
         assert settle(unsure, error=GradientError, allow_inconclusive=True) is True
+
+
+def test_a_pass_on_the_finite_part_warns_what_was_set_aside():
+    # log at [-1, 2]: out[0] is nan, set aside; the drop-in's True must not hide it (torch's
+    # own gradcheck raises there)
+    report = check_with_jvp(np.log, lambda xs, gs: (gs[0] / xs[0],), None,
+                            [np.array([-1.0, 2.0])], mode="auto", seed=0)
+    assert report.verdict == "PASS", str(report)
+    with pytest.warns(GradverifyWarning, match="1 output entries not finite at x set aside"):
+        assert settle(report, error=GradientError) is True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing set aside: no warning
+        assert settle(GradientReport(checks=[Check("gradient", "PASS")]),
+                      error=GradientError) is True
 
 
 def test_input_names():

@@ -160,3 +160,12 @@ def test_jvp_vjp_consistency_is_checked_in_fast_mode():
 def test_jvp_with_wrong_output_shape_fails():
     r = check_vjp(np.sin, _sin_vjp, [X], jvp=lambda xs, ts: (ts[0][:2],), mode="fast")
     assert r.check("jvp").verdict == FAIL
+
+
+@pytest.mark.parametrize("mode", ["auto", "full", "fast"])
+def test_an_empty_input_passes_with_its_reason_and_a_wrong_shape_fails(mode):
+    sin_vjp = lambda xs, gs: (gs[0] * np.cos(xs[0]),)
+    r = check_vjp(np.sin, sin_vjp, [np.zeros((0, 3))], mode=mode)
+    assert r.verdict == "PASS" and "no entries" in r.check("gradient").reason, str(r)
+    bad = check_vjp(np.sin, lambda xs, gs: (np.zeros(3),), [np.zeros((0, 3))], mode=mode)
+    assert bad.verdict == "FAIL" and bad.check("hygiene.gradient_shape").verdict == "FAIL"

@@ -159,6 +159,24 @@ def test_no_input_requiring_grad_is_torchs_error():
         gradcheck(torch.sin, (torch.ones(2, dtype=torch.float64),))
 
 
+def test_tensors_requiring_grad_inside_a_tuple_input_are_a_clear_error():
+    # held fixed silently, a faulty gradient of h would pass (torch raises IndexError)
+    x = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    h = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    for nested in ((h,), [x, (h,)], {"h": h}):
+        with pytest.raises(TypeError, match=r"input 1 is a .* holding tensors that require"):
+            gradcheck(lambda a, b: a, (x, nested))
+    fixed = (torch.ones(3, dtype=torch.float64),)  # not requiring grad: held fixed, fine
+    assert gradcheck(lambda a, b: a * b[0], (x, fixed))
+
+
+def test_grad_outputs_of_the_wrong_shape_are_the_callers_error():
+    x = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(ValueError, match=r"grad_outputs\[0\] has shape \(4,\), output 0 "
+                       r"of sin has shape \(3,\)"):
+        gradgradcheck(torch.sin, (x,), (torch.ones(4, dtype=torch.float64),))
+
+
 def test_non_tensor_and_integer_inputs_are_held_fixed():
     x = torch.linspace(0.1, 1, 4, dtype=torch.float64, requires_grad=True)
     idx = torch.tensor([3, 0, 0])

@@ -236,6 +236,7 @@ def settle(report: GradientReport, *, error: Callable[[GradientReport], BaseExce
     """
     verdict = report.verdict
     if verdict == PASS:
+        _warn_set_aside(report)
         return True
     if verdict in (INCONCLUSIVE, NOT_APPLICABLE) and allow_inconclusive:
         warnings.warn(f"gradient not verified ({verdict}): {'; '.join(report.reasons)}",
@@ -244,6 +245,15 @@ def settle(report: GradientReport, *, error: Callable[[GradientReport], BaseExce
     if raise_exception:
         raise error(report)
     return False
+
+
+def _warn_set_aside(report: GradientReport) -> None:
+    # A PASS that judged only the finite part (outputs not finite at x set aside): torch's
+    # gradcheck raises there, so the True it replaces must not hide what went unverified.
+    for c in report.checks:
+        aside = c.details.get("set_aside") if c.verdict == PASS else None
+        if aside and aside.get("outputs_not_finite"):
+            warnings.warn(f"{report.function}: {c.reason}", GradverifyWarning, stacklevel=4)
 
 
 # The harness allows float32 gradients 64 eps (7.6e-6) relative to max|g|; 64 bfloat16 eps

@@ -265,6 +265,13 @@ def _check_given_cotangents(func: Callable, args: Sequence[Any], grad_outputs: S
     if len(grad_outputs) != len(first.live):
         raise ValueError(f"gradgradcheck: {len(grad_outputs)} grad_outputs for "
                          f"{len(first.live)} outputs")
+    for k in live:
+        given = grad_outputs[k]
+        if not isinstance(given, torch.Tensor) or tuple(given.shape) != first.out_shapes[k]:
+            raise ValueError(f"gradgradcheck: grad_outputs[{k}] has shape "
+                             f"{tuple(getattr(given, 'shape', ()))}, output {k} of "
+                             f"{_function_name(func)} has shape "
+                             f"{first.out_shapes[k]}")
     vs = [TorchFunction(lambda g: g, [grad_outputs[k].detach()], [0]).arrays[0]
           for k in live]
     tf = TorchFunction(func, args, positions, order=2, vs=vs,

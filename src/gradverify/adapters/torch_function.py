@@ -56,6 +56,12 @@ def differentiable_positions(inputs: Sequence[Any], *, all_floats: bool) -> list
                 raise TypeError(f"{_API}: input {k} has layout {t.layout} (shape "
                                 f"{tuple(t.shape)}); only dense (strided) tensors are "
                                 "supported")
+        elif _holds_grad_tensor(t):
+            raise TypeError(f"{_API}: input {k} is a {type(t).__name__} holding tensors that "
+                            "require grad; only top-level tensor inputs are differentiated "
+                            "(torch's gradcheck fails there too): pass them as inputs of "
+                            "their own, e.g. gradcheck(lambda x, h, c: cell(x, (h, c)), "
+                            "(x, h, c))")
     floats = [k for k, t in enumerate(inputs)
               if isinstance(t, torch.Tensor) and t.is_floating_point()]
     chosen = [k for k in floats if inputs[k].requires_grad]
@@ -67,6 +73,18 @@ def differentiable_positions(inputs: Sequence[Any], *, all_floats: bool) -> list
                             f"{tuple(inputs[k].shape)}); checkable dtypes are float64, "
                             "float32, float16 and bfloat16")
     return chosen
+
+
+def _holds_grad_tensor(obj: Any) -> bool:
+    # a tensor requiring grad inside a (nested) tuple, list or dict input would be held
+    # fixed without a word: its gradient never checked
+    if isinstance(obj, torch.Tensor):
+        return obj.requires_grad
+    if isinstance(obj, dict):
+        return any(_holds_grad_tensor(v) for v in obj.values())
+    if isinstance(obj, (tuple, list)):
+        return any(_holds_grad_tensor(v) for v in obj)
+    return False
 
 
 def _outputs(out: Any) -> list[Any]:
@@ -193,6 +211,7 @@ class TorchFunction:
         # Outputs autograd can differentiate (floating, connected to a checked input).
         self.live = [_float_out(o) and o.requires_grad for o in outs]
         self.out_dtypes = [o.dtype for o in outs]
+        self.out_shapes = [tuple(o.shape) for o in outs]
         if order == 2:
             if vs is None:
                 raise ValueError("order=2 needs the cotangents vs")

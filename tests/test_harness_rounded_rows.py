@@ -1,0 +1,68 @@
+"""Output entries whose change is rounded away inside the function, met by the joint kink
+judgement: log_softmax at a saturated logit (torch's formulation, ``(x - m) - log(sum
+exp(x - m))``) makes its largest entry ``-log(1 + 2e-30)`` a difference of values near 1,
+quantised at 2.2e-16, so it is flat at every step the kink samples take. Its slope is real;
+the flat samples are not a measurement of it: never FAIL. A gradient through a function
+that is flat at every scale (stop_gradient leaking) still FAILs there."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradverify.harness import FAIL, check_vjp
+
+
+def log_softmax(x):
+    m = x.max()
+    return (x - m) - np.log(np.exp(x - m).sum())
+
+
+def log_softmax_vjp(xs, gs):
+    p = np.exp(log_softmax(xs[0]))
+    return (gs[0] - p * gs[0].sum(),)
+
+
+@pytest.mark.parametrize("mode", ["full", "auto", "fast"])
+@pytest.mark.parametrize("gap", [29.5, 30.0, 30.5, 33.0, 36.6])
+def test_saturated_log_softmax_is_never_a_fail(gap, mode):
+    for seed in range(3):
+        r = check_vjp(log_softmax, log_softmax_vjp, [np.array([gap, 0.0, 0.0])], mode=mode,
+                      seed=seed)
+        assert r.verdict != FAIL, str(r)
+
+
+@settings(max_examples=25, deadline=None)
+@given(gap=st.floats(24.0, 40.0), rest=st.lists(st.floats(-1.0, 1.0), min_size=1,
+                                                max_size=4), seed=st.integers(0, 2 ** 16))
+def test_saturated_log_softmax_class(gap, rest, seed):
+    x = np.array([gap + rest[0], *rest])
+    r = check_vjp(log_softmax, log_softmax_vjp, [x], mode="full", seed=seed)
+    assert r.verdict != FAIL, str(r)
+
+
+@pytest.mark.parametrize("gap", [30.0, 33.0])
+def test_a_wrong_log_softmax_gradient_still_fails_there(gap):
+    wrong = lambda xs, gs: tuple(-g for g in log_softmax_vjp(xs, gs))
+    r = check_vjp(log_softmax, wrong, [np.array([gap, 0.0, 0.0])], mode="full", seed=0)
+    assert r.verdict == FAIL
+
+
+def test_a_gradient_leaking_through_a_flat_output_at_a_tie_fails():
+    # out[0] = max(a, b) at the tie (a kink group over a, b); out[1] is flat in both
+    # (stop_gradient), but its VJP leaks the upstream gradient into a: outside the hull
+    # of its pieces (all 0) by far more than any round-off
+    def f(x):
+        return np.array([max(x[0], x[1]), 3.0])
+
+    def vjp(xs, gs):
+        g = np.zeros(2)
+        g[0] = 0.5 * gs[0][0] + gs[0][1]
+        g[1] = 0.5 * gs[0][0]
+        return (g,)
+
+    for seed in range(3):
+        r = check_vjp(f, vjp, [np.array([1.0, 1.0])], mode="full", seed=seed)
+        assert r.verdict == FAIL, str(r)
