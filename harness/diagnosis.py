@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.report import FAIL, Entry
+from gradverify.harness.report import FAIL, PASS, Entry
 
 __all__ = ["signature", "transposed_inputs", "diagnose"]
 
@@ -36,6 +36,14 @@ def _one_constant(ratios: np.ndarray) -> bool:
     spread = float(np.ptp(ratios))
     return (spread <= _RTOL * float(np.max(np.abs(ratios)))
             and spread <= _CONSTANT_SHARE * abs(float(np.median(ratios)) - 1.0))
+
+
+def _refuted(c: float, good: Sequence[Entry]) -> bool:
+    """An entry that passed where a gradient scaled by ``c`` would have FAILed: one entry
+    is wrong, the gradient is not scaled (x[2] alone off by 5/3 was "scaled by a
+    constant")."""
+    return any(e.verdict == PASS and abs(e.analytic - e.numeric) <= e.tolerance
+               < abs(c - 1.0) * abs(e.numeric) for e in good)
 
 
 def _factor(c: float) -> str:
@@ -78,7 +86,8 @@ def signature(bad: Sequence[Entry], good: Sequence[Entry], xs: Sequence[np.ndarr
         out.append("sign flipped")
     elif big and np.all(np.abs(ratios) <= _RTOL):
         out.append("zero where non-zero")
-    elif big and len(big) == len(fails) and _one_constant(ratios):
+    elif big and len(big) == len(fails) and _one_constant(ratios) and not _refuted(
+            float(np.median(ratios)), good):
         out.append(f"scaled by a constant ({_factor(float(np.median(ratios)))}x)")
     inputs = {e.input for e in fails}
     # fast mode's search stops after ``localise`` entries, depth first into the worse half

@@ -53,3 +53,19 @@ def test_one_wrong_input_is_still_named_when_the_search_finished():
     r = check_vjp(f, bad, inputs, mode="fast", seed=0)
     assert r.verdict == FAIL
     assert "wrong for input 1 (x1) only" in r.diagnosis, str(r)
+
+
+def test_one_wrong_entry_is_not_called_a_scaled_gradient():
+    # x[2] alone off by 5/3: the entries that passed, where 5/3 would have shown, refute a
+    # constant factor (full mode sees them; it was "scaled by a constant (1.666667x)")
+    def one_off(xs, gs):
+        g = gs[0] * np.cos(xs[0])
+        g[2] *= 5 / 3
+        return (g,)
+
+    x = [np.linspace(0.1, 2.0, 25)]
+    r = check_vjp(np.sin, one_off, x, mode="full", seed=0)
+    assert r.verdict == FAIL and "scaled" not in (r.diagnosis or ""), str(r)
+    twice = check_vjp(np.sin, lambda xs, gs: (2 * gs[0] * np.cos(xs[0]),), x, mode="full",
+                      seed=0)
+    assert "scaled by a constant (2x)" in twice.diagnosis

@@ -311,3 +311,87 @@ def test_integer_output_is_not_applicable_and_raises_unless_allowed():
         check_grads(sign, (x,), order=1)
     with pytest.warns(UserWarning, match="NOT_APPLICABLE"):
         check_grads(sign, (x,), order=1, allow_inconclusive=True)
+
+
+# a switch the backward reads from the module's globals (test below)
+SCALE_BACKWARD = 1.0
+
+
+@jax.custom_vjp
+def _switched_sin(x):
+    return jnp.sin(x)
+
+
+_switched_sin.defvjp(lambda x: (jnp.sin(x), x),
+                     lambda x, ct: (ct * jnp.cos(x) * SCALE_BACKWARD,))
+
+
+def test_a_compiled_program_is_not_reused_after_a_global_it_reads_changes():
+    # checks of one function compile from the second on; a flag flipped afterwards must
+    # reach the next check (a stale program PASSed a now-wrong backward)
+    global SCALE_BACKWARD
+    x = np.array([0.3, -1.2, 2.0])
+    try:
+        for _ in range(3):
+            check_grads(_switched_sin, (x,), 1, modes=("rev",))
+        SCALE_BACKWARD = 2.0
+        with pytest.raises(GradientError):
+            check_grads(_switched_sin, (x,), 1, modes=("rev",))
+        SCALE_BACKWARD = 1.0
+        check_grads(_switched_sin, (x,), 1, modes=("rev",))
+    finally:
+        SCALE_BACKWARD = 1.0
+
+
+def test_a_python_number_output_is_a_clear_error():
+    with pytest.raises(TypeError, match="output leaf 0 of the function is a float"):
+        check_grads(lambda x: 2.0, (np.ones(3),), 1)
+
+
+def test_an_empty_input_passes():
+    check_grads(jnp.sin, (np.zeros((0, 3), np.float32),), 1)
+
+
+@pytest.mark.parametrize("slow", [0.0, float("inf")])
+def test_a_slow_eager_program_is_compiled_at_once(monkeypatch, slow):
+    # every eager call traces the scan again (~0.1 s each on 2 cores: 20 s for a full
+    # check of 100 entries); one slow eager run compiles the program for the rest
+    from jax import lax
+
+    from gradverify.adapters import jax_function
+    monkeypatch.setattr(jax_function, "EAGER_SLOW", slow)
+    traces = []
+
+    def f(x):
+        traces.append(1)
+        return lax.scan(lambda c, xi: (jnp.tanh(0.9 * c + xi), c), 0.0, x)[0]
+
+    check(f, (np.linspace(-1, 1, 20 + int(slow == 0)),), modes=("rev",))
+    # (a new length each time: a program compiled by an earlier test is not there)
+    assert (len(traces) <= 12) == (slow == 0.0), len(traces)
+
+
+def _looped(x, sin=jnp.sin):
+    # reverse mode does not differentiate a while_loop: forward-mode-only code
+    from jax import lax
+    return lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, 0.9 * sin(c[1]) + x),
+                          (0, x))[1]
+
+
+def test_forward_mode_only_code_is_checked_with_modes_fwd():
+    x = np.array([0.3, -0.7, 1.1])
+    check_grads(_looped, (x,), 1, modes=("fwd",))
+    report = check(_looped, (x,), modes=("fwd",))
+    assert "transpose of the Jacobian forward mode builds" in report.check("gradient").reason
+
+    @jax.custom_jvp
+    def wrong_sin(x):
+        return jnp.sin(x)
+
+    wrong_sin.defjvp(lambda p, t: (jnp.sin(p[0]), 2 * jnp.cos(p[0]) * t[0]))
+    with pytest.raises(GradientError):
+        check_grads(lambda x: _looped(x, wrong_sin), (x,), 1, modes=("fwd",))
+    with pytest.raises(GradientError, match="order 2 is checked through it"):
+        check_grads(_looped, (x,), 2, modes=("fwd",))
+    with pytest.raises(GradientError):  # asked for reverse mode: its failure is a FAIL
+        check_grads(_looped, (x,), 1, modes=("rev",))

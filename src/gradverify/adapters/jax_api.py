@@ -23,6 +23,7 @@ from gradverify.adapters.common import (
     settle,
 )
 from gradverify.adapters.jax_compile import remembered
+from gradverify.adapters.jax_forward_only import ForwardTranspose, reverse_mode_unsupported
 from gradverify.adapters.jax_function import JaxFunction, forward_mode_unsupported
 from gradverify.harness import FAIL, INCONCLUSIVE, Check, GradientError, GradientReport
 
@@ -72,15 +73,36 @@ def check(f: Callable, args: Sequence[Any], *, order: int = 1,
         ys = jf.forward(*jf.arrays)
         vs = [rng.standard_normal(y.shape).astype(y.dtype)
               for y, fl in zip(ys, jf.out_float) if fl]
+        no_reverse = None if "rev" in modes else remembered(
+            jf, "reverse mode", jf.arrays, partial(reverse_mode_unsupported, jf))
+        if no_reverse:  # order 2 is (x, v) -> J(x)^T v: reverse mode inside
+            report = GradientReport(seed=seed, mode=mode, order=order, function=name,
+                                    reproduce=reproduce)
+            report.checks.append(Check("gradient_order2", INCONCLUSIVE, (
+                f"{no_reverse}; order 2 is checked through it, as (x, v) -> J(x)^T v")))
+            return report
         jf = JaxFunction(f, args, order=2, vs=vs, jit=jit)
         names = list(names) + [f"v{k}" for k in range(len(vs))]
     jvp, unsupported = None, None
     if "fwd" in modes:
         unsupported = remembered(jf, "forward mode", jf.arrays, partial(_no_forward_mode, jf))
         jvp = None if unsupported else WithMany(jf.jvp, jf.jvp_many)
-    report = check_with_jvp(jf.forward, WithMany(jf.vjp, jf.vjp_many), jvp, jf.arrays,
-                            mode=mode, seed=seed,
+    vjp: Any = WithMany(jf.vjp, jf.vjp_many)
+    forward_only = None
+    if "rev" not in modes and jvp is not None:
+        # forward-mode-only code (lax.while_loop): the VJP checked is forward mode's
+        forward_only = remembered(jf, "reverse mode", jf.arrays,
+                                  partial(reverse_mode_unsupported, jf))
+        if forward_only:
+            vjp = ForwardTranspose(jf)
+    report = check_with_jvp(jf.forward, vjp, jvp, jf.arrays, mode=mode, seed=seed,
                             names=names, function=name, reproduce=reproduce, **options)
+    grad = report.check("gradient")
+    if forward_only and grad is not None:
+        note = (forward_only + "; the gradient checked is the transpose of the Jacobian "
+                "forward mode builds (one JVP per input entry)")
+        grad.reason = f"{grad.reason}; {note}" if grad.reason else note
+        grad.details["reverse_mode"] = "unsupported: forward mode transposed"
     if unsupported:
         report.checks.append(Check("forward_mode", INCONCLUSIVE, unsupported + " (pass "
                                    "modes=('rev',) to check reverse mode only)"))

@@ -32,10 +32,14 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["COMPILE_AFTER", "compiled_program", "output_structure", "remembered",
+__all__ = ["COMPILE_AFTER", "EAGER_SLOW", "compiled_program", "output_structure", "remembered",
            "signature"]
 
 COMPILE_AFTER = 2  # the checks (JaxFunction objects) that ask for a program, first eager
+# An eager run this slow (seconds) compiles its program at once: a function that traces a
+# scan, a cond or an ODE solver on every eager call costs ~0.1 s per call, and a check
+# makes dozens to hundreds of them (a scan over 100 entries: 20 s eagerly, 0.2 s compiled)
+EAGER_SLOW = 0.02
 _MAX = 128
 _FROZEN_MAX = 4096  # fixed array leaves up to this size are part of the key
 _COMPILED: OrderedDict[Any, Callable | None] = OrderedDict()
@@ -61,12 +65,75 @@ def _freeze(leaf: Any) -> Any:
     return ("array", a.shape, a.dtype.str, a.tobytes())
 
 
+def _reads(fn: Any, depth: int = 3) -> tuple:
+    """The values ``fn`` reads that a compiled program would bake in: Python scalars and
+    small arrays among the globals its code names and its closure cells, followed into the
+    functions it calls (a ``custom_vjp``'s ``fwd``/``bwd``, a ``partial``'s ``func``) up to
+    ``depth`` levels. A flag flipped between two checks (``BUG = True``) then makes a new
+    program instead of reusing one compiled with the old value."""
+    found: list[Any] = []
+    seen: set[int] = set()
+    todo = [(fn, 0)] if _users(fn) else []  # jnp.matmul itself: nothing of the user's
+    while todo:
+        obj, level = todo.pop()
+        if id(obj) in seen or level > depth:
+            continue
+        seen.add(id(obj))
+        inner = [getattr(obj, a, None) for a in ("func", "fun", "fwd", "bwd", "jvp",
+                                                 "__wrapped__")]
+        todo += [(f, level) for f in inner if callable(f)]
+        code = getattr(obj, "__code__", None)
+        if code is None:
+            continue
+        names, codes = set(), [code]
+        while codes:  # names of nested lambdas and comprehensions too
+            c = codes.pop()
+            names.update(c.co_names)
+            codes += [k for k in c.co_consts if hasattr(k, "co_names")]
+        scope = getattr(obj, "__globals__", {})
+        cells = [("cell", c.cell_contents) for c in (obj.__closure__ or ())
+                 if _filled(c)]
+        for name, value in [(n, scope[n]) for n in sorted(names) if n in scope] + cells:
+            try:
+                found.append((name, _freeze(value)))
+            except Exception:  # noqa: BLE001 - not a plain value: a function to follow?
+                if _users(value):
+                    todo.append((value, level + 1))
+    return tuple(found)
+
+
+# Libraries whose functions a checked function calls: not followed (their module-level
+# values are no user's switches, and walking them costs more than the check)
+_LIBRARIES = {"jax", "jaxlib", "numpy", "scipy", "builtins", "functools", "math",
+              "operator", "flax", "optax", "equinox", "haiku", "chex"}
+
+
+def _users(value: Any) -> bool:
+    if not callable(value) or isinstance(value, type):
+        return False
+    module = getattr(value, "__module__", None) or ""
+    return module.partition(".")[0] not in _LIBRARIES
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
 def _key(jf: Any, *parts: Any) -> tuple:
     """What a program of ``jf`` depends on besides its arguments' signature (TypeError:
-    not cacheable)."""
+    not cacheable): the function, the fixed leaves, and what it reads (:func:`_reads`,
+    taken once per check)."""
     fixed = tuple((k, _freeze(leaf)) for k, leaf in enumerate(jf.leaves)
                   if k not in jf.positions)
-    key = (jf.f, jf.treedef, fixed, jf.order, bool(jax.config.jax_enable_x64), *parts)
+    reads = jf.__dict__.get("_reads")
+    if reads is None:
+        reads = jf._reads = _reads(jf.f)
+    key = (jf.f, jf.treedef, fixed, reads, jf.order, bool(jax.config.jax_enable_x64),
+           *parts)
     hash(key)
     return key
 
@@ -90,16 +157,23 @@ def output_structure(jf: Any, arrays: Sequence[np.ndarray]) -> list[Any]:
     """The outputs of ``jf``'s function at arrays like ``arrays`` (objects with ``shape``
     and ``dtype``): from the last check of the same function and signature, else from one
     eager evaluation (which also shows that the function runs)."""
-    return remembered(jf, "outputs", arrays, lambda: [
-        jax.ShapeDtypeStruct(np.shape(o), o.dtype)
-        for o in jf._flat(*[jax.numpy.asarray(jf.leaves[k]) for k in jf.positions])])
+    def structure() -> list[Any]:
+        outs = jf._flat(*[jax.numpy.asarray(jf.leaves[k]) for k in jf.positions])
+        for k, o in enumerate(outs):
+            if not hasattr(o, "dtype"):
+                raise TypeError(f"gradverify.jax: output leaf {k} of the function is a "
+                                f"{type(o).__name__} ({o!r}), not an array: return "
+                                "jnp arrays (a Python number is not differentiable)")
+        return [jax.ShapeDtypeStruct(np.shape(o), o.dtype) for o in outs]
+    return remembered(jf, "outputs", arrays, structure)
 
 
 def compiled_program(jf: Any, kind: str, leaves: Sequence[Any], extra: Sequence[Any],
-                     ) -> Callable | None:
+                     force: bool = False) -> Callable | None:
     """The compiled program ``kind`` of ``jf`` (a ``JaxFunction``) for this call's
     signature, in the current x64 mode; None while it should still run eagerly (or when
-    its key cannot be cached: fixed leaves too large to compare)."""
+    its key cannot be cached: fixed leaves too large to compare). ``force``: compile now,
+    whatever the count (an eager run was slow: ``EAGER_SLOW``)."""
     try:
         key = _key(jf, tuple(jf.out_float), kind, signature(leaves, extra))
     except TypeError:
@@ -118,7 +192,7 @@ def compiled_program(jf: Any, kind: str, leaves: Sequence[Any], extra: Sequence[
     if last != token:
         count, last = count + 1, token
         _SEEN[key] = (count, last)
-    if count < COMPILE_AFTER:
+    if count < COMPILE_AFTER and not force:
         return None
     if len(_SEEN) > 4 * _MAX:
         _SEEN.clear()

@@ -14,6 +14,7 @@ the same function runs under ``jax.enable_x64(True)`` on float64 leaves.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradverify.adapters.common import complex_error
-from gradverify.adapters.jax_compile import compiled_program, output_structure
+from gradverify.adapters.jax_compile import EAGER_SLOW, compiled_program, output_structure
 
 __all__ = ["JaxFunction", "forward_mode_unsupported"]
 
@@ -67,6 +68,7 @@ class JaxFunction:
         # Compiled ahead of time once a program is asked for repeatedly (jax_compile.py)
         self.f, self.order = f, order
         self.jit = jit
+        self._slow: set[str] = set()  # programs whose eager run was slow: compiled now
         # Eager runs: the pullback and the linearisation at the last points (the harness
         # asks for several cotangents, several tangents, at one point: x and its float64
         # copy), so that each point is traced once, not once per cotangent.
@@ -150,13 +152,19 @@ class JaxFunction:
             eager = partial(self._eager_linear, kind)
         if self.jit:
             try:
-                program = compiled_program(self, kind, leaves, extra)
+                program = compiled_program(self, kind, leaves, extra,
+                                           force=kind in self._slow)
                 if program is not None:
                     return program(list(leaves), *extra)
             except Exception:  # noqa: BLE001 - retried eagerly; a real error raises there
                 result = eager(leaves, *extra)
                 self.jit = False
                 return result
+            start = time.perf_counter()
+            result = eager(leaves, *extra)
+            if time.perf_counter() - start > EAGER_SLOW:
+                self._slow.add(kind)
+            return result
         return eager(leaves, *extra)
 
     def _forward(self, xs: list[Any]) -> tuple[Any, ...]:

@@ -279,7 +279,10 @@ def _check_given_cotangents(func: Callable, args: Sequence[Any], grad_outputs: S
     names = _input_names(func, len(args))
     report = check_with_jvp(tf.forward, tf.vjp, None, tf.arrays + vs, mode=mode, seed=seed,
                             names=[names[k] for k in positions] + [f"v{k}" for k in live],
-                            function=_function_name(func), **options)
+                            function=_function_name(func),
+                            reproduce=(f"gradverify.torch.gradgradcheck({_function_name(func)}"
+                                       f", inputs, grad_outputs, mode={mode!r}, seed={seed})"),
+                            **options)
     report.order = 2
     return report
 
