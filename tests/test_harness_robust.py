@@ -169,3 +169,14 @@ def test_an_empty_input_passes_with_its_reason_and_a_wrong_shape_fails(mode):
     assert r.verdict == "PASS" and "no entries" in r.check("gradient").reason, str(r)
     bad = check_vjp(np.sin, lambda xs, gs: (np.zeros(3),), [np.zeros((0, 3))], mode=mode)
     assert bad.verdict == "FAIL" and bad.check("hygiene.gradient_shape").verdict == "FAIL"
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_an_ignored_cotangent_fails_the_gradient_check_too(mode):
+    # the linearity FAIL names it; its non-linearity is not charged to the gradient check's
+    # budget as rounding (that made it INCONCLUSIVE beside the FAIL)
+    r = check_vjp(np.sin, lambda xs, gs: (np.cos(xs[0]),), [np.linspace(-1, 1, 5)],
+                  mode=mode, seed=0)
+    assert r.check("hygiene.linearity").verdict == FAIL
+    assert r.check("gradient").verdict == FAIL, str(r)
+    assert r.diagnosis.startswith("ignores the upstream gradient")
