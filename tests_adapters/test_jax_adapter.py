@@ -395,3 +395,17 @@ def test_forward_mode_only_code_is_checked_with_modes_fwd():
         check_grads(_looped, (x,), 2, modes=("fwd",))
     with pytest.raises(GradientError):  # asked for reverse mode: its failure is a FAIL
         check_grads(_looped, (x,), 1, modes=("rev",))
+
+
+def test_a_fail_with_atol_or_rtol_given_says_they_are_not_used():
+    global SCALE_BACKWARD
+    x = np.array([0.3, -1.2, 2.0])
+    try:
+        SCALE_BACKWARD = 1.001
+        with pytest.raises(GradientError, match="atol/rtol given are not used"):
+            check_grads(_switched_sin, (x,), 1, modes=("rev",), atol=1e-2, rtol=1e-2)
+        with pytest.raises(GradientError) as plain:
+            check_grads(_switched_sin, (x,), 1, modes=("rev",))
+        assert "atol/rtol" not in str(plain.value)
+    finally:
+        SCALE_BACKWARD = 1.0
