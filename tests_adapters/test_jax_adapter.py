@@ -409,3 +409,20 @@ def test_a_fail_with_atol_or_rtol_given_says_they_are_not_used():
         assert "atol/rtol" not in str(plain.value)
     finally:
         SCALE_BACKWARD = 1.0
+
+
+def test_a_switch_in_a_closed_over_dict_reaches_the_next_check_too():
+    state = {"bug": False}
+
+    @jax.custom_vjp
+    def g(x):
+        return jnp.sin(x)
+
+    g.defvjp(lambda x: (jnp.sin(x), x),
+             lambda x, ct: (ct * jnp.cos(x) * (2.0 if state["bug"] else 1.0),))
+    x = np.array([0.3, -1.2, 2.0])
+    for _ in range(3):
+        check_grads(g, (x,), 1, modes=("rev",))
+    state["bug"] = True
+    with pytest.raises(GradientError):
+        check_grads(g, (x,), 1, modes=("rev",))

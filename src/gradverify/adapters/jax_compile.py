@@ -95,11 +95,22 @@ def _reads(fn: Any, depth: int = 3) -> tuple:
                  if _filled(c)]
         for name, value in [(n, scope[n]) for n in sorted(names) if n in scope] + cells:
             try:
-                found.append((name, _freeze(value)))
+                found.append((name, _plain(value)))
             except Exception:  # noqa: BLE001 - not a plain value: a function to follow?
                 if _users(value):
                     todo.append((value, level + 1))
     return tuple(found)
+
+
+def _plain(value: Any, room: int = 64) -> Any:
+    """``value`` as a key: a scalar or small array (:func:`_freeze`), or a small dict,
+    list or tuple of such (``state["bug"] = True`` mutates a dict a backward reads);
+    TypeError for anything else."""
+    if isinstance(value, dict) and len(value) <= room:
+        return ("dict", tuple((repr(k), _plain(v, room // 2)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)) and len(value) <= room:
+        return (type(value).__name__, tuple(_plain(v, room // 2) for v in value))
+    return _freeze(value)
 
 
 # Libraries whose functions a checked function calls: not followed (their module-level
