@@ -432,7 +432,7 @@ def test_a_float64_function_computing_in_float32_inside_never_fails():
     # its VJP is linear to float32's rounding only (a linearity FAIL at seed 0 before, with
     # "ignores the upstream gradient"); not verifiable at float64's steps: INCONCLUSIVE
     with jax.enable_x64(True):
-        f = lambda a: jnp.sum(jnp.tanh(a.astype(jnp.float32))).astype(jnp.float64)  # noqa: E731
+        f = lambda a: jnp.sum(jnp.tanh(a.astype(jnp.float32))).astype(jnp.float64)
         a = np.random.default_rng(0).standard_normal((3, 3))
         for seed in range(4):
             report = check(f, (a,), seed=seed)
