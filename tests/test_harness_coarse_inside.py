@@ -62,3 +62,17 @@ def test_a_wrong_formula_computed_in_float32_never_passes(mode, scale):
     bad = lambda xs, gs: sin_inside_vjp(xs, gs, scale=scale)
     for seed in range(3):
         assert check_vjp(sin_inside, bad, [X], mode=mode, seed=seed).verdict != PASS
+
+
+def test_a_homogeneous_fault_in_a_float64_vjp_is_not_excused():
+    # 1e-4 |v| added to one entry: homogeneous (|2 v| = 2 |v|) but not linear, and its
+    # gradient is float64, not float32 numbers; the linearity check FAILs it
+    def bad(xs, gs):
+        g = gs[0] * (1 - np.tanh(xs[0]) ** 2)
+        g[1] += 1e-4 * abs(g[1])
+        return (g,)
+
+    x = np.random.default_rng(1).uniform(0.5, 1.5, 8)
+    for seed in range(3):
+        r = check_vjp(np.tanh, bad, [x], mode="full", seed=seed)
+        assert r.check("hygiene.linearity").verdict == FAIL, str(r)
