@@ -80,20 +80,28 @@ def signature(bad: Sequence[Entry], good: Sequence[Entry], xs: Sequence[np.ndarr
     if not fails:
         return []
     out: list[str] = []
+    # fast mode's search stops after ``localise`` entries, depth first into the worse half
+    # of the probe: the entries it pinned may all lie in one input while another is wrong
+    searched = localise is not None and any(e.index is None for e in bad)
+    cut = searched and len(fails) >= localise
+    # a search that ended by itself on fewer entries than the inputs hold found the rest
+    # right (or zero): the fault is confined to them; one entry is no scaled gradient
+    entries = sum(int(np.size(x)) for x, d in zip(xs, diff) if d)
+    confined = (searched and not cut and all(e.index is not None for e in fails)
+                and len(fails) < entries)
     big = [e for e in fails if abs(e.numeric) > e.tolerance]
     ratios = np.array([e.analytic / e.numeric for e in big])
     if big and np.all(np.abs(ratios + 1) <= _RTOL):
         out.append("sign flipped")
     elif big and np.all(np.abs(ratios) <= _RTOL):
         out.append("zero where non-zero")
-    elif big and len(big) == len(fails) and _one_constant(ratios) and not _refuted(
-            float(np.median(ratios)), good):
+    elif big and len(big) == len(fails) and _one_constant(ratios) and not (
+            confined and len(fails) == 1) and not _refuted(float(np.median(ratios)), good):
         out.append(f"scaled by a constant ({_factor(float(np.median(ratios)))}x)")
+    if confined and len(fails) <= 3:
+        out.append("wrong at " + ", ".join(f"{names[e.input]}{list(e.index)}"
+                                           for e in fails) + " only")
     inputs = {e.input for e in fails}
-    # fast mode's search stops after ``localise`` entries, depth first into the worse half
-    # of the probe: the entries it pinned may all lie in one input while another is wrong
-    cut = (localise is not None and any(e.index is None for e in bad)
-           and len(fails) >= localise)
     if sum(bool(d) for d in diff) >= 2 and len(inputs) == 1 and not cut and all(
             e.index is not None for e in fails):
         k = inputs.pop()

@@ -69,3 +69,13 @@ def test_one_wrong_entry_is_not_called_a_scaled_gradient():
     twice = check_vjp(np.sin, lambda xs, gs: (2 * gs[0] * np.cos(xs[0]),), x, mode="full",
                       seed=0)
     assert "scaled by a constant (2x)" in twice.diagnosis
+
+
+def test_fast_mode_names_the_one_wrong_entry_it_found():
+    def one_off(xs, gs):
+        g = gs[0] * np.cos(xs[0])
+        g[2] *= 5 / 3
+        return (g,)
+
+    r = check_vjp(np.sin, one_off, [np.linspace(0.1, 2.0, 1000)], mode="fast", seed=0)
+    assert r.diagnosis == "wrong at x0[2] only", str(r)
