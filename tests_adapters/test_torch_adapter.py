@@ -341,3 +341,16 @@ def test_integer_output_is_not_applicable_and_raises_unless_allowed():
     assert gradcheck(sign, (x,), raise_exception=False) is False
     with pytest.warns(InconclusiveWarning, match="NOT_APPLICABLE"):
         assert gradcheck(sign, (x,), allow_inconclusive=True)
+
+
+def test_a_forward_writing_into_its_input_is_blamed_as_the_forward():
+    # it was reported as written "(by the vjp)": the harness's first forward was served
+    # from the autograd evaluation, made on private copies
+    def scales_its_input(t):
+        t.data.mul_(1.001)
+        return t.sin()
+
+    x = torch.linspace(0.1, 1, 4, dtype=torch.float64, requires_grad=True)
+    report = check(scales_its_input, (x,))
+    reason = report.check("hygiene.input_unchanged").reason
+    assert report.verdict == "FAIL" and reason.startswith("input mutated: t,"), reason

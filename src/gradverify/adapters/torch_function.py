@@ -201,10 +201,15 @@ class TorchFunction:
         # point too (its leaves are private copies, so they keep holding the point; the
         # point they are compared with is self.arrays, which no call writes to: the
         # harness evaluates on copies of its own).
-        outs = self._graph_at([np.array(a) for a in self.arrays], list(self.arrays))[1]
+        copies = [np.array(a) for a in self.arrays]
+        outs = self._graph_at(copies, list(self.arrays))[1]
         # ... and the harness's first forward at the point (take_evaluation): copies, so
         # that nothing the harness does to them reaches the tensors autograd saved
         self._first: list[np.ndarray] | None = [np.array(_to_numpy(o)) for o in outs]
+        if not all(_same(c, a) for c, a in zip(copies, self.arrays)):
+            # the forward wrote into its inputs: the harness's own first forward runs it
+            # again on its arrays, so the report blames the forward, not the VJP after it
+            self._first = None
         for k, o in enumerate(outs):
             if o.is_complex():
                 raise complex_error(_API, "output", k, str(o.dtype), o.shape)
