@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from gradverify.harness.finite_part import Restricted, restrict
 from gradverify.harness.full import full
 from gradverify.harness.lines import Ref, cotangent, normalise, reference
 from gradverify.harness.precision import precision
+from gradverify.harness.precision_range import small_inputs_explained
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import (
     FAIL,
@@ -270,11 +272,30 @@ def _run(p: Problem, report: GradientReport, mode: str) -> None:
             check = second
         else:
             _resolve_rtols(p, tight.eps)
+    if check.verdict == FAIL and tight.eps == float(np.finfo(np.float64).eps) and (
+            j := small_inputs_explained(p, tight, v1, g_tight, partial(_verdict_at, use_full),
+                                        native=True)):
+        check = Check(check.name, INCONCLUSIVE, Reason.SUBNORMAL_FLUSHED.text(
+            "x is at the edge of float64's normal range (values, or products of the inputs, "
+            "within 1/eps of 2.2e-308); with the inputs below 1 moved to "
+            f"|x|^(1/{2 ** j}) the gradient agrees: an intermediate leaves float64's normal "
+            "range at x; not verifiable there"), worst=check.worst, tolerance=check.tolerance,
+            details=check.details)
     checks.append(check)
     checks.append(hygiene.finite(checks[-1]))
     if p.jvp_fn is not None:
         from gradverify.harness.forward_mode import check_jvp
         checks.extend(check_jvp(p, tight, use_full, v1, g_tight))
+
+
+def _verdict_at(use_full: bool, q: Problem, _ref: Ref | None, v1: list[np.ndarray],
+                g1: list[np.ndarray]) -> str:
+    """The float64 gradient check's verdict at ``q`` (``small_inputs_explained``'s moved
+    point), in the same mode."""
+    ref = Ref.native(q, q.forward(q.xs))
+    _resolve_rtols(q, ref.eps)
+    residual = [np.zeros(x.shape) for x in q.xs]
+    return (full(q, ref, residual) if use_full else fast(q, ref, v1, g1, residual)).verdict
 
 
 # Reasons that say the estimate could not resolve the dtype's rtol because of rounding or

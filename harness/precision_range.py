@@ -70,7 +70,8 @@ def derivative_scale(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.nda
 
 def small_inputs_explained(p: Problem, ref: Ref, v1: list[np.ndarray], g64: list[np.ndarray],
                            check_at: Callable[[Problem, Ref, list[np.ndarray],
-                                               list[np.ndarray]], str]) -> int:
+                                               list[np.ndarray]], str],
+                           native: bool = False) -> int:
     """``j`` when the low-precision gradient does not FAIL (``check_at``, the precision
     check) at the point with every normal input entry of magnitude below 1 moved to
     ``sign(x) |x|^(1/2^j)``; 0 when x is not at the edge of the dtype's range, or the
@@ -84,6 +85,11 @@ def small_inputs_explained(p: Problem, ref: Ref, v1: list[np.ndarray], g64: list
     rounding, never shows it. ``j`` is the least that takes those products off the edge;
     zeros, signs, ties and order are kept, subnormal inputs are the flush check's and stay.
     A formula wrong in low precision (a downcast inside) is wrong at the moved point too.
+    ``native``: the float64 check itself (the inputs of every float dtype move, subnormal
+    ones too: nothing flushes float64), only where an input, output or gradient value is
+    at the edge (a product of 60 000 normal draws is below it, and moving them all costs
+    a second check): ``prod``'s second order through 1.1e-308 and 6.7e-7 forms a subnormal
+    of nine digits.
 
     >>> import numpy as np
     >>> from gradverify.harness.checker import Options
@@ -99,16 +105,19 @@ def small_inputs_explained(p: Problem, ref: Ref, v1: list[np.ndarray], g64: list
     if getattr(p, "moved_inward", False):  # the moved point is judged as it is
         return 0
     low = [(k, np.finfo(x.dtype)) for k, x in enumerate(p.xs)
-           if p.diff[k] and x.dtype != np.float64]
+           if p.diff[k] and (native or x.dtype != np.float64)]
+    if not low:
+        return 0
     edge = min(float(info.tiny) / float(info.eps) for _, info in low)
     magnitudes = [np.abs(p.xs[k].astype(np.float64)) for k, _ in low]
-    small = [(a >= float(info.tiny)) & (a < 1) for a, (_, info) in zip(magnitudes, low)]
+    small = [(a >= (0.0 if native else float(info.tiny))) & (a > 0) & (a < 1)
+             for a, (_, info) in zip(magnitudes, low)]
     logs = sum(float(np.log(a[m]).sum()) for a, m in zip(magnitudes, small))
     values = [*magnitudes, *(np.abs(y) for y in (ref.ys if ref else []) if y.dtype.kind == "f"),
               *(np.abs(g) for g in g64)]
     near = any(bool(np.any((v > 0) & (v < edge))) for v in values)
-    if not (near or logs < np.log(edge)) or not any(m.any() for m in small):
-        return 0
+    if not (near or (logs < np.log(edge) and not native)) or not any(m.any() for m in small):
+        return 0  # (native: a value at the edge; a product of many entries below 1 is not)
     j = 1
     while logs / 2 ** j < np.log(edge) and j < 8:
         j += 1
