@@ -276,7 +276,7 @@ def _run(p: Problem, report: GradientReport, mode: str) -> None:
             j := small_inputs_explained(p, tight, v1, g_tight, partial(_verdict_at, use_full),
                                         native=True)):
         check = Check(check.name, INCONCLUSIVE, Reason.SUBNORMAL_FLUSHED.text(
-            "x is at the edge of float64's normal range (values, or products of the inputs, "
+            "x is at the edge of float64's normal range (an input, output or gradient value "
             "within 1/eps of 2.2e-308); with the inputs below 1 moved to "
             f"|x|^(1/{2 ** j}) the gradient agrees: an intermediate leaves float64's normal "
             "range at x; not verifiable there"), worst=check.worst, tolerance=check.tolerance,

@@ -22,8 +22,9 @@ import numpy as np
 
 __all__ = ["MAX_ENTRIES", "ForwardTranspose", "reverse_mode_unsupported"]
 
-# Input entries up to which the Jacobian is built from JVPs (one per entry, per point)
-MAX_ENTRIES = 4096
+# Input entries up to which the Jacobian is built from JVPs (one per entry, per point; the
+# unit tangents are held at once: 1 024 entries of 1 024 are 8 MB)
+MAX_ENTRIES = 1024
 
 
 def reverse_mode_unsupported(jf: Any) -> str | None:
