@@ -220,7 +220,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
         grads, mag, inner = piece_gradients(p, ref, coords, h)
         small = None
         resampled: dict = {}
-        jumpy = None
+        jumpy = rounded = None
         if not grads.size:
             continue
         if only is None:  # the rows that move with the group, or get gradient from it
@@ -269,8 +269,11 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                     e.verdict, e.note = INCONCLUSIVE, STEADY_NOTE
                 elif unseen_sliver(ref, coords, h, smallest_radius(ref, coords, h)):
                     e.verdict, e.note = INCONCLUSIVE, SLIVER_NOTE
-                elif flat_below_rounding(p, ref, coords, h, jac[:, list(ks)])[r]:
-                    e.verdict, e.note = INCONCLUSIVE, ROUNDED_NOTE
+                else:
+                    if rounded is None:  # once per group, like jumpy
+                        rounded = flat_below_rounding(p, ref, coords, h, jac[:, list(ks)])
+                    if rounded[r]:
+                        e.verdict, e.note = INCONCLUSIVE, ROUNDED_NOTE
             e.output = None if out_index is None else out_index[r]
             out[(r, ks)] = e
     _superset_pass(out)
