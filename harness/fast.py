@@ -8,15 +8,14 @@
 - Output entries at very different scales (1e-17 beside 3): one plain cotangent per scale
   band joins them after the first direction (``entry_bands.py``), nothing magnified.
 - A probe that does not agree there goes to the full machinery (:class:`Probe`): measured
-  noise (ECnoise), the step ladder, and if it still disagrees, localisation by bisecting
-  its support down to single entries; a probe whose disagreement no single entry confirms,
-  or whose line meets kinks, is judged jointly against Clarke's generalized Jacobian on
-  the kink entries (``kinks.py``).
+  noise (ECnoise), the step ladder, then bisection of its support down to single entries;
+  one whose disagreement no single entry confirms, or whose line meets kinks, is judged
+  jointly against Clarke's generalized Jacobian on the kink entries (``kinks.py``).
 - The report states the relative error resolved (``resolved_rtol``: the smallest r for
-  which a gradient scaled by (1 + r) would FAIL); with bands, per output entry: each group
-  of entries by its own probes. Directions are added (up to ``EXTRA_DIRECTIONS`` more)
-  while it is above ``detect_rtol``, or while a smooth check's miss bound falls short
-  (``miss_bound.bound_short``); a check that does not reach it says so in its reason.
+  which a gradient scaled by (1 + r) would FAIL; with bands, per output entry). Directions
+  are added (up to ``EXTRA_DIRECTIONS`` more) while it is above ``detect_rtol`` or a
+  smooth check's miss bound falls short (``miss_bound.bound_short``); a check that does
+  not reach it says so in its reason.
 """
 
 from __future__ import annotations
@@ -149,8 +148,7 @@ class Probe:
         # the check's own residual (the plain cotangents'), for the whole Jacobian when a
         # probe meets too many kinks (probe_kinks.many_kinks); ``residual``: this probe's
         self.whole = residual if whole is None else whole
-        self.directions, self.residual, self.stable, self.h = (directions, residual,
-                                                                stable, h)
+        self.directions, self.residual, self.stable, self.h = directions, residual, stable, h
         self.ladder = False  # judge on the step ladder straight away (no quick estimate)
         self.blocks = support(p, ref)
         self.size = sum(ref.xs[k].size for k, _ in self.blocks)
@@ -322,6 +320,10 @@ class Probe:
             return many_kinks(self, probe, failing)
         rest = self._without(group)
         if rest is not None and rest.verdict == FAIL and rest.kind == "smooth":
+            if unsure and not failing and getattr(self._without(group + unsure), "verdict",
+                                                  PASS) != FAIL:
+                # it disagrees only on entries no step resolves (jumps finer than the step)
+                return INCONCLUSIVE, unsure, None
             rest.note = "the probe without its kink entries still disagrees"
             return FAIL, [rest, *failing], None
         if len(group) < 2:
@@ -387,9 +389,7 @@ class Probe:
                       for d in self.directions]
         for e in coords:
             directions[e.input][e.index] = 0.0
-        if not any(d is not None and np.any(d) for d in directions):
-            return None
-        return directions
+        return directions if any(d is not None and np.any(d) for d in directions) else None
 
     def _without(self, coords: list[Entry]) -> Entry | None:
         """The probe with the kink entries removed from its direction (None if empty)."""

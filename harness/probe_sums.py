@@ -1,6 +1,7 @@
-"""The first pass's sums over every output or input entry (``probes.FirstPass``), each in
-as few passes and temporaries as it takes: on 1e5 entries a pass costs 15-50 us and a
-fresh temporary ~200 page faults, more than the arithmetic of a small check.
+"""The first pass's sums over every output or input entry (``probes.FirstPass``), and its
+ranges per input entry (:func:`probe_scales`), each in as few passes and temporaries as it
+takes: on 1e5 entries a pass costs 15-50 us and a fresh temporary ~200 page faults, more
+than the arithmetic of a small check.
 
 >>> import numpy as np
 >>> float(dots([np.ones(3)], np.arange(3.0))[0]), product_norm(np.ones(2), np.array([3., 4.]))
@@ -14,9 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gradverify.harness.lines import finite_abs, norm2
+from gradverify.harness.lines import finite_abs, norm2, scales
 
-__all__ = ["BLOCK", "ONE_THREAD_DOT", "dot", "dots", "larger_square", "product_norm"]
+__all__ = ["BLOCK", "ONE_THREAD_DOT", "PROBE_SPREAD", "dot", "dots", "larger_square",
+           "probe_scales", "product_norm"]
 
 
 def dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -80,3 +82,40 @@ def product_norm(v: np.ndarray, t: np.ndarray) -> float:
     if math.isfinite(total) and total > _UNDERFLOW_SAFE:
         return math.sqrt(total)
     return norm2(v * finite_abs(t))
+
+
+PROBE_SPREAD = 16.0  # a probe's range at an entry: at most this many times |x|
+
+
+def probe_scales(xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Fast mode's range per element: :func:`~gradverify.harness.lines.scales` raised
+    toward the input's RMS, but at most ``PROBE_SPREAD`` times ``|x|``.
+
+    Why: a probe weighs an entry's gradient by its range, so with ranges ``|x|`` a fault
+    on an entry near 0 (a logit of 0.008 beside logits of 1) weighs next to nothing. The
+    cap keeps the relative step below ``PROBE_SPREAD * h`` (6e-5 in float64): a step
+    never crosses 0 (where relu, abs and log change), and the truncation of functions
+    whose scale is |x| itself (log, 1/x) grows by at most ``PROBE_SPREAD ** 2``.
+
+    >>> [round(float(s), 3) for s in probe_scales([np.array([0.01, 1.0, -2.0, 0.0])])[0]]
+    [0.16, 1.291, 2.0, 1.291]
+    """
+    out = []
+    for s in scales(xs):
+        if not (isinstance(s, np.ndarray) and s.ndim):
+            out.append(s)
+            continue
+        top = float(s.max())
+        if 1e-150 < top < 1e150:  # no square overflows, none that matters underflows
+            rms = math.sqrt(dot(s.ravel(), s.ravel()) / s.size)
+        else:
+            rms = top * math.sqrt(float(np.mean((s / top) ** 2))) if np.isfinite(top) else top
+        # min(16 s, max(s, rms)) in place (s is scales' own array), 16 s block by block
+        flat = s.reshape(-1)
+        tmp = np.empty(min(flat.size, BLOCK))
+        for lo in range(0, flat.size, BLOCK):
+            part = flat[lo:lo + BLOCK]
+            wide = np.multiply(part, PROBE_SPREAD, out=tmp[:part.size])
+            np.minimum(np.maximum(part, rms, out=part), wide, out=part)
+        out.append(s)
+    return out

@@ -5,9 +5,11 @@ direction, judged at the round-off level.
   ``vjp(v2)`` of the linearity check), so the first pass costs no extra VJP; when the
   output entries' sizes are spread out (1e-17 beside 3), one more per scale band,
   restricted to the band's entries (``entry_bands.py``, :meth:`FirstPass.add`). Directions
-  ``u_k``: uniform on ``[-|x|, |x|]`` per entry (relative steps), on a grid of 2^-32 of
-  that range (``lines.uniform``: raw 32-bit draws of the seeded rng, one product per
-  entry; what the grid's atoms cost the miss bound is derived below).
+  ``u_k``: uniform on ``[-s, s]`` per entry, ``s = |x|`` raised toward the input's RMS
+  but at most 16 |x| (``probe_sums.probe_scales``: a fault on an entry near 0 still
+  weighs, and no step crosses 0), on a grid of 2^-32 of that range (``lines.uniform``:
+  raw 32-bit draws of the seeded rng, one product per entry; what the grid's atoms cost
+  the miss bound is derived below).
 - One central difference ``(f(x + h u) - f(x - h u)) / 2h`` gives ``J u`` numerically for
   every output at once, so it serves every cotangent: each pair (v_j, u_k) is a probe.
 - Each probe is judged with the round-off terms of the budget only
@@ -20,10 +22,10 @@ direction, judged at the round-off level.
 
 Miss probabilities. A faulty gradient ``G != J`` shows in probe (j, k) as ``<e_j, u_k>``
 with ``e_j = (G - J)^T v_j``. For a fixed nonzero e_j this is a continuous random variable
-of u_k, ``sum_i 2 e_j,i s_i U_i`` (U_i uniform on [-1/2, 1/2]; s_i = |x_i|, the input's
-RMS at zeros), whose density is at most ``1 / (sqrt(2) ||e_j s||)`` (Ball's cube slicing
-theorem: no central section of the unit cube exceeds sqrt(2), attained by two equal
-entries; a sum of many is Gaussian, peak 1.38 instead of 1.41), so
+of u_k, ``sum_i 2 e_j,i s_i U_i`` (U_i uniform on [-1/2, 1/2]; s_i the entry's range),
+whose density is at most ``1 / (sqrt(2) ||e_j s||)`` (Ball's cube slicing theorem: no
+central section of the unit cube exceeds sqrt(2), attained by two equal entries; a sum
+of many is Gaussian, peak 1.38 instead of 1.41), so
 ``P(|<e_j, u_k>| <= T) <= sqrt(2) T / ||e_j s||``: the probability that a fault hides
 below a tolerance T by the probe signs (entries with opposite signs cancelling) shrinks
 with the fault's size over T, for any number of entries involved (T: the larger of the
@@ -88,7 +90,7 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE
 from gradverify.harness.calls import Problem, aligned_empty
-from gradverify.harness.lines import RAW_UNIT, Ref, norm2, raw_int32, scales
+from gradverify.harness.lines import RAW_UNIT, Ref, norm2, raw_int32
 from gradverify.harness.miss_bound import (
     MISS_BOUND,
     Outcome,
@@ -96,7 +98,13 @@ from gradverify.harness.miss_bound import (
     direction_rtol,
     enough_directions,
 )
-from gradverify.harness.probe_sums import ONE_THREAD_DOT, dot, dots, larger_square
+from gradverify.harness.probe_sums import (
+    ONE_THREAD_DOT,
+    dot,
+    dots,
+    larger_square,
+    probe_scales,
+)
 
 __all__ = ["FirstPass", "MISS_BOUND", "Measured", "Outcome", "atom_miss", "direction_rtol",
            "enough_directions"]
@@ -135,7 +143,7 @@ class FirstPass:
         self._work: dict[tuple, np.ndarray] = _POOL.__dict__.pop("work", {}) if pool else {}
         self.diff = [k for k, d in enumerate(p.diff) if d]
         self.floats = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
-        sc = scales([ref.xs[k] for k in self.diff])
+        sc = probe_scales([ref.xs[k] for k in self.diff])
         self.vs = [self._outputs(v) for v in vs]
         self.gs = [self._inputs(g) for g in gs]
         # a direction's entries lie in [-s, s]: the terms that depend on |u| are bounded
@@ -264,8 +272,8 @@ class FirstPass:
             _POOL.work = work
 
     def steps(self) -> list[np.ndarray | None]:
-        """``h u`` for a random direction u, uniform on [-s, s] per entry with s = |x|
-        (the RMS of the input for zeros; None: not differentiated). The arrays are reused
+        """``h u`` for a random direction u, uniform on [-s, s] per entry with s from
+        ``probe_sums.probe_scales`` (None: not differentiated). The arrays are reused
         by the next call: :meth:`direction` copies what must be kept."""
         out: list[np.ndarray | None] = [None] * len(self.ref.xs)
         for k, hs2, step in self._step_buffers():

@@ -36,15 +36,15 @@ def test_a_fault_hides_no_more_often_than_the_bound(fault):
     rng = np.random.default_rng(5)
     x = rng.uniform(-3, 3, 12)
     x[3] = 0.0  # a zero entry: its scale is the input's RMS
+    u = _directions(x, seed=1)
+    s = np.abs(u).max(axis=0)  # ~ the half-widths s
     e = np.zeros_like(x)
     if fault == "one entry":
         e[7] = 2.5
     elif fault == "two equal entries":
-        e[2], e[9] = 1.0 / abs(x[2]), -1.0 / abs(x[9])  # |e_i s_i| equal: the worst case
+        e[2], e[9] = 1.0 / s[2], -1.0 / s[9]  # |e_i s_i| equal: the worst case
     else:
         e = rng.standard_normal(12) * rng.uniform(0.01, 10, 12)
-    u = _directions(x, seed=1)
-    s = np.abs(u).max(axis=0)  # ~ the half-widths s
     size = float(np.linalg.norm(e * s))
     hidden = np.abs(u @ e)
     for share in (0.02, 0.05, 0.1):
@@ -77,3 +77,25 @@ def test_fast_mode_stops_at_fewer_directions_only_within_the_bound():
         r = check_vjp(np.tanh, vjp, [x], mode="fast", seed=seed)
         assert r.verdict == PASS
         assert r.check("gradient").details["directions"] == 3
+
+
+def test_probe_ranges_lift_entries_near_zero_but_never_cross_it():
+    from gradverify.harness.budget import default_step
+    from gradverify.harness.probe_sums import PROBE_SPREAD, probe_scales
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(20_000) * rng.choice([1e-9, 1e-3, 1.0, 1e3], 20_000)
+    x[:3] = 0.0
+    s = probe_scales([x])[0]
+    a = np.abs(x)
+    nz = a > 0
+    rms = float(np.sqrt(np.mean(a[nz] ** 2)))  # the zeros' own range (lines.scales)
+    assert np.all(s[nz] >= a[nz]) and np.all(s[nz] <= PROBE_SPREAD * a[nz])
+    # raised toward the RMS: every entry's range is as near it as the cap allows
+    assert np.allclose(s[nz], np.clip(rms, a[nz], PROBE_SPREAD * a[nz]))
+    assert np.allclose(s[:3], rms)  # zeros step like the RMS
+    # the largest step fast mode takes (h s) stays far inside |x|: no kink at 0 is crossed
+    assert np.all(default_step(np.finfo(np.float64).eps) * s[nz] < 1e-3 * a[nz])
+    # huge and tiny magnitudes: no overflow or underflow in the RMS
+    big = probe_scales([np.array([1e200, -1e-300, 0.0])])[0]
+    assert np.all(np.isfinite(big)) and big[0] == 1e200 and big[1] == 16e-300

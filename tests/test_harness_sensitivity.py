@@ -147,3 +147,25 @@ def test_two_entry_fault_with_opposite_signs_cannot_cancel(seed):
         g[20] -= 1e-4 * abs(g[10])
         return (g,)
     assert check_vjp(np.tanh, bad, [x], mode="fast", seed=seed).verdict == FAIL
+
+
+def _near_zero_entries(x: np.ndarray, g: np.ndarray, count: int) -> list[int]:
+    """The entries with the largest gradients among those where |x| is small beside the
+    input's RMS: the ones a probe stepping relative to |x| alone would hardly weigh."""
+    a, rms = np.abs(x).ravel(), float(np.sqrt(np.mean(x * x)))
+    near = np.flatnonzero(a < 0.1 * rms)
+    return [int(i) for i in near[np.argsort(-np.abs(g.ravel()[near]))][:count]]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_one_entry_fault_where_x_is_near_zero_fails_in_fast_mode(seed):
+    # a logit of 0.008 beside logits of 1 with its row's largest gradient (its label): a
+    # fault there weighs in fast mode like one on any other entry (probe_sums.probe_scales)
+    f, vjp, inputs = CASES["softmax xent 128x10"]
+    g = vjp(inputs, [np.ones(())])[0]
+    for k in _near_zero_entries(inputs[0], g, 4):
+        def bad(xs, gs, k=k):
+            out = np.array(vjp(xs, gs)[0], dtype=np.float64)
+            out.reshape(-1)[k] *= 1 + 1e-5
+            return (out,)
+        assert check_vjp(f, bad, inputs, mode="fast", seed=seed).verdict == FAIL, k
