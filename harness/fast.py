@@ -32,11 +32,13 @@ from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import Ref, cotangent, finite_abs, line, norm2, step, support
 from gradverify.harness.miss_bound import bound_short
 from gradverify.harness.probe_kinks import (
+    SCAN,
     joint,
     judge_rows,
     judged_whole,
     many_kinks,
     tied_entries,
+    without_missed_kinks,
 )
 from gradverify.harness.probes import FirstPass, direction_rtol, enough_directions
 from gradverify.harness.reasons import Reason
@@ -47,9 +49,6 @@ from gradverify.harness.verdicts import confirm, decide, summarise
 __all__ = ["fast", "EXTRA_DIRECTIONS"]
 
 EXTRA_DIRECTIONS = 4  # added while above detect_rtol or short of the miss bound
-
-_SCAN = 64  # up to this many entries, a probe is searched for kinks entry by entry
-
 
 def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
          residual: list[np.ndarray],
@@ -269,8 +268,8 @@ class Probe:
         and the rest of the probe, without them, must agree on its own."""
         if (whole := judged_whole(self, probe)) is not None:
             return whole  # an earlier probe met too many kinks: the whole Jacobian decided
-        kinks, complete = self._find_kinks([])
-        found = [] if self.size <= _SCAN else self.localise("disagree")[0]
+        kinks, complete = self.find_kinks([])
+        found = [] if self.size <= SCAN else self.localise("disagree")[0]
         seen: set[tuple[int, Any]] = set()
         coords, failing, unsure = [], [], []
         for e in kinks + found:
@@ -287,9 +286,9 @@ class Probe:
                 failing.append(e)
             elif e.verdict == INCONCLUSIVE:
                 unsure.append(e)
-        if not coords and failing and self.size > _SCAN:
+        if not coords and failing and self.size > SCAN:
             # the failing entries' own halves may hide the tie; search the rest without them
-            beside, complete = self._find_kinks(failing)
+            beside, complete = self.find_kinks(failing)
             coords = [e for e in beside if (e.input, e.index) not in seen]
         flat = [e for e in failing if abs(e.numeric) < abs(e.analytic - e.numeric)]
         if not coords and flat and len(flat) == len(failing) and len(flat) <= MAX_JOINT:
@@ -305,24 +304,23 @@ class Probe:
                 return INCONCLUSIVE, unsure, None
             return FAIL, failing or found, None
         group = coords + failing
-        # Entries tied with the kink entries but flat and agreeing on their own belong to
-        # the same pieces (clip at t == lo == hi: t and hi look flat alone, only lo kinks;
-        # "nothing to any of them" is outside the hull only with t and hi judged too).
+        # Entries tied with the kink entries but flat and agreeing on their own belong to the
+        # same pieces (clip at t == lo == hi: t and hi look flat alone, only lo kinks).
         partners = tied_entries(self, group, kinks)
         if len(group) + len(partners) > MAX_JOINT:
-            # too many to sample jointly: the rows decide if affordable, else the undecided join
-            if (whole := judge_rows(self, probe)) is not None:
+            if (whole := judge_rows(self, probe)) is not None:  # too many to sample jointly
                 return whole
             partners = [e for e in partners if e.verdict != PASS]
         if len(group) + len(partners) <= MAX_JOINT:
             group = group + partners
         if not complete or len(group) > MAX_JOINT:
             return many_kinks(self, probe, failing)
-        rest = self._without(group)
+        rest, group, whole = without_missed_kinks(self, probe, group, failing)
+        if whole is not None:
+            return whole
         if rest is not None and rest.verdict == FAIL and rest.kind == "smooth":
-            if unsure and not failing and getattr(self._without(group + unsure), "verdict",
-                                                  PASS) != FAIL:
-                # it disagrees only on entries no step resolves (jumps finer than the step)
+            if unsure and not failing and getattr(self.without(group + unsure), "verdict",
+                                                  PASS) != FAIL:  # (jumps finer than steps)
                 return INCONCLUSIVE, unsure, None
             rest.note = "the probe without its kink entries still disagrees"
             return FAIL, [rest, *failing], None
@@ -348,7 +346,7 @@ class Probe:
                                       "the probe")})
             return INCONCLUSIVE, [unresolved]
         jumps = [e for e in jumps if e.verdict == NOT_APPLICABLE]
-        rest = self._without(jumps) if jumps else None
+        rest = self.without(jumps) if jumps else None
         if rest is None:
             return NOT_APPLICABLE, jumps
         if rest.verdict == FAIL:
@@ -363,7 +361,7 @@ class Probe:
         rest.note = rest.note or f"the probe without the {len(jumps)} entries where it jumps"
         return rest.verdict, [rest, *jumps]
 
-    def _find_kinks(self, skip: list[Entry]) -> tuple[list[Entry], bool]:
+    def find_kinks(self, skip: list[Entry]) -> tuple[list[Entry], bool]:
         """The probe's kink entries (every single entry, when searched one by one), with
         the entries ``skip`` taken out of its direction, and whether the search finished.
         Bisection on kinks alone misses some: the kinks of several outputs, weighted by v,
@@ -377,11 +375,11 @@ class Probe:
                                             self.residual, self.stable, self.h, self.whole)
         live = np.flatnonzero(np.concatenate([np.ravel(directions[k]) != 0
                                               for k, _ in self.blocks]))
-        if live.size <= _SCAN:
+        if live.size <= SCAN:
             found, complete = [probe.compare((int(i), int(i) + 1)) for i in live], True
         else:
             found, complete = probe.localise("kink", limit=MAX_JOINT + 1)
-        return [e for e in found if e.kind in ("kink", "jump") or live.size <= _SCAN], complete
+        return [e for e in found if e.kind in ("kink", "jump") or live.size <= SCAN], complete
 
     def _zeroed(self, coords: list[Entry]) -> list[np.ndarray | None] | None:
         """The probe's directions with ``coords`` set to zero (None if nothing is left)."""
@@ -391,7 +389,7 @@ class Probe:
             directions[e.input][e.index] = 0.0
         return directions if any(d is not None and np.any(d) for d in directions) else None
 
-    def _without(self, coords: list[Entry]) -> Entry | None:
+    def without(self, coords: list[Entry]) -> Entry | None:
         """The probe with the kink entries removed from its direction (None if empty)."""
         directions = self._zeroed(coords)
         return None if directions is None else self.compare(None, directions)
