@@ -299,7 +299,10 @@ class Probe:
             partners = tied_entries(self, flat, kinks)
             return self._joint(flat + partners if len(flat) + len(partners) <= MAX_JOINT
                                else flat)
-        if not coords:  # no kink anywhere along the probe's parts: the disagreement stands
+        if not coords:  # no kink anywhere along the probe's parts: the disagreement stands,
+            if probe.kind == "kink" and not failing and (  # unless the probe itself met one
+                    whole := judge_rows(self, probe)) is not None:  # (rows decide it then)
+                return whole
             if unsure and not failing:
                 return INCONCLUSIVE, unsure, None
             return FAIL, failing or found, None
@@ -391,8 +394,7 @@ class Probe:
 
     def without(self, coords: list[Entry]) -> Entry | None:
         """The probe with the kink entries removed from its direction (None if empty)."""
-        directions = self._zeroed(coords)
-        return None if directions is None else self.compare(None, directions)
+        return None if (d := self._zeroed(coords)) is None else self.compare(None, d)
 
     def _joint(self, coords: list[Entry]) -> tuple[str, list[Entry], str | None]:
         return joint(self, coords)
