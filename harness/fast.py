@@ -50,6 +50,7 @@ __all__ = ["fast", "EXTRA_DIRECTIONS"]
 
 EXTRA_DIRECTIONS = 4  # added while above detect_rtol or short of the miss bound
 
+
 def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
          residual: list[np.ndarray],
          known: list[tuple[list[np.ndarray], list[np.ndarray]]] | None = None) -> Check:
@@ -300,9 +301,8 @@ class Probe:
             return self._joint(flat + partners if len(flat) + len(partners) <= MAX_JOINT
                                else flat)
         if not coords:  # no kink anywhere along the probe's parts: the disagreement stands,
-            if probe.kind == "kink" and not failing and (  # unless the probe itself met one
-                    whole := judge_rows(self, probe)) is not None:  # (rows decide it then)
-                return whole
+            if probe.kind == "kink" and not failing and (whole := judge_rows(self, probe)):
+                return whole  # unless the probe met one itself: the rows decide then
             if unsure and not failing:
                 return INCONCLUSIVE, unsure, None
             return FAIL, failing or found, None

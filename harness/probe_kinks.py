@@ -194,7 +194,8 @@ def many_kinks(probe: Probe, entry: Entry, failing: list[Entry],
 
 
 def without_missed_kinks(probe: Probe, entry: Entry, group: list[Entry],
-                         failing: list[Entry]) -> tuple[Entry | None, list[Entry], Any]:
+                         failing: list[Entry],
+                         ) -> tuple[Entry | None, list[Entry], tuple[str, list[Entry], Any] | None]:
     """The probe without its kink entries ``group``: ``(rest, group, None)``, or
     ``(None, group, verdict)`` when the whole Jacobian decided. A bisection search for
     kinks misses some (the kinks of several outputs, weighted by v, cancel along a joint
