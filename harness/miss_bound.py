@@ -1,8 +1,45 @@
 """Fast mode's stopping rule: how many first-pass directions bound the miss of a fault of
-``detect_rtol`` by :data:`MISS_BOUND`. The bound is derived in ``probes.py``'s docstring
-(Ball's cube slicing per direction, independent directions multiply, the draws' 2^-32
-grid adds :func:`atom_miss` per direction); here are its pieces, and :class:`Outcome`,
-one probe's first-pass comparison they read.
+``detect_rtol`` by :data:`MISS_BOUND`: the bound's pieces, and :class:`Outcome`, one
+probe's first-pass comparison they read. The derivation, for the probes of ``probes.py``:
+
+Miss probabilities. A faulty gradient ``G != J`` shows in probe (j, k) as ``<e_j, u_k>``
+with ``e_j = (G - J)^T v_j``. For a fixed nonzero e_j this is a continuous random variable
+of u_k, ``sum_i 2 e_j,i s_i U_i`` (U_i uniform on [-1/2, 1/2]; s_i the entry's range),
+whose density is at most ``1 / (sqrt(2) ||e_j s||)`` (Ball's cube slicing theorem: no
+central section of the unit cube exceeds sqrt(2), attained by two equal entries; a sum
+of many is Gaussian, peak 1.38 instead of 1.41), so
+``P(|<e_j, u_k>| <= T) <= sqrt(2) T / ||e_j s||``: the probability that a fault hides
+below a tolerance T by the probe signs (entries with opposite signs cancelling) shrinks
+with the fault's size over T, for any number of entries involved (T: the larger of the
+first pass's tolerance, which flags the probe, and the step ladder's, which then decides).
+The K directions are independent, so a fault c times above the tolerance escapes all of
+them with probability at most ``c^-K`` (K = 4 directions: below 1e-6 for c >= 32).
+Fewer directions when the probes resolve far below ``detect_rtol`` (``fast.py`` asks
+:func:`enough_directions` before each new one). A fault's relative size is
+``||e_j s|| / ||g_j s||`` (g_j the cotangent's VJP: a gradient off by r on every entry
+has size r); direction k resolved ``r_k = sqrt(2) T_k / ||g_j s||`` (its worst
+cotangent, :func:`direction_rtol`; relative to the gradient, not to the analytic value
+drawn, which may happen to be ~0), so a fault of relative size ``detect_rtol`` is
+``c_k = detect_rtol / r_k`` times above the tolerance's reach, and the directions stop,
+at two or more, once ``prod 1 / c_k`` is at most the same 1e-6 (two directions for
+c_k >= 1e3, three for c_k >= 100). Only directions whose probes all passed count; the
+bound is for faults of ``detect_rtol`` and above (smaller ones, still above the
+tolerance, get fewer chances).
+
+Atoms. The draws are not continuous: ``U_i = W_i - R_i`` with ``W_i`` uniform on
+[-1/2, 1/2) and ``R_i`` in [0, 2^-32) (adding an independent uniform ``R_i`` on the grid's
+cell to the grid's value gives back the continuous uniform). So ``|<e, s U> - <e, s W>|
+<= 2^-32 sum |e_i s_i| <= 2^-32 sqrt(n) ||e s||`` (Cauchy-Schwarz over the n entries),
+and ``P(|<e, s U>| <= T) <= P(|<e, s W>| <= T + 2^-32 sqrt(n) ||e s||) <= 1 / c +
+sqrt(2) 2^-32 sqrt(n)``: each direction's escape gains ``atom_miss(n)`` (1e-7 at n = 1e5,
+3e-6 at 1e8), added to each factor of the product (:func:`enough_directions`). At the
+fixed 4 directions, a fault 32 times above the tolerance escapes with probability at
+most ``(1/32 + atom_miss(n))^4``, below 1e-6 up to n ~ 1e12 entries.
+
+Cotangents sharing a direction are not independent of each other in u (a fault on one
+entry hides from all cotangents when that entry's u is small), so the bound counts
+directions, not probes; the second cotangent still guards against a fault that vanishes
+for one v (``e_j = 0``).
 
 >>> enough_directions([1e-10, 1e-10], 1e-6, atom_miss(10 ** 5))
 True
@@ -42,7 +79,7 @@ class Outcome:
 
 
 # A fault c times above a direction's tolerance escapes it with probability <= 1/c; the
-# fixed count of 4 directions bounds a miss below this at c >= 32 (probes.py's docstring).
+# fixed count of 4 directions bounds a miss below this at c >= 32 (the module docstring).
 MISS_BOUND = 1e-6
 _SQRT2 = math.sqrt(2.0)
 
@@ -54,7 +91,7 @@ def direction_rtol(outcomes: Sequence[Outcome] | None,
     s the directions' half-widths; a fault may show in one cotangent only); inf unless
     every probe passed (an undecided direction counts for nothing in
     :func:`enough_directions`). A fault with ``||e_j s|| = c sqrt(2) tolerance`` hides with
-    probability at most ``1 / c`` (Ball's bound, probes.py's docstring), whatever the analytic
+    probability at most ``1 / c`` (Ball's bound, the module docstring), whatever the analytic
     value drawn.
 
     >>> direction_rtol([Outcome(0, 2.0, 2.0, 1e-9, True)], [2.0 ** 0.5])
@@ -69,7 +106,7 @@ def direction_rtol(outcomes: Sequence[Outcome] | None,
 def atom_miss(entries: int) -> float:
     """What the 2^-32 grid of the directions' draws (``lines.uniform``) adds to one
     direction's miss probability over ``entries`` input entries: ``sqrt(2) 2^-32
-    sqrt(entries)`` (probes.py's docstring: Atoms).
+    sqrt(entries)`` (the module docstring: Atoms).
 
     >>> f"{atom_miss(10 ** 5):.2g}"
     '1e-07'

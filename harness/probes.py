@@ -9,7 +9,7 @@ direction, judged at the round-off level.
   but at most 16 |x| (``probe_sums.probe_scales``: a fault on an entry near 0 still
   weighs, and no step crosses 0), on a grid of 2^-32 of that range (``lines.uniform``:
   raw 32-bit draws of the seeded rng, one product per entry; what the grid's atoms cost
-  the miss bound is derived below).
+  the miss bound: ``miss_bound.py``).
 - One central difference ``(f(x + h u) - f(x - h u)) / 2h`` gives ``J u`` numerically for
   every output at once, so it serves every cotangent: each pair (v_j, u_k) is a probe.
 - Each probe is judged with the round-off terms of the budget only
@@ -19,49 +19,19 @@ direction, judged at the round-off level.
   margin: one entry of a scalar loss off by 1e-5) is *undecided* and goes to the full
   machinery (``fast.Probe``: measured noise, the step ladder, localisation, kinks). The
   first pass never FAILs anything.
+- Before that, a direction some probe did not agree on is looked at again at steps 2h
+  and 4h (``probe_rungs.py``: Richardson extrapolation, 4 forward evaluations for every
+  cotangent at once): a smooth function whose truncation stands above round-off (log
+  near 0, x^3, sin(100 x)) is decided there.
 
-Miss probabilities. A faulty gradient ``G != J`` shows in probe (j, k) as ``<e_j, u_k>``
-with ``e_j = (G - J)^T v_j``. For a fixed nonzero e_j this is a continuous random variable
-of u_k, ``sum_i 2 e_j,i s_i U_i`` (U_i uniform on [-1/2, 1/2]; s_i the entry's range),
-whose density is at most ``1 / (sqrt(2) ||e_j s||)`` (Ball's cube slicing theorem: no
-central section of the unit cube exceeds sqrt(2), attained by two equal entries; a sum
-of many is Gaussian, peak 1.38 instead of 1.41), so
-``P(|<e_j, u_k>| <= T) <= sqrt(2) T / ||e_j s||``: the probability that a fault hides
-below a tolerance T by the probe signs (entries with opposite signs cancelling) shrinks
-with the fault's size over T, for any number of entries involved (T: the larger of the
-first pass's tolerance, which flags the probe, and the step ladder's, which then decides).
-The K directions are independent, so a fault c times above the tolerance escapes all of
-them with probability at most ``c^-K`` (K = 4 directions: below 1e-6 for c >= 32).
-Fewer directions when the probes resolve far below ``detect_rtol`` (``fast.py`` asks
-:func:`enough_directions` before each new one). A fault's relative size is
-``||e_j s|| / ||g_j s||`` (g_j the cotangent's VJP: a gradient off by r on every entry
-has size r); direction k resolved ``r_k = sqrt(2) T_k / ||g_j s||`` (its worst
-cotangent, :func:`direction_rtol`; relative to the gradient, not to the analytic value
-drawn, which may happen to be ~0), so a fault of relative size ``detect_rtol`` is
-``c_k = detect_rtol / r_k`` times above the tolerance's reach, and the directions stop,
-at two or more, once ``prod 1 / c_k`` is at most the same 1e-6 (two directions for
-c_k >= 1e3, three for c_k >= 100). Only directions whose probes all passed count; the
-bound is for faults of ``detect_rtol`` and above (smaller ones, still above the
-tolerance, get fewer chances).
+How few directions bound the miss of a fault: ``miss_bound.py`` (derived there).
+
 With a JVP, the directions and their central differences are kept (``record``) and the
 JVP is judged on them too (``forward_mode.py``): no forward evaluation of its own.
 The band cotangents are made from the first direction's outputs, so that direction
 does not count for them: they are judged on the directions drawn after the bands (as many
 as ``probes``, or fewer by the same rule, counted from there), for which each is a fixed
 vector and the bound holds as stated, relative to its band's own size.
-Atoms. The draws are not continuous: ``U_i = W_i - R_i`` with ``W_i`` uniform on
-[-1/2, 1/2) and ``R_i`` in [0, 2^-32) (adding an independent uniform ``R_i`` on the grid's
-cell to the grid's value gives back the continuous uniform). So ``|<e, s U> - <e, s W>|
-<= 2^-32 sum |e_i s_i| <= 2^-32 sqrt(n) ||e s||`` (Cauchy-Schwarz over the n entries),
-and ``P(|<e, s U>| <= T) <= P(|<e, s W>| <= T + 2^-32 sqrt(n) ||e s||) <= 1 / c +
-sqrt(2) 2^-32 sqrt(n)``: each direction's escape gains ``atom_miss(n)`` (1e-7 at n = 1e5,
-3e-6 at 1e8), added to each factor of the product (:func:`enough_directions`). At the
-fixed 4 directions, a fault 32 times above the tolerance escapes with probability at
-most ``(1/32 + atom_miss(n))^4``, below 1e-6 up to n ~ 1e12 entries.
-Cotangents sharing a direction are not independent of each other in u (a fault on one
-entry hides from all cotangents when that entry's u is small), so the bound counts
-directions, not probes; the second cotangent still guards against a fault that vanishes
-for one v (``e_j = 0``).
 
 Cost: 2 forward evaluations per direction whatever the number of elements, a handful of
 passes over the inputs and outputs per direction (no Gaussian draws, no ECnoise on a probe
@@ -98,6 +68,7 @@ from gradverify.harness.miss_bound import (
     direction_rtol,
     enough_directions,
 )
+from gradverify.harness.probe_rungs import coarser_rungs
 from gradverify.harness.probe_sums import (
     ONE_THREAD_DOT,
     dot,
@@ -154,8 +125,9 @@ class FirstPass:
         # (no np.errstate: every caller runs under check_vjp's, like judge)
         # ||g s||: bounds ||g u|| and ||g x||
         work = self._flat_work(s)
-        self.g_s = np.sqrt([dot(t, t) for t in (
-            np.multiply(g, s, out=work) for g in self.gs)])
+        # (a product above 1e154 squares to inf: norm2 scales it first)
+        self.g_s = np.array([math.sqrt(q) if math.isfinite(q) else norm2(t) for q, t in (
+            (dot(t, t), t) for t in (np.multiply(g, s, out=work) for g in self.gs))])
         # bounds sum |r| |u|, per cotangent (the bands measure their own: add)
         self.res_s = np.full(len(self.vs), dot(res, s))
         # below the smallest normal number an output rounds by its subnormal spacing
@@ -295,7 +267,8 @@ class FirstPass:
         return [None if d is None else np.divide(d, self.h, out=aligned_empty(
             np.shape(d))) for d in steps]
 
-    def _evaluate(self, steps: list[np.ndarray | None], sign: float) -> np.ndarray | None:
+    def _evaluate(self, steps: list[np.ndarray | None], sign: float,
+                  scale: float = 1.0) -> np.ndarray | None:
         # The moved inputs are work arrays too (like torch's gradcheck, which perturbs its
         # inputs in place); a function that caches by input identity only makes the
         # first pass undecided, and the full machinery evaluates on fresh arrays.
@@ -307,7 +280,9 @@ class FirstPass:
                            for k, x in enumerate(self.ref.xs) if steps[k] is not None]
         xs = list(self.ref.xs)
         for k, x, buf in self._moved:  # (under check_vjp's errstate)
-            xs[k] = op(x, steps[k], out=buf, casting="unsafe")
+            d = steps[k] if scale == 1.0 else np.multiply(steps[k], scale, out=buf,
+                                                          casting="unsafe")
+            xs[k] = op(x, d, out=buf, casting="unsafe")
         # (x + h u: no comparison with x; a point that happens to equal it is evaluated)
         ys = self.p.forward(xs, self.ref.forward, moved=True)
         if len(ys) != len(self.ref.ys):
@@ -330,28 +305,11 @@ class FirstPass:
         list, the direction and its :class:`Measured` are appended to it (a JVP check
         then reuses them: :meth:`rejudge`)."""
         h = self.h
-        plus = self._evaluate(steps, 1.0)
-        minus = None if plus is None else self._evaluate(steps, -1.0)
-        if plus is None or minus is None:
+        central = self.central(steps)
+        if central is None:
             return None
+        numeric, output = central
         hu = self._inputs(steps)
-        # (no np.errstate here: every caller runs under check_vjp's, and entering one per
-        # direction costs more than the arithmetic of a small check)
-        # f(x)'s own rounding cancels in a central difference
-        diff = np.subtract(plus, minus, out=self._buffer(("diff",), plus))
-        numeric = self._dots("vs", self.vs, diff) / (2 * h)
-        # output round-off of each side: a random walk of one ulp per output
-        sq = larger_square(plus, minus, out=diff)
-        # >= the larger side's walk (v^2 squared once per check: one pass less each time)
-        walk = np.sqrt(self._dots("sq", self._squares(), sq))
-        if len(self.vs) > self.plain:
-            # a band cotangent (entry_bands.py) multiplies outputs whose squares
-            # underflow (1e-200): its walk is taken on the products, scaled
-            mag = np.maximum(np.abs(plus), np.abs(minus))
-            walk = np.append(walk, [norm2(v * mag) for v in self.vs[self.plain:]])
-        if self.keep:
-            self._last = (plus, minus, sq, walk)
-        output = (C_SIGMA / C_ROUND) * (walk + self.floor)
         gu = self.g_s
         vjp_analytic = self._dots("gs", self.gs, hu) / h
         # the analytic sum's rounding: a random walk (the worst case sum |g u| costs a
@@ -361,34 +319,71 @@ class FirstPass:
         measured = Measured(numeric, output, rounding, vjp_analytic)
         if self.record is not None:
             self.record.append((self.direction(steps), measured))
-        return self.rejudge(measured, vjp_analytic if analytic is None else analytic,
-                            analytic_rounding)
+        outcomes = self.rejudge(measured, vjp_analytic if analytic is None else analytic,
+                                analytic_rounding)
+        if analytic is None and not all(o.passed for o in outcomes):
+            outcomes = coarser_rungs(self, steps, measured, outcomes)  # (probe_rungs.py)
+        return outcomes
+
+    def central(self, steps: list[np.ndarray | None], scale: float = 1.0
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``<v_j, J u>`` per cotangent by the central difference at ``scale`` times the
+        steps (2 forward evaluations), and its output round-off in units of
+        ``C_ROUND eps / (scale h)``; None when the outputs change shape or type."""
+        plus = self._evaluate(steps, 1.0, scale)
+        minus = None if plus is None else self._evaluate(steps, -1.0, scale)
+        if plus is None or minus is None:
+            return None
+        # (no np.errstate here: every caller runs under check_vjp's, and entering one per
+        # direction costs more than the arithmetic of a small check)
+        # f(x)'s own rounding cancels in a central difference
+        diff = np.subtract(plus, minus, out=self._buffer(("diff", scale != 1.0), plus))
+        numeric = self._dots("vs", self.vs, diff) / (2 * scale * self.h)
+        # output round-off of each side: a random walk of one ulp per output
+        sq = larger_square(plus, minus, out=diff)
+        # >= the larger side's walk (v^2 squared once per check: one pass less each time)
+        walk = np.sqrt(self._dots("sq", self._squares(), sq))
+        # a band cotangent (entry_bands.py) multiplies outputs whose squares underflow
+        # (1e-200), outputs above 1e154 square to inf: those walks are taken on the
+        # products, scaled
+        wide = not np.isfinite(walk).all()
+        if wide or len(self.vs) > self.plain:
+            mag = np.maximum(np.abs(plus), np.abs(minus))
+            walk = np.array([norm2(v * mag) for v in self.vs[:self.plain]]) if wide else walk
+            walk = np.append(walk, [norm2(v * mag) for v in self.vs[self.plain:]])
+        if self.keep and scale == 1.0:
+            self._last = (plus, minus, sq, walk)
+        return numeric, (C_SIGMA / C_ROUND) * (walk + self.floor)
 
     def rejudge(self, m: Measured, analytic: np.ndarray,
                 analytic_rounding: np.ndarray | None = None) -> list[Outcome]:
         """The numeric side ``m`` of a direction against ``analytic`` (one value per
         cotangent) at the round-off level (see :meth:`judge`): the tolerance of
-        :func:`~gradverify.harness.budget.central_roundoff`, summed in the same order in
-        Python floats (a handful of cotangents: array operations cost more than the sums)."""
-        eps, h, opts = self.ref.eps, self.h, self.p.opts
-        out_unit, arg_unit = opts.c_round * eps / h, eps / h
-        arg_scale, safety = C_SIGMA * (1 + h), opts.safety
-        rtol, share = opts.inconclusive_rtol, DECISIVE_SHARE
+        :func:`~gradverify.harness.budget.central_roundoff`, in Python floats (a handful of
+        cotangents: array operations cost more than the sums)."""
         rounding = m.rounding.tolist()
         if analytic_rounding is not None:
             rounding = [max(a, b) for a, b in zip(rounding, np.broadcast_to(
                 analytic_rounding, m.rounding.shape).tolist())]
-        outcomes = []
-        for j, (out, gu, rnd, num, ana) in enumerate(zip(
-                m.output.tolist(), self.g_s.tolist(), rounding, m.numeric.tolist(),
-                np.asarray(analytic, np.float64).tolist())):
-            tol = ((out * out_unit + (arg_scale * gu) * arg_unit) + rnd) * safety
-            err = abs(num - ana)
-            natural = max(abs(ana), abs(num), gu)
-            # decided only within the budget itself (DECISIVE_SHARE of the tolerance): an
-            # error in the safety margin goes to the ladder, whose coarser rungs resolve
-            # more (NaN compares false: undecided)
-            ok = (math.isfinite(tol) and math.isfinite(err) and err <= share * tol
-                  and tol <= rtol * natural)
-            outcomes.append(Outcome(j, ana, num, tol, ok))
-        return outcomes
+        return [self.outcome(j, ana, num, r + rnd) for j, (r, rnd, num, ana) in enumerate(zip(
+            self.roundoff(m.output), rounding, m.numeric.tolist(),
+            np.asarray(analytic, np.float64).tolist()))]
+
+    def roundoff(self, output: np.ndarray, scale: float = 1.0) -> list[float]:
+        """Per cotangent, the outputs' and the arguments' round-off of a central difference
+        at ``scale`` times the steps (``output``: :meth:`central`'s)."""
+        eps, h, c_round = self.ref.eps, scale * self.h, self.p.opts.c_round
+        arg = C_SIGMA * (1 + h) * eps / h
+        return [out * (c_round * eps / h) + arg * gu
+                for out, gu in zip(output.tolist(), self.g_s.tolist())]
+
+    def outcome(self, j: int, analytic: float, numeric: float, budget: float) -> Outcome:
+        """Probe ``j`` (numeric against analytic) at ``budget``, times the safety factor."""
+        tol, err = budget * self.p.opts.safety, abs(numeric - analytic)
+        natural = max(abs(analytic), abs(numeric), float(self.g_s[j]))
+        # decided only within the budget itself (DECISIVE_SHARE of the tolerance): an
+        # error in the safety margin goes to the ladder, whose coarser rungs resolve
+        # more (NaN compares false: undecided)
+        ok = (math.isfinite(tol) and math.isfinite(err) and err <= DECISIVE_SHARE * tol
+              and tol <= self.p.opts.inconclusive_rtol * natural)
+        return Outcome(j, analytic, numeric, tol, ok)
