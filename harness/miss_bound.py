@@ -35,6 +35,11 @@ sqrt(2) 2^-32 sqrt(n)``: each direction's escape gains ``atom_miss(n)`` (1e-7 at
 3e-6 at 1e8), added to each factor of the product (:func:`enough_directions`). At the
 fixed 4 directions, a fault 32 times above the tolerance escapes with probability at
 most ``(1/32 + atom_miss(n))^4``, below 1e-6 up to n ~ 1e12 entries.
+The moved points round too: a probe compares both sides along the steps as taken
+(``FirstPass.central``), ``h u + rho`` with ``|rho_i| <= eps |x_i| <= eps s_i`` (eps of
+the input's dtype), so the direction seen is ``u + delta`` with ``|delta_i| <= (eps / h)
+s_i``; the same shift adds ``sqrt(2) (eps / h) sqrt(n)`` (the ``jitter`` of
+:func:`atom_miss`: 2e-8 at n = 1e5 in float64, 1e-2 for float32 inputs).
 
 Cotangents sharing a direction are not independent of each other in u (a fault on one
 entry hides from all cotangents when that entry's u is small), so the bound counts
@@ -103,15 +108,16 @@ def direction_rtol(outcomes: Sequence[Outcome] | None,
                else float("inf") for o in outcomes)
 
 
-def atom_miss(entries: int) -> float:
-    """What the 2^-32 grid of the directions' draws (``lines.uniform``) adds to one
-    direction's miss probability over ``entries`` input entries: ``sqrt(2) 2^-32
+def atom_miss(entries: int, jitter: float = 0.0) -> float:
+    """What the 2^-32 grid of the directions' draws (``lines.uniform``) and the moved
+    points' rounding (relative ``jitter`` of an entry's range) add to one direction's miss
+    probability over ``entries`` input entries: ``sqrt(2) (2^-32 + jitter)
     sqrt(entries)`` (the module docstring: Atoms).
 
-    >>> f"{atom_miss(10 ** 5):.2g}"
-    '1e-07'
+    >>> f"{atom_miss(10 ** 5):.2g}", f"{atom_miss(10 ** 5, 2.0 ** -52 / 6e-6):.2g}"
+    ('1e-07', '1.2e-07')
     """
-    return _SQRT2 * RAW_UNIT * math.sqrt(entries)
+    return _SQRT2 * (RAW_UNIT + jitter) * math.sqrt(entries)
 
 
 def enough_directions(resolved: Sequence[float], detect_rtol: float,

@@ -50,7 +50,6 @@ like the analytic sum it is compared with.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
@@ -76,20 +75,16 @@ from gradverify.harness.probe_sums import (
     larger_square,
     probe_scales,
 )
+from gradverify.harness.probe_work import WorkArrays
 
 __all__ = ["FirstPass", "MISS_BOUND", "Measured", "Outcome", "atom_miss", "direction_rtol",
            "enough_directions"]
 
-# Work arrays outliving a check (FirstPass.release), per thread, up to this many entries
-# (32 MB of float64); a check nested in a checked function finds the pool empty.
-_POOL = threading.local()
-_POOL_ENTRIES = 1 << 22
-
-
 @dataclass
 class Measured:
     """One direction's numeric side, per cotangent: ``<v_j, J u>`` by the central
-    difference, the outputs' round-off, the analytic sum's rounding, and ``<J^T v_j, u>``."""
+    difference along the steps taken (:meth:`FirstPass.central`), the outputs' round-off,
+    the analytic sum's rounding, and ``<J^T v_j, u>`` along the same steps."""
 
     numeric: np.ndarray
     output: np.ndarray
@@ -97,7 +92,7 @@ class Measured:
     analytic: np.ndarray
 
 
-class FirstPass:
+class FirstPass(WorkArrays):
     """The cotangents with their VJPs, flattened once; :meth:`judge` compares them all
     along one direction."""
 
@@ -110,8 +105,7 @@ class FirstPass:
         if getattr(p, "jvp_fn", None) is not None and getattr(p, "probe_record", 0) is None:
             self.record = p.probe_record = []
             p.probe_pass = self  # its scales and tolerance serve the JVP's rejudge too
-        # (pool: the work arrays of this thread's previous check, given back by release)
-        self._work: dict[tuple, np.ndarray] = _POOL.__dict__.pop("work", {}) if pool else {}
+        super().__init__(pool)  # (the work arrays of this thread's previous check)
         self.diff = [k for k, d in enumerate(p.diff) if d]
         self.floats = [k for k, y in enumerate(ref.ys) if y.dtype.kind == "f"]
         sc = probe_scales([ref.xs[k] for k in self.diff])
@@ -141,8 +135,10 @@ class FirstPass:
         unit = 2 * h * RAW_UNIT
         self.hs2 = [np.multiply(t, unit, out=t) if isinstance(t, np.ndarray) and t.ndim
                     else unit * t for t in sc]
-        # what the draws' grid adds to each direction's miss (module docstring: Atoms)
-        self.atoms = atom_miss(sum(self.ref.xs[k].size for k in self.diff))
+        # what the draws' grid and the moved points' rounding add to each direction's miss
+        # (miss_bound.py: Atoms)
+        self.atoms = atom_miss(sum(self.ref.xs[k].size for k in self.diff), max(
+            float(np.finfo(self.ref.xs[k].dtype).eps) for k in self.diff) / h)
         # each float output's range in the flat outputs; the last direction's outputs and
         # sizes, kept only when asked (entry_bands.py reads them)
         ends = [0, *accumulate(ref.ys[k].size for k in self.floats)]
@@ -177,7 +173,7 @@ class FirstPass:
     def _squares(self) -> list[np.ndarray]:
         # v_j^2 of the plain cotangents, made at the first direction (work arrays)
         if self._sq is None:
-            self._sq = [np.multiply(v, v, out=self._buffer(("vv", j), v))
+            self._sq = [np.multiply(v, v, out=self.buffer(("vv", j), v))
                         for j, v in enumerate(self.vs[:self.plain])]
         return self._sq
 
@@ -224,24 +220,13 @@ class FirstPass:
         if len(self.diff) == 1:
             x = self.ref.xs[self.diff[0]]
             if x.dtype == np.float64 and x.size == like.size:
-                return self._buffer(("x", self.diff[0]), x, x.dtype).reshape(-1)
+                return self.buffer(("x", self.diff[0]), x, x.dtype).reshape(-1)
         return np.empty_like(like)
 
-    def _buffer(self, key: tuple, like: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
-        # Work arrays are reused from direction to direction (and, pooled, from check to
-        # check): a fresh array of 1e5 entries costs more in page faults (malloc returns
-        # large blocks to the system on free) than the arithmetic done in it.
-        key = (*key, like.shape, dtype)  # (each caller names its dtype one way)
-        buf = self._work.get(key)
-        if buf is None:
-            buf = self._work[key] = aligned_empty(np.shape(like), dtype)
-        return buf
-
     def release(self) -> None:
-        """Done: the work arrays (each overwritten before read) go to the next check."""
-        work, self._work, self._last = self._work, {}, (None, None, None, None)
-        if sum(b.size for b in work.values()) <= _POOL_ENTRIES:
-            _POOL.work = work
+        """Done: the work arrays go to the next check (probe_work.py)."""
+        self._last = (None, None, None, None)
+        self.release_work()
 
     def steps(self) -> list[np.ndarray | None]:
         """``h u`` for a random direction u, uniform on [-s, s] per entry with s from
@@ -257,7 +242,7 @@ class FirstPass:
     def _step_buffers(self) -> list[tuple[int, Any, np.ndarray]]:
         # (looked up once per check: a small check makes a dozen evaluations)
         if self._steps is None:
-            self._steps = [(k, hs2, self._buffer(("step", k), hs2))
+            self._steps = [(k, hs2, self.buffer(("step", k), hs2))
                            for k, hs2 in zip(self.diff, self.hs2)]
         return self._steps
 
@@ -276,7 +261,7 @@ class FirstPass:
         # is made, and an output that views its input (reshape, slice) is copied first.
         op = np.add if sign > 0 else np.subtract
         if self._moved is None:
-            self._moved = [(k, x, self._buffer(("x", k), x, x.dtype))
+            self._moved = [(k, x, self.buffer(("x", k), x, x.dtype))
                            for k, x in enumerate(self.ref.xs) if steps[k] is not None]
         xs = list(self.ref.xs)
         for k, x, buf in self._moved:  # (under check_vjp's errstate)
@@ -304,40 +289,43 @@ class FirstPass:
         when the outputs change shape or type under the perturbation. With ``record`` a
         list, the direction and its :class:`Measured` are appended to it (a JVP check
         then reuses them: :meth:`rejudge`)."""
-        h = self.h
         central = self.central(steps)
         if central is None:
             return None
-        numeric, output = central
-        hu = self._inputs(steps)
+        numeric, output, vjp_analytic = central
         gu = self.g_s
-        vjp_analytic = self._dots("gs", self.gs, hu) / h
         # the analytic sum's rounding: a random walk (the worst case sum |g u| costs a
         # pass more and is smaller only for a few dozen entries, where both are tiny)
         # and the VJP's measured non-linearity
         rounding = (self.ref.eps * C_SIGMA * C_ROUND) * gu + self.res_s
         measured = Measured(numeric, output, rounding, vjp_analytic)
         if self.record is not None:
-            self.record.append((self.direction(steps), measured))
+            self.record.append((self.taken(), measured))
+        # (an ``analytic`` of the caller's is along the steps drawn, not those taken)
         outcomes = self.rejudge(measured, vjp_analytic if analytic is None else analytic,
-                                analytic_rounding)
+                                analytic_rounding, taken=analytic is None)
         if analytic is None and not all(o.passed for o in outcomes):
             outcomes = coarser_rungs(self, steps, measured, outcomes)  # (probe_rungs.py)
         return outcomes
 
     def central(self, steps: list[np.ndarray | None], scale: float = 1.0
-                ) -> tuple[np.ndarray, np.ndarray] | None:
-        """``<v_j, J u>`` per cotangent by the central difference at ``scale`` times the
-        steps (2 forward evaluations), and its output round-off in units of
-        ``C_ROUND eps / (scale h)``; None when the outputs change shape or type."""
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Per cotangent, ``<v_j, J d>`` by the central difference at ``scale`` times the
+        steps (2 forward evaluations; ``d``: the steps as taken, see :meth:`_take`), its
+        output round-off in units of ``C_ROUND eps / (scale h)``, and ``<J^T v_j, d>``;
+        None when the outputs change shape or type."""
         plus = self._evaluate(steps, 1.0, scale)
-        minus = None if plus is None else self._evaluate(steps, -1.0, scale)
-        if plus is None or minus is None:
+        if plus is None:
             return None
+        self._take(1.0)
+        minus = self._evaluate(steps, -1.0, scale)
+        if minus is None:
+            return None
+        analytic = self._dots("gs", self.gs, self._take(-1.0)) / (2 * scale * self.h)
         # (no np.errstate here: every caller runs under check_vjp's, and entering one per
         # direction costs more than the arithmetic of a small check)
         # f(x)'s own rounding cancels in a central difference
-        diff = np.subtract(plus, minus, out=self._buffer(("diff", scale != 1.0), plus))
+        diff = np.subtract(plus, minus, out=self.buffer(("diff", scale != 1.0), plus))
         numeric = self._dots("vs", self.vs, diff) / (2 * scale * self.h)
         # output round-off of each side: a random walk of one ulp per output
         sq = larger_square(plus, minus, out=diff)
@@ -353,27 +341,50 @@ class FirstPass:
             walk = np.append(walk, [norm2(v * mag) for v in self.vs[self.plain:]])
         if self.keep and scale == 1.0:
             self._last = (plus, minus, sq, walk)
-        return numeric, (C_SIGMA / C_ROUND) * (walk + self.floor)
+        return numeric, (C_SIGMA / C_ROUND) * (walk + self.floor), analytic
+
+    def _take(self, sign: float) -> np.ndarray | None:
+        # x +- h u round, but their differences with x are exact (Sterbenz), so both sides
+        # are compared along the steps as taken: no argument rounding in the tolerance
+        # (it moves the direction only: miss_bound.atom_miss). + side: its step; -: the sum
+        parts = []
+        for k, x, buf in self._moved:  # (the moved point's buffer is free again here)
+            t = self.buffer(("taken", k), x)
+            parts.append(np.subtract(buf, x, out=t) if sign > 0 else
+                         np.add(t, np.subtract(x, buf, out=buf), out=t))
+        return self._inputs_of(parts) if sign < 0 else None
+
+    def taken(self, scale: float = 1.0) -> list[np.ndarray | None]:
+        """The direction ``d / h`` of the last central difference's steps as taken."""
+        out: list[np.ndarray | None] = [None] * len(self.ref.xs)
+        for k, x, _ in self._moved:
+            out[k] = np.divide(self.buffer(("taken", k), x), 2 * scale * self.h,
+                               out=aligned_empty(x.shape))
+        return out
 
     def rejudge(self, m: Measured, analytic: np.ndarray,
-                analytic_rounding: np.ndarray | None = None) -> list[Outcome]:
+                analytic_rounding: np.ndarray | None = None, taken: bool = True
+                ) -> list[Outcome]:
         """The numeric side ``m`` of a direction against ``analytic`` (one value per
         cotangent) at the round-off level (see :meth:`judge`): the tolerance of
         :func:`~gradverify.harness.budget.central_roundoff`, in Python floats (a handful of
-        cotangents: array operations cost more than the sums)."""
+        cotangents: array operations cost more than the sums). ``taken``: ``analytic`` is
+        along the steps as taken (:meth:`central`), not as drawn."""
         rounding = m.rounding.tolist()
         if analytic_rounding is not None:
             rounding = [max(a, b) for a, b in zip(rounding, np.broadcast_to(
                 analytic_rounding, m.rounding.shape).tolist())]
         return [self.outcome(j, ana, num, r + rnd) for j, (r, rnd, num, ana) in enumerate(zip(
-            self.roundoff(m.output), rounding, m.numeric.tolist(),
+            self.roundoff(m.output, taken=taken), rounding, m.numeric.tolist(),
             np.asarray(analytic, np.float64).tolist()))]
 
-    def roundoff(self, output: np.ndarray, scale: float = 1.0) -> list[float]:
-        """Per cotangent, the outputs' and the arguments' round-off of a central difference
-        at ``scale`` times the steps (``output``: :meth:`central`'s)."""
+    def roundoff(self, output: np.ndarray, scale: float = 1.0, taken: bool = True
+                 ) -> list[float]:
+        """Per cotangent, the outputs' round-off of a central difference at ``scale`` times
+        the steps (``output``: :meth:`central`'s), and the arguments' when the analytic
+        side is not along the steps as taken."""
         eps, h, c_round = self.ref.eps, scale * self.h, self.p.opts.c_round
-        arg = C_SIGMA * (1 + h) * eps / h
+        arg = 0.0 if taken else C_SIGMA * (1 + h) * eps / h
         return [out * (c_round * eps / h) + arg * gu
                 for out, gu in zip(output.tolist(), self.g_s.tolist())]
 
