@@ -37,9 +37,9 @@ import numpy as np
 
 __all__ = ["ErrorBudget", "tolerance", "central_tolerance", "central_roundoff", "noise_level",
            "SAFETY", "C_ROUND", "C_NOISE", "C_SIGMA", "quantum_level", "F32_SAFETY",
-           "INCONCLUSIVE_RTOL", "DETECT_RTOL", "default_step", "DECISIVE_SHARE",
-           "RICHARDSON_REACH", "ladder_top", "SHARPEN_RTOL", "C_MEASURED", "ROUND_FLOOR",
-           "measured_rounding"]
+           "INCONCLUSIVE_RTOL", "DETECT_RTOL", "default_step", "DECISIVE_SHARE", "PROBE_STEP",
+           "probe_step", "RICHARDSON_REACH", "ladder_top", "SHARPEN_RTOL", "C_MEASURED",
+           "ROUND_FLOOR", "measured_rounding"]
 
 # The multiple of the budget allowed: each term is already an over-estimate, the factor
 # absorbs the terms' own uncertainty (a truncation spread measured on two levels).
@@ -134,6 +134,23 @@ def default_step(eps: float) -> float:
     6.06e-06
     """
     return float(eps ** (1.0 / 3.0))
+
+
+# Fast mode's first pass steps PROBE_STEP times eps^(1/3). Its tolerance is the outputs'
+# round-off alone, A eps / h with A ~ 6 (random-walk sigmas of an ulp), and a function of
+# unit scale truncates by B h^2 with B ~ 1/6, so A eps / h + B h^2 is least near
+# (A eps / 2B)^(1/3) ~ 2.6 eps^(1/3); a function curved at a shorter scale goes on to
+# coarser rungs (probe_rungs.py: 4 evaluations for a direction).
+PROBE_STEP = 2.0
+
+
+def probe_step(eps: float) -> float:
+    """Fast mode's first-pass relative step: ``PROBE_STEP * eps ** (1/3)``.
+
+    >>> round(probe_step(2.0 ** -52), 8)
+    1.211e-05
+    """
+    return PROBE_STEP * default_step(eps)
 
 
 @dataclass

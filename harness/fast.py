@@ -63,7 +63,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
         plain.append(vjp_pair(p, ref, cotangent(p.rng, ref.ys)))
     # each with its group (0: plain, b + 1: band b of entry_bands.py)
     pairs = [(0, Pair(v, g, residual)) for v, g in plain]
-    first = FirstPass(p, ref, [v for v, _ in plain], [g for _, g in plain], residual, h,
+    first = FirstPass(p, ref, [v for v, _ in plain], [g for _, g in plain], residual,
                       pool=True)
     measure = any(np.asarray(r).any() for r in residual)
     entries: list[Entry] = []
@@ -97,7 +97,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
                 continue  # a direction made for the bands only
             o = outcomes[j] if outcomes is not None else None
             if o is not None and o.passed:
-                entries.append(o.entry(first.diff[0], h))
+                entries.append(o.entry(first.diff[0], first.h))
                 verdicts.append(PASS)
                 if o.analytic != 0:
                     resolved[group].append(o.tolerance / abs(o.analytic))

@@ -25,7 +25,7 @@ import numpy as np
 from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.full import full
-from gradverify.harness.lines import Ref, line, step, support
+from gradverify.harness.lines import Ref, first_pass_step, line, step, support
 from gradverify.harness.probe_sums import dot, product_norm
 from gradverify.harness.probes import FirstPass, Measured, Outcome
 from gradverify.harness.report import FAIL, PASS, Check, Entry
@@ -100,8 +100,9 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> l
     # on the recorded directions only rejudge is asked: the pass that recorded them has
     # the same first cotangent v1, VJP and step (probes.FirstPass), so its sizes serve
     first = getattr(p, "probe_pass", None) if record else None
-    if first is None or first.h != h or first.ref is not ref:
-        first = FirstPass(p, ref, [v], [g1], [np.zeros(x.shape) for x in ref.xs], h)
+    if first is None or first.h != first_pass_step(p, ref) or first.ref is not ref:
+        first = FirstPass(p, ref, [v], [g1], [np.zeros(x.shape) for x in ref.xs],
+                          first_pass_step(p, ref))
     # the recorded directions' JVPs in one call when the JVP offers several per call
     made = p.jvps(ref.xs, [_cast(d, ref.xs) for d, _ in record]) if getattr(
         p.jvp_fn, "many", None) is not None and len(record) > 1 else None

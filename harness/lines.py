@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from gradverify.harness.budget import C_ROUND, C_SIGMA, default_step
+from gradverify.harness.budget import C_ROUND, C_SIGMA, default_step, probe_step
 from gradverify.harness.calls import CallError, Problem, aligned_copy, aligned_empty
 from gradverify.harness.numeric import Line
 from gradverify.harness.report import FAIL, PASS, Check
 
 __all__ = ["Ref", "Kept", "reference", "uniform", "raw_int32", "RAW_UNIT", "scales", "support",
-           "moved", "line", "output_scale", "step", "cotangent", "finite_abs", "worst_index",
-           "normalise", "shape_dtype", "norm2"]
+           "moved", "line", "output_scale", "step", "first_pass_step", "cotangent", "finite_abs",
+           "worst_index", "normalise", "shape_dtype", "norm2"]
 
 def shape_dtype(a: np.ndarray) -> str:
     return f"{tuple(a.shape)}:{a.dtype}"
@@ -351,3 +351,8 @@ def output_scale(ref: Ref) -> float:
 def step(p: Problem, ref: Ref) -> float:
     """The relative step: the option, or eps ** (1/3) of the reference's precision."""
     return p.opts.step if p.opts.step is not None else default_step(ref.eps)
+
+
+def first_pass_step(p: Problem, ref: Ref) -> float:
+    """Fast mode's first-pass relative step: the option, or ``budget.probe_step``."""
+    return p.opts.step if p.opts.step is not None else probe_step(ref.eps)

@@ -59,7 +59,7 @@ import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, DECISIVE_SHARE
 from gradverify.harness.calls import Problem, aligned_empty
-from gradverify.harness.lines import RAW_UNIT, Ref, norm2, raw_int32
+from gradverify.harness.lines import RAW_UNIT, Ref, first_pass_step, norm2, raw_int32
 from gradverify.harness.miss_bound import (
     MISS_BOUND,
     Outcome,
@@ -98,7 +98,8 @@ class FirstPass(WorkArrays):
 
     def __init__(self, p: Problem, ref: Ref, vs: Sequence[Sequence[np.ndarray]],
                  gs: Sequence[Sequence[np.ndarray]], residual: Sequence[np.ndarray],
-                 h: float, pool: bool = False):
+                 h: float | None = None, pool: bool = False):
+        h = first_pass_step(p, ref) if h is None else h  # (budget.probe_step)
         self.p, self.ref, self.h = p, ref, h
         # A JVP check reuses the directions and their central differences (forward_mode)
         self.record: list[tuple[list[np.ndarray | None], Measured]] | None = None
@@ -247,8 +248,7 @@ class FirstPass(WorkArrays):
         return self._steps
 
     def direction(self, steps: list[np.ndarray | None]) -> list[np.ndarray | None]:
-        """The direction u of ``steps`` (for the full machinery)."""
-        # (on 64 bytes: a JVP check hands them to the framework, which reads them in place)
+        """The direction u of ``steps`` (for the full machinery; on 64 bytes)."""
         return [None if d is None else np.divide(d, self.h, out=aligned_empty(
             np.shape(d))) for d in steps]
 
