@@ -72,8 +72,9 @@ class Options:
     1e-3 / 1e-2, ...); the report's gradient check states the values used. probes:
     random probes in fast mode.
     full_max: ``auto`` uses full mode up to this many input elements and output elements.
-    step: relative step (default eps**(1/3)). localise: how many bad entries fast mode pins
-    down. names: input names for reports. reference: ``(forward64, vjp64)`` evaluating in
+    step: relative step (default eps**(1/3); fast mode's first pass 2 eps**(1/3):
+    ``budget.probe_step``). localise: how many bad entries fast mode pins down.
+    names: input names for reports. reference: ``(forward64, vjp64)`` evaluating in
     float64 (default: the functions themselves on float64 inputs, when they return
     float64). f32_safety: budget factor for float32 gradients against float64.
     timeout: seconds a single forward/VJP/JVP call may take (None: no limit).

@@ -93,9 +93,10 @@ def probe_scales(xs: Sequence[np.ndarray]) -> list[np.ndarray]:
 
     Why: a probe weighs an entry's gradient by its range, so with ranges ``|x|`` a fault
     on an entry near 0 (a logit of 0.008 beside logits of 1) weighs next to nothing. The
-    cap keeps the relative step below ``PROBE_SPREAD * h`` (6e-5 in float64): a step
-    never crosses 0 (where relu, abs and log change), and the truncation of functions
-    whose scale is |x| itself (log, 1/x) grows by at most ``PROBE_SPREAD ** 2``.
+    cap keeps the relative step below ``PROBE_SPREAD * h`` (2e-4 in float64, 8e-4 on the
+    coarsest rung of probe_rungs.py): a step never crosses 0 (where relu, abs and log
+    change), and the truncation of functions whose scale is |x| itself (log, 1/x) grows
+    by at most ``PROBE_SPREAD ** 2`` (those directions are decided on the coarser rungs).
 
     >>> [round(float(s), 3) for s in probe_scales([np.array([0.01, 1.0, -2.0, 0.0])])[0]]
     [0.16, 1.291, 2.0, 1.291]
