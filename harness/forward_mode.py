@@ -99,10 +99,9 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray]) -> l
     record = list(p.probe_record or [])
     # on the recorded directions only rejudge is asked: the pass that recorded them has
     # the same first cotangent v1, VJP and step (probes.FirstPass), so its sizes serve
-    first = getattr(p, "probe_pass", None) if record else None
-    if first is None or first.h != first_pass_step(p, ref) or first.ref is not ref:
-        first = FirstPass(p, ref, [v], [g1], [np.zeros(x.shape) for x in ref.xs],
-                          first_pass_step(p, ref))
+    first, h_first = getattr(p, "probe_pass", None) if record else None, first_pass_step(p, ref)
+    if first is None or first.h != h_first or first.ref is not ref:
+        first = FirstPass(p, ref, [v], [g1], [np.zeros(x.shape) for x in ref.xs], h_first)
     # the recorded directions' JVPs in one call when the JVP offers several per call
     made = p.jvps(ref.xs, [_cast(d, ref.xs) for d, _ in record]) if getattr(
         p.jvp_fn, "many", None) is not None and len(record) > 1 else None

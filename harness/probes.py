@@ -248,7 +248,7 @@ class FirstPass(WorkArrays):
         return self._steps
 
     def direction(self, steps: list[np.ndarray | None]) -> list[np.ndarray | None]:
-        """The direction u of ``steps`` (for the full machinery; on 64 bytes)."""
+        """The direction u of ``steps``, 64-byte aligned (a framework reads it in place)."""
         return [None if d is None else np.divide(d, self.h, out=aligned_empty(
             np.shape(d))) for d in steps]
 
