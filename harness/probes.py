@@ -74,6 +74,8 @@ from gradverify.harness.probe_sums import (
     dots,
     larger_square,
     probe_scales,
+    product_squares,
+    square_walks,
 )
 from gradverify.harness.probe_work import WorkArrays
 
@@ -119,10 +121,9 @@ class FirstPass(WorkArrays):
         res = self._inputs(residual)
         # (no np.errstate: every caller runs under check_vjp's, like judge)
         # ||g s||: bounds ||g u|| and ||g x||
-        work = self._flat_work(s)
         # (a product above 1e154 squares to inf: norm2 scales it first)
-        self.g_s = np.array([math.sqrt(q) if math.isfinite(q) else norm2(t) for q, t in (
-            (dot(t, t), t) for t in (np.multiply(g, s, out=work) for g in self.gs))])
+        self.g_s = np.array([math.sqrt(q) if math.isfinite(q) else norm2(g * s)
+                             for q, g in zip(product_squares(self.gs, s).tolist(), self.gs)])
         # bounds sum |r| |u|, per cotangent (the bands measure their own: add)
         self.res_s = np.full(len(self.vs), dot(res, s))
         # below the smallest normal number an output rounds by its subnormal spacing
@@ -213,16 +214,6 @@ class FirstPass(WorkArrays):
     def _inputs_of(parts: Sequence[np.ndarray]) -> np.ndarray:
         flat = [np.asarray(x, np.float64).ravel() for x in parts]
         return flat[0] if len(flat) == 1 else np.concatenate(flat)
-
-    def _flat_work(self, like: np.ndarray) -> np.ndarray:
-        # A flat float64 array over the differentiated inputs for one-off work in
-        # __init__: with a single float64 input, the buffer of the moved input x + h u
-        # (written only later by _evaluate), so no extra array is faulted in.
-        if len(self.diff) == 1:
-            x = self.ref.xs[self.diff[0]]
-            if x.dtype == np.float64 and x.size == like.size:
-                return self.buffer(("x", self.diff[0]), x, x.dtype).reshape(-1)
-        return np.empty_like(like)
 
     def release(self) -> None:
         """Done: the work arrays go to the next check (probe_work.py)."""
@@ -327,10 +318,15 @@ class FirstPass(WorkArrays):
         # f(x)'s own rounding cancels in a central difference
         diff = np.subtract(plus, minus, out=self.buffer(("diff", scale != 1.0), plus))
         numeric = self._dots("vs", self.vs, diff) / (2 * scale * self.h)
-        # output round-off of each side: a random walk of one ulp per output
-        sq = larger_square(plus, minus, out=diff)
-        # >= the larger side's walk (v^2 squared once per check: one pass less each time)
-        walk = np.sqrt(self._dots("sq", self._squares(), sq))
+        # output round-off of each side: a random walk of one ulp per output, >= the
+        # larger side's walk (v^2 squared once per check: one pass less each time); the
+        # squares as an array only when kept (entry_bands.py) or small enough for one call
+        keep = self.keep and scale == 1.0
+        if keep or self.plain * plus.size <= ONE_THREAD_DOT:
+            sq = larger_square(plus, minus, out=diff)
+            walk = np.sqrt(self._dots("sq", self._squares(), sq))
+        else:
+            walk = np.sqrt(square_walks(self._squares(), plus, minus))
         # a band cotangent (entry_bands.py) multiplies outputs whose squares underflow
         # (1e-200), outputs above 1e154 square to inf: those walks are taken on the
         # products, scaled
@@ -339,7 +335,7 @@ class FirstPass(WorkArrays):
             mag = np.maximum(np.abs(plus), np.abs(minus))
             walk = np.array([norm2(v * mag) for v in self.vs[:self.plain]]) if wide else walk
             walk = np.append(walk, [norm2(v * mag) for v in self.vs[self.plain:]])
-        if self.keep and scale == 1.0:
+        if keep:
             self._last = (plus, minus, sq, walk)
         return numeric, (C_SIGMA / C_ROUND) * (walk + self.floor), analytic
 
