@@ -93,6 +93,27 @@ class SparseJacobian:
         lo, hi = np.searchsorted(self.cols, [start, stop])
         return slice(int(lo), int(hi))
 
+    def row_terms(self, rows: np.ndarray, d: np.ndarray, skip: int) -> np.ndarray:
+        """Per row of ``rows``, the largest term ``|J_rj d_j|`` over the columns j other
+        than ``skip`` (finite ones; d: the columns' step scales): the least size of the
+        intermediates that output is computed from, which its rounding follows (a mean
+        of [1, 2e-16, -1] is 7e-17 but rounds like 1/3). Its own column is left out, so
+        that a wrong entry cannot make room for itself.
+
+        >>> j = SparseJacobian.from_dense(np.array([[1.0, 2.0, -1.0], [0.0, 4.0, 0.0]]))
+        >>> j.row_terms(np.array([0, 1]), np.ones(3), skip=1).tolist()
+        [1.0, 0.0]
+        """
+        out = np.zeros(len(rows))
+        where = np.full(self.shape[0], -1)
+        where[rows] = np.arange(len(rows))
+        at = where[self.rows]
+        keep = (at >= 0) & (self.cols != skip)
+        with np.errstate(invalid="ignore", over="ignore"):
+            terms = np.abs(self.values[keep]) * d[self.cols[keep]]
+        np.maximum.at(out, at[keep], np.where(np.isfinite(terms), terms, 0.0))
+        return out
+
     def column(self, c: int) -> np.ndarray:
         out = np.zeros(self.shape[0])
         s = self.span(c, c + 1)

@@ -380,6 +380,9 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
     if blind.any():
         top = max(float(np.max(np.where(ok & np.isfinite(mags), mags, 0.0), initial=0.0)),
                   line.top)  # outputs a column's line does not keep
+        # and, where known, each output's largest term from the other inputs (full mode)
+        terms = getattr(line, "terms", None)
+        top = np.fmax(top, terms()) if terms is not None else top
         b = est.budget
         b.output_roundoff = np.where(blind, np.fmax(b.output_roundoff,
                                                     c_round * eps * top / FLAT_REACH),

@@ -358,18 +358,33 @@ def _output_rounding_scale(p: Problem, ref: Ref, signs: list[np.ndarray]) -> flo
     (tanh' = 1 - tanh(z)^2 near saturation, where a 4-ulp move of z hardly moves tanh)
     carries that output's rounding, which only so large an input move reproduces. An output
     that does not move at all in this direction (x / y when both move alike) is invariant,
-    not slow: no scale."""
+    not slow: no scale. One that the 4-ulp move does not move even in float64 (tanh at
+    -16.4 is -1 + 1e-14: the move changes it by 1e-20) is told apart by the largest move
+    (half of x): a saturated output moves there, an invariant one does not."""
     eps = max(float(np.finfo(x.dtype).eps) for x, d in zip(p.xs, p.diff) if d)
-    # the change's first-order part, (y(+move) - y(-move)) / 2: a direction in which the
-    # output is stationary (logsumexp with two tied 1000s moved apart) changes it only at
-    # second order, and scaling the move up until that reaches one rounding would move the
-    # gradient itself by its whole size
+    top = 0.5 / (4 * eps)  # at most half of x: the move never flips a sign
+    size, change = _output_change(p, ref, signs, 4 * eps)
+    if change <= 64 * float(np.finfo(np.float64).eps) * size:  # float64 noise
+        size, change = _output_change(p, ref, signs, 0.5)
+        return top if change > 64 * float(np.finfo(np.float64).eps) * size else 0.0
+    scale = eps * size / change
+    return min(scale, top) if scale > 2 else 0.0
+
+
+def _output_change(p: Problem, ref: Ref, signs: list[np.ndarray], move: float
+                   ) -> tuple[float, float]:
+    """The outputs' largest magnitude and the largest first-order part of their change,
+    ``(y(+move) - y(-move)) / 2``, when every input entry moves by ``move`` times itself
+    (signs: ``signs``); a direction in which the output is stationary (logsumexp with two
+    tied 1000s moved apart) changes it only at second order, and scaling the move up until
+    that reaches one rounding would move the gradient itself by its whole size. (0, 0) when
+    the function cannot be evaluated there."""
     try:
-        ys = [p.forward([x * (1 + 4 * eps * sign * s) if d else x
+        ys = [p.forward([x * (1 + move * sign * s) if d else x
                          for x, d, s in zip(ref.xs, p.diff, signs)], ref.forward)
               for sign in (1.0, -1.0)]
     except CallError:
-        return 0.0
+        return 0.0, 0.0
     size = change = 0.0
     for a, c, b in zip(*ys, ref.ys):
         if b.dtype.kind == "f" and b.size and np.shape(a) == np.shape(c) == b.shape:
@@ -377,10 +392,4 @@ def _output_rounding_scale(p: Problem, ref: Ref, signs: list[np.ndarray]) -> flo
             with np.errstate(invalid="ignore"):
                 d = np.abs(np.asarray(a, np.float64) - np.asarray(c, np.float64)) / 2
             change = max(change, float(np.max(np.where(np.isfinite(d), d, 0.0))))
-    if change <= 64 * float(np.finfo(np.float64).eps) * size:  # float64 noise: invariant
-        return 0.0
-    scale = eps * size / change
-    # at most half of x: the move never flips a sign
-    return min(scale, 0.5 / (4 * eps)) if scale > 2 else 0.0
-
-
+    return size, change

@@ -95,3 +95,23 @@ def test_entries_tied_in_size_are_moved_apart_in_some_pattern(x):
     # the 1000s by 4 ulps does to this gradient, the allowance's unit)
     bad = lambda xs, gs: _logsumexp_vjp(xs, gs, scale32=1.02)
     assert check_vjp(_logsumexp, bad, x, mode="full", seed=0).verdict == "FAIL"
+
+
+def _tanh_vjp(xs, gs):
+    y = np.tanh(xs[0])
+    return ((gs[0] * (1 - y * y)).astype(xs[0].dtype),)
+
+
+# Past |z| ~ 16 float64 saturates too (tanh(-16.44) = -1 + 1e-14, which a 4-ulp move of z
+# changes by 1e-20, below its spacing): told apart from an invariant direction by the
+# largest move, which does change it. The float32 gradient there is 0, the float64 one
+# 2e-14 - and when every entry is that far out, that is also the largest gradient entry.
+@pytest.mark.parametrize("mode", ["fast", "full"])
+@pytest.mark.parametrize("x", [[586.0659, -16.441826, -277.97726, -279.0121, -376.25803],
+                               [-16.44, 12.5, -10.2], [20.0]])
+def test_tanh_saturated_in_float64_too_is_never_a_fail(x, mode):
+    x = [np.array(x, np.float32)]
+    for seed in SEEDS:
+        r = check_vjp(np.tanh, _tanh_vjp, x, mode=mode, seed=seed)
+        assert r.verdict != "FAIL", str(r)
+        assert r.check("precision").verdict == "PASS", str(r)

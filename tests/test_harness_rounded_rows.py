@@ -66,3 +66,25 @@ def test_a_gradient_leaking_through_a_flat_output_at_a_tie_fails():
     for seed in range(3):
         r = check_vjp(f, vjp, [np.array([1.0, 1.0])], mode="full", seed=seed)
         assert r.verdict == FAIL, str(r)
+
+
+# Full mode, a column flat on its whole ladder and far beyond it: in the mean of
+# [1, 2.2e-16, -1], a move of the middle entry by up to a tenth of itself is rounded away
+# against the 1s. Flatness bounds the slope only to the rounding of the output's terms
+# (1/3 here, though the mean itself is 7e-17): never a FAIL, at any of the step draws
+# (seed 45 FAILed when the bound used the output's own size). A fault that flatness does
+# refute (a slope of 1e6 on the middle entry) still can FAIL; one on a 1 still does.
+@pytest.mark.parametrize("reduce", [np.sum, np.mean])
+def test_flat_column_of_a_cancelling_sum_is_never_a_fail(reduce):
+    x = [np.array([1.0, 2.220446049250313e-16, -1.0])]
+    n = 1.0 if reduce is np.sum else 3.0
+
+    def vjp(xs, gs, bad=1.0):
+        g = np.full(3, gs[0] / n)
+        g[0] *= bad
+        return (g,)
+    for seed in range(40, 52):
+        r = check_vjp(lambda x: np.asarray(reduce(x)), vjp, x, mode="full", seed=seed)
+        assert r.verdict != FAIL, str(r)
+    assert check_vjp(lambda x: np.asarray(reduce(x)), lambda xs, gs: vjp(xs, gs, 1.5), x,
+                     mode="full", seed=45).verdict == FAIL
