@@ -179,10 +179,10 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
         rows = jd0.row[pos]  # the ladder looks at this column's undecided entries only
         ana_c = jac.column(c)[rows] * d[c]
         slope = finite_abs(np.nan_to_num(ana_c, nan=0.0, posinf=0.0, neginf=0.0))
+        # each row's rounding at least that of its other terms (a cancelling output)
         ln = line(p, ref, directions, None, stable,
-                  (c_round * slope * (xabs[c] / d[c]), c_round * slope), rows=rows)
-        # (numeric.refine reads them only where phi is flat on the whole ladder)
-        ln.terms = lambda rows=rows, c=c: jac.row_terms(rows, d, c)  # type: ignore[attr-defined]
+                  (c_round * slope * (xabs[c] / d[c]), c_round * slope), rows=rows,
+                  terms=jac.row_terms(rows, d, c))
         ab = c_round * eps * finite_abs(ana_c) + res[c] * d[c]
         est, jd = confirm(p, ln, ana_c, ab, h, scale)
         jd0.numeric[pos] = est.value / d[c]

@@ -203,11 +203,13 @@ def moved(ref: Ref, directions: list[np.ndarray | None], t: float) -> list[np.nd
 def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
           cotangent: list[np.ndarray] | None, stable: Check,
           rounding: tuple[Any, Any] = (0.0, 0.0), rows: np.ndarray | None = None,
-          kept: Kept | None = None) -> Line:
+          kept: Kept | None = None, terms: np.ndarray | None = None) -> Line:
     """phi(t) = <v, f(x + t d) - f(x)>, or ``f(x + t d) - f(x)`` flattened (one channel per
     output entry) when v is None - only the flat output entries ``rows`` when given (a
     Jacobian column's undecided entries: the ladder's work then scales with them, not with
-    every output; ``rounding`` is given for those rows).
+    every output; ``rounding`` is given for those rows; ``terms``, per row, the size of the
+    terms the output is computed from, which its rounding follows where the output itself
+    is a cancellation: the least magnitude its round-off is charged on, ``line.terms``).
 
     Differencing against f(x) makes an output the direction does not touch contribute an
     exact zero to phi. Its round-off is still charged: an output that did not visibly move
@@ -310,6 +312,7 @@ def line(p: Problem, ref: Ref, directions: list[np.ndarray | None],
                 walk = C_SIGMA * norm2(*[m * v for m, v in zip(mag, cts)]) / C_ROUND
             return np.array([value]), np.array([min(worst, walk)]), argument(t)
     line = Line(channels, paired=True)
+    line.terms = terms
     line.entries = kept  # type: ignore[attr-defined]
     line.weights = None if cts is None else (  # type: ignore[attr-defined]
         np.concatenate([v.ravel() for v in cts]) if cts else np.zeros(0))

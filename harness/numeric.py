@@ -70,6 +70,7 @@ class Line:
         self.eps = float(np.finfo(dtype).eps)
         self.calls = 0
         self.top = 0.0  # the largest output at x when the channels leave some outputs out
+        self.terms: np.ndarray | None = None  # per channel, its output's terms' size
         self._cache: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def __call__(self, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -243,7 +244,11 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         # Richardson (r2 c_k - c_{k-1}) / (r2 - 1) amplifies a per-point error e into
         # e (r2 + 1/ratio) / ((r2 - 1) h_k); eps times it first (eps |phi| underflows).
         amp = (r2 + 1 / ratio) / (r2 - 1) / hs[:, None]
-        out_round = mags * (c_round * eps * amp)
+        # an output that is a cancellation (layer_norm's 0 at an entry equal to its row's
+        # mean) rounds like the terms it is made of, where the caller knows them
+        terms = line.terms
+        rounds = mags if terms is None else np.fmax(mags, terms[None, :])
+        out_round = rounds * (c_round * eps * amp)
         arg_round = args * (eps * amp)
         cancel = C_NOISE * sigma[None, :] * amp
         bound = np.where(pair_ok, spread + out_round + arg_round + cancel, np.inf)
@@ -380,9 +385,7 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
     if blind.any():
         top = max(float(np.max(np.where(ok & np.isfinite(mags), mags, 0.0), initial=0.0)),
                   line.top)  # outputs a column's line does not keep
-        # and, where known, each output's largest term from the other inputs (full mode)
-        terms = getattr(line, "terms", None)
-        top = np.fmax(top, terms()) if terms is not None else top
+        top = top if terms is None else np.fmax(top, terms)
         b = est.budget
         b.output_roundoff = np.where(blind, np.fmax(b.output_roundoff,
                                                     c_round * eps * top / FLAT_REACH),

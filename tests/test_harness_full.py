@@ -101,3 +101,28 @@ def test_each_failing_entry_is_shown_once_as_what_it_is(x):
     where = [(e.input, e.index, e.output) for e in g.worst]
     assert len(where) == len(set(where)) == np.count_nonzero(x)  # sigmoid(0) is right
     assert all(e.kind == "smooth" and e.step > 0 for e in g.worst), str(r)
+
+
+def test_row_terms_are_each_rows_largest_other_term():
+    from gradverify.harness.full_pass import SparseJacobian
+    j = SparseJacobian.from_dense(np.array([[1.0, 2.0, -3.0], [0.0, 4.0, 0.0],
+                                            [5.0, 5.0, np.inf]]))
+    d = np.array([1.0, 0.5, 1.0])
+    # row 0 terms 1, 1, 3; row 1 only its own; row 2: 5, 2.5 (inf is not a size)
+    assert j.row_terms(np.array([0, 1, 2]), d, skip=2).tolist() == [1.0, 2.0, 5.0]
+    assert j.row_terms(np.array([2, 0]), d, skip=0).tolist() == [2.5, 3.0]
+    assert j.row_terms(np.array([1]), d, skip=1).tolist() == [0.0]
+
+
+def test_a_cancelling_outputs_round_off_follows_its_terms():
+    # a line whose output stays ~1e-16 (a difference of terms of size 1): charged at |phi|
+    # its round-off is nothing; with the terms' size it is what rounding 1 does
+    from gradverify.harness.numeric import Line, refine
+    plain, with_terms = (Line(lambda t: np.array([3e-16 + 0.5 * t])) for _ in range(2))
+    with_terms.terms = np.array([1.0])
+    a, b = refine(plain, 6e-6), refine(with_terms, 6e-6)
+    assert a.value[0] == b.value[0]
+    assert b.budget.output_roundoff[0] > 1e3 * a.budget.output_roundoff[0]
+    # the same bound as an output of size 1 itself
+    big = refine(Line(lambda t: np.array([1.0 + 0.5 * t])), 6e-6)
+    assert b.budget.output_roundoff[0] == pytest.approx(big.budget.output_roundoff[0], rel=0.1)
