@@ -377,12 +377,12 @@ def without_jumping(probe: Any, line: Any, span: tuple[int, int] | None,
     entry = rest.compare(span, None if directions is probe.directions else directions,
                          kept=line.entries)
     n = int(mask.sum())
-    at_x = bool(np.all(line.jump_at_x[mask])) if getattr(line, "jump_at_x", None) is not None \
-        else False
+    at_x = getattr(line, "jump_at_x", None) is not None and bool(np.all(line.jump_at_x[mask]))
     # The probe goes on without them: localising its disagreement, or judging its kinks
     # jointly, weighs only the entries that do not jump (a joint judgement over the
     # jumping entries' coordinates samples nothing but jitter, at great cost).
     probe.v, probe.g, probe.cts, probe.residual = rest.v, rest.g, rest.cts, rest.residual
+    probe.left_out = n  # (undecided.py: a FAIL of the rest must be found at an entry)
     if entry.verdict == FAIL:
         entry.note = entry.note or (f"without the {n} output entries that jump within the "
                                     "step, the probe still disagrees")

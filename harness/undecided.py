@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradverify.harness.report import FAIL, NOT_APPLICABLE, PASS, Entry
+from gradverify.harness.reasons import Reason
+from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Entry
 
 if TYPE_CHECKING:
     from gradverify.harness.fast import Probe
@@ -41,6 +42,15 @@ def undecided(probe: Probe, entries: list[Entry], verdicts: list[str], notes: li
         entries.extend(found)
     elif entry.verdict == FAIL:
         verdict, found, note = probe.settle(entry)
+        if verdict == FAIL and getattr(probe, "left_out", 0) and not any(
+                e.verdict == FAIL and e.index is not None for e in found):
+            # Judged without output entries that jump, the rest disagrees, yet no entry of
+            # it does: what it met beside the jumps (where(a > b, a * b, a - b) ties at 0.5
+            # beside one at 1e-8, a kink below every half's resolution) is no measurement
+            verdict = entry.verdict = INCONCLUSIVE
+            entry.note = Reason.JUMPS_WITHIN_STEP.text(
+                f"{probe.left_out} output entries jump within the step; without them the "
+                "probe disagrees, but no entry of it does")
         verdicts.append(verdict)
         entries.extend(found)
         if note:
