@@ -96,12 +96,11 @@ class SparseJacobian:
 
     def row_terms(self, rows: np.ndarray, d: np.ndarray, skip: int) -> np.ndarray:
         """Per row of ``rows``, the largest term ``|J_rj d_j|`` over the columns j other
-        than ``skip`` (finite ones; d: the columns' step scales): the least size of the
-        intermediates that output is computed from, which its rounding follows (a mean
-        of [1, 2e-16, -1] is 7e-17 but rounds like 1/3; layer_norm's output 0 at an entry
-        equal to its row's mean rounds like the row). Its own column is left out, so that
-        a wrong entry cannot make room for itself. Found once per Jacobian, for all rows
-        (``d`` is the check's: the same at every call).
+        than ``skip`` (finite ones; d: the check's step scales, the same at every call):
+        the least size of the intermediates that output is computed from, which its
+        rounding follows (a mean of [1, 2e-16, -1] is 7e-17 but rounds like 1/3). Its own
+        column is left out, so that a wrong entry cannot make room for itself. Found once
+        per Jacobian, for all rows.
 
         >>> j = SparseJacobian.from_dense(np.array([[1.0, 2.0, -1.0], [0.0, 4.0, 0.0]]))
         >>> j.row_terms(np.array([0, 1]), np.ones(3), skip=1).tolist()
