@@ -216,6 +216,8 @@ def _run(p: Problem, report: GradientReport, mode: str) -> None:
         checks.append(Check("gradient", PASS, "the differentiated inputs have no entries: "
                             "their gradients are empty, of the right shape"))
         return
+    # an empty input beside others has nothing to move either: held fixed from here on
+    p.diff = [d and x.size > 0 for x, d in zip(xs, p.diff)]
 
     overflow = [k for k, y in enumerate(y0) if y.dtype.kind == "f" and not bool(
         np.isfinite(y).all())]

@@ -11,7 +11,7 @@ than the arithmetic of a small check.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -28,12 +28,16 @@ def dots(rows: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
     if x.size <= ONE_THREAD_DOT:
         return np.array([float(np.dot(r, x)) for r in rows])
     sums = [0.0] * len(rows)
-    for lo in range(0, x.size, ONE_THREAD_DOT):
-        hi = lo + ONE_THREAD_DOT
+    for lo, hi in _blocks(x.size):
         part = x[lo:hi]
         for j, r in enumerate(rows):
             sums[j] += float(np.dot(r[lo:hi], part))
     return np.array(sums)
+
+
+def _blocks(n: int) -> Iterator[tuple[int, int]]:
+    """``(lo, hi)`` of the consecutive blocks of ``ONE_THREAD_DOT`` entries covering n."""
+    return ((lo, min(lo + ONE_THREAD_DOT, n)) for lo in range(0, n, ONE_THREAD_DOT))
 
 
 # Up to this many entries (or rows times entries) BLAS's dot and matrix-vector product
@@ -63,12 +67,9 @@ def product_squares(rows: Sequence[np.ndarray], s: np.ndarray) -> np.ndarray:
     >>> product_squares([np.array([1.0, 2.0])], np.array([3.0, 1.0]))
     array([13.])
     """
-    n = s.size
-    width = min(n, BLOCK)
-    tmp = np.empty(width)
+    tmp = np.empty(min(s.size, ONE_THREAD_DOT))
     sums = [0.0] * len(rows)
-    for lo in range(0, n, width):
-        hi = min(lo + width, n)
+    for lo, hi in _blocks(s.size):
         t, part = tmp[:hi - lo], s[lo:hi]
         for j, r in enumerate(rows):
             np.multiply(r[lo:hi], part, out=t)
@@ -84,12 +85,9 @@ def square_walks(squares: Sequence[np.ndarray], a: np.ndarray, b: np.ndarray) ->
     >>> square_walks([np.ones(2)], np.array([1.0, -3.0]), np.array([2.0, 1.0]))
     array([13.])
     """
-    n = a.size
-    width = min(n, BLOCK)
-    one, two = np.empty(width), np.empty(width)
+    one, two = np.empty(min(a.size, ONE_THREAD_DOT)), np.empty(min(a.size, ONE_THREAD_DOT))
     sums = [0.0] * len(squares)
-    for lo in range(0, n, width):
-        hi = min(lo + width, n)
+    for lo, hi in _blocks(a.size):
         t, u = one[:hi - lo], two[:hi - lo]
         np.multiply(a[lo:hi], a[lo:hi], out=t)
         np.maximum(t, np.multiply(b[lo:hi], b[lo:hi], out=u), out=t)
@@ -155,8 +153,8 @@ def probe_scales(xs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """
     out = []
     for s in scales(xs):
-        if not (isinstance(s, np.ndarray) and s.ndim):
-            out.append(s)
+        if not (isinstance(s, np.ndarray) and s.ndim and s.size):
+            out.append(s)  # (a 0-d input's scale, or an empty input: nothing to raise)
             continue
         top = float(s.max())
         if 1e-150 < top < 1e150:  # no square overflows, none that matters underflows

@@ -180,3 +180,16 @@ def test_an_ignored_cotangent_fails_the_gradient_check_too(mode):
     assert r.check("hygiene.linearity").verdict == FAIL
     assert r.check("gradient").verdict == FAIL, str(r)
     assert r.diagnosis.startswith("ignores the upstream gradient")
+
+
+@pytest.mark.parametrize("mode", ["fast", "auto", "full"])
+def test_an_empty_input_beside_others_is_held_fixed(mode):
+    # fast mode raised ValueError (a maximum over no entries) on the empty input's ranges
+    f = lambda x, y: x.sum() + 2 * y
+    good = lambda xs, gs: (np.full(xs[0].shape, gs[0]), 2 * gs[0])
+    xs = [np.zeros(0), np.array(1.5)]
+    assert check_vjp(f, good, xs, mode=mode).verdict == "PASS"
+    assert check_vjp(f, lambda xs, gs: (good(xs, gs)[0], 3 * gs[0]), xs,
+                     mode=mode).verdict == "FAIL"
+    assert check_vjp(f, lambda xs, gs: (np.zeros(3), 2 * gs[0]), xs,
+                     mode=mode).verdict == "FAIL"  # its gradient's shape is still checked
