@@ -288,7 +288,7 @@ def _run(p: Problem, report: GradientReport, mode: str) -> None:
     checks.append(hygiene.finite(checks[-1]))
     if p.jvp_fn is not None:
         from gradverify.harness.forward_mode import check_jvp
-        checks.extend(check_jvp(p, tight, use_full, v1, g_tight))
+        checks.extend(check_jvp(p, tight, use_full, v1, g_tight, check.verdict))
 
 
 def _verdict_at(use_full: bool, q: Problem, _ref: Ref | None, v1: list[np.ndarray],
