@@ -60,7 +60,7 @@ def _shape_fail(p: Problem, ref: Ref) -> Check:
 
 
 def check_jvp(p: Problem, ref: Ref, use_full: bool, v1: list[np.ndarray],
-              g1: list[np.ndarray], gradient: str = PASS) -> list[Check]:
+              g1: list[np.ndarray], gradient: str) -> list[Check]:
     """The ``jvp`` checks (see the module docstring); ``gradient``: the VJP check's
     verdict, which a fast-mode probe at a kink inherits when the two modes agree on it."""
     xs = ref.xs
