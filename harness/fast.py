@@ -149,7 +149,7 @@ class Probe:
         # probe meets too many kinks (probe_kinks.many_kinks); ``residual``: this probe's
         self.whole = residual if whole is None else whole
         self.directions, self.residual, self.stable, self.h = directions, residual, stable, h
-        self.ladder = False  # judge on the step ladder straight away (no quick estimate)
+        self.ladder, self.left_out = False, 0  # no quick estimate; entries set aside (jumps)
         self.blocks = support(p, ref)
         self.size = sum(ref.xs[k].size for k, _ in self.blocks)
         self.budget_start = p.n_forward

@@ -42,7 +42,7 @@ def undecided(probe: Probe, entries: list[Entry], verdicts: list[str], notes: li
         entries.extend(found)
     elif entry.verdict == FAIL:
         verdict, found, note = probe.settle(entry)
-        if verdict == FAIL and getattr(probe, "left_out", 0) and not any(
+        if verdict == FAIL and probe.left_out and not any(
                 e.verdict == FAIL and e.index is not None for e in found):
             # Judged without output entries that jump, the rest disagrees, yet no entry of
             # it does: what it met beside the jumps (where(a > b, a * b, a - b) ties at 0.5
