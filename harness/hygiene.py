@@ -324,10 +324,13 @@ def _nonlinearity(p: Problem, v1: list[np.ndarray], y0: list[np.ndarray],
             # changes by |y| over a distance |x_i|, so its gradient's terms are about
             # |v| |y| / |x_i| ((t + t) / (t + t) at t = 1e-20 rounds terms of 1e20 to a
             # difference of 1e13) - a cotangent ignored still shows beside them.
-            local = rel * out_size() / np.minimum(scales([x])[0], 1.0) + 64 * subnormal
-            tol = float(np.max(np.where(r > tol, local, tol)))
+            # Each entry against its own floor: a cotangent ignored at x_i = 7 is not
+            # excused by the floor of an entry at 1e-8 beside it.
+            local = np.broadcast_to(np.fmax(rel * out_size() / np.minimum(
+                scales([x])[0], 1.0) + 64 * subnormal, tol), r.shape)
             r = np.where(r > local, r, 0.0)
             err = float(np.max(r, initial=0.0))
+            tol = float(local.flat[worst_index(r)]) if err > 0 else tol
         if not np.isfinite(err) or err > tol:
             i = worst_index(r)
             worst.append(Entry(input=k, input_name=p.names[k],

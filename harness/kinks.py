@@ -62,7 +62,8 @@ __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "ro
 
 
 def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
-                 cols: Sequence[tuple[int, int, int]], h: float) -> dict[int, list[int]]:
+                 cols: Sequence[tuple[int, int, int]], h: float,
+                 laddered: np.ndarray | None = None) -> dict[int, list[int]]:
     """Per row with kinks: the columns TIED with its kink columns (``kink_samples.tied``,
     the rule fast mode uses) that kink nowhere yet move the row once its kinks move.
 
@@ -72,7 +73,10 @@ def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
     and hi judged too. A tied column joins only the rows it moves: the row's difference
     along it at x with every kink column moved by one sampling radius up, then down, and
     not at x itself (6 evaluations per tied column, shared by all rows) - relu's hundreds
-    of zeros, tied with each other, stay separate one-column kinks."""
+    of zeros, tied with each other, stay separate one-column kinks - unless the entry
+    was decided at the first pass (``laddered``: the entries whose ladder ran; None: all):
+    at max(a, b)'s tie the split gradient 0.5 equals a's central difference, so a's kink
+    went unseen, and a gradient (0.5, 0) would pass b's bracket [0, 1] alone."""
     if not kink.any():
         return {}
     vals = np.concatenate([np.asarray(x, np.float64).ravel() for x in ref.xs])
@@ -81,7 +85,8 @@ def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
     kinked = kink.any(axis=0)
     cand: dict[int, np.ndarray] = {}
     for r in np.flatnonzero(kink.any(axis=1)):
-        near = tied(v, d, np.flatnonzero(kink[r]), h) & ~kinked & np.isfinite(v)
+        # kinked elsewhere is no alibi: a sort's two tied zeros kink in one output each
+        near = tied(v, d, np.flatnonzero(kink[r]), h) & ~kink[r] & np.isfinite(v)
         if near.any():
             cand[int(r)] = np.flatnonzero(near)
     if not cand:
@@ -113,7 +118,7 @@ def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
                     seen[i] |= (ys[0] != ys[1]) & np.isfinite(ys[0]) & np.isfinite(ys[1])
     # a column that moves the row by itself at x is no hidden partner: its own ladder sees
     # it (elu's second derivative v * elu''(x) at x = v = 0: v is tied with x by value only)
-    moves &= ~alone
+    moves &= ~(alone if laddered is None else alone & laddered[:, scan].T)
     where = {int(c): i for i, c in enumerate(scan)}
     out = {r: [int(c) for c in cs if moves[where[int(c)], r]] for r, cs in cand.items()}
     return {r: cs for r, cs in out.items() if cs}

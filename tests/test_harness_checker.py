@@ -137,6 +137,18 @@ def test_ignoring_the_upstream_gradient_fails_linearity():
     assert "ignores the upstream gradient" in r.diagnosis
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("mode", ["fast", "full"])
+def test_an_ignored_cotangent_at_a_large_entry_is_not_excused_by_a_tiny_one(mode, seed):
+    # The floor of a gradient's natural size grows like 1 / |x_i| below |x| = 1; an entry
+    # at 1.7e-8 must not lend its floor to the entry at 7.25 beside it (a fuzz found it).
+    x = np.array([2.5e-06, 7.25, 1.7e-08, -0.0055, -0.31, 0.0, -1.0, 2.8e-08, -1.0])
+    r = check_vjp(lambda x: np.maximum(x, 0.0), lambda xs, gs: ((xs[0] > 0) * 1.0,),
+                  [x.reshape(3, 3, 1)], mode=mode, seed=seed)
+    assert r.check("hygiene.linearity").verdict == FAIL
+    assert r.verdict == FAIL
+
+
 def test_nan_gradient_where_numeric_is_finite():
     # d/dx x^2 written as 2 x^2 / x: NaN at 0 where the derivative is 0.
     def vjp(xs, gs):

@@ -21,7 +21,7 @@ def _maximum_vjp(rule):
         ga = np.where(a > b, g, 0.0)
         gb = np.where(b > a, g, 0.0)
         share = {"first": (1.0, 0.0), "second": (0.0, 1.0), "split": (0.5, 0.5),
-                 "both": (1.0, 1.0), "none": (0.0, 0.0)}[rule]
+                 "both": (1.0, 1.0), "none": (0.0, 0.0), "half": (0.5, 0.0)}[rule]
         return (ga + np.where(tie, share[0] * g, 0.0), gb + np.where(tie, share[1] * g, 0.0))
     return vjp
 
@@ -43,8 +43,11 @@ def test_valid_tie_conventions_of_maximum_pass(rule, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("rule", ["both", "none"])
+@pytest.mark.parametrize("rule", ["both", "none", "half"])
 def test_full_gradient_to_every_tied_input_or_to_none_fails(rule, mode):
+    # "half": (0.5, 0) - the first input's share equals its central difference, so full
+    # mode decided it at the first pass without seeing its kink; only the joint direction
+    # (1, 1), where the slope is 1 and the gradient gives 0.5, shows the fault
     for seed in SEEDS:
         r = check_vjp(np.maximum, _maximum_vjp(rule), _tied(), mode=mode, seed=seed)
         assert r.verdict == FAIL, str(r)
@@ -75,6 +78,9 @@ def _reduce_max_vjp(rule):
         elif rule == "first":        # all to the first maximum
             w = np.zeros_like(x)
             w[np.arange(len(x)), x.argmax(axis=1)] = 1
+        elif rule == "half":         # the fault: half the gradient to the first maximum
+            w = np.zeros_like(x)
+            w[np.arange(len(x)), x.argmax(axis=1)] = 0.5
         elif rule == "all":          # the fault: full gradient to every tied entry
             w = hit
         else:                        # the fault: nothing to any tied entry
@@ -90,7 +96,8 @@ def _rows_with_ties():
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("rule", "verdict"), [("split", PASS), ("first", PASS),
-                                               ("all", FAIL), ("none", FAIL)])
+                                               ("all", FAIL), ("none", FAIL),
+                                               ("half", FAIL)])
 def test_reduce_max_tie_rules(rule, verdict, mode):
     f = lambda x: x.max(axis=1)
     for seed in SEEDS:
@@ -133,6 +140,17 @@ def test_stable_sort_at_a_three_way_tie_passes(mode):
         r = check_vjp(lambda x: np.sort(x, kind="stable"), _stable_sort_vjp, [x],
                       mode=mode, seed=seed)
         assert r.verdict == PASS, str(r)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sort_that_halves_the_gradient_at_ties_fails(mode):
+    # each output of two tied zeros is a min / max of them; halving its gradient keeps
+    # every single coordinate inside its one-sided bracket [0, 1] (a fuzz found it)
+    halved = lambda xs, gs: (0.5 * _stable_sort_vjp(xs, gs)[0],)
+    for seed in SEEDS:
+        r = check_vjp(np.sort, halved, [np.array([1.0, 0.0, 1.0, 0.0])], mode=mode,
+                      seed=seed)
+        assert r.verdict == FAIL, str(r)
 
 
 def test_sort_that_drops_a_tied_entry_fails():
