@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from gradverify.harness.fast import Probe
 
 __all__ = ["joint", "scales_of", "tied_entries", "many_kinks", "judged_whole", "judge_rows", "SCAN",
-           "without_missed_kinks", "FULL_FALLBACK"]
+           "without_missed_kinks", "FULL_FALLBACK", "beside_bracket"]
 
 # Up to this many entries, a probe is searched for kinks entry by entry (fast.py), beyond
 # by bisection
@@ -291,3 +291,39 @@ def _rows_agree(probe: Probe, coords3: list[tuple[int, int, float]], touched: np
     reach = np.vstack([abs(wr) * s for wr, s in zip(w, sets)])
     useful = not small or informative(t, reach, a)
     return in_minkowski(sets, w, a, t, exact) and useful, exact and useful, useful
+
+
+def beside_bracket(probe: Probe, entry: Entry, resolved: list[float]) -> tuple[str, list[Entry]]:
+    """A probe that passes inside its own bracket at a kink resolves only the bracket: the
+    kink entries' one-sided slopes spread it over the probe's whole size, and a fault on
+    the smooth entries beside them hides inside (abs at [0, 1, -1, ...] with its gradient
+    off by 1 % passed at 8 seeds of 10). Once per check, the probe's kink entries are
+    found (``Probe.find_kinks``: entry by entry up to SCAN entries, else by bisection, at
+    most MAX_JOINT of them) and the probe without them is judged on
+    its own: FAIL if it disagrees, else its smooth resolution counts (``resolved``).
+    Returns the verdict and the entries to show; PASS with none when nothing was split
+    (more kinks than that: the rows decide only a disagreement, ``many_kinks``)."""
+    memo = memo_of(probe.ref)
+    if memo.get("bracket_split"):
+        return PASS, []
+    memo["bracket_split"] = True
+    kinks, complete = probe.find_kinks([])
+    if any(e.verdict == FAIL and e.kind == "smooth" for e in kinks):
+        # single entries disagree on their own (a small support is searched entry by
+        # entry): the disagreeing probe's own path judges them, ties and slivers included
+        verdict, shown, _ = probe.settle(entry)
+        return verdict, shown
+    group = [e for e in kinks if e.kind in ("kink", "jump")]
+    if not group or not complete or len(group) > MAX_JOINT:
+        return PASS, []
+    rest, group, whole = without_missed_kinks(probe, entry, group, [])
+    if whole is not None:
+        return whole[0], whole[1]
+    if rest is None or rest.kind != "smooth":
+        return PASS, []
+    if rest.verdict == FAIL:
+        rest.note = "the probe without its kink entries disagrees"
+        return FAIL, [rest]
+    if rest.verdict == PASS and rest.analytic != 0 and np.isfinite(rest.analytic):
+        resolved.append(rest.tolerance / abs(rest.analytic))
+    return PASS, []

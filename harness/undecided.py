@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gradverify.harness.probe_kinks import beside_bracket
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Entry
 
@@ -30,8 +31,12 @@ def undecided(probe: Probe, entries: list[Entry], verdicts: list[str], notes: li
     if entry.verdict == PASS:
         # A probe inside its own bracket at a kink passes too: a tie rule that is wrong
         # only jointly escapes a probe whose direction has opposite signs on the tied
-        # entries (chance 1/2), so each of the probes gets its own chance to see it.
-        verdicts.append(PASS)
+        # entries (chance 1/2), so each of the probes gets its own chance to see it. Its
+        # smooth entries are judged without the kinks once (probe_kinks.beside_bracket).
+        verdict, found = (beside_bracket(probe, entry, resolved) if entry.kind == "kink"
+                          else (PASS, []))
+        verdicts.append(verdict)
+        entries.extend(found)
         return
     located = any(e.verdict == FAIL and e.index is not None for e in entries)
     if entry.verdict == FAIL and entry.kind == "smooth" and located:
