@@ -188,6 +188,8 @@ def linearity(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
         (worst, residual), details = ([], scaled[0]), {"cotangent_scaled_by": scaled[1]}
     elif worst and _rounds_coarser(p, v1, g1, y0, g2, g12):
         worst, details = [], {"rounding_inside": "float32"}
+    elif worst and _odd_homogeneous(p, v1):
+        worst, details = [], {"homogeneous": "vjp(-2 v) == -2 vjp(v) bit for bit"}
     check = Check("hygiene.linearity", FAIL if worst else PASS,
                   "gradient not linear in the cotangent (ignores the upstream gradient?)"
                   if worst else None, worst=worst, details=details)
@@ -256,6 +258,27 @@ def _rounds_coarser(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
         return False
     for a, b, d in zip(g_v, g_2v, p.diff):
         a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64) / 2.0
+        if d and not (a64.shape == b64.shape and np.array_equal(a64, b64, equal_nan=True)):
+            return False
+    return True
+
+
+def _odd_homogeneous(p: Problem, v1: list[np.ndarray]) -> bool:
+    """A VJP not linear at the rounding of its gradient's own size, that is exactly odd
+    and homogeneous: ``vjp(-2 v) == -2 vjp(v)`` bit for bit. A gradient that is pure
+    cancellation (terms of size 0.2 summing to 7e-18, at an output of exactly 0: no
+    natural size to floor the tolerance at) rounds like terms nobody sees; scaling by -2
+    commutes with every rounding, so a linear formula passes it exactly, while a
+    cotangent ignored, squared, clipped at 0 or added to does not, at any size."""
+    if not any(t.dtype.kind == "f" for t in v1):
+        return False
+    scaled = [v * -2.0 if v.dtype.kind == "f" else v for v in v1]
+    try:  # both in one call: two programs (XLA's fusions) may round differently
+        g_v, g_s = _gradients(p, p.vjps(p.xs, [v1, scaled]))
+    except CallError:
+        return False
+    for a, b, d in zip(g_v, g_s, p.diff):
+        a64, b64 = np.asarray(a, np.float64) * -2.0, np.asarray(b, np.float64)
         if d and not (a64.shape == b64.shape and np.array_equal(a64, b64, equal_nan=True)):
             return False
     return True

@@ -149,6 +149,20 @@ def test_an_ignored_cotangent_at_a_large_entry_is_not_excused_by_a_tiny_one(mode
     assert r.verdict == FAIL
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_gradient_of_pure_cancellation_is_linear_if_exactly_odd_homogeneous(seed):
+    # 0.1 v + 0.2 v - 0.3 v rounds to ~5e-17 v, a different rounding for every v: no
+    # tolerance from the gradient's size (or the output's, 0 at 0) covers it, yet it is
+    # linear (a fuzz of torch programs found one at a nine-way tie of a max, output 0);
+    # an ignored cotangent with the same noise is not
+    f = lambda x: x * 0.1 + x * 0.2 - x * 0.3
+    linear = lambda xs, gs: (gs[0] * 0.1 + gs[0] * 0.2 - gs[0] * 0.3,)
+    ignored = lambda xs, gs: (np.ones_like(gs[0]) * 0.1 + 0.2 - 0.3,)
+    x = [np.array([0.0, 1.0, -2.0])]
+    assert check_vjp(f, linear, x, seed=seed).check("hygiene.linearity").verdict == PASS
+    assert check_vjp(f, ignored, x, seed=seed).check("hygiene.linearity").verdict == FAIL
+
+
 def test_nan_gradient_where_numeric_is_finite():
     # d/dx x^2 written as 2 x^2 / x: NaN at 0 where the derivative is 0.
     def vjp(xs, gs):

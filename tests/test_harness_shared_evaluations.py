@@ -140,7 +140,8 @@ def test_a_batched_vjp_ignoring_its_cotangent_fails_linearity():
     vjp = ManyVJP(ignore=True)
     r = check_vjp(np.tanh, vjp, [np.linspace(-2, 2, 50)], mode="fast")
     assert r.check("hygiene.linearity").verdict == FAIL
-    assert vjp.batched == 1
+    # the pair (v2, a v1 + b v2), then (v1, -2 v1) for the homogeneity a FAIL must fail too
+    assert vjp.batched == 2
 
 
 class ManyJVP:
