@@ -46,8 +46,8 @@ from gradverify.harness.full_pass import (
     first_pass,
     transposed_blocks,
 )
-from gradverify.harness.kink_ties import exact_ties, tie_moves, tie_rows
-from gradverify.harness.kinks import joint_kinks, kink_groups, tie_partners
+from gradverify.harness.kink_ties import exact_ties, tie_moves, tie_partners, tie_rows
+from gradverify.harness.kinks import joint_kinks, kink_groups
 from gradverify.harness.lines import (
     Ref,
     finite_abs,
@@ -219,7 +219,9 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
         laddered[np.setdiff1d(undecided, skipped)] = True
         groups = kink_groups(kinked, _dense(jd0, failed, (m, n)), _dense(jd0, flat, (m, n)),
                              tie_partners(p, ref, kinked, d, cols, h,
-                                          _dense(jd0, laddered, (m, n))), ties)
+                                          _dense(jd0, laddered, (m, n)),
+                                          _dense(jd0, np.ones(jd0.row.size, bool), (m, n))),
+                             ties)
         dense = jac.dense()
         joint = joint_kinks(p, ref, groups, dense, d, cols, h, sigma=sigma,
                             tol=_dense_tol(p, ref, pt, h, dense, jd0), out_index=outputs,

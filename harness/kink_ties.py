@@ -2,7 +2,8 @@
 (a median, a sort's middle entry) is flat along each input alone, so neither a kink nor a
 coordinatewise disagreement points at it. The tied columns are moved jointly once, and the
 rows that move non-linearly - or FAIL looking flat in a tie - are handed to the joint Clarke
-judgement (``kinks.joint_kinks``) on their tie group."""
+judgement (``kinks.joint_kinks``) on their tie group. And the columns tied with a row's
+kinks that only a joint move shows (``tie_partners``: clip's t and hi at t == lo == hi)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import numpy as np
 from gradverify.harness.budget import SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.entry_bands import spawn
-from gradverify.harness.kink_samples import MAX_JOINT
+from gradverify.harness.kink_samples import MAX_JOINT, tied
 from gradverify.harness.lines import Ref
 
-__all__ = ["exact_ties", "tie_moves", "tie_rows"]
+__all__ = ["exact_ties", "tie_moves", "tie_rows", "tie_partners"]
 
 
 def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
@@ -111,3 +112,89 @@ def exact_ties(ref: Ref, cols: Sequence[tuple[int, int, int]]) -> list[tuple[int
     inverse = inverse.ravel()
     return [tuple(int(c) for c in np.flatnonzero(inverse == g)) for g in np.flatnonzero(
         (counts >= 2) & (counts <= MAX_JOINT) & np.isfinite(uniq))]
+
+
+_PARTNER_SIGNS = (1.0, -1.0, 0.25, -0.25, 0.0)
+
+
+def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
+                 cols: Sequence[tuple[int, int, int]], h: float,
+                 laddered: np.ndarray | None = None, judged: np.ndarray | None = None,
+                 ) -> dict[int, list[int]]:
+    """Per row with kinks: the columns TIED with its kink columns (``kink_samples.tied``,
+    the rule fast mode uses) that kink nowhere yet move the row once its kinks move.
+
+    Clip at t == lo == hi: only lo kinks; t and hi are flat alone (t up is clipped by hi,
+    down by lo), so no coordinatewise test sees them, yet the pieces lo < t < hi and
+    t > hi > lo meet there and "nothing to any of them" is outside the hull only with t
+    and hi judged too. A tied column joins only the rows it moves: the row's difference
+    along it at x with every kink column moved by one sampling radius up, then down, as
+    much at a quarter of it, and not at x itself (10 evaluations per tied column, shared
+    by all rows) - relu's hundreds
+    of zeros, tied with each other, stay separate one-column kinks - unless the entry
+    was decided at the first pass (``laddered``: the entries whose ladder ran; None: all):
+    at max(a, b)'s tie the split gradient 0.5 equals a's central difference, so a's kink
+    went unseen, and a gradient (0.5, 0) would pass b's bracket [0, 1] alone."""
+    if not kink.any():
+        return {}
+    vals = np.concatenate([np.asarray(x, np.float64).ravel() for x in ref.xs])
+    offsets = np.cumsum([0] + [x.size for x in ref.xs])
+    v = np.array([vals[offsets[kk] + j] for kk, _, j in cols])
+    kinked = kink.any(axis=0)
+    cand: dict[int, np.ndarray] = {}
+    for r in np.flatnonzero(kink.any(axis=1)):
+        # kinked elsewhere is no alibi where the row depends on the column at x (a sort's
+        # two tied zeros kink in one output each; ``judged``: the entries non-zero on
+        # either side), while relu's other zeros stay out of each other's rows
+        elsewhere = ~kinked if judged is None else ~kinked | judged[r]
+        near = tied(v, d, np.flatnonzero(kink[r]), h) & ~kink[r] & elsewhere & np.isfinite(v)
+        if near.any():
+            cand[int(r)] = np.flatnonzero(near)
+    if not cand:
+        return {}
+    scan = np.unique(np.concatenate(list(cand.values())))
+    # how much each row moves along each scanned column, with the kink columns moved by
+    # sign * h (0: at x itself)
+    diff = {sign: np.zeros((len(scan), kink.shape[0])) for sign in _PARTNER_SIGNS}
+    inner = h / 32  # the difference step, well inside the sampling radius h
+    for sign in _PARTNER_SIGNS:
+        if sign in (0.25, -0.25) and not (diff[4 * sign] > 0).any():
+            continue  # nothing moved at the full radius: nothing to compare
+        base = [x.copy() for x in ref.xs]
+        for c in np.flatnonzero(kinked):
+            kk, _, j = cols[c]
+            base[kk].flat[j] = base[kk].flat[j] + sign * h * d[c]
+        for i, c in enumerate(scan):
+            kk, _, j = cols[c]
+            ys = []
+            for step in (inner, -inner):
+                xs = list(base)
+                xs[kk] = base[kk].copy()
+                xs[kk].flat[j] = base[kk].flat[j] + step * d[c]
+                got = p.forward(xs, ref.forward)
+                if [(y.shape, y.dtype) for y in got] != [(y.shape, y.dtype) for y in ref.ys]:
+                    break
+                ys.append(np.concatenate([np.asarray(y, np.float64).ravel() for y in got
+                                          if y.dtype.kind == "f"]))
+            if len(ys) == 2:
+                with np.errstate(invalid="ignore"):
+                    gap = np.abs(ys[0] - ys[1])
+                diff[sign][i] = np.where(np.isfinite(gap), gap, 0.0)
+    # A partner's piece switches on with the kinks (clip's t once lo moved below it): where
+    # its step is inside a quarter of the kinks' radius, the row moves as much there. A
+    # column that only scales with them (x0 in sum(min(x1, 1)) * sum(tanh(x0)), tied with
+    # x1 = 1 by value) moves 4 times less there and not at all at x: no piece of its own.
+    # (A step wider than that - t stepped at 2e-7 beside lo = 0 moved by 6e-16 - crosses
+    # the piece whole at either radius; the row moves as far as lo did, so it stays.)
+    reach = 0.25 * h * float(np.min(d[np.flatnonzero(kinked)]))
+    wide = (inner * d[scan] > reach)[:, None]
+    moves = np.zeros((len(scan), kink.shape[0]), bool)
+    for sign in (1.0, -1.0):
+        moves |= (diff[sign] > 0) & (wide | (diff[sign / 4] >= diff[sign] / 2))
+    alone = diff[0.0] > 0  # the row moves along the column at x itself
+    # a column that moves the row by itself at x is no hidden partner: its own ladder sees
+    # it (elu's second derivative v * elu''(x) at x = v = 0: v is tied with x by value only)
+    moves &= ~(alone if laddered is None else alone & laddered[:, scan].T)
+    where = {int(c): i for i, c in enumerate(scan)}
+    out = {r: [int(c) for c in cs if moves[where[int(c)], r]] for r, cs in cand.items()}
+    return {r: cs for r, cs in out.items() if cs}

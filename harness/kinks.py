@@ -46,7 +46,6 @@ from gradverify.harness.kink_samples import (
     small_arg_rounding,
     small_scale,
     smallest_radius,
-    tied,
     two_scales,
 )
 from gradverify.harness.kink_shared import shared_pass
@@ -57,71 +56,8 @@ from gradverify.harness.slivers import SLIVER_NOTE, unseen_sliver
 
 __all__ = ["hull_contains", "minkowski_contains", "in_hull", "in_minkowski", "row_hulls",
            "sample_patterns", "piece_gradients", "two_scales", "small_scale", "informative",
-           "small_arg_rounding", "kink_groups", "joint_kinks", "tie_partners",
+           "small_arg_rounding", "kink_groups", "joint_kinks",
            "FULL_HULL", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
-
-
-def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
-                 cols: Sequence[tuple[int, int, int]], h: float,
-                 laddered: np.ndarray | None = None) -> dict[int, list[int]]:
-    """Per row with kinks: the columns TIED with its kink columns (``kink_samples.tied``,
-    the rule fast mode uses) that kink nowhere yet move the row once its kinks move.
-
-    Clip at t == lo == hi: only lo kinks; t and hi are flat alone (t up is clipped by hi,
-    down by lo), so no coordinatewise test sees them, yet the pieces lo < t < hi and
-    t > hi > lo meet there and "nothing to any of them" is outside the hull only with t
-    and hi judged too. A tied column joins only the rows it moves: the row's difference
-    along it at x with every kink column moved by one sampling radius up, then down, and
-    not at x itself (6 evaluations per tied column, shared by all rows) - relu's hundreds
-    of zeros, tied with each other, stay separate one-column kinks - unless the entry
-    was decided at the first pass (``laddered``: the entries whose ladder ran; None: all):
-    at max(a, b)'s tie the split gradient 0.5 equals a's central difference, so a's kink
-    went unseen, and a gradient (0.5, 0) would pass b's bracket [0, 1] alone."""
-    if not kink.any():
-        return {}
-    vals = np.concatenate([np.asarray(x, np.float64).ravel() for x in ref.xs])
-    offsets = np.cumsum([0] + [x.size for x in ref.xs])
-    v = np.array([vals[offsets[kk] + j] for kk, _, j in cols])
-    kinked = kink.any(axis=0)
-    cand: dict[int, np.ndarray] = {}
-    for r in np.flatnonzero(kink.any(axis=1)):
-        # kinked elsewhere is no alibi: a sort's two tied zeros kink in one output each
-        near = tied(v, d, np.flatnonzero(kink[r]), h) & ~kink[r] & np.isfinite(v)
-        if near.any():
-            cand[int(r)] = np.flatnonzero(near)
-    if not cand:
-        return {}
-    scan = np.unique(np.concatenate(list(cand.values())))
-    moves = np.zeros((len(scan), kink.shape[0]), bool)
-    alone = np.zeros_like(moves)  # the row moves along the column at x itself
-    inner = h / 32  # the difference step, well inside the sampling radius h
-    for sign in (1.0, -1.0, 0.0):
-        seen = moves if sign else alone
-        base = [x.copy() for x in ref.xs]
-        for c in np.flatnonzero(kinked):
-            kk, _, j = cols[c]
-            base[kk].flat[j] = base[kk].flat[j] + sign * h * d[c]
-        for i, c in enumerate(scan):
-            kk, _, j = cols[c]
-            ys = []
-            for step in (inner, -inner):
-                xs = list(base)
-                xs[kk] = base[kk].copy()
-                xs[kk].flat[j] = base[kk].flat[j] + step * d[c]
-                got = p.forward(xs, ref.forward)
-                if [(y.shape, y.dtype) for y in got] != [(y.shape, y.dtype) for y in ref.ys]:
-                    break
-                ys.append(np.concatenate([np.asarray(y, np.float64).ravel() for y in got
-                                          if y.dtype.kind == "f"]))
-            if len(ys) == 2:
-                with np.errstate(invalid="ignore"):
-                    seen[i] |= (ys[0] != ys[1]) & np.isfinite(ys[0]) & np.isfinite(ys[1])
-    # a column that moves the row by itself at x is no hidden partner: its own ladder sees
-    # it (elu's second derivative v * elu''(x) at x = v = 0: v is tied with x by value only)
-    moves &= ~(alone if laddered is None else alone & laddered[:, scan].T)
-    where = {int(c): i for i, c in enumerate(scan)}
-    out = {r: [int(c) for c in cs if moves[where[int(c)], r]] for r, cs in cand.items()}
-    return {r: cs for r, cs in out.items() if cs}
 
 
 def kink_groups(kink: np.ndarray, failing: np.ndarray, flat: np.ndarray | None = None,
