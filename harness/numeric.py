@@ -380,11 +380,12 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
     # Flat even far out: the change a t is below the rounding of the function's largest
     # intermediates at every t tried. Those are unknown, but at least the line's largest
     # output (a zero made by cancellation, 1/3 - 1/3 in softmax - labels, has |y| = 0 yet
-    # rounds like 1/3), so flatness bounds |phi'| only to C_ROUND eps max|y| / FLAT_REACH.
+    # rounds like 1/3), or an intermediate of 1 (log(1 + x^4) at x = -1e-6 is 0 at every step,
+    # derivative -4e-18): flatness bounds |phi'| only to C_ROUND eps max(|y|, 1) / FLAT_REACH.
     blind = est.flat & ~slope_seen
     if blind.any():
         top = max(float(np.max(np.where(ok & np.isfinite(mags), mags, 0.0), initial=0.0)),
-                  line.top)  # outputs a column's line does not keep
+                  line.top, 1.0)  # outputs a column's line does not keep
         top = top if terms is None else np.fmax(top, terms)
         b = est.budget
         b.output_roundoff = np.where(blind, np.fmax(b.output_roundoff,

@@ -88,3 +88,16 @@ def test_flat_column_of_a_cancelling_sum_is_never_a_fail(reduce):
         assert r.verdict != FAIL, str(r)
     assert check_vjp(lambda x: np.asarray(reduce(x)), lambda xs, gs: vjp(xs, gs, 1.5), x,
                      mode="full", seed=45).verdict == FAIL
+
+
+@pytest.mark.parametrize("mode", ["fast", "full"])
+def test_a_change_rounded_away_by_an_intermediate_of_one_is_not_a_fail(mode):
+    # log(1 + x^4) at x = -1e-6: 1 + 1e-24 rounds to 1, the output is 0 at every step the
+    # checker takes, and the derivative -4e-18 is right (a fuzz of torch programs found
+    # it); a wrong gradient of a function that really is constant still FAILs
+    f = lambda x: np.log(x ** 4 + 1)
+    vjp = lambda xs, gs: (gs[0] * 4 * xs[0] ** 3 / (xs[0] ** 4 + 1),)
+    for seed in range(4):
+        assert check_vjp(f, vjp, [np.array([-1e-6])], mode=mode, seed=seed).verdict != FAIL
+    one = lambda xs, gs: (np.ones_like(xs[0]) * gs[0],)
+    assert check_vjp(lambda x: x - x, one, [np.array([1.0, 2.0])], mode=mode).verdict == FAIL
