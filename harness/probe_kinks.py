@@ -299,10 +299,11 @@ def beside_bracket(probe: Probe, entry: Entry, resolved: list[float]) -> tuple[s
     the smooth entries beside them hides inside (abs at [0, 1, -1, ...] with its gradient
     off by 1 % passed at 8 seeds of 10). Once per check, the probe's kink entries are
     found (``Probe.find_kinks``: entry by entry up to SCAN entries, else by bisection, at
-    most MAX_JOINT of them) and the probe without them is judged on
-    its own: FAIL if it disagrees, else its smooth resolution counts (``resolved``).
-    Returns the verdict and the entries to show; PASS with none when nothing was split
-    (more kinks than that: the rows decide only a disagreement, ``many_kinks``)."""
+    most MAX_JOINT of them) and the probe without them is judged on its own: FAIL if it
+    disagrees, else its smooth resolution counts (``resolved``). Entries that disagree
+    alone take the disagreeing probe's path (``Probe.settle``). Returns the verdict and
+    the entries to show; PASS with none when nothing was split (more kinks than that:
+    the rows decide only a disagreement, ``many_kinks``)."""
     memo = memo_of(probe.ref)
     if memo.get("bracket_split"):
         return PASS, []
