@@ -251,16 +251,7 @@ def _rounds_coarser(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
     # within float32's rounding of linear: the budget float32 gradients get (64 eps)
     if _nonlinearity(p, v1, y0, g1, g2, g12, rel_floor=64 * _F32_EPS)[0]:
         return False
-    doubled = [v * 2.0 if v.dtype.kind == "f" else v for v in v1]
-    try:  # both in one call: two programs (XLA's fusions) may round differently
-        g_v, g_2v = _gradients(p, p.vjps(p.xs, [v1, doubled]))
-    except CallError:
-        return False
-    for a, b, d in zip(g_v, g_2v, p.diff):
-        a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64) / 2.0
-        if d and not (a64.shape == b64.shape and np.array_equal(a64, b64, equal_nan=True)):
-            return False
-    return True
+    return _scales_exactly(p, v1, 2.0)
 
 
 def _odd_homogeneous(p: Problem, v1: list[np.ndarray]) -> bool:
@@ -270,15 +261,19 @@ def _odd_homogeneous(p: Problem, v1: list[np.ndarray]) -> bool:
     natural size to floor the tolerance at) rounds like terms nobody sees; scaling by -2
     commutes with every rounding, so a linear formula passes it exactly, while a
     cotangent ignored, squared, clipped at 0 or added to does not, at any size."""
-    if not any(t.dtype.kind == "f" for t in v1):
-        return False
-    scaled = [v * -2.0 if v.dtype.kind == "f" else v for v in v1]
+    return any(t.dtype.kind == "f" for t in v1) and _scales_exactly(p, v1, -2.0)
+
+
+def _scales_exactly(p: Problem, v1: list[np.ndarray], factor: float) -> bool:
+    """``vjp(factor v1) == factor vjp(v1)`` bit for bit (``factor`` a power of two, or its
+    negative: scaling by it is exact)."""
+    scaled = [v * factor if v.dtype.kind == "f" else v for v in v1]
     try:  # both in one call: two programs (XLA's fusions) may round differently
         g_v, g_s = _gradients(p, p.vjps(p.xs, [v1, scaled]))
     except CallError:
         return False
     for a, b, d in zip(g_v, g_s, p.diff):
-        a64, b64 = np.asarray(a, np.float64) * -2.0, np.asarray(b, np.float64)
+        a64, b64 = np.asarray(a, np.float64) * factor, np.asarray(b, np.float64)
         if d and not (a64.shape == b64.shape and np.array_equal(a64, b64, equal_nan=True)):
             return False
     return True
