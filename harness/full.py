@@ -215,17 +215,16 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
                     (jd0.row[flat], jd0.col[flat]), tied)
     if is_kink.any() or flat.any() or ties:
         kinked = _dense(jd0, is_kink, (m, n))
+        judged = _dense(jd0, np.ones(jd0.row.size, bool), (m, n))
         laddered = np.zeros(jd0.row.size, bool)
         laddered[np.setdiff1d(undecided, skipped)] = True
         groups = kink_groups(kinked, _dense(jd0, failed, (m, n)), _dense(jd0, flat, (m, n)),
                              tie_partners(p, ref, kinked, d, cols, h,
-                                          _dense(jd0, laddered, (m, n)),
-                                          _dense(jd0, np.ones(jd0.row.size, bool), (m, n))),
-                             ties)
+                                          _dense(jd0, laddered, (m, n)), judged), ties)
         dense = jac.dense()
         joint = joint_kinks(p, ref, groups, dense, d, cols, h, sigma=sigma,
                             tol=_dense_tol(p, ref, pt, h, dense, jd0), out_index=outputs,
-                            support=_dense(jd0, np.ones(jd0.row.size, bool), (m, n)))
+                            support=judged)
         where = {(int(r), int(c)): q for q, (r, c) in enumerate(zip(jd0.row, jd0.col))}
         for (r, ks), e in list(joint.items()):
             q = where.get((r, ks[0]))

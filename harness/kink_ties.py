@@ -122,19 +122,19 @@ def tie_partners(p: Problem, ref: Ref, kink: np.ndarray, d: np.ndarray,
                  laddered: np.ndarray | None = None, judged: np.ndarray | None = None,
                  ) -> dict[int, list[int]]:
     """Per row with kinks: the columns TIED with its kink columns (``kink_samples.tied``,
-    the rule fast mode uses) that kink nowhere yet move the row once its kinks move.
+    the rule fast mode uses) that do not kink in that row yet move it once its kinks move.
 
     Clip at t == lo == hi: only lo kinks; t and hi are flat alone (t up is clipped by hi,
     down by lo), so no coordinatewise test sees them, yet the pieces lo < t < hi and
     t > hi > lo meet there and "nothing to any of them" is outside the hull only with t
     and hi judged too. A tied column joins only the rows it moves: the row's difference
     along it at x with every kink column moved by one sampling radius up, then down, as
-    much at a quarter of it, and not at x itself (10 evaluations per tied column, shared
-    by all rows) - relu's hundreds
-    of zeros, tied with each other, stay separate one-column kinks - unless the entry
-    was decided at the first pass (``laddered``: the entries whose ladder ran; None: all):
-    at max(a, b)'s tie the split gradient 0.5 equals a's central difference, so a's kink
-    went unseen, and a gradient (0.5, 0) would pass b's bracket [0, 1] alone."""
+    much at a quarter of it, and not at x itself (6 to 10 evaluations per tied column,
+    shared by all rows) - relu's hundreds of zeros, tied with each other, stay separate
+    one-column kinks - unless the entry was decided at the first pass (``laddered``: the
+    entries whose ladder ran; None: all): at max(a, b)'s tie the split gradient 0.5
+    equals a's central difference, so a's kink went unseen, and a gradient (0.5, 0)
+    would pass b's bracket [0, 1] alone."""
     if not kink.any():
         return {}
     vals = np.concatenate([np.asarray(x, np.float64).ravel() for x in ref.xs])
