@@ -1,5 +1,5 @@
-"""Rounding measures of the precision check (``precision.py``): how much a VJP rounds, and
-the natural size of a gradient's terms.
+"""Rounding measures of the precision check (``precision.py``): how much a VJP rounds (in the
+cotangent at x, and as x moves by a few ulps), and the natural size of a gradient's terms.
 
 A gradient formed as a difference of large intermediates (``(t + t) / (t + t)``: two terms
 of size ``|v / t|`` cancel to 0 in float64, to an ulp of them in float32) rounds at the
@@ -16,8 +16,10 @@ import numpy as np
 
 from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.lines import cotangent, finite_abs, normalise, scales
+from gradverify.harness.precision_moves import input_moves
 
-__all__ = ["vjp_noise", "natural_terms", "noise_allowance", "NOISE_ROUNDS", "NOISE_SAFETY"]
+__all__ = ["vjp_noise", "moved_noise", "natural_terms", "noise_allowance", "NOISE_ROUNDS",
+           "NOISE_SAFETY"]
 
 # Linear combinations of cotangents measured for the VJP's rounding noise; the largest
 # residual counts (one alone can cancel by chance).
@@ -67,6 +69,65 @@ def vjp_noise(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
     return out
 
 
+def moved_noise(p: Problem, ref: Any, v1: list[np.ndarray], g1: list[np.ndarray],
+                g64: list[np.ndarray]) -> list[np.ndarray]:
+    """How far the low-precision VJP's difference from the float64 one moves, entry by
+    entry, when x moves by a few units of its own rounding (the sign patterns of
+    ``precision_moves.input_moves``, both ways): the rounding the backward pass inherits
+    from the forward's intermediates, which :func:`vjp_noise` cannot see (it holds x, so
+    they are fixed). layer_norm of ``[-0.7, 1]`` is ``+-1``, whose sum cancels to 0 in
+    float64 and to an ulp of 1 in float32, a different one at each neighbouring x: a
+    gradient through that sum is noise of that size. The difference, not the low-precision
+    gradient alone: what both gradients move by is the function's own variation (exp at 44
+    moves by 2e-5 over 4 ulps; ``precision._rounding_sensitivity`` allows that part), and a
+    formula off by a factor is off alike at every neighbour.
+
+    >>> import numpy as np
+    >>> from gradverify.harness.calls import Problem
+    >>> from gradverify.harness.lines import Ref
+    >>> def vjp(xs, gs):   # the sum of (x - mean) / std: 0 in exact arithmetic
+    ...     x = xs[0]; z = (x - x.mean()) / x.std()
+    ...     return (np.full(x.shape, gs[0] * z.sum(), x.dtype),)
+    >>> x = np.array([-0.7, 1.0, 0.3], np.float32)
+    >>> p = Problem(lambda x: x.sum(), vjp, [x])
+    >>> ref = Ref(lambda x: x.sum(), vjp, [x.astype(float)], [], 2.0 ** -52)
+    >>> v = [np.array(1.0, np.float32)]
+    >>> noise = moved_noise(p, ref, v, vjp(p.xs, v), vjp(ref.xs, [v[0].astype(float)]))
+    >>> bool(1e-9 < noise[0].max() < 1e-6)   # float32 ulps of 1, not of the tiny float64 sum
+    True
+    """
+    out = [np.zeros(x.shape) for x in p.xs]
+    v64 = [v.astype(np.float64) if v.dtype.kind == "f" else v for v in v1]
+    with np.errstate(all="ignore"):
+        at_x = [np.asarray(g, np.float64) - h for g, h in zip(g1, g64)]
+    patterns = input_moves(p, p.xs)
+    for signs in patterns + [[-s for s in pattern] for pattern in patterns]:
+        moved = [_rounding_move(x, s) if d else x for x, d, s in zip(p.xs, p.diff, signs)]
+        moved64 = [m.astype(r.dtype) for m, r in zip(moved, ref.xs)]
+        try:
+            low = normalise(p.vjp(moved, v1), moved)
+            high = normalise(p.vjp(moved64, v64, ref.vjp), moved64)
+        except CallError:
+            continue
+        for k, (g, h, d0) in enumerate(zip(low, high, at_x)):
+            if g is None or h is None or not (
+                    np.shape(g) == np.shape(h) == d0.shape == out[k].shape):
+                continue
+            with np.errstate(all="ignore"):
+                d = np.abs(np.asarray(g, np.float64) - np.asarray(h, np.float64) - d0)
+            out[k] = np.fmax(out[k], np.where(np.isfinite(d), d, 0.0))
+    return out
+
+
+def _rounding_move(x: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    # 4 ulps of x's dtype; an entry the move would take below the normal range is held:
+    # a flush-to-zero evaluation would see a tie or a zero there, a jump of the function,
+    # not rounding (precision.py's flushed point judges that one)
+    moved = (x * (1 + 4 * float(np.finfo(x.dtype).eps) * signs)).astype(x.dtype)
+    tiny = float(np.finfo(x.dtype).tiny)
+    return np.where((np.abs(x) >= tiny) & (np.abs(moved) < tiny), x, moved)
+
+
 def natural_terms(v1: list[np.ndarray], ys: list[np.ndarray], x: np.ndarray,
                    ) -> np.ndarray:
     """The natural size of a gradient's terms at each entry of ``x``: ``max|v| max|y| /
@@ -100,7 +161,10 @@ def noise_allowance(p: Problem, ref: Any, v1: list[np.ndarray], g1: list[np.ndar
     terms are about ``|v| |y| / |x_i|``. How much the low-precision VJP actually rounds by
     at each entry is measured (its non-linearity in the cotangent) and counted up to the
     float32 budget of those terms: an entry that is exact or flushes cleanly earns nothing,
-    a VJP that accumulates in float16 no more than float32 rounding. The float64 gradient
+    a VJP that accumulates in float16 no more than float32 rounding. The rounding inherited
+    from the forward's intermediates (:func:`moved_noise`) counts as measured: the terms'
+    size is that of intermediates the outputs need not show (a layer norm's outputs of 1
+    summing to 0). The float64 gradient
     rounds the same terms at its own eps (4e-16 where float32 cancels exactly): its
     measured noise is its own error, capped alike at the float32 budget of the terms or of
     the gradient. float64 rounds them 1e10 times finer, so a float64 VJP beyond that cap
@@ -125,13 +189,14 @@ def noise_allowance(p: Problem, ref: Any, v1: list[np.ndarray], g1: list[np.ndar
     noise64 = vjp_noise(p, v64, g64, ref.xs, ref.vjp)
     out: list[np.ndarray | float] = [0.0] * len(ref.xs)
     beyond: list[np.ndarray | None] = [None] * len(ref.xs)
+    moved = moved_noise(p, ref, v1, g1, g64)
     for k, (noise, x) in enumerate(zip(vjp_noise(p, v1, g1), ref.xs)):
         if p.diff[k] and x.size:
             natural = natural_terms(v1, ref.ys, x)
             cap64 = rel[k] / 4 * np.maximum(natural, np.max(finite_abs(g64[k]))) + (
                 64 * float(np.finfo(np.float64).tiny))
             beyond[k] = np.where(noise64[k] > cap64, cap64, np.nan)
-            out[k] = (np.minimum(NOISE_SAFETY * noise, rel[k] / 4 * natural)
+            out[k] = (np.minimum(NOISE_SAFETY * noise, rel[k] / 4 * natural) + moved[k]
                       + NOISE_SAFETY * np.minimum(noise64[k], cap64))
     return out, _not_homogeneous(p, ref, v64, g64, beyond)
 
