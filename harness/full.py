@@ -212,7 +212,7 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
     is_kink = kind == _KIND["kink"]
     rough = kind != _KIND["smooth"]  # a kink's or a jump's row is not a hidden tie's
     ties = tie_rows(moves, m, (jd0.row[rough], jd0.col[rough]),
-                    (jd0.row[flat], jd0.col[flat]), tied)
+                    (jd0.row[flat], jd0.col[flat]), tied, (jd0.row[failed], jd0.col[failed]))
     if is_kink.any() or flat.any() or ties:
         kinked = _dense(jd0, is_kink, (m, n))
         judged = _dense(jd0, np.ones(jd0.row.size, bool), (m, n))

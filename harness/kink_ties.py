@@ -23,9 +23,10 @@ __all__ = ["exact_ties", "tie_moves", "tie_rows", "tie_partners"]
 def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
               first: tuple[np.ndarray, ...], m: int, d: np.ndarray,
               cols: Sequence[tuple[int, int, int]], h: float,
-              ) -> dict[tuple[int, ...], np.ndarray]:
+              ) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
     """The tie groups (``exact_ties``), each with the rows a joint move of the group shows
-    non-linear (full mode, right after its first pass).
+    non-linear (full mode, right after its first pass): those the first pass decided on
+    every entry of the group, and apart those it left undecided in some entry of it.
 
     The middle output of three equal values (a median, a sort's middle entry) is flat along
     every single input: no kink, and with "nothing to any of them" no coordinatewise
@@ -34,10 +35,14 @@ def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
     whatever the number of ties); the central difference must equal the signed sum of the
     first pass's single-column differences at the same steps - exactly so for an
     elementwise function, up to round-off and the h^2 cross terms for any smooth one -
-    while a piece's edge at the tie makes it differ by the order of the row itself. Then 2
-    evaluations per group locate a difference. Only rows the first pass decided on every
-    entry of the group are compared: an undecided one's step is too coarse for it (softmax
-    stepped at the scale of -1e5 beside it), and its ladder judges it. ``first``: the
+    while a piece's edge at the tie makes it differ by the order of the row itself, or
+    bend it (the even part, ``f(x + h u) + f(x - h u) - 2 f(x)``: a median of four tied
+    values moved two up and two down moves by the same both ways). Then 2
+    evaluations per group locate a difference. A row the first pass left undecided in the
+    group may be one its step is too coarse for (softmax stepped at the scale of -1e5
+    beside it): its difference counts only if its ladder then FAILs it coordinatewise
+    (``tie_rows``); the median's middle output given the whole gradient is one (undecided
+    at 2 against 1, then FAILed by a ladder that moves one input at a time). ``first``: the
     first pass's judged entries (rows, columns, numeric df/dx, tolerance per unit step,
     undecided)."""
     if not ties:
@@ -55,6 +60,8 @@ def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
     # the single-column differences along d, and their tolerances, per row
     single = num_f[keep] * d[cols_f] * signs[cols_f]
     single_tol = tol_f[keep]
+    y0 = np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
+                         if y.dtype.kind == "f"])
 
     def moved(group: np.ndarray) -> np.ndarray:
         ys = []
@@ -65,7 +72,7 @@ def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
                 xs[kk].flat[j] = xs[kk].flat[j] + sign * h * signs[c] * d[c]
             got = p.forward(xs, ref.forward)
             if [(y.shape, y.dtype) for y in got] != [(y.shape, y.dtype) for y in ref.ys]:
-                return np.zeros(m, bool)
+                return np.zeros(m, bool), np.zeros(m, bool)
             ys.append(np.concatenate([np.asarray(y, np.float64).ravel() for y in got
                                       if y.dtype.kind == "f"]))
         part = np.isin(cols_f, group)
@@ -75,31 +82,45 @@ def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
             allowed = (np.bincount(rows_f[part], single_tol[part], minlength=m)
                        + SAFETY * 32 * ref.eps * (np.abs(ys[0]) + np.abs(ys[1])) / h
                        + 1e-6 * (np.abs(joint) + np.abs(total)))  # cross terms ~ h^2
-            return np.isfinite(joint) & (np.abs(joint - total) > allowed) & ~coarse
+            # the even part too: a median of four tied values moved two up and two down
+            # moves alike both ways, so the central difference cancels it; a smooth row's
+            # even part is h f'' over the slope, ~1e-5 of it
+            bend = (ys[0] + ys[1] - 2 * y0) / (2 * h)
+            rows = np.isfinite(joint) & (
+                (np.abs(joint - total) > allowed)
+                | (np.abs(bend) > allowed + 1e-3 * (np.abs(joint) + np.abs(total))))
+            return rows & ~coarse, rows & coarse
 
     anywhere = moved(tied_cols)
-    if not anywhere.any():
+    if not (anywhere[0].any() or anywhere[1].any()):
         return {}
     return {tuple(int(c) for c in g): (moved(g) if len(groups) > 1 else anywhere)
             for g in groups}
 
 
-def tie_rows(moves: dict[tuple[int, ...], np.ndarray], m: int,
+def tie_rows(moves: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]], m: int,
              kink: tuple[np.ndarray, np.ndarray], flat: tuple[np.ndarray, np.ndarray],
-             groups: Sequence[tuple[int, ...]] = ()) -> dict[tuple[int, ...], list[int]]:
+             groups: Sequence[tuple[int, ...]] = (),
+             failed: tuple[np.ndarray, np.ndarray] | None = None,
+             ) -> dict[tuple[int, ...], list[int]]:
     """The rows to judge on each tie group (``tie_moves``' groups and ``groups``): those
-    that moved non-linearly, or FAIL looking flat in it (the stable sort's middle gets the
-    gradient, numeric 0 along it alone; a smooth row's FAIL stays coordinatewise, judged
-    at the ladder's resolution), without a kink or jump there (the kink groups' own, or
-    no derivative). ``kink``/``flat``: (rows, columns) of the entries that kink or jump /
-    FAIL looking flat."""
+    that moved non-linearly (a row the first pass left undecided there only if its ladder
+    FAILs it: an entry of ``failed``), or FAIL looking flat in it (the stable sort's middle
+    gets the gradient, numeric 0 along it alone; a smooth row's FAIL that the joint move
+    shows linear stays coordinatewise, judged at the ladder's resolution), without a kink
+    or jump there (the kink groups' own, or no derivative). ``kink``/``flat``/``failed``:
+    (rows, columns) of the entries that kink or jump / FAIL looking flat / FAIL."""
     def rows_of(entries: tuple[np.ndarray, np.ndarray], group: tuple[int, ...]) -> np.ndarray:
         out = np.zeros(m, bool)
         out[entries[0][np.isin(entries[1], group)]] = True
         return out
     out: dict[tuple[int, ...], list[int]] = {}
+    none = np.zeros(m, bool)
     for g in set(moves) | set(groups):
-        rows = (moves.get(g, np.zeros(m, bool)) | rows_of(flat, g)) & ~rows_of(kink, g)
+        decided, coarse = moves.get(g, (none, none))
+        if failed is not None:
+            decided = decided | (coarse & rows_of(failed, g))
+        rows = (decided | rows_of(flat, g)) & ~rows_of(kink, g)
         if rows.any():
             out[g] = [int(r) for r in np.flatnonzero(rows)]
     return out

@@ -198,6 +198,37 @@ def test_median_at_a_three_way_tie_no_single_input_moves(mode, rule, verdict):
             assert r.verdict == verdict, str(r)
 
 
+def _median_plus_inputs(rule):
+    """``median(x) + x`` over a column: the row of the median's own input gets 2 at a tie
+    under "middle" (a piece: that input between the others), which no input alone
+    moves to; "all" sends the median's gradient to every tied input, "none" to none."""
+    def vjp(xs, gs):
+        x, g = xs[0], gs[0]
+        out = g.copy()
+        tied = np.flatnonzero(x[:, 0] == np.median(x[:, 0]))
+        if rule == "middle":
+            out[np.argsort(x[:, 0], kind="stable")[x.shape[0] // 2], 0] += g.sum()
+        elif rule == "all":
+            out[tied, 0] += g.sum()
+        return (out,)
+    return (lambda x: np.median(x, axis=0, keepdims=True) + x), vjp
+
+
+@pytest.mark.parametrize(("rule", "verdict"), [("middle", PASS), ("all", FAIL),
+                                               ("none", FAIL)])
+@pytest.mark.parametrize("column", [[-1.0, -1.0, -1.0], [2.0, 2.0, 2.0, 5.0, 2.0]])
+def test_a_tied_row_its_ladder_fails_goes_to_the_joint_judgement(rule, verdict, column):
+    # The median's own row disagrees at 2 against 1 along every input alone: undecided at
+    # the first pass, then FAILed by a ladder that moves one input at a time, unless the
+    # joint move hands it to the Clarke judgement. Four tied values moved two up and two
+    # down move the median alike both ways: the joint move's even part shows it.
+    f, vjp = _median_plus_inputs(rule)
+    x = np.array(column).reshape(-1, 1)
+    for seed in SEEDS:
+        r = check_vjp(f, vjp, [x], mode="full", seed=seed)
+        assert r.verdict == verdict, str(r)
+
+
 def test_exact_ties_of_a_smooth_function_cost_two_evaluations_in_full_mode():
     # the tie probe moves every tied column at once: a smooth function shows no piece edge
     x = np.array([1.0, 1.0, 2.0, 2.0, 3.0, -0.5])
