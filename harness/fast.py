@@ -33,6 +33,7 @@ from gradverify.harness.lines import Ref, cotangent, finite_abs, line, norm2, st
 from gradverify.harness.miss_bound import bound_short
 from gradverify.harness.probe_kinks import (
     SCAN,
+    bent_tie,
     joint,
     judge_rows,
     judged_whole,
@@ -292,13 +293,15 @@ class Probe:
             beside, complete = self.find_kinks(failing)
             coords = [e for e in beside if (e.input, e.index) not in seen]
         flat = [e for e in failing if abs(e.numeric) < abs(e.analytic - e.numeric)]
+        if not coords and len(flat) < len(failing) and (bent := bent_tie(self, failing, kinks)):
+            return joint(self, failing + bent)  # a tie only joint moves show (a median)
         if not coords and flat and len(flat) == len(failing) and len(flat) <= MAX_JOINT:
             # no kink seen, and every failing entry looks flat: a piece may exist only within
             # a sliver narrower than every step (t = 0 between lo = -1e-30 and hi = 0), or
             # only joint moves with its tied partners reach it (a median of three equal
             # values: every input alone is flat, the middle's gradient is a piece)
             partners = tied_entries(self, flat, kinks)
-            return self._joint(flat + partners if len(flat) + len(partners) <= MAX_JOINT
+            return joint(self, flat + partners if len(flat) + len(partners) <= MAX_JOINT
                                else flat)
         if not coords:  # no kink anywhere along the probe's parts: the disagreement stands,
             if probe.kind == "kink" and not failing and (whole := judge_rows(self, probe)):
@@ -332,11 +335,11 @@ class Probe:
                 # One entry's bracket is a v-weighted mix of the outputs it moves, each with
                 # its kink at its own distance (a max-pool entry at 0 beside windows whose
                 # maxima are 2e-313 and 4e-7): judged on the outputs' Minkowski sum.
-                return self._joint(group)
+                return joint(self, group)
             probe.note = Reason.KINK_UNRESOLVED.text(
                 "the probe's disagreement is not confirmed at any single entry")
             return INCONCLUSIVE, group, None
-        return self._joint(group)
+        return joint(self, group)
 
     def isolate_jumps(self, probe: Entry) -> tuple[str, list[Entry]]:
         """A probe along which phi jumps: find the entries where it jumps (no derivative
@@ -395,6 +398,3 @@ class Probe:
     def without(self, coords: list[Entry]) -> Entry | None:
         """The probe with the kink entries removed from its direction (None if empty)."""
         return None if (d := self._zeroed(coords)) is None else self.compare(None, d)
-
-    def _joint(self, coords: list[Entry]) -> tuple[str, list[Entry], str | None]:
-        return joint(self, coords)

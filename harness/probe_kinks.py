@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
+from gradverify.harness.entry_bands import spawn
 from gradverify.harness.hull import hull_contains, in_hull, in_minkowski
 from gradverify.harness.kink_jumps import jumps_within, steady_within
 from gradverify.harness.kink_samples import (
@@ -50,8 +51,8 @@ from gradverify.harness.slivers import SLIVER_NOTE, unseen_sliver
 if TYPE_CHECKING:
     from gradverify.harness.fast import Probe
 
-__all__ = ["joint", "scales_of", "tied_entries", "many_kinks", "judged_whole", "judge_rows", "SCAN",
-           "without_missed_kinks", "FULL_FALLBACK", "beside_bracket"]
+__all__ = ["joint", "scales_of", "tied_entries", "bent_tie", "many_kinks", "judged_whole",
+           "judge_rows", "SCAN", "without_missed_kinks", "FULL_FALLBACK", "beside_bracket"]
 
 # Up to this many entries, a probe is searched for kinks entry by entry (fast.py), beyond
 # by bisection
@@ -266,6 +267,50 @@ def tied_entries(probe: Probe, group: list[Entry], others: list[Entry]) -> list[
     scale = np.array([float(steps[e.input][e.index]) for e in every])
     near = tied(vals, scale, np.arange(len(group)), probe.h)[len(group):]
     return [e for e, hit in zip(cand, near) if hit]
+
+
+def bent_tie(probe: Probe, failing: list[Entry], others: list[Entry]) -> list[Entry]:
+    """The tied partners (``tied_entries`` among ``others``) of entries FAILing beside no
+    kink, when a joint move of them all shows a tie that no entry alone moves; else [].
+    ``median(x) + x`` at a three-way tie is 1 along the middle input alone, 2 on the piece
+    where that input is the middle: the failing entry is not flat, yet only the joint
+    judgement can tell a piece from a fault. The group moves once with random signs at the
+    entries' own scales (2 evaluations): for a smooth ``v . f`` the central difference is
+    the sum of the entries' single slopes (up to round-off and h^2 cross terms) and the
+    even part ``phi(h) + phi(-h) - 2 phi(0)`` is h f''; a tie's edge moves either by the
+    order of the slopes themselves (four tied values moved two up and two down move their
+    median alike both ways: the even part). A fault at a tie of a smooth function stays
+    a coordinatewise FAIL."""
+    partners = tied_entries(probe, failing, others)
+    group = failing + partners
+    if not partners or len(group) > MAX_JOINT:
+        return []
+    p, ref, h = probe.p, probe.ref, probe.h
+    steps = scales_of(ref)
+    signs = spawn(p.rng).choice([-1.0, 1.0], len(group))  # (the probes' stream untouched)
+    phi = []
+    for side in (1.0, -1.0):
+        xs = [x.copy() for x in ref.xs]
+        for e, s in zip(group, signs):
+            xs[e.input][e.index] += side * h * s * float(steps[e.input][e.index])
+        ys = p.forward(xs, ref.forward)
+        if [(y.shape, y.dtype) for y in ys] != [(y.shape, y.dtype) for y in ref.ys]:
+            return []
+        out = np.concatenate([np.asarray(y, np.float64).ravel() for y in ys
+                              if y.dtype.kind == "f"])
+        phi.append((float(probe.cts @ out), float(np.abs(probe.cts) @ np.abs(out))))
+    y0 = np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
+                         if y.dtype.kind == "f"])
+    w = [s * float(steps[e.input][e.index]) for e, s in zip(group, signs)]
+    total = sum(e.numeric * wi for e, wi in zip(group, w))
+    joint = (phi[0][0] - phi[1][0]) / (2 * h)
+    bend = (phi[0][0] + phi[1][0] - 2 * float(probe.cts @ y0)) / (2 * h)
+    allowed = (sum(e.tolerance * abs(wi) for e, wi in zip(group, w))
+               + SAFETY * 32 * ref.eps * (phi[0][1] + phi[1][1]) / h
+               + 1e-6 * (abs(joint) + abs(total)))
+    moved = abs(joint - total) > allowed or abs(bend) > allowed + 1e-3 * (
+        abs(joint) + abs(total))
+    return partners if moved and np.isfinite(joint) and np.isfinite(bend) else []
 
 
 def _rows_agree(probe: Probe, coords3: list[tuple[int, int, float]], touched: np.ndarray,

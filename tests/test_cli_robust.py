@@ -96,7 +96,8 @@ def _checks(path: Path) -> dict[str, dict]:
     return {f"{t['name']}[{c['check']}]": c for t in doc["targets"] for c in t["checks"]}
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
+# one job is the same supervision without the pool (slow: `tox -e thorough`)
+@pytest.mark.parametrize("jobs", [pytest.param("1", marks=pytest.mark.slow), "2"])
 def test_hung_exiting_and_crashing_ops_fail_their_checks_only(project, jobs):
     # 10 s: the well-behaved Square check must finish within it on a loaded 2-core machine
     r = _check(project, "--ops", "GvHang,GvExit,GvAbort,GvSegv,Square", "--properties",

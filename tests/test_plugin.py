@@ -179,7 +179,8 @@ def _(op, grad):
 '''
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+# (without workers: the same counts, summed in one process; slow)
+@pytest.mark.parametrize("workers", [pytest.param(0, marks=pytest.mark.slow), 2])
 def test_discarded_examples_are_summed_up(pytester, run, workers):
     if workers:
         pytest.importorskip("xdist")  # the counts travel from the workers with the reports
@@ -251,7 +252,8 @@ def test_op_suite_needs_no_plugin(pytester, run):
     assert "PytestUnknownMarkWarning" not in result.stdout.str()
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+# (without workers: the same report, made in one process; slow)
+@pytest.mark.parametrize("workers", [pytest.param(0, marks=pytest.mark.slow), 2])
 def test_failure_names_its_reproduction_and_summary_is_one_line(pytester, run, workers):
     if workers:
         pytest.importorskip("xdist")  # the report travels from the workers whole
