@@ -1,7 +1,8 @@
 """Jumps and structure below every step, at the points a joint kink judgement samples: when
 the analytic row is outside the hull of the sampled pieces, is that evidence? Not when f
 jumps within every step (the "pieces" are quotients across jumps), nor when it changes by
-one fixed amount however small the step (its pieces lie below any step float can take)."""
+one fixed amount however small the step (its pieces lie below any step float can take),
+nor when it does not change at all by less than its rounding (a change rounded away)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gradverify.harness.calls import Problem
 from gradverify.harness.jump_entries import even_unsettled, jump_beside_slope
 from gradverify.harness.kink_samples import _INNER, _outputs, grow_like_jumps
 from gradverify.harness.lines import Ref
+from gradverify.harness.numeric import FLAT_REACH
 from gradverify.harness.staircase import stairs_beside_slope
 
 __all__ = ["flat_below_rounding", "jumps_within", "steady_within"]
@@ -128,12 +130,18 @@ def flat_below_rounding(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, f
     """Per output entry (``slopes``: its analytic derivatives along ``coords``, one column
     each): does f not change at all at any of the eight steps along any coordinate, on
     either side, where the analytic slopes predict a change, over the largest of those
-    steps, below the round-off of the function's largest output? The flat "pieces" are
-    then a change rounded away inside the function, not a measurement: log_softmax at
-    ``[30, 0, 0]`` computes out[0] = -1.9e-13 as a difference of values near 30 and 1,
-    quantised at 2.2e-16, and its slope 1.9e-13 moves it by 1e-18 over these steps. A
-    gradient leaking through a flat function (stop_gradient) predicts a change far above
-    that round-off, and its FAIL stands. The rungs are :func:`jumps_within`'s (memoised).
+    steps, below the round-off of the function's largest output, or of an intermediate of
+    1? The flat "pieces" are then a change rounded away inside the function, not a
+    measurement: log_softmax at ``[30, 0, 0]`` computes out[0] = -1.9e-13 as a difference
+    of values near 30 and 1, quantised at 2.2e-16, and its slope 1.9e-13 moves it by 1e-18
+    over these steps; ``log(|a b| + 1)`` at ``(3e-6, -2e-6)`` is 6e-12, yet ``1 + |a b|``
+    rounds at 2.2e-16 (the intermediates are unknown; 1 is the least a constant in the
+    function makes them, as in ``numeric.refine``'s flat lines) - that one provided f does
+    change a tenth of a coordinate's scale away (``numeric.FLAT_REACH``, 2 evaluations
+    per coordinate): flat that far too, it is flat (the tie of ``max(min(a, 0), 0)`` at
+    ``a = 0`` with ``a``'s scale 7e-9: a gradient of 0.25 there FAILs). A gradient leaking
+    through a flat function (stop_gradient) predicts a change far above that round-off,
+    and its FAIL stands. The rungs are :func:`jumps_within`'s (memoised).
     """
     y0, lines = _one_sided(p, ref, coords, h, None)
     out = np.zeros(np.shape(y0), bool)
@@ -145,4 +153,16 @@ def flat_below_rounding(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, f
     t0 = lines[0][1][0]
     predicted = np.max(np.abs(slopes), axis=1) * t0
     rounding = SAFETY * C_ROUND * ref.eps * float(np.max(np.abs(y0), initial=0.0))
-    return flat & (predicted > 0) & (predicted <= rounding)
+    out = flat & (predicted > 0) & (predicted <= rounding)
+    one = flat & (predicted > rounding) & (predicted <= max(rounding, SAFETY * C_ROUND * ref.eps))
+    if one.any():  # a function flat out to a tenth of each coordinate's scale is flat
+        far = np.zeros_like(out)
+        for kk, j, s in coords:
+            for sign in (1.0, -1.0):
+                moved = float(ref.xs[kk].dtype.type(ref.xs[kk].flat[j] + sign * FLAT_REACH * s))
+                y = _outputs(p, ref, {(kk, j): moved})
+                with np.errstate(invalid="ignore"):
+                    far |= y is not None and (
+                        np.abs(y - y0) > 4 * C_ROUND * ref.eps * np.fmax(np.abs(y), np.abs(y0)))
+        out |= one & far
+    return out

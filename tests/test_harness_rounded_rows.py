@@ -101,3 +101,36 @@ def test_a_change_rounded_away_by_an_intermediate_of_one_is_not_a_fail(mode):
         assert check_vjp(f, vjp, [np.array([-1e-6])], mode=mode, seed=seed).verdict != FAIL
     one = lambda xs, gs: (np.ones_like(xs[0]) * gs[0],)
     assert check_vjp(lambda x: x - x, one, [np.array([1.0, 2.0])], mode=mode).verdict == FAIL
+
+
+def _log_outer(x):
+    return np.log(np.abs(x.T @ x) + 1)
+
+
+def _log_outer_vjp(xs, gs, bad=1.0):
+    x = xs[0]
+    t = x.T @ x
+    gt = gs[0] * np.sign(t) / (np.abs(t) + 1)
+    return (bad * (x @ (gt + gt.T)),)
+
+
+def test_a_joint_kink_rounded_flat_by_an_intermediate_of_one_is_not_a_fail():
+    # log(|x^T x| + 1) at (3e-6, -2e-6): the off-diagonal outputs are 6e-12, but 1 + 6e-12
+    # rounds at 2.2e-16, so the samples around the kinks the ladder reads are flat while
+    # the derivative 2e-6 is right (a fuzz of torch programs found it: it FAILed at every
+    # seed, "rounded away" only below the round-off of the 6e-12 output itself)
+    x = [np.array([[3e-6, -2e-6]])]
+    for seed in range(6):
+        r = check_vjp(_log_outer, _log_outer_vjp, x, mode="full", seed=seed)
+        assert r.verdict != FAIL, str(r)
+
+
+def test_a_wrong_gradient_at_that_rounded_joint_kink_still_fails():
+    # a sign flip, and a gradient leaking the upstream sum into every entry, predict
+    # changes the flat samples do refute
+    x = [np.array([[3e-6, -2e-6]])]
+    leak = lambda xs, gs: (_log_outer_vjp(xs, gs)[0] + gs[0].sum(),)
+    for seed in range(3):
+        for vjp in (lambda xs, gs: _log_outer_vjp(xs, gs, -1.0), leak):
+            r = check_vjp(_log_outer, vjp, x, mode="full", seed=seed)
+            assert r.verdict == FAIL, str(r)
