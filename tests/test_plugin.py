@@ -76,7 +76,8 @@ def _assert_readable_report(text: str, op: str = "MySoftplusFaulty") -> None:
 
 
 # -- --gradverify-ops -------------------------------------------------------------------------
-@pytest.mark.parametrize("how", ["path", "dotted"])
+# (a dotted module name: the same run, the target found another way; slow)
+@pytest.mark.parametrize("how", ["path", pytest.param("dotted", marks=pytest.mark.slow)])
 def test_option_puts_the_good_op_through_every_property(run, monkeypatch, how):
     if how == "path":
         target = str(GOOD_OPS)
