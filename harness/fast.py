@@ -302,7 +302,7 @@ class Probe:
             # values: every input alone is flat, the middle's gradient is a piece)
             partners = tied_entries(self, flat, kinks)
             return joint(self, flat + partners if len(flat) + len(partners) <= MAX_JOINT
-                               else flat)
+                         else flat)
         if not coords:  # no kink anywhere along the probe's parts: the disagreement stands,
             if probe.kind == "kink" and not failing and (whole := judge_rows(self, probe)):
                 return whole  # unless the probe met one itself: the rows decide then

@@ -37,8 +37,8 @@ def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
     elementwise function, up to round-off and the h^2 cross terms for any smooth one -
     while a piece's edge at the tie makes it differ by the order of the row itself, or
     bend it (the even part, ``f(x + h u) + f(x - h u) - 2 f(x)``: a median of four tied
-    values moved two up and two down moves by the same both ways). Then 2
-    evaluations per group locate a difference. A row the first pass left undecided in the
+    values moved two up and two down moves by the same both ways). Then 2 evaluations per
+    group locate a difference. A row the first pass left undecided in the
     group may be one its step is too coarse for (softmax stepped at the scale of -1e5
     beside it): its difference counts only if its ladder then FAILs it coordinatewise
     (``tie_rows``); the median's middle output given the whole gradient is one (undecided
@@ -63,7 +63,7 @@ def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
     y0 = np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
                          if y.dtype.kind == "f"])
 
-    def moved(group: np.ndarray) -> np.ndarray:
+    def moved(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ys = []
         for sign in (1.0, -1.0):
             xs = [x.copy() for x in ref.xs]
