@@ -8,6 +8,7 @@ kinks that only a joint move shows (``tie_partners``: clip's t and hi at t == lo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,24 @@ from gradverify.harness.entry_bands import spawn
 from gradverify.harness.kink_samples import MAX_JOINT, tied
 from gradverify.harness.lines import Ref
 
-__all__ = ["exact_ties", "tie_moves", "tie_rows", "tie_partners"]
+__all__ = ["exact_ties", "tie_moves", "tie_rows", "tie_partners", "tie_shows"]
+
+# A smooth row's even part over a joint move is h f'' beside the slope f' (about 1e-5 of
+# it at the first pass's steps); a tie's edge bends the row by the order of the row itself.
+BEND_SHARE = 1e-3
+
+
+def tie_shows(joint: Any, total: Any, bend: Any, allowed: Any) -> Any:
+    """Whether a joint move of tied entries shows a piece's edge: its central difference
+    ``joint`` is not the sum ``total`` of the entries' single slopes, or its even part
+    ``bend`` (``(f(x + h u) + f(x - h u) - 2 f(x)) / 2h``) is beyond a smooth row's;
+    ``allowed``: the round-off and single-slope tolerances. Arrays or floats alike.
+
+    >>> bool(tie_shows(1.0, 1.0, 0.5, 1e-9)), bool(tie_shows(1.0, 1.0, 1e-6, 1e-9))
+    (True, False)
+    """
+    return (abs(joint - total) > allowed) | (abs(bend) > allowed + BEND_SHARE * (
+        abs(joint) + abs(total)))
 
 
 def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
@@ -83,12 +101,9 @@ def tie_moves(p: Problem, ref: Ref, ties: Sequence[tuple[int, ...]],
                        + SAFETY * 32 * ref.eps * (np.abs(ys[0]) + np.abs(ys[1])) / h
                        + 1e-6 * (np.abs(joint) + np.abs(total)))  # cross terms ~ h^2
             # the even part too: a median of four tied values moved two up and two down
-            # moves alike both ways, so the central difference cancels it; a smooth row's
-            # even part is h f'' over the slope, ~1e-5 of it
+            # moves alike both ways, so the central difference cancels it
             bend = (ys[0] + ys[1] - 2 * y0) / (2 * h)
-            rows = np.isfinite(joint) & (
-                (np.abs(joint - total) > allowed)
-                | (np.abs(bend) > allowed + 1e-3 * (np.abs(joint) + np.abs(total))))
+            rows = np.isfinite(joint) & tie_shows(joint, total, bend, allowed)
             return rows & ~coarse, rows & coarse
 
     anywhere = moved(tied_cols)

@@ -43,6 +43,7 @@ from gradverify.harness.kink_samples import (
     tied,
     two_scales,
 )
+from gradverify.harness.kink_ties import tie_shows
 from gradverify.harness.lines import Ref, norm2, scales
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Entry
@@ -277,10 +278,9 @@ def bent_tie(probe: Probe, failing: list[Entry], others: list[Entry]) -> list[En
     judgement can tell a piece from a fault. The group moves once with random signs at the
     entries' own scales (2 evaluations): for a smooth ``v . f`` the central difference is
     the sum of the entries' single slopes (up to round-off and h^2 cross terms) and the
-    even part ``phi(h) + phi(-h) - 2 phi(0)`` is h f''; a tie's edge moves either by the
-    order of the slopes themselves (four tied values moved two up and two down move their
-    median alike both ways: the even part). A fault at a tie of a smooth function stays
-    a coordinatewise FAIL."""
+    even part ``phi(h) + phi(-h) - 2 phi(0)`` is h f''; a tie's edge makes one of them
+    differ by the order of the slopes themselves (``kink_ties.tie_shows``, full mode's
+    test too). A fault at a tie of a smooth function stays a coordinatewise FAIL."""
     partners = tied_entries(probe, failing, others)
     group = failing + partners
     if not partners or len(group) > MAX_JOINT:
@@ -308,8 +308,7 @@ def bent_tie(probe: Probe, failing: list[Entry], others: list[Entry]) -> list[En
     allowed = (sum(e.tolerance * abs(wi) for e, wi in zip(group, w))
                + SAFETY * 32 * ref.eps * (phi[0][1] + phi[1][1]) / h
                + 1e-6 * (abs(joint) + abs(total)))
-    moved = abs(joint - total) > allowed or abs(bend) > allowed + 1e-3 * (
-        abs(joint) + abs(total))
+    moved = bool(tie_shows(joint, total, bend, allowed))
     return partners if moved and np.isfinite(joint) and np.isfinite(bend) else []
 
 
