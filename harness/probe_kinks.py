@@ -34,6 +34,7 @@ from gradverify.harness.kink_jumps import jumps_within, steady_within
 from gradverify.harness.kink_samples import (
     MAX_JOINT,
     MAX_ROWS,
+    _outputs,
     informative,
     memo_of,
     piece_gradients,
@@ -288,20 +289,17 @@ def bent_tie(probe: Probe, failing: list[Entry], others: list[Entry]) -> list[En
     p, ref, h = probe.p, probe.ref, probe.h
     steps = scales_of(ref)
     signs = spawn(p.rng).choice([-1.0, 1.0], len(group))  # (the probes' stream untouched)
+    w = [s * float(steps[e.input][e.index]) for e, s in zip(group, signs)]
     phi = []
     for side in (1.0, -1.0):
-        xs = [x.copy() for x in ref.xs]
-        for e, s in zip(group, signs):
-            xs[e.input][e.index] += side * h * s * float(steps[e.input][e.index])
-        ys = p.forward(xs, ref.forward)
-        if [(y.shape, y.dtype) for y in ys] != [(y.shape, y.dtype) for y in ref.ys]:
+        out = _outputs(p, ref, {
+            (e.input, int(np.ravel_multi_index(e.index, ref.xs[e.input].shape))):
+            float(ref.xs[e.input][e.index]) + side * h * wi for e, wi in zip(group, w)})
+        if out is None:
             return []
-        out = np.concatenate([np.asarray(y, np.float64).ravel() for y in ys
-                              if y.dtype.kind == "f"])
         phi.append((float(probe.cts @ out), float(np.abs(probe.cts) @ np.abs(out))))
     y0 = np.concatenate([np.asarray(y, np.float64).ravel() for y in ref.ys
                          if y.dtype.kind == "f"])
-    w = [s * float(steps[e.input][e.index]) for e, s in zip(group, signs)]
     total = sum(e.numeric * wi for e, wi in zip(group, w))
     joint = (phi[0][0] - phi[1][0]) / (2 * h)
     bend = (phi[0][0] + phi[1][0] - 2 * float(probe.cts @ y0)) / (2 * h)
