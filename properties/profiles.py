@@ -22,13 +22,16 @@ chose. This repository's own ``tests/conftest.py`` calls :func:`load_profile`.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, settings
 
-__all__ = ["PROFILES", "register_profiles", "active_profile", "load_profile",
-           "profile_settings", "generated_settings"]
+__all__ = ["PROFILES", "exclude_own_constants", "register_profiles", "active_profile",
+           "load_profile", "profile_settings", "generated_settings"]
 
 # Generated cases are costly (a graph build and a gradient check each) and strategies
 # filter on purpose (ops with coupled shapes); neither is a health problem here.
@@ -45,10 +48,65 @@ PROFILES: dict[str, dict] = {
 }
 
 
+def _own_source_roots() -> tuple[str, ...]:
+    """The folders gradverify's modules are loaded from (several in an editable install,
+    where ``gradverify.engine`` maps to a top-level ``engine/`` folder), without importing
+    the subpackages."""
+    roots = []
+    for name in ("gradverify", "gradverify.engine", "gradverify.harness",
+                 "gradverify.properties"):
+        spec = importlib.util.find_spec(name)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            roots.append(str(Path(folder).resolve()) + os.sep)
+    return tuple(roots)
+
+
+def exclude_own_constants() -> None:
+    """Keep gradverify's own source out of the constants Hypothesis mixes into its draws.
+
+    Hypothesis draws, now and then, a number found in the source of "local" modules: those
+    outside site-packages. gradverify is local in an editable install and not in a regular
+    one, so the same ``--seed`` drew different examples in the two, and a reproduction line
+    printed by one did not reproduce in the other. Excluding our own modules makes the draws
+    depend on the seed and the user's code only. Idempotent; a Hypothesis without this
+    mechanism is left alone.
+
+    >>> exclude_own_constants()
+    >>> from hypothesis.internal.conjecture import providers
+    >>> import gradverify.harness.budget as own
+    >>> providers.is_local_module_file(own.__file__)
+    False
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:   # pragma: no cover - a Hypothesis without local constants
+        return
+    original = getattr(providers, "is_local_module_file", None)
+    if original is None or getattr(original, "gradverify_excluded", False):
+        return
+    roots = _own_source_roots()
+
+    @functools.lru_cache(4096)
+    def is_local_module_file(path: str) -> bool:
+        return original(path) and not str(Path(path).resolve()).startswith(roots)
+
+    is_local_module_file.gradverify_excluded = True  # type: ignore[attr-defined]
+    providers.is_local_module_file = is_local_module_file
+    # Modules scanned before this point (another project's @given test that ran first)
+    # are scanned again, under the new rule.
+    if hasattr(providers, "_seen_modules") and hasattr(providers, "_sys_modules_len"):
+        providers._seen_modules.clear()
+        providers._sys_modules_len = None
+        for pool in ("integers", "floats", "bytes", "strings"):
+            getattr(providers._local_constants, pool).clear()
+        providers.CONSTANTS_CACHE.cache.clear()
+
+
 def register_profiles() -> None:
     """Register ``dev``, ``ci`` and ``thorough`` with Hypothesis (idempotent), each on top of
     Hypothesis' defaults (not of whatever is loaded: Hypothesis loads its own derandomised
     ``ci`` profile when it detects a CI service)."""
+    exclude_own_constants()
     default = settings.get_profile("default")
     for name, kwargs in PROFILES.items():
         settings.register_profile(name, parent=default, **kwargs)
@@ -84,6 +142,7 @@ def profile_settings(name: str) -> settings:
     >>> profile_settings("ci").max_examples
     25
     """
+    exclude_own_constants()
     if name in PROFILES:
         return settings(settings.get_profile("default"), **PROFILES[name])
     try:
