@@ -23,7 +23,7 @@ from gradverify.harness.jump_entries import (  # re-exported: the jump test live
 )
 from gradverify.harness.lines import Ref
 
-__all__ = ["sample_patterns", "piece_gradients", "row_hulls", "small_scale",
+__all__ = ["sample_patterns", "piece_gradients", "row_hulls", "small_scale", "middle_scale",
            "small_arg_rounding", "smallest_radius", "informative", "two_scales", "tied",
            "grow_like_jumps", "sign_flips", "curving", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
 
@@ -137,11 +137,14 @@ def _patterns(p: Problem, ref: Ref, k: int) -> np.ndarray:
 
 def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
                     h: float, reduce: Callable[[np.ndarray], np.ndarray] | None = None,
-                    small: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+                    small: bool = False, scale: float | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
     """Gradients (per unit of the relative steps) of all outputs w.r.t. ``coords`` =
     (input, flat index, scale) at sample points around x: shape (samples, channels, k),
     the largest channel magnitude met, and the difference step used. ``reduce`` maps the
-    flat outputs to the channels (a probe's cotangent-weighted sum; default: all outputs)."""
+    flat outputs to the channels (a probe's cotangent-weighted sum; default: all outputs).
+    The radius is h times the common scale (the largest of the coordinates'), or the
+    small one (``small``), or ``scale``."""
     if reduce is None:
         def reduce(y: np.ndarray) -> np.ndarray:
             return y
@@ -151,7 +154,7 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
     # per-coordinate scales would distort (a tie of 0.7 and 0.7 scaled by 0.2 and 1.1).
     # small: sample at the smallest scale around x instead - pieces that exist only within
     # a sliver narrower than the common scale (t = 1e-30 between bounds at 0) show there.
-    big = small_scale(ref, coords, h) if small else max(s for _, _, s in coords)
+    big = scale or (small_scale(ref, coords, h) if small else max(s for _, _, s in coords))
     gap = 1.0 / max(k - 1, 1)  # the smallest distance between two perturbed inputs
     inner = h * _INNER * min(gap, 0.5)
     grads = []
@@ -306,6 +309,21 @@ def informative(t: np.ndarray, pts: np.ndarray, a: np.ndarray) -> bool:
     (a gradient of 2 at a tie 1e-12 away would pass)."""
     size = max(float(np.max(np.abs(pts), initial=0.0)), float(np.max(np.abs(a), initial=0.0)))
     return bool(np.max(t, initial=0.0) <= 0.25 * size)
+
+
+def middle_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> float | None:
+    """A third sampling radius, between the common and the small one: the smallest of the
+    coordinates' own scales, where each coordinate moves by at most h of its own scale.
+    At the common scale the largest coordinate's scale moves every other coordinate by far
+    more than its own (a cotangent of 0.6 beside a 0 stepped like the 1.5e5 in its input:
+    the pieces of ``v elu'(x)`` curve by 100 % across that radius), and the small scale,
+    the distance to the nearest entry, can be so small that the round-off of the
+    differences swamps the large coordinate's pieces. None when it is not distinct from
+    either (within a factor 16)."""
+    own = min(s for _, _, s in coords)
+    if own > max(s for _, _, s in coords) / 16 or small_scale(ref, coords, h) > own / 16:
+        return None
+    return own
 
 
 def two_scales(coords: Sequence[tuple[int, int, float]], ref: Ref | None = None,

@@ -40,6 +40,7 @@ from gradverify.harness.kink_samples import (
     MAX_SUPPORTS,
     curving,
     informative,
+    middle_scale,
     piece_gradients,
     row_hulls,
     sample_patterns,
@@ -159,7 +160,7 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             continue
         coords = [(cols[c][0], cols[c][2], float(d[c])) for c in ks]
         grads, mag, inner = piece_gradients(p, ref, coords, h)
-        small = None
+        finer: dict = {}
         resampled: dict = {}
         jumpy = rounded = None
         if not grads.size:
@@ -184,17 +185,9 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                 np.isfinite(tol[r, list(ks)]), tol[r, list(ks)], 0.0)
             t = round_tol + spread + side + curving(pts)
             inside = in_hull(pts, a, t)
-            if not inside and two_scales(coords, ref, h):
-                if small is None:
-                    small = piece_gradients(p, ref, coords, h, small=True)
-                g2, mag2, inner2 = small
-                if g2.size and np.all(np.isfinite(g2[:, r, :])):
-                    pts2 = g2[:, r, :]
-                    small_noise = hidden_noise(noise, mag[r], eps, c_round)
-                    t2 = (SAFETY * ((c_round * eps * mag2[r] + small_noise) / inner2
-                                    + small_arg_rounding(ref, coords, a, inner2, h, c_round))
-                          + 2 * h * np.max(np.abs(pts2), axis=0) + side + curving(pts2))
-                    inside = in_hull(pts2, a, t2) and informative(t2, pts2, a)
+            if not inside:
+                inside = _finer(p, ref, coords, h, r, a, side,
+                                hidden_noise(noise, mag[r], eps, c_round), finer)
             if not inside and len(ks) > FULL_HULL:
                 inside = _own_support(p, ref, coords, h, r, pts, a, side, noise, c_round,
                                       eps, resampled, mag[r])
@@ -219,6 +212,35 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
             out[(r, ks)] = e
     _superset_pass(out)
     return out
+
+
+def _finer(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float, r: int,
+           a: np.ndarray, side: np.ndarray, noise: float, cache: dict) -> bool:
+    """A row outside the hull at the common scale, judged again at the finer radii: the
+    coordinates' smallest own scale (``middle_scale``) and the small scale (``two_scales``).
+    Inside at either, where the test can tell the pieces apart (``informative``), is
+    inside: pieces met within a smaller radius are among those met within the larger, so a
+    fault outside the common hull stays outside; what the finer radius removes is the
+    curving of the pieces across the larger one and the pieces of kinks near x."""
+    c_round = p.opts.c_round
+    scales = [middle_scale(ref, coords, h)]
+    if two_scales(coords, ref, h):
+        scales.append(small_scale(ref, coords, h))
+    for scale in scales:
+        if scale is None:
+            continue
+        if scale not in cache:
+            cache[scale] = piece_gradients(p, ref, coords, h, scale=scale)
+        g2, mag2, inner2 = cache[scale]
+        if not g2.size or not np.all(np.isfinite(g2[:, r, :])):
+            continue
+        pts2 = g2[:, r, :]
+        t2 = (SAFETY * ((c_round * ref.eps * mag2[r] + noise) / inner2
+                        + small_arg_rounding(ref, coords, a, inner2, h, c_round))
+              + 2 * h * np.max(np.abs(pts2), axis=0) + side + curving(pts2))
+        if in_hull(pts2, a, t2) and informative(t2, pts2, a):
+            return True
+    return False
 
 
 def hidden_noise(noise: float, mag: float, eps: float, c_round: float) -> float:

@@ -1,0 +1,57 @@
+"""Joint kinks between coordinates of very different scales (``kink_samples.middle_scale``).
+
+The second derivative of elu at x = 0 jumps from 1 to 0. Checking it at order 2 makes each
+row ``v elu'(x)`` depend on x and on the cotangent v jointly; with x = 0 beside 1.5e5 in the
+same input, x is stepped on the scale 1.5e5 and the common sampling radius moves v (0.6) by
+100 %: the piece gradient ``v exp(x)`` curves across it. The small radius (the 2e-7 to the
+nearest entry) rounds the large coordinate's differences away. The coordinates' smallest
+own scale judges the row.
+"""
+
+import numpy as np
+import pytest
+
+import gradverify.engine as tf
+from gradverify.harness import check_vjp
+from gradverify.harness.engine_adapter import check_gradients
+
+# the input a gate run drew (seed 412), and seeds of the check that FAILed it
+FEATURES = np.zeros((4, 5))
+FEATURES[3, 3:] = 2.1610970248172804e-07, 152535.0
+
+
+@pytest.mark.parametrize("seed", [131, 966, 1079, 24967])
+def test_elu_order2_at_zero_beside_a_huge_entry_never_fails(seed):
+    report = check_gradients(tf.nn.elu, [FEATURES], mode="full", order=2, seed=seed)
+    assert report.verdict == "PASS", report
+
+
+def _elu_slope(x):
+    return np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0)))
+
+
+def _slope_vjp(curvature_at_zero):
+    """The VJP of (x, v) -> v elu'(x), with elu''(0) = ``curvature_at_zero``."""
+    def vjp(inputs, cts):
+        x, v = inputs
+        (g,) = cts
+        curve = np.where(x > 0, 0.0, np.exp(np.minimum(x, 0.0)))
+        curve = np.where(x == 0, curvature_at_zero, curve)
+        return g * v * curve, g * _elu_slope(x)
+    return vjp
+
+
+X = np.array([0.0, 0.0, 2.2e-7, -0.7, 1.5e5])
+V = np.array([0.63, -1.1, 0.4, 0.9, 0.2])
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("at_zero", [0.0, 1.0, 0.5])
+def test_either_one_sided_curvature_passes_and_a_value_outside_fails(seed, at_zero):
+    def forward(x, v):
+        return v * _elu_slope(x)
+
+    good = check_vjp(forward, _slope_vjp(at_zero), [X, V], mode="full", seed=seed)
+    assert good.verdict == "PASS", good
+    bad = check_vjp(forward, _slope_vjp(2.0), [X, V], mode="full", seed=seed)
+    assert bad.verdict == "FAIL", bad
