@@ -24,8 +24,10 @@ from gradverify.harness.jump_entries import (  # re-exported: the jump test live
 from gradverify.harness.lines import Ref
 
 __all__ = ["sample_patterns", "piece_gradients", "row_hulls", "small_scale", "middle_scale",
+           "finer_scales",
            "small_arg_rounding", "smallest_radius", "informative", "two_scales", "tied",
-           "grow_like_jumps", "sign_flips", "curving", "MAX_JOINT", "MAX_ROWS", "MAX_SUPPORTS"]
+           "grow_like_jumps", "sign_flips", "curving", "steps_per_scale", "MAX_JOINT",
+           "MAX_ROWS", "MAX_SUPPORTS"]
 
 MAX_JOINT = 12   # beyond this many inputs in one output's kinks: coordinatewise only
 MAX_ROWS = 256   # beyond this many output rows moved by a probe's kinks: no Minkowski test
@@ -138,10 +140,11 @@ def _patterns(p: Problem, ref: Ref, k: int) -> np.ndarray:
 def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
                     h: float, reduce: Callable[[np.ndarray], np.ndarray] | None = None,
                     small: bool = False, scale: float | None = None,
-                    ) -> tuple[np.ndarray, np.ndarray, float]:
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients (per unit of the relative steps) of all outputs w.r.t. ``coords`` =
     (input, flat index, scale) at sample points around x: shape (samples, channels, k),
-    the largest channel magnitude met, and the difference step used. ``reduce`` maps the
+    the largest channel magnitude met, and the difference step per unit of each
+    coordinate's scale (``steps_per_scale``). ``reduce`` maps the
     flat outputs to the channels (a probe's cotangent-weighted sum; default: all outputs).
     The radius is h times the common scale (the largest of the coordinates'), or the
     small one (``small``), or ``scale``."""
@@ -168,7 +171,7 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
                 for (kk, j, _), wc in zip(coords, w)}
         y0 = _outputs(p, ref, base)
         if y0 is None:
-            return np.zeros((0, mag.size, k)), mag, inner
+            return np.zeros((0, mag.size, k)), mag, steps_per_scale(inner * big, coords)
         y0 = reduce(y0)
         g, fwd, bwd = [], [], []
         for kk, j, s in coords:
@@ -179,7 +182,7 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
                                                             + sign * inner * big))
                 y = _outputs(p, ref, moved)
                 if y is None:
-                    return np.zeros((0, mag.size, k)), mag, inner
+                    return np.zeros((0, mag.size, k)), mag, steps_per_scale(inner * big, coords)
                 y = reduce(y)
                 vals.append(y)
                 mag = np.fmax(mag, np.abs(y))
@@ -193,7 +196,19 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
         # differences away from that kink keep it: both sides are added (each is a
         # difference quotient of f near x, so inside Clarke's generalized Jacobian too).
         grads.extend([np.array(g).T, np.array(fwd).T, np.array(bwd).T])
-    return np.array(grads), mag, inner * big / max(min(s for _, _, s in coords), 1e-300)
+    return np.array(grads), mag, steps_per_scale(inner * big, coords)
+
+
+def steps_per_scale(step: float, coords: Sequence[tuple[int, int, float]]) -> np.ndarray:
+    """The difference step ``step`` (absolute, one for all coordinates) in units of each
+    coordinate's scale: the gradients are per unit of scale, so a coordinate's round-off
+    is ``eps |f| / steps_per_scale`` - larger on a coordinate stepped far below its own
+    scale (a 0 beside 1.5e5 moved by the small radius of a 0.6 beside it).
+
+    >>> steps_per_scale(1e-6, [(0, 0, 1.0), (1, 0, 1e5)]).tolist()
+    [1e-06, 1e-11]
+    """
+    return step / np.maximum(np.array([s for _, _, s in coords], float), 1e-300)
 
 
 def curving(pts: np.ndarray) -> np.ndarray:
@@ -219,8 +234,8 @@ def curving(pts: np.ndarray) -> np.ndarray:
 
 
 def row_hulls(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: float,
-              rows: np.ndarray, y0: np.ndarray, small: bool = False,
-              ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, float, bool] | None:
+              rows: np.ndarray, y0: np.ndarray, scale: float | None = None,
+              ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray, bool] | None:
     """The pieces' gradients of each output row in ``rows`` w.r.t. ``coords`` (a probe's
     kink entries), for the Minkowski-sum judgement: (sets, the rows kept - those whose
     gradient moves at all -, their magnitudes, the difference step, exact). Beyond FULL_HULL
@@ -230,7 +245,7 @@ def row_hulls(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h:
     None when a sample point leaves the function's domain."""
     def diff(sel: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         return lambda y: (y - y0)[sel]
-    grads, mag, inner = piece_gradients(p, ref, coords, h, reduce=diff(rows), small=small)
+    grads, mag, inner = piece_gradients(p, ref, coords, h, reduce=diff(rows), scale=scale)
     if not grads.size:
         return None
     live = [i for i in range(len(rows)) if np.any(grads[:, i, :])]
@@ -246,10 +261,11 @@ def row_hulls(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h:
             for cs, members in supports.items():
                 sel = rows[[live[n] for n in members]]
                 g2, m2, in2 = piece_gradients(p, ref, [coords[c] for c in cs], h,
-                                              reduce=diff(sel), small=small)
+                                              reduce=diff(sel), scale=scale)
                 if not g2.size:
                     return None
-                inner = min(inner, in2)
+                inner = inner.copy()
+                inner[list(cs)] = np.minimum(inner[list(cs)], in2)
                 for col, n in enumerate(members):
                     full = np.zeros((len(g2), k))
                     full[:, list(cs)] = g2[:, col, :]
@@ -289,14 +305,15 @@ def smallest_radius(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float
 
 
 def small_arg_rounding(ref: Ref, coords: Sequence[tuple[int, int, float]], a: np.ndarray,
-                       inner: float, h: float, c_round: float) -> np.ndarray:
+                       inner: np.ndarray, h: float, c_round: float) -> np.ndarray:
     """Argument rounding of the small-scale differences, per coordinate, from the entries'
     own magnitudes: moving an entry by d rounds it by ``eps * |x + d|``, an error of
     ``|a| eps |x + d| / d`` in the difference quotient. The common-scale formula
     ``eps |a| / inner`` assumes ``|x|`` is the coordinates' scale - at a radius far below
     it that would swamp every piece (hi = 0 sampled within 2e-7 of lo and t)."""
     k = len(coords)
-    step = inner * min(s for _, _, s in coords)          # the difference step, absolute
+    scales = np.array([s for _, _, s in coords])
+    step = float(np.min(inner * scales))                 # the difference step, absolute
     reach = step / (_INNER * min(1.0 / max(k - 1, 1), 0.5))  # h times the radius
     xabs = np.array([abs(float(ref.xs[kk].flat[j])) for kk, j, _ in coords])
     return c_round * ref.eps * np.abs(a) * (xabs + 2 * reach) / step
@@ -324,6 +341,15 @@ def middle_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -
     if own > max(s for _, _, s in coords) / 16 or small_scale(ref, coords, h) > own / 16:
         return None
     return own
+
+
+def finer_scales(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> list[float]:
+    """The radii (before the factor h) judged after the common one, largest first: the
+    middle scale and the small scale, where each applies."""
+    out = [middle_scale(ref, coords, h)]
+    if two_scales(coords, ref, h):
+        out.append(small_scale(ref, coords, h))
+    return [s for s in out if s is not None]
 
 
 def two_scales(coords: Sequence[tuple[int, int, float]], ref: Ref | None = None,

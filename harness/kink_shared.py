@@ -21,7 +21,13 @@ import numpy as np
 from gradverify.harness.budget import C_NOISE, SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.hull import FULL_HULL, in_hull
-from gradverify.harness.kink_samples import _INNER, _RADIUS2, _outputs, _patterns
+from gradverify.harness.kink_samples import (
+    _INNER,
+    _RADIUS2,
+    _outputs,
+    _patterns,
+    steps_per_scale,
+)
 from gradverify.harness.lines import Ref
 
 __all__ = ["shared_pass"]
@@ -67,7 +73,7 @@ def shared_pass(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
 
 
 def _judge(ks: tuple[int, ...], rows: np.ndarray, grads: np.ndarray, mag: np.ndarray,
-           inner: float, jac: np.ndarray, d: np.ndarray, h: float, eps: float,
+           inner: np.ndarray, jac: np.ndarray, d: np.ndarray, h: float, eps: float,
            c_round: float, sigma: np.ndarray | None, tol: np.ndarray | None,
            ) -> list[int] | None:
     """The rows judged inside (the tolerance of ``kinks.joint_kinks``), or None when some
@@ -93,10 +99,10 @@ def _judge(ks: tuple[int, ...], rows: np.ndarray, grads: np.ndarray, mag: np.nda
 
 def _sample(p: Problem, ref: Ref, groups: list[list[tuple[int, int, float]]],
             rows: list[np.ndarray], h: float,
-            ) -> list[tuple[np.ndarray, np.ndarray, float]] | None:
+            ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
     """``kink_samples.piece_gradients`` of every group at once (the groups separable): per
     group, gradients (samples, its rows, k), its rows' magnitudes, its difference step
-    relative to its smallest scale. None when a sample point leaves the domain."""
+    per unit of each coordinate's scale. None when a sample point leaves the domain."""
     k = len(groups[0])
     patterns = _patterns(p, ref, k)
     big = [max(s for _, _, s in g) for g in groups]
@@ -141,5 +147,5 @@ def _sample(p: Problem, ref: Ref, groups: list[list[tuple[int, int, float]]],
         known[rs] = True
     if np.any(moved & ~known):
         return None  # a row that depends on the groups only away from x: not separable
-    return [(np.array(gs), mag[rs], inner * b / max(min(c[2] for c in g), 1e-300))
+    return [(np.array(gs), mag[rs], steps_per_scale(inner * b, g))
             for gs, g, b, rs in zip(per, groups, big, rows)]

@@ -39,8 +39,8 @@ from gradverify.harness.kink_samples import (
     MAX_ROWS,
     MAX_SUPPORTS,
     curving,
+    finer_scales,
     informative,
-    middle_scale,
     piece_gradients,
     row_hulls,
     sample_patterns,
@@ -223,12 +223,7 @@ def _finer(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: fl
     fault outside the common hull stays outside; what the finer radius removes is the
     curving of the pieces across the larger one and the pieces of kinks near x."""
     c_round = p.opts.c_round
-    scales = [middle_scale(ref, coords, h)]
-    if two_scales(coords, ref, h):
-        scales.append(small_scale(ref, coords, h))
-    for scale in scales:
-        if scale is None:
-            continue
+    for scale in finer_scales(ref, coords, h):
         if scale not in cache:
             cache[scale] = piece_gradients(p, ref, coords, h, scale=scale)
         g2, mag2, inner2 = cache[scale]
@@ -298,15 +293,16 @@ def _own_support(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
     its own support: the covering-array patterns show every sign pair, not every piece of
     a row that depends on three inputs (clip's t, lo and hi, with t > hi > lo only within
     5e-7). The coordinates the row moves with (or gets gradient from) are sampled with
-    every signed ordering, at both scales; the whole hull decides."""
+    every signed ordering, at every scale; the whole hull decides."""
     supp = tuple(int(c) for c in np.flatnonzero(np.any(pts != 0, axis=0) | (a != 0)))
     if not supp or len(supp) > FULL_HULL:
         return False
     sub = [coords[c] for c in supp]
-    for small in ([False, True] if two_scales(sub, ref, h) else [False]):
-        key = (supp, small)
+    for scale in [None, *finer_scales(ref, sub, h)]:
+        small = scale is not None
+        key = (supp, scale)
         if key not in cache:
-            cache[key] = piece_gradients(p, ref, sub, h, small=small)
+            cache[key] = piece_gradients(p, ref, sub, h, scale=scale)
         g, mag, inner = cache[key]
         if not g.size or not np.all(np.isfinite(g[:, r, :])):
             return True  # outside the domain around x: nothing to judge against

@@ -35,6 +35,7 @@ from gradverify.harness.kink_samples import (
     MAX_JOINT,
     MAX_ROWS,
     _outputs,
+    finer_scales,
     informative,
     memo_of,
     piece_gradients,
@@ -93,9 +94,13 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
         return np.array([cts @ (y - y0)])
     # differences from f(x): outputs the sample does not touch add exact zeros
     decided, small_seen = False, False
-    for small in ([False, True] if two_scales(coords3, ref, h) else [False]):
+    finer = finer_scales(ref, coords3, h)
+    smallest = finer[-1] if two_scales(coords3, ref, h) else None
+    for radius in [None, *finer]:
+        # the finer radii (kink_samples.finer_scales) only count where they are informative
+        small = radius is not None
         got, mag, inner = piece_gradients(probe.p, ref, coords3, h, reduce=weighted,
-                                          small=small)
+                                          scale=radius)
         if not got.size or not np.all(np.isfinite(got)):
             return PASS, coords, None
         pts = got[:, 0, :]
@@ -115,9 +120,9 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
         # other scale does not overrule it)
         useful = not small or informative(t, pts, a)
         rows_in, exact, rows_useful = _rows_agree(probe, coords3, touched, y0, a, side,
-                                                  mag_r, small)
+                                                  mag_r, radius)
         decided = decided or exact
-        small_seen = small_seen or (small and (useful or rows_useful))
+        small_seen = small_seen or (radius == smallest and small and (useful or rows_useful))
         if (useful and hull_contains(pts, a, t)) or rows_in or (
                 useful and not decided and in_hull(pts, a, t)):
             return PASS, [e for e in coords if e.verdict == PASS], (
@@ -312,7 +317,7 @@ def bent_tie(probe: Probe, failing: list[Entry], others: list[Entry]) -> list[En
 
 def _rows_agree(probe: Probe, coords3: list[tuple[int, int, float]], touched: np.ndarray,
                 y0: np.ndarray, a: np.ndarray, side: np.ndarray, mag_r: float,
-                small: bool) -> tuple[bool, bool, bool]:
+                scale: float | None) -> tuple[bool, bool, bool]:
     """Is the probe's analytic value on the kink entries in the cotangent-weighted
     Minkowski sum of each moved output's own Clarke hull (one LP)? Was every row's hull
     sampled completely (an "outside" then decides)? And could the test tell the pieces
@@ -320,7 +325,7 @@ def _rows_agree(probe: Probe, coords3: list[tuple[int, int, float]], touched: np
     rows = np.flatnonzero(touched & (probe.cts != 0))
     if not 0 < rows.size <= MAX_ROWS:
         return False, False, False
-    hulls = row_hulls(probe.p, probe.ref, coords3, probe.h, rows, y0, small=small)
+    hulls = row_hulls(probe.p, probe.ref, coords3, probe.h, rows, y0, scale=scale)
     if hulls is None or not hulls[0]:
         return hulls is None, False, False  # outside the domain: nothing to judge against
     sets, live, mags, inner, exact = hulls
@@ -331,7 +336,7 @@ def _rows_agree(probe: Probe, coords3: list[tuple[int, int, float]], touched: np
     t = (SAFETY * C_ROUND * probe.ref.eps * (mag_r + float(np.abs(w) @ mags) + np.abs(a))
          / inner + spread + side)
     reach = np.vstack([abs(wr) * s for wr, s in zip(w, sets)])
-    useful = not small or informative(t, reach, a)
+    useful = scale is None or informative(t, reach, a)
     return in_minkowski(sets, w, a, t, exact) and useful, exact and useful, useful
 
 

@@ -55,3 +55,28 @@ def test_either_one_sided_curvature_passes_and_a_value_outside_fails(seed, at_ze
     assert good.verdict == "PASS", good
     bad = check_vjp(forward, _slope_vjp(2.0), [X, V], mode="full", seed=seed)
     assert bad.verdict == "FAIL", bad
+
+
+@pytest.mark.parametrize("radius", [1.0, 1e-3, None])
+def test_each_coordinates_round_off_budget_bounds_its_sampled_differences(radius):
+    # One absolute difference step for all coordinates (ties are orderings in x), gradients
+    # per unit of each coordinate's scale: the round-off of the large-scale coordinate is
+    # larger by the ratio of the scales (1e5 here), and its budget must say so.
+    from gradverify.harness.budget import C_ROUND, SAFETY
+    from gradverify.harness.calls import Problem
+    from gradverify.harness.kink_samples import piece_gradients
+    from gradverify.harness.lines import Ref
+
+    x, y = np.array([0.0, 1e5]), np.array([0.5])
+
+    def f(a, b):
+        return a[:1] + b + 1e3   # values of 1e3: every difference carries their round-off
+
+    p = Problem(f, lambda xs, gs: (np.concatenate([gs[0], [0.0]]), gs[0]), [x, y])
+    ref = Ref.native(p, [f(x, y)])
+    coords = [(0, 0, 1e5), (1, 0, 1.0)]
+    grads, mag, steps = piece_gradients(p, ref, coords, 6e-6, scale=radius)
+    err = np.max(np.abs(grads[:, 0, :] - np.array([1e5, 1.0])), axis=0)
+    budget = SAFETY * C_ROUND * ref.eps * mag[0] / steps
+    assert np.all(err <= budget)
+    assert err[0] > budget[1]   # the smaller coordinate's budget would not cover it
