@@ -218,13 +218,14 @@ def full(p: Problem, ref: Ref, residual: list[np.ndarray], *,
         judged = _dense(jd0, np.ones(jd0.row.size, bool), (m, n))
         laddered = np.zeros(jd0.row.size, bool)
         laddered[np.setdiff1d(undecided, skipped)] = True
-        groups = kink_groups(kinked, _dense(jd0, failed, (m, n)), _dense(jd0, flat, (m, n)),
+        failing = _dense(jd0, failed, (m, n))
+        groups = kink_groups(kinked, failing, _dense(jd0, flat, (m, n)),
                              tie_partners(p, ref, kinked, d, cols, h,
                                           _dense(jd0, laddered, (m, n)), judged), ties)
         dense = jac.dense()
         joint = joint_kinks(p, ref, groups, dense, d, cols, h, sigma=sigma,
                             tol=_dense_tol(p, ref, pt, h, dense, jd0), out_index=outputs,
-                            support=judged)
+                            support=judged, failed=failing)
         where = {(int(r), int(c)): q for q, (r, c) in enumerate(zip(jd0.row, jd0.col))}
         for (r, ks), e in list(joint.items()):
             q = where.get((r, ks[0]))

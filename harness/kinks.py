@@ -129,13 +129,15 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                 jac: np.ndarray, d: np.ndarray, cols: Sequence[tuple[int, int, int]],
                 h: float, sigma: np.ndarray | None = None, tol: np.ndarray | None = None,
                 out_index: Sequence[tuple[int, ...]] | None = None,
-                support: np.ndarray | None = None,
+                support: np.ndarray | None = None, failed: np.ndarray | None = None,
                 ) -> dict[tuple[int, tuple[int, ...]], Entry]:
     """Joint Clarke judgement of every row on every group (full mode): one entry per
     (row, group) where the row depends on the group, FAIL when its analytic row is outside
     the hull of the sampled piece gradients. Groups larger than MAX_JOINT inputs are not
     judged jointly. ``support``: the Jacobian entries non-zero at x (analytic or numeric);
-    given, separable groups are first sampled all at once (``kink_shared``)."""
+    given, separable groups are first sampled all at once (``kink_shared``). ``failed``:
+    the entries that FAILed coordinatewise; the joint judgement overrules such a FAIL only
+    where it resolves the row (``informative``), else the row is INCONCLUSIVE."""
     out: dict[tuple[int, tuple[int, ...]], Entry] = {}
     shared = {} if support is None else shared_pass(p, ref, groups, jac, d, cols, h,
                                                     support, sigma=sigma, tol=tol)
@@ -185,16 +187,24 @@ def joint_kinks(p: Problem, ref: Ref, groups: dict[tuple[int, ...], list[int] | 
                 np.isfinite(tol[r, list(ks)]), tol[r, list(ks)], 0.0)
             t = round_tol + spread + side + curving(pts)
             inside = in_hull(pts, a, t)
-            if not inside:
-                inside = _finer(p, ref, coords, h, r, a, side,
-                                hidden_noise(noise, mag[r], eps, c_round), finer)
+            # a coordinatewise FAIL inside only because the tolerance admits any value there
+            # (a fault of 2e-4 on entries 3e-7 and 4e-6 beside x, stepped by 1e-12: the
+            # round-off of the differences is as large) stands undecided, unless a finer
+            # radius resolves it
+            blurred = (inside and failed is not None and bool(failed[r, list(ks)].any())
+                       and not informative(t, pts, a))
+            if (not inside or blurred) and _finer(p, ref, coords, h, r, a, side, hidden_noise(
+                    noise, mag[r], eps, c_round), finer):
+                inside, blurred = True, False
             if not inside and len(ks) > FULL_HULL:
                 inside = _own_support(p, ref, coords, h, r, pts, a, side, noise, c_round,
                                       eps, resampled, mag[r])
             if not inside and only is None and int(r) in explicit:
                 continue
             e = _entry(p, ref, r, ks, cols, a, pts, t, d, inside)
-            if not inside:
+            if blurred:
+                e.verdict, e.note = INCONCLUSIVE, BLURRED_NOTE
+            elif not inside:
                 if jumpy is None:
                     jumpy = jumps_within(p, ref, coords, h)
                 if jumpy[r]:  # the samples cross jumps: no piece gradients to judge by
@@ -274,6 +284,11 @@ def _superset_pass(out: dict[tuple[int, tuple[int, ...]], Entry]) -> None:
 JUMPS_NOTE = Reason.JUMPS_WITHIN_STEP.text(
     "the function jumps within every step tried (differences do not shrink with the step), "
     "so no difference quotient is a gradient of a piece")
+
+
+BLURRED_NOTE = Reason.ROUNDOFF_DOMINATED.text(
+    "the round-off of the differences sampled around x, at every radius tried, is as large "
+    "as the gradients it must tell apart")
 
 
 ROUNDED_NOTE = Reason.ROUNDED_AWAY.text(

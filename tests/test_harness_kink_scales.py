@@ -80,3 +80,34 @@ def test_each_coordinates_round_off_budget_bounds_its_sampled_differences(radius
     budget = SAFETY * C_ROUND * ref.eps * mag[0] / steps
     assert np.all(err <= budget)
     assert err[0] > budget[1]   # the smaller coordinate's budget would not cover it
+
+
+def _lse0(x):
+    m = np.max(x, axis=0, keepdims=True)
+    return np.squeeze(m + np.log(np.sum(np.exp(x - m), axis=0, keepdims=True)), axis=0)
+
+
+def _lse0_vjp(xs, gs):
+    e = np.exp(xs[0] - np.max(xs[0], axis=0, keepdims=True))
+    return (e / e.sum(axis=0, keepdims=True) * gs[0][None],)
+
+
+LSE_X = np.array([0.0265, -9.58e-05, -1.80e-08, -0.00621, 0.00523, -143.0, 77.4, -338.5,
+                  3.83e-05, 47.7, -148.2, 6.82, -0.00421, 0.0325, 2.66e-07, -3.91e-06,
+                  -23.7, -6.17e-08]).reshape(3, 3, 2)
+
+
+@pytest.mark.parametrize("mode", ["full", "auto"])
+def test_a_joint_test_that_cannot_resolve_the_fault_does_not_pass_it(mode):
+    # Gradient 2.2e-4 (and -2.2e-4) on two entries that out[2, 0] does not depend on:
+    # numeric 0 along each, so they look flat and go to the joint judgement, whose step
+    # beside x = 2.7e-7 and -3.9e-6 is 1e-12 - its round-off as large as the fault.
+    def faulty(xs, gs):
+        (g,) = _lse0_vjp(xs, gs)
+        g.flat[14] += 2.2e-4 * gs[0].flat[4]
+        g.flat[15] -= 2.2e-4 * gs[0].flat[4]
+        return (g,)
+    for seed in range(3):
+        report = check_vjp(_lse0, faulty, [LSE_X], mode=mode, seed=seed)
+        assert report.verdict != "PASS", report
+        assert check_vjp(_lse0, _lse0_vjp, [LSE_X], mode=mode, seed=seed).verdict == "PASS"
