@@ -4,6 +4,16 @@ runs under gradverify's Hypothesis profile (``ci`` when ``CI`` is set, else ``de
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread per process: the default run spreads the tests over every core with
+# pytest-xdist, and OpenBLAS's own threads (one per core in each worker, spinning while they
+# wait) then fight the workers for the same cores; a 784x256 float32 matmul took 15 ms
+# instead of 0.2 ms, and the autoencoder example's 80 steps took 8-15 s of CPU instead of
+# 0.2 s. Set before the xdist workers and the tests' subprocesses (the CLI, pytester) start,
+# so they inherit it and load OpenBLAS single-threaded; the value set outside wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 
