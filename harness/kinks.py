@@ -240,12 +240,31 @@ def _finer(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: fl
         if not g2.size or not np.all(np.isfinite(g2[:, r, :])):
             continue
         pts2 = g2[:, r, :]
-        t2 = (SAFETY * ((c_round * ref.eps * mag2[r] + noise) / inner2
+        t2 = (SAFETY * (c_round * ref.eps * mag2[r] / inner2 + np.minimum(
+                  noise / inner2, seen_noise(pts2))
                         + small_arg_rounding(ref, coords, a, inner2, h, c_round))
               + 2 * h * np.max(np.abs(pts2), axis=0) + side + curving(pts2))
         if in_hull(pts2, a, t2) and informative(t2, pts2, a):
             return True
     return False
+
+
+def seen_noise(pts: np.ndarray) -> np.ndarray:
+    """Per coordinate, the largest gap between the forward and the backward difference at
+    any sample point (``piece_gradients`` lists central, forward, backward per point): the
+    noise of the function at the radius sampled, as its differences show it. Noise of size
+    s in f moves them by about s / step apart, so the gap bounds what it adds to the
+    central difference. The noise measured at the common scale can be structure there
+    rather than noise (cosine similarity of a row of 1e-8: it varies by 5e-4 across the
+    common radius and by 1e-13 across the small one), which a finer radius must not
+    inherit as its own.
+
+    >>> seen_noise(np.array([[2.0], [2.1], [1.9], [1.0], [1.0], [1.0]])).round(6).tolist()
+    [0.2]
+    """
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(pts[1::3] - pts[2::3])
+    return np.nan_to_num(np.max(gap, axis=0, initial=0.0), nan=np.inf)
 
 
 def hidden_noise(noise: float, mag: float, eps: float, c_round: float) -> float:

@@ -111,3 +111,35 @@ def test_a_joint_test_that_cannot_resolve_the_fault_does_not_pass_it(mode):
         report = check_vjp(_lse0, faulty, [LSE_X], mode=mode, seed=seed)
         assert report.verdict != "PASS", report
         assert check_vjp(_lse0, _lse0_vjp, [LSE_X], mode=mode, seed=seed).verdict == "PASS"
+
+
+def _cosine_to_ones(x):
+    return np.sum(x, axis=-1) / np.sqrt(np.sum(x * x, axis=-1)) / 2.0
+
+
+def _cosine_to_ones_vjp(xs, gs):
+    x, g = xs[0], gs[0][..., None]
+    n = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
+    return (g * (1.0 / n - np.sum(x, axis=-1, keepdims=True) * x / n ** 3) / 2.0,)
+
+
+# a row of length 1e-8 beside rows of length 1: its zeros, tied with each other, step like
+# the other rows (0.8), where the function's structure is 1e-8 wide
+NEAR_ZERO_ROW = np.array([[1.0, -1.0, 0.5, 1.0], [0.0, 1e-8, 0.0, 0.0],
+                          [-0.5, -0.5, 1.0, 1.0]])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_structure_at_the_common_radius_is_not_noise_at_the_small_one(seed):
+    # The common radius sees the row vary by 5e-4: measured as the output's noise, it made
+    # the small radius (1e-8, where the pieces agree to 2e-5) uninformative, and the row
+    # FAILed; the small radius's own differences show its noise (``kinks.seen_noise``).
+    x = NEAR_ZERO_ROW
+    assert check_vjp(_cosine_to_ones, _cosine_to_ones_vjp, [x], mode="full",
+                     seed=seed).verdict == "PASS"
+
+    def flipped(xs, gs):
+        (g,) = _cosine_to_ones_vjp(xs, gs)
+        g[1] = -g[1]
+        return (g,)
+    assert check_vjp(_cosine_to_ones, flipped, [x], mode="full", seed=seed).verdict == "FAIL"
