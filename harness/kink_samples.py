@@ -139,15 +139,15 @@ def _patterns(p: Problem, ref: Ref, k: int) -> np.ndarray:
 
 def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
                     h: float, reduce: Callable[[np.ndarray], np.ndarray] | None = None,
-                    small: bool = False, scale: float | None = None,
+                    scale: float | None = None,
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients (per unit of the relative steps) of all outputs w.r.t. ``coords`` =
     (input, flat index, scale) at sample points around x: shape (samples, channels, k),
     the largest channel magnitude met, and the difference step per unit of each
     coordinate's scale (``steps_per_scale``). ``reduce`` maps the
     flat outputs to the channels (a probe's cotangent-weighted sum; default: all outputs).
-    The radius is h times the common scale (the largest of the coordinates'), or the
-    small one (``small``), or ``scale``."""
+    The radius is h times ``scale`` (``finer_scales``), by default the common scale: the
+    largest of the coordinates'."""
     if reduce is None:
         def reduce(y: np.ndarray) -> np.ndarray:
             return y
@@ -155,9 +155,9 @@ def piece_gradients(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float
     patterns = _patterns(p, ref, k)
     # One step scale for all coordinates: ties are orderings in x itself, which
     # per-coordinate scales would distort (a tie of 0.7 and 0.7 scaled by 0.2 and 1.1).
-    # small: sample at the smallest scale around x instead - pieces that exist only within
-    # a sliver narrower than the common scale (t = 1e-30 between bounds at 0) show there.
-    big = scale or (small_scale(ref, coords, h) if small else max(s for _, _, s in coords))
+    # A finer scale finds the pieces that exist only within a sliver narrower than the
+    # common scale (t = 1e-30 between bounds at 0).
+    big = scale or max(s for _, _, s in coords)
     gap = 1.0 / max(k - 1, 1)  # the smallest distance between two perturbed inputs
     inner = h * _INNER * min(gap, 0.5)
     grads = []
