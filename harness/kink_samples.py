@@ -24,7 +24,7 @@ from gradverify.harness.jump_entries import (  # re-exported: the jump test live
 from gradverify.harness.lines import Ref
 
 __all__ = ["sample_patterns", "piece_gradients", "row_hulls", "small_scale", "middle_scale",
-           "finer_scales",
+           "finer_scales", "carried_side",
            "small_arg_rounding", "smallest_radius", "informative", "two_scales", "tied",
            "grow_like_jumps", "sign_flips", "curving", "steps_per_scale", "MAX_JOINT",
            "MAX_ROWS", "MAX_SUPPORTS"]
@@ -341,6 +341,24 @@ def middle_scale(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -
     if own > max(s for _, _, s in coords) / 16 or small_scale(ref, coords, h) > own / 16:
         return None
     return own
+
+
+def carried_side(side: np.ndarray, coords: Sequence[tuple[int, int, float]],
+                 scale: float | None) -> np.ndarray:
+    """The coordinatewise tolerances ``side`` as carried to a sampling radius of h times
+    ``scale`` (None: the common radius, where they were set). They budget the
+    coordinatewise step, the common radius: its truncation shrinks with the radius, and
+    its round-off is budgeted again at the finer radius's own difference step, so they
+    carry in proportion to the radius. Carried whole, they admitted a 1 % fault on a row
+    of length 1e-8 (cosine similarity at ``(0, 1e-8, 0, 0)`` beside rows of length 1),
+    which the pieces at that row's own scale resolve to 2e-5.
+
+    >>> carried_side(np.array([8.0, 4.0]), [(0, 0, 1.0), (0, 1, 0.5)], 0.25).tolist()
+    [2.0, 1.0]
+    """
+    if scale is None:
+        return side
+    return side * min(1.0, scale / max(s for _, _, s in coords))
 
 
 def finer_scales(ref: Ref, coords: Sequence[tuple[int, int, float]], h: float) -> list[float]:

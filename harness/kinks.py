@@ -38,6 +38,7 @@ from gradverify.harness.kink_samples import (
     MAX_JOINT,
     MAX_ROWS,
     MAX_SUPPORTS,
+    carried_side,
     curving,
     finer_scales,
     informative,
@@ -243,7 +244,8 @@ def _finer(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]], h: fl
         t2 = (SAFETY * (c_round * ref.eps * mag2[r] / inner2 + np.minimum(
                   noise / inner2, seen_noise(pts2))
                         + small_arg_rounding(ref, coords, a, inner2, h, c_round))
-              + 2 * h * np.max(np.abs(pts2), axis=0) + side + curving(pts2))
+              + 2 * h * np.max(np.abs(pts2), axis=0) + carried_side(side, coords, scale)
+              + curving(pts2))
         if in_hull(pts2, a, t2) and informative(t2, pts2, a):
             return True
     return False
@@ -345,7 +347,7 @@ def _own_support(p: Problem, ref: Ref, coords: Sequence[tuple[int, int, float]],
                else c_round * eps * np.abs(b) / inner)
         own = hidden_noise(noise, mag_r, eps, c_round) if small else noise
         t = (SAFETY * ((c_round * eps * mag[r] + own) / inner + arg)
-             + 2 * h * np.max(np.abs(q), axis=0) + side[list(supp)])
+             + 2 * h * np.max(np.abs(q), axis=0) + carried_side(side[list(supp)], sub, scale))
         if hull_contains(q, b, t) and (not small or informative(t, q, b)):
             return True
     return False

@@ -35,6 +35,7 @@ from gradverify.harness.kink_samples import (
     MAX_JOINT,
     MAX_ROWS,
     _outputs,
+    carried_side,
     finer_scales,
     informative,
     memo_of,
@@ -107,7 +108,7 @@ def joint(probe: Probe, coords: list[Entry]) -> tuple[str, list[Entry], str | No
         arg = (small_arg_rounding(ref, coords3, a, inner, h, C_ROUND) if small
                else C_ROUND * eps * np.abs(a) / inner)
         t = (SAFETY * (C_ROUND * eps * (mag_r + float(mag[0])) / inner + arg)
-             + 2 * h * np.max(np.abs(pts), axis=0) + side)
+             + 2 * h * np.max(np.abs(pts), axis=0) + carried_side(side, coords3, radius))
         # Clarke's hull of v.f is inside the v-weighted Minkowski sum of the rows'
         # hulls, and can be smaller: several outputs each at its own tie (clip with
         # t == lo == hi in several entries) combine TF's per-row choices into a point
@@ -334,7 +335,7 @@ def _rows_agree(probe: Probe, coords3: list[tuple[int, int, float]], touched: np
     w = probe.cts[rows[live]]
     spread = 2 * probe.h * sum(abs(wr) * np.max(np.abs(s), axis=0) for wr, s in zip(w, sets))
     t = (SAFETY * C_ROUND * probe.ref.eps * (mag_r + float(np.abs(w) @ mags) + np.abs(a))
-         / inner + spread + side)
+         / inner + spread + carried_side(side, coords3, scale))
     reach = np.vstack([abs(wr) * s for wr, s in zip(w, sets)])
     useful = scale is None or informative(t, reach, a)
     return in_minkowski(sets, w, a, t, exact) and useful, exact and useful, useful

@@ -143,3 +143,23 @@ def test_structure_at_the_common_radius_is_not_noise_at_the_small_one(seed):
         g[1] = -g[1]
         return (g,)
     assert check_vjp(_cosine_to_ones, flipped, [x], mode="full", seed=seed).verdict == "FAIL"
+
+
+@pytest.mark.parametrize("mode", ["full", "auto"])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_small_fault_on_a_row_of_its_own_small_scale_fails(mode, seed):
+    # The row's zeros tie, so the joint test judges it; the common radius (set by the
+    # rows of length 1) samples pieces that differ by orders of magnitude, and the row is
+    # judged at its own scale, where the pieces agree to 2e-5. The coordinatewise
+    # tolerances set for the common step are carried there in proportion to the radius
+    # (``kink_samples.carried_side``): carried whole, they admitted this 1 % fault.
+    def off_by(rel):
+        def vjp(xs, gs):
+            (g,) = _cosine_to_ones_vjp(xs, gs)
+            g[1] *= 1.0 + rel
+            return (g,)
+        return vjp
+    for rel in (1e-2, -1e-3):
+        report = check_vjp(_cosine_to_ones, off_by(rel), [NEAR_ZERO_ROW], mode=mode,
+                           seed=seed)
+        assert report.verdict == "FAIL", report
