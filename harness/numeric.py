@@ -118,6 +118,7 @@ class Estimate:
     scale: np.ndarray  # |phi| near 0: the natural size of phi (for relative judgements)
     flat: np.ndarray | None = None  # bit-for-bit constant over the whole ladder
     jump: np.ndarray | None = None
+    rungs: tuple[np.ndarray, ...] | None = None  # refine: steps, Richardson values, bounds
 
     @property
     def bound(self) -> np.ndarray:
@@ -234,13 +235,12 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
         rich_b[1:] = (ratio * bwd[1:] - bwd[:-1]) / (ratio - 1)
         pair_ok = np.zeros_like(ok)
         pair_ok[1:] = ok[1:] & ok[:-1]
-        # Spread of neighbouring Richardson values on both sides: robust to a coincidence.
+        # spread: neighbouring Richardson values on both sides, robust to a coincidence
         step_diff = np.abs(np.diff(rich, axis=0))            # |rich[k+1] - rich[k]|
         step_diff = np.where(pair_ok[1:] & pair_ok[:-1], step_diff, np.nan)
         left = np.vstack([np.full((1, n), np.nan), step_diff])   # |rich[k] - rich[k-1]|
         right = np.vstack([step_diff, np.full((1, n), np.nan)])  # |rich[k+1] - rich[k]|
-        spread = np.fmax(left, right)
-        spread = np.where(np.isnan(spread), np.inf, spread)
+        spread = np.where(np.isnan(np.fmax(left, right)), np.inf, np.fmax(left, right))
         # Richardson (r2 c_k - c_{k-1}) / (r2 - 1) amplifies a per-point error e into
         # e (r2 + 1/ratio) / ((r2 - 1) h_k); eps times it first (eps |phi| underflows).
         amp = (r2 + 1 / ratio) / (r2 - 1) / hs[:, None]
@@ -278,7 +278,7 @@ def refine(line: Line, h: float, c_round: float = C_ROUND, rungs: int = 8,
             k = np.argmin(coarse_bound, axis=0)
             best = np.where(coarse_bound[k, cols] < c_best, k, best)
         est = _empty(n)
-        est.value = rich[best, cols]
+        est.value, est.rungs = rich[best, cols], (hs, rich, bound)
         b = est.budget
         b.truncation = spread[best, cols]
         b.output_roundoff = out_round[best, cols]

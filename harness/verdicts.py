@@ -31,6 +31,7 @@ from gradverify.harness.report import (
     Entry,
     combine,
 )
+from gradverify.harness.rung_agreement import rungs_disagree
 from gradverify.harness.staircase import rejudge
 
 __all__ = ["decide", "summarise", "resolved_rtol"]
@@ -56,6 +57,7 @@ def decide(p: Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: floa
                      **kw)
         jd = jumps_at_x(line, est, _jumps_within_step(line, h, p.opts.c_round, jd),
                         analytic, p.opts.c_round, kw["safety"], kw["inconclusive_rtol"])
+        jd = rungs_disagree(line, est, jd, analytic, kw["safety"], p.opts.c_round)
     return est, jd
 
 
@@ -65,8 +67,9 @@ def confirm(p: Problem, line: Line, analytic: np.ndarray, ab: np.ndarray, h: flo
     est = refine(line, h, p.opts.c_round)
     kw = _judge_kw(p, scale)
     jd = rejudge(line, h, p.opts.c_round, analytic, est, judge(analytic, ab, est, **kw), **kw)
-    return est, jumps_at_x(line, est, _jumps_within_step(line, h, p.opts.c_round, jd),
-                           analytic, p.opts.c_round, kw["safety"], kw["inconclusive_rtol"])
+    jd = jumps_at_x(line, est, _jumps_within_step(line, h, p.opts.c_round, jd),
+                    analytic, p.opts.c_round, kw["safety"], kw["inconclusive_rtol"])
+    return est, rungs_disagree(line, est, jd, analytic, kw["safety"], p.opts.c_round)
 
 
 def _jumps_within_step(line: Line, h: float, c_round: float, jd: Judgement) -> Judgement:
