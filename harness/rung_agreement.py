@@ -51,7 +51,10 @@ def rungs_disagree(line: Line, est: Estimate, jd: Judgement, analytic: np.ndarra
     """
     failing = [i for i in range(len(jd.verdict))
                if jd.verdict[i] == FAIL and jd.kind[i] == "smooth"]
-    if est.rungs is None or not failing:
+    # a probe's FAIL (fast mode) goes on to localisation and the kink judgement, which
+    # an early abstention would pre-empt: reduce_max's ties in float32 make its coarse rungs
+    # straddle kinks, one of them nearer the gradient than the fine estimate by chance
+    if est.rungs is None or not failing or getattr(line, "entries", None) is not None:
         return jd
     rich, bound = _extended(line, *est.rungs, c_round)
     a = np.asarray(analytic, np.float64)
