@@ -150,7 +150,7 @@ class Probe:
         # probe meets too many kinks (probe_kinks.many_kinks); ``residual``: this probe's
         self.whole = residual if whole is None else whole
         self.directions, self.residual, self.stable, self.h = directions, residual, stable, h
-        self.ladder, self.left_out = False, 0  # no quick estimate; entries set aside (jumps)
+        self.ladder, self.left_out, self.rungs = False, 0, False  # rungs: rung_agreement
         self.blocks = support(p, ref)
         self.size = sum(ref.xs[k].size for k, _ in self.blocks)
         self.budget_start = p.n_forward
@@ -205,7 +205,7 @@ class Probe:
         ab = np.array([eps * analytic_round + ab_res])
         rounding = (C_SIGMA * norm2(*gxs), C_SIGMA * walk)
         ln = line(self.p, self.ref, directions, self.v, self.stable, rounding, kept=kept)
-        ln.rejudged = True  # entries that jump are left out below (jump_entries)
+        ln.rejudged, ln.rungs = True, self.rungs  # jumping entries left out below
         if navigate:
             est, jd = decide(self.p, ln, np.array([analytic]), ab, self.h, worst,
                              measure_noise=False, quick_only=True)

@@ -17,15 +17,20 @@ smooth function (they agree with each other), so it still FAILs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from gradverify.harness.budget import C_ROUND
 from gradverify.harness.judge import Judgement
 from gradverify.harness.numeric import Estimate, Line
 from gradverify.harness.reasons import Reason
-from gradverify.harness.report import FAIL, INCONCLUSIVE
+from gradverify.harness.report import FAIL, INCONCLUSIVE, Entry
 
-__all__ = ["rungs_disagree", "EXTRA"]
+if TYPE_CHECKING:
+    from gradverify.harness.fast import Probe
+
+__all__ = ["rungs_disagree", "recheck_probe", "EXTRA"]
 
 EXTRA = 2  # rungs above the ladder's top, each the step ratio coarser (float64: 1024h, 4096h)
 
@@ -54,7 +59,8 @@ def rungs_disagree(line: Line, est: Estimate, jd: Judgement, analytic: np.ndarra
     # a probe's FAIL (fast mode) goes on to localisation and the kink judgement, which
     # an early abstention would pre-empt: reduce_max's ties in float32 make its coarse rungs
     # straddle kinks, one of them nearer the gradient than the fine estimate by chance
-    if est.rungs is None or not failing or getattr(line, "entries", None) is not None:
+    if est.rungs is None or not failing or (getattr(line, "entries", None) is not None
+                                            and not getattr(line, "rungs", False)):
         return jd
     rich, bound = _extended(line, *est.rungs, c_round)
     a = np.asarray(analytic, np.float64)
@@ -112,3 +118,40 @@ def _extended(line: Line, hs: np.ndarray, rich: np.ndarray, bound: np.ndarray,
     new = slice(0, EXTRA)
     return (np.vstack([top[new], rich]), np.vstack([np.where(np.isfinite(more[new]),
                                                              more[new], np.inf), bound]))
+
+
+def recheck_probe(probe: Probe, entry: Entry, found: list[Entry]) -> str:
+    """Fast mode: a probe's FAIL settled on smooth entries, no kink met on any of its
+    parts (``fast.Probe.settle``), judged again on each failing entry's line with the
+    ladder's self-consistency asked (:func:`rungs_disagree`; not asked before settling,
+    where a coarse rung straddling a tie would pre-empt the kink judgement). Every one
+    INCONCLUSIVE: the verdict is (the entries carry the reason); else FAIL stands.
+    A wrong gradient of a smooth function disagrees with every rung alike: FAIL."""
+    fails = list({(e.input, e.index): e for e in found if e.verdict == FAIL}.values()) or [
+        entry]
+    # a joint judgement of flat-looking entries (no kink seen) is asked again as well: a
+    # frozen stair's slope looks flat beside the derivative
+    if any(e.kind not in ("smooth", "joint kink") for e in found + [entry]):
+        return FAIL
+    probe.rungs = True
+    try:
+        again = [probe.compare(_span(probe, e)) for e in fails]
+    finally:
+        probe.rungs = False
+    if any(a.verdict != INCONCLUSIVE for a in again):
+        return FAIL
+    for e in found + [entry]:
+        if e.verdict == FAIL:
+            e.verdict, e.note = INCONCLUSIVE, again[0].note
+    return INCONCLUSIVE
+
+
+def _span(probe: Probe, e: Entry) -> tuple[int, int] | None:
+    """The flat support position of a single entry (None: the whole probe)."""
+    if e.index is None:
+        return None
+    for k, off in probe.blocks:
+        if k == e.input:
+            i = off + int(np.ravel_multi_index(e.index, probe.ref.xs[k].shape))
+            return i, i + 1
+    return None

@@ -11,6 +11,7 @@ import numpy as np
 from gradverify.harness.probe_kinks import beside_bracket
 from gradverify.harness.reasons import Reason
 from gradverify.harness.report import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, Entry
+from gradverify.harness.rung_agreement import recheck_probe
 
 if TYPE_CHECKING:
     from gradverify.harness.fast import Probe
@@ -47,6 +48,8 @@ def undecided(probe: Probe, entries: list[Entry], verdicts: list[str], notes: li
         entries.extend(found)
     elif entry.verdict == FAIL:
         verdict, found, note = probe.settle(entry)
+        if verdict == FAIL:
+            verdict = recheck_probe(probe, entry, found)
         if verdict == FAIL and probe.left_out and not any(
                 e.verdict == FAIL and e.index is not None for e in found):
             # Judged without output entries that jump, the rest disagrees, yet no entry of
