@@ -335,7 +335,7 @@ def _rounding_sensitivity(p: Problem, ref: Ref, v1: list[np.ndarray],
     out = [np.zeros(x.shape) for x in ref.xs]
     patterns = input_moves(p, ref.xs)
     for signs in patterns + [[-s for s in pattern] for pattern in patterns]:
-        for scale in (1.0, _output_rounding_scale(p, ref, signs)):
+        for scale in (1.0, _output_rounding_scale(p, ref, signs, g64)):
             if scale == 0.0:
                 continue
             moved = [x * (1 + 4 * float(np.finfo(x0.dtype).eps) * scale * s) if d else x
@@ -352,7 +352,8 @@ def _rounding_sensitivity(p: Problem, ref: Ref, v1: list[np.ndarray],
     return out
 
 
-def _output_rounding_scale(p: Problem, ref: Ref, signs: list[np.ndarray]) -> float:
+def _output_rounding_scale(p: Problem, ref: Ref, signs: list[np.ndarray],
+                           g64: list[np.ndarray]) -> float:
     """How many times the 4-ulp input move it takes to move the output by one rounding of
     its own (0: no more than the move itself). A gradient computed from the rounded output
     (tanh' = 1 - tanh(z)^2 near saturation, where a 4-ulp move of z hardly moves tanh)
@@ -360,11 +361,15 @@ def _output_rounding_scale(p: Problem, ref: Ref, signs: list[np.ndarray]) -> flo
     that does not move at all in this direction (x / y when both move alike) is invariant,
     not slow: no scale. One that the 4-ulp move does not move even in float64 (tanh at
     -16.4 is -1 + 1e-14: the move changes it by 1e-20) is told apart by the largest move
-    (half of x): a saturated output moves there, an invariant one does not."""
+    (half of x): a saturated output moves there, an invariant one does not - nor one the
+    moved entries do not feed at x (their float64 gradient is 0: ``maximum``'s smaller
+    input, which half of x may carry past the larger one, a kink, not a rounding)."""
     eps = max(float(np.finfo(x.dtype).eps) for x, d in zip(p.xs, p.diff) if d)
     top = 0.5 / (4 * eps)  # at most half of x: the move never flips a sign
     size, change = _output_change(p, ref, signs, 4 * eps)
     if change <= 64 * float(np.finfo(np.float64).eps) * size:  # float64 noise
+        if not any(np.any((s != 0) & (g != 0)) for s, g, d in zip(signs, g64, p.diff) if d):
+            return 0.0
         size, change = _output_change(p, ref, signs, 0.5)
         return top if change > 64 * float(np.finfo(np.float64).eps) * size else 0.0
     scale = eps * size / change

@@ -116,6 +116,19 @@ def test_float32_fault_of_flushing_maximum_always_fails(ab, seed):
     assert r.verdict == "FAIL", str(r)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_float32_fault_beside_an_input_the_output_ignores_fails(seed):
+    # maximum(1, 1.25): moving 1 alone leaves the output unchanged, which the rounding
+    # sensitivity took for a saturated output and moved 1 by half of itself - past 1.25, so
+    # the float64 gradient moved by the whole cotangent and excused a 1.5x float32 gradient
+    vjp = lambda xs, gs: ftz.maximum_vjp(xs, gs, scale32=1.5)
+    for a, b in ((1.0, 1.25), (-2.0, -0.5), (3.0, 1.0)):
+        ab = [np.array([a], np.float32), np.array([b], np.float32)]
+        r = check_vjp(_plus_one, vjp, ab, seed=seed)
+        assert r.check("precision").verdict == "FAIL", str(r)
+        assert check_vjp(_plus_one, ftz.maximum_vjp, ab, seed=seed).verdict == "PASS"
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("mode", ["full", "fast"])
 def test_intermediate_flushed_in_the_backward_pass_is_inconclusive_not_fail(seed, mode):
