@@ -80,9 +80,9 @@ def noise(line: Line, h: float, levels: int = 4) -> np.ndarray:
                      & (r[1:-1] < r[:-2] / 8))
         est = r[0]
         for k in range(1, r.shape[0]):
-            # fallen 8-fold: a smooth part gone, the finer reading replaces it; within
-            # 8-fold: two readings of one noise, pooled; risen further: structure finer
-            # than the step (a 1/t shape), the coarser reading stands
+            # fallen 8-fold: a smooth part gone, the finer reading replaces it; at most
+            # RISE-fold above: two readings of one noise, pooled; risen further: structure
+            # finer than the step (a 1/t shape), the coarser reading stands
             fell = r[k] < est / 8
             same = ~fell & (r[k] <= RISE * est)
             pooled = np.sqrt((est * est + r[k] * r[k]) / 2)

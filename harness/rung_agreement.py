@@ -121,12 +121,14 @@ def _extended(line: Line, hs: np.ndarray, rich: np.ndarray, bound: np.ndarray,
 
 
 def recheck_probe(probe: Probe, entry: Entry, found: list[Entry]) -> str:
-    """Fast mode: a probe's FAIL settled on smooth entries, no kink met on any of its
-    parts (``fast.Probe.settle``), judged again on each failing entry's line with the
-    ladder's self-consistency asked (:func:`rungs_disagree`; not asked before settling,
-    where a coarse rung straddling a tie would pre-empt the kink judgement). Every one
+    """Fast mode: a probe's FAIL settled (``fast.Probe.settle``) on smooth entries or
+    jointly, judged again on each failing entry's own line with the ladder's
+    self-consistency asked (:func:`rungs_disagree`; not asked before settling, where a
+    coarse rung straddling a tie would pre-empt the kink judgement). Every one
     INCONCLUSIVE: the verdict is (the entries carry the reason); else FAIL stands.
-    A wrong gradient of a smooth function disagrees with every rung alike: FAIL."""
+    A wrong gradient of a smooth function disagrees with every rung alike, and an entry
+    at a tie is a kink on its own line, which the rule leaves alone: FAIL. An entry whose
+    tie lies between the fine and the coarse rungs is judged as full mode judges it."""
     fails = list({(e.input, e.index): e for e in found if e.verdict == FAIL}.values()) or [
         entry]
     # a joint judgement of flat-looking entries (no kink seen) is asked again as well: a
