@@ -25,8 +25,17 @@ import numpy as np
 from gradverify.harness.budget import C_ROUND, C_SIGMA, SAFETY
 from gradverify.harness.calls import Problem
 from gradverify.harness.full import full
-from gradverify.harness.lines import Ref, first_pass_step, line, step, support
+from gradverify.harness.lines import (
+    Ref,
+    all_finite,
+    finite_max,
+    first_pass_step,
+    line,
+    step,
+    support,
+)
 from gradverify.harness.probe_sums import dot, product_norm
+from gradverify.harness.probe_work import WorkArrays
 from gradverify.harness.probes import FirstPass, Measured, Outcome
 from gradverify.harness.report import FAIL, PASS, Check, Entry
 from gradverify.harness.verdicts import confirm, summarise
@@ -50,7 +59,19 @@ def _tangents(p: Problem, ref: Ref, xs: list[np.ndarray],
         ref.ys) else out
     if len(got) != len(floats) or any(np.shape(t) != y.shape for t, y in zip(got, floats)):
         return None
-    return np.concatenate([np.asarray(t, np.float64).ravel() for t in got])
+    flat = [np.asarray(t, np.float64).ravel() for t in got]
+    return flat[0] if len(flat) == 1 else np.concatenate(flat)
+
+
+def _relative_move(d: np.ndarray, x: np.ndarray, work: WorkArrays, k: int) -> float:
+    """max |d| / max(|x|, 1) over the entries, in work arrays."""
+    d, x = np.asarray(d), np.asarray(x)
+    if not d.size:
+        return 0.0
+    scale = np.abs(x, out=work.buffer(("jvp_scale", k), x, x.dtype))
+    np.maximum(scale, 1.0, out=scale)
+    ratio = np.abs(d, out=work.buffer(("jvp_move", k), d, d.dtype))
+    return float(np.divide(ratio, scale, out=ratio).max())
 
 
 def _shape_fail(p: Problem, ref: Ref) -> Check:
@@ -91,25 +112,32 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
     evaluation of its own; fresh directions when there is none), each probe's
     ``<v, J u>`` from the JVP judged against the numeric one; an undecided probe goes to
     the step ladder."""
+    work = WorkArrays(pool=True)  # (probe_work.py: no fresh arrays of the inputs' size)
+    try:
+        return _fast_probes(p, ref, v1, g1, gradient, work)
+    finally:
+        work.release_work()
+
+
+def _fast_probes(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
+                 gradient: str, work: WorkArrays) -> list[Check]:
     h = step(p, ref)
     stable = Check("hygiene.output_stable", PASS)
     entries: list[Entry] = []
     verdicts: list[str] = []
     consistency: list[Entry] = []
-    v = [np.asarray(t, np.float64) for t in v1]
-    vf = np.concatenate([t.ravel() for t, y in zip(v, ref.ys) if y.dtype.kind == "f"])
     # the natural size of the terms both modes sum, |v| |y| per unit of relative move:
     # a tiny <v, J u> made by cancellation (layer_norm of two entries, ~1e-5 from terms
     # of 1) rounds at their size in either mode
-    terms = sum(float(np.max(np.abs(t), initial=0.0)) * float(np.max(np.abs(y), initial=0.0))
-                for t, y in zip(v, ref.ys) if y.dtype.kind == "f" and np.isfinite(y).all())
-    xs_scale = [np.maximum(np.abs(np.asarray(x, np.float64)), 1.0) for x in ref.xs]
+    terms = sum(finite_max(t) * finite_max(y) for t, y in zip(v1, ref.ys)
+                if y.dtype.kind == "f" and all_finite(y))
     record = list(p.probe_record or [])
     # on the recorded directions only rejudge is asked: the pass that recorded them has
     # the same first cotangent v1, VJP and step (probes.FirstPass), so its sizes serve
     first, h_first = getattr(p, "probe_pass", None) if record else None, first_pass_step(p, ref)
     if first is None or first.h != h_first or first.ref is not ref:
-        first = FirstPass(p, ref, [v], [g1], [np.zeros(x.shape) for x in ref.xs], h_first)
+        first = FirstPass(p, ref, [v1], [g1], [np.zeros(x.shape) for x in ref.xs], h_first)
+    vf = first.vs[0]  # v1 flat over the float outputs, in float64
     # the recorded directions' JVPs in one call when the JVP offers several per call
     made = p.jvps(ref.xs, [_cast(d, ref.xs) for d, _ in record]) if getattr(
         p.jvp_fn, "many", None) is not None and len(record) > 1 else None
@@ -130,8 +158,8 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
         forward = dot(vf, tangent)  # one thread (probe_sums.dot)
         walk_f = product_norm(vf, tangent)  # = norm2(vf * finite_abs(tangent))
         walk_b = float(first.g_s[0])  # >= ||g u||: |u| <= s entry by entry
-        move = max((float(np.max(np.abs(d) / s, initial=0.0)) for d, s in zip(
-            directions, xs_scale) if d is not None), default=0.0)
+        move = max((_relative_move(d, x, work, k) for k, (d, x) in enumerate(zip(
+            directions, ref.xs)) if d is not None), default=0.0)
         round_tol = SAFETY * C_SIGMA * C_ROUND * ref.eps * (walk_f + walk_b + terms * move)
         consistency.append(Entry(input=0, index=None, input_name="probe", analytic=forward,
                                  numeric=backward, bound=0.0, tolerance=round_tol, step=0.0,
@@ -149,7 +177,7 @@ def _fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
                                  verdict=PASS))
             verdicts.append(PASS)
             continue
-        ln = line(p, ref, directions, v, stable)
+        ln = line(p, ref, directions, [np.asarray(t, np.float64) for t in v1], stable)
         est, jd = confirm(p, ln, np.array([forward]), ab, h, walk_f)
         verdict, note = jd.verdict[0], jd.reason[0]
         if verdict == FAIL and jd.kind[0] == "kink" and consistency[-1].verdict == PASS:

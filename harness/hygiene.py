@@ -31,7 +31,7 @@ import numpy as np
 from gradverify.harness.calls import CallError, Problem
 from gradverify.harness.lines import (
     cotangent,
-    finite_abs,
+    finite_max,
     normalise,
     scales,
     shape_dtype,
@@ -88,20 +88,7 @@ def _finfo(dtype: np.dtype) -> _Limits:
 
 
 def _natural(out_size: Callable[[], float], x: np.ndarray) -> float:
-    return out_size() / max(_finite_max(x), 1.0)
-
-
-def _finite_max(a: np.ndarray) -> float:
-    """max |a| over the finite entries (0 if none)."""
-    if not np.size(a):
-        return 0.0
-    a = np.asarray(a)
-    # max |a| = max(max a, -min a): two reductions, no |a| array (the methods: their
-    # wrappers cost less than np.max's on a small array)
-    hi, lo = float(a.max()), float(a.min())
-    if np.isfinite(hi) and np.isfinite(lo):
-        return abs(max(hi, -lo))
-    return float(np.max(finite_abs(np.asarray(a, np.float64)), initial=0.0))
+    return out_size() / max(finite_max(x), 1.0)
 
 
 def deterministic(y0: Sequence[np.ndarray], y1: Sequence[np.ndarray]) -> Check:
@@ -304,7 +291,7 @@ def _nonlinearity(p: Problem, v1: list[np.ndarray], y0: list[np.ndarray],
     # below) cover a flush in each of the three gradients compared.
     subnormal = max(_finfo(t.dtype).tiny / 16 for t in [*p.xs, *v1] if t.dtype.kind == "f")
     def out_size() -> float:
-        return sum(float(np.max(np.abs(v), initial=0.0)) * _finite_max(y)
+        return sum(float(np.max(np.abs(v), initial=0.0)) * finite_max(y)
                    for v, y in zip(v1, y0) if v.dtype.kind == "f")
     for k, (a, b, c, x) in enumerate(zip(g1, g2, g12, p.xs)):
         if not p.diff[k] or a.shape != x.shape or b.shape != x.shape or c.shape != x.shape:
@@ -330,9 +317,9 @@ def _nonlinearity(p: Problem, v1: list[np.ndarray], y0: list[np.ndarray],
         # natural size |v| |y| / max(|x|, 1) of a gradient of this function. The terms are
         # computed only as far as needed to pass (the largest one decides).
         tol = 0.0
-        for factor, term in ((abs(alpha), partial(_finite_max, a64)),
-                             (abs(beta), partial(_finite_max, b64)),
-                             (1.0, partial(_finite_max, c64)),
+        for factor, term in ((abs(alpha), partial(finite_max, a64)),
+                             (abs(beta), partial(finite_max, b64)),
+                             (1.0, partial(finite_max, c64)),
                              (1.0, partial(_natural, out_size, x))):
             tol = max(tol, rel * factor * term() + 64 * subnormal)
             if np.isfinite(err) and err <= tol:

@@ -23,6 +23,7 @@ from gradverify.harness.report import FAIL, PASS, Check
 
 __all__ = ["Ref", "Kept", "reference", "uniform", "raw_int32", "RAW_UNIT", "scales", "support",
            "moved", "line", "output_scale", "step", "first_pass_step", "cotangent", "finite_abs",
+           "finite_max", "all_finite",
            "worst_index", "normalise", "shape_dtype", "norm2"]
 
 def shape_dtype(a: np.ndarray) -> str:
@@ -84,10 +85,44 @@ def finite_abs(a: np.ndarray) -> np.ndarray:
     return np.where(np.isinf(a), 0.0, np.abs(a))
 
 
+def finite_max(a: np.ndarray) -> float:
+    """max |a| over the finite entries (0 if none).
+
+    >>> finite_max(np.array([-3.0, 2.0, np.inf]))
+    3.0
+    """
+    if not np.size(a):
+        return 0.0
+    a = np.asarray(a)
+    # max |a| = max(max a, -min a): two reductions, no |a| array (the methods: their
+    # wrappers cost less than np.max's on a small array)
+    hi, lo = float(a.max()), float(a.min())
+    if np.isfinite(hi) and np.isfinite(lo):
+        return abs(max(hi, -lo))
+    return float(np.max(finite_abs(np.asarray(a, np.float64)), initial=0.0))
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """Whether every entry is finite: max and min are NaN when an entry is (two
+    reductions, no array of flags).
+
+    >>> all_finite(np.array([1.0, np.nan])), all_finite(np.zeros(0))
+    (False, True)
+    """
+    a = np.asarray(a)
+    return not a.size or bool(np.isfinite(a.max()) and np.isfinite(a.min()))
+
+
 def worst_index(err: np.ndarray) -> int:
     """Flat index of the largest |err|, NaN counting as largest (never raises)."""
-    a = np.abs(np.asarray(err, dtype=np.float64)).ravel()
-    return int(np.argmax(np.where(np.isnan(a), np.inf, a))) if a.size else 0
+    a = np.asarray(err, dtype=np.float64).ravel()
+    if not a.size:
+        return 0
+    lo, hi = float(a.min()), float(a.max())
+    if math.isfinite(lo) and math.isfinite(hi) and hi != -lo:  # no |a| array to make
+        return int(np.argmax(a)) if hi > -lo else int(np.argmin(a))
+    a = np.abs(a)
+    return int(np.argmax(np.where(np.isnan(a), np.inf, a)))
 
 
 def normalise(gs: list[Any], xs: Sequence[np.ndarray]) -> list[np.ndarray | None]:

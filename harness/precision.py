@@ -19,10 +19,19 @@ real low-precision fault matches neither point and still FAILs.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gradverify.harness.calls import CallError, Problem
-from gradverify.harness.lines import Ref, finite_abs, normalise, worst_index
+from gradverify.harness.lines import Ref, all_finite, finite_abs, normalise, worst_index
+from gradverify.harness.precision_flush import (
+    entry_errors,
+    flush_evidence,
+    flush_explained,
+    flushed_gradient,
+    overflow,
+)
 from gradverify.harness.precision_moves import input_moves
 from gradverify.harness.precision_noise import noise_allowance
 from gradverify.harness.precision_range import derivative_scale, small_inputs_explained
@@ -45,15 +54,16 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
     fwd_err = 0.0
     for a, b in zip(y_lo, ref.ys):
         if a.dtype.kind == "f" and a.size:
-            scale = float(np.max(np.abs(b)))
+            scale = float(np.maximum(b.max(), -b.min()))  # max |b|, no |b| array
             if scale > 0 and np.isfinite(scale):
-                fwd_err = max(fwd_err, float(np.max(np.abs(a - b))) / scale)
+                diff = np.asarray(np.subtract(a, b, dtype=np.float64))  # (0-d: a scalar)
+                fwd_err = max(fwd_err, float(np.abs(diff, out=diff).max()) / scale)
     worst, tols = _precision_entries(p, g1, g64, fwd_err, None)
-    g_flush = _flushed_gradient(p, ref, v1) if worst else None  # only when it may explain
+    g_flush = flushed_gradient(p, ref, v1) if worst else None  # only when it may explain
     if g_flush is not None:
         worst, tols = _precision_entries(p, g1, g64, fwd_err, None, g_flush)
-    overflowed = sum(int(np.count_nonzero(_overflow(g, h, x)))
-                     for g, h, x in zip(g1, g64, p.xs))
+    overflowed = sum(int(np.count_nonzero(overflow(g, h, x)))
+                     for g, h, x in zip(g1, g64, p.xs) if not all_finite(g))
     sensitive, nonlinear64 = False, 0
     if worst:  # maybe the float64 gradient itself moves that much within float32 rounding
         sens = _rounding_sensitivity(p, ref, v1, g64)
@@ -71,7 +81,7 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
         worst, tols = _precision_entries(p, g1, g64, fwd_err, sens, g_flush)
         sensitive = True
     low = next(str(x.dtype) for x, d in zip(p.xs, p.diff) if d and x.dtype != np.float64)
-    underflowed = _flush_evidence(p, ref, g64, y_lo) if worst else 0
+    underflowed = flush_evidence(p, ref, g64, y_lo) if worst else 0
     if worst and nonlinear64:
         verdict = FAIL
         reason = (f"the float64 VJP is not linear in the cotangent at {nonlinear64} entries: "
@@ -129,7 +139,7 @@ def precision(p: Problem, ref: Ref, v1: list[np.ndarray],
                  details={"forward_relative_error": fwd_err, "dtype": low,
                           "float64_not_linear": nonlinear64,
                           "sensitivity_measured": sensitive,
-                          "flush_explained": _flush_explained(p, g1, g64, g_flush, tols)}), g64
+                          "flush_explained": flush_explained(p, g1, g64, g_flush, tols)}), g64
 
 
 def _at_range_edge(p: Problem, g1: list[np.ndarray], g64: list[np.ndarray],
@@ -220,78 +230,6 @@ def _range_explained(p: Problem, v1: list[np.ndarray], g1: list[np.ndarray],
     return 0
 
 
-def _overflow(g: np.ndarray, h: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """The true gradient is beyond the dtype's range: inf of the right sign is the correctly
-    rounded value, NaN the sum of terms that overflowed with both signs (inf - inf), and
-    nothing finer can be verified."""
-    g = np.asarray(g, np.float64)
-    beyond = np.abs(h) >= np.finfo(x.dtype).max
-    return beyond & (np.isnan(g) | (np.isinf(g) & (np.sign(g) == np.sign(h))))
-
-
-def _flushed_gradient(p: Problem, ref: Ref, v1: list[np.ndarray],
-                      ) -> list[np.ndarray] | None:
-    """The float64 gradient at the point a flush-to-zero evaluation sees: every
-    low-precision input entry below its dtype's smallest normal number set to (signed) zero.
-    None when no entry is subnormal (nothing to flush) or the function fails there."""
-    flushed, any_flushed = [], False
-    for x64, x in zip(ref.xs, p.xs):
-        if x.dtype.kind != "f" or x.dtype == np.float64:
-            flushed.append(x64)
-            continue
-        sub = (x64 != 0) & (np.abs(x64) < float(np.finfo(x.dtype).tiny))
-        any_flushed = any_flushed or bool(sub.any())
-        flushed.append(np.where(sub, np.copysign(0.0, x64), x64))
-    if not any_flushed:
-        return None
-    try:
-        gs = normalise(p.vjp(flushed, [v.astype(np.float64) for v in v1], ref.vjp), flushed)
-    except CallError:
-        return None
-    return [np.zeros(x.shape) if g is None or np.shape(g) != x.shape
-            else np.asarray(g, np.float64) for g, x in zip(gs, ref.xs)]
-
-
-def _flush_evidence(p: Problem, ref: Ref, g64: list[np.ndarray],
-                    y_lo: list[np.ndarray]) -> int:
-    """Entries of the float64 outputs and gradient that are non-zero but below the normal
-    range of the low-precision dtype (a flush-to-zero evaluation zeroes them), and outputs
-    that are exactly 0 in low precision but not in float64 (a value flushed inside:
-    ``relu(x * 1e-30) * 1e30``)."""
-    tiny = max(float(np.finfo(x.dtype).tiny) for x, d in zip(p.xs, p.diff)
-               if d and x.dtype != np.float64)
-    values = [y for y in ref.ys if y.dtype.kind == "f"] + list(g64)
-    count = sum(int(np.count_nonzero((v != 0) & (np.abs(v) < tiny))) for v in values)
-    for a, b in zip(y_lo, ref.ys):
-        if a.dtype.kind == "f" and np.shape(a) == np.shape(b):
-            count += int(np.count_nonzero((a == 0) & (b != 0) & np.isfinite(b)))
-    return count
-
-
-def _errors(g: np.ndarray, h: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """|g - h| entry by entry, 0 where g is the correctly rounded overflow of h (or the
-    same infinity)."""
-    g = np.asarray(g, np.float64)
-    with np.errstate(invalid="ignore"):
-        same_inf = np.isinf(g) & (g == h)
-        return np.where(_overflow(g, h, x) | same_inf, 0.0, np.abs(g - h))
-
-
-def _flush_explained(p: Problem, g1: list[np.ndarray], g64: list[np.ndarray],
-                     g_flush: list[np.ndarray] | None, tols: list[float]) -> int:
-    """How many entries disagree with the float64 gradient but match it at the flushed
-    point (reported, so a PASS that leans on the flush says so)."""
-    if g_flush is None:
-        return 0
-    count, tol = 0, iter(tols)
-    for k, (g, h, f, x) in enumerate(zip(g1, g64, g_flush, p.xs)):
-        if not p.diff[k] or not g.size:
-            continue
-        t = next(tol)
-        count += int(np.count_nonzero(~(_errors(g, h, x) <= t) & (_errors(g, f, x) <= t)))
-    return count
-
-
 def _precision_entries(p: Problem, g1: list[np.ndarray], g64: list[np.ndarray],
                        fwd_err: float, sens: list[np.ndarray] | None,
                        g_flush: list[np.ndarray] | None = None,
@@ -305,17 +243,23 @@ def _precision_entries(p: Problem, g1: list[np.ndarray], g64: list[np.ndarray],
         if not p.diff[k] or not g.size:
             continue
         eps = float(np.finfo(x.dtype).eps)
-        tol = p.opts.f32_safety * max(eps, fwd_err) * float(np.max(np.abs(h))) + float(
-            np.finfo(x.dtype).tiny)
+        # (max |h| as max(max h, -min h): no |h| array; NaN stays NaN)
+        tol = p.opts.f32_safety * max(eps, fwd_err) * float(np.maximum(h.max(), -h.min())
+                                                            ) + float(np.finfo(x.dtype).tiny)
         tols.append(tol)
         entry_tol = tol if sens is None else tol + 4 * sens[k]
-        err = _errors(g, h, x)
+        err = entry_errors(g, h, x)
         if g_flush is not None:
-            err = np.fmin(err, _errors(g, g_flush[k], x))
-        with np.errstate(invalid="ignore"):
-            excess = err / entry_tol
-        i = worst_index(excess)
-        if not np.isfinite(err.flat[i]) or excess.flat[i] > 1:
+            err = np.fmin(err, entry_errors(g, g_flush[k], x))
+        if sens is None and math.isfinite(tol):  # one tolerance: the worst error is worst
+            i = worst_index(err)
+            exceeds = err.flat[i] / tol > 1
+        else:
+            with np.errstate(invalid="ignore"):
+                excess = err / entry_tol
+            i = worst_index(excess)
+            exceeds = excess.flat[i] > 1
+        if not np.isfinite(err.flat[i]) or exceeds:
             worst.append(Entry(input=k, input_name=p.names[k],
                                index=tuple(int(t) for t in np.unravel_index(i, x.shape)),
                                analytic=float(np.asarray(g, np.float64).flat[i]),

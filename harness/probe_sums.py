@@ -121,14 +121,13 @@ _UNDERFLOW_SAFE = 1e-280
 
 def product_norm(v: np.ndarray, t: np.ndarray) -> float:
     """``||v * t||`` over the entries where ``t`` is finite: ``norm2(v * finite_abs(t))``
-    in one product and one sum when nothing overflows or underflows (several passes and
-    temporaries fewer on 1e5 entries); otherwise exactly that.
+    as :func:`product_squares` (block by block, no product array) when nothing overflows
+    or underflows; otherwise exactly that.
 
     >>> product_norm(np.array([3.0, 1.0]), np.array([1.0, np.inf]))
     3.0
     """
-    prod = np.multiply(v, t)
-    total = float(np.einsum("i,i->", prod, prod))
+    total = float(product_squares([v], t)[0])
     if math.isfinite(total) and total > _UNDERFLOW_SAFE:
         return math.sqrt(total)
     return norm2(v * finite_abs(t))

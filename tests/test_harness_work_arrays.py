@@ -1,5 +1,7 @@
 """Fast mode's work-array reuse must not change any value: the blockwise combination equals
-the whole-array one bit for bit, max |a| without an |a| array equals np.abs(a).max(), and a
+the whole-array one bit for bit, max |a| without an |a| array equals np.abs(a).max() (and
+so do the worst index, the finiteness test, the precision check's per-entry errors and the
+norm of a product, each made without temporaries of the full size), and a
 forward that returns a view of its input (whose buffer the first pass reuses for x - h u)
 is judged as if the buffers were separate."""
 
@@ -7,8 +9,10 @@ import numpy as np
 import pytest
 
 from gradverify.harness import check_vjp
-from gradverify.harness.hygiene import _combine, _finite_max
-from gradverify.harness.probe_sums import BLOCK
+from gradverify.harness.hygiene import _combine
+from gradverify.harness.lines import all_finite, finite_max, worst_index
+from gradverify.harness.precision_flush import entry_errors, overflow
+from gradverify.harness.probe_sums import BLOCK, product_norm
 
 
 @pytest.mark.parametrize("shape", [(), (1,), (7,), (BLOCK,), (BLOCK + 1,), (3 * BLOCK - 5,),
@@ -33,8 +37,40 @@ def test_finite_max_matches_abs_max(values):
     a = np.array(values)
     top = float(np.max(np.abs(a)))
     want = top if np.isfinite(top) else float(np.max(np.where(np.isinf(a), 0.0, np.abs(a))))
-    got = _finite_max(a)
+    got = finite_max(a)
     assert (np.isnan(got) and np.isnan(want)) or (got == want and np.copysign(1, got) == 1)
+
+
+_SPECIAL = [[-3.0, 2.0], [3.0, -3.0], [-3.0, 3.0], [2.0, 2.0, -1.0], [-0.0, 0.0], [5.0],
+            [np.inf, -2.0], [1.0, -np.inf, np.inf], [np.nan, 1.0], [2.0, np.nan, -np.inf],
+            [1e-310, -1e-310]]
+
+
+@pytest.mark.parametrize("values", _SPECIAL)
+def test_worst_index_and_all_finite_match_their_array_formulas(values):
+    a = np.array(values)
+    mag = np.abs(a)
+    assert worst_index(a) == int(np.argmax(np.where(np.isnan(mag), np.inf, mag)))
+    assert all_finite(a) == bool(np.isfinite(a).all())
+    assert worst_index(np.zeros(0)) == 0 and all_finite(np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_entry_errors_and_product_norm_match_their_array_formulas(seed):
+    rng = np.random.default_rng(seed)
+    h = rng.standard_normal(3 * BLOCK + 7) * 10.0 ** rng.integers(-3, 3)
+    g = (h * (1 + 1e-6 * rng.standard_normal(h.size))).astype(np.float32)
+    if seed % 2:  # overflows of either sign, correctly rounded or not, and NaN
+        h[:4] = [1e39, -1e39, 1e39, 3.0]
+        g[:4] = [np.inf, -np.inf, -np.inf, np.nan]
+    g64 = g.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        same_inf = np.isinf(g64) & (g64 == h)
+        want = np.where(overflow(g, h, g) | same_inf, 0.0, np.abs(g64 - h))
+        assert np.array_equal(entry_errors(g, h, g), want, equal_nan=True)
+    t = np.where(np.isfinite(g64), g64, np.inf)
+    prod = h * np.where(np.isinf(t), 0.0, np.abs(t))
+    assert product_norm(h, t) == pytest.approx(float(np.sqrt(np.sum(prod * prod))), rel=1e-14)
 
 
 @pytest.mark.parametrize("seed", range(3))
