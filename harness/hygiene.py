@@ -275,6 +275,16 @@ def _gradients(p: Problem, results: list[list[Any]]) -> list[list[np.ndarray]]:
             for gs in results]
 
 
+def _readable(t: np.ndarray) -> np.ndarray:
+    """``t`` itself when NumPy's ufuncs read it as float64 exactly (its own float types),
+    else a float64 copy (bfloat16, integers, bools)."""
+    return t if isinstance(t, np.ndarray) and t.dtype in _NATIVE_FLOATS else np.asarray(
+        t, np.float64)
+
+
+_NATIVE_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _nonlinearity(p: Problem, v1: list[np.ndarray], y0: list[np.ndarray],
                   g1: list[np.ndarray], g2: list[np.ndarray], g12: list[np.ndarray],
                   rel_floor: float = 0.0) -> tuple[list[Entry], list[np.ndarray]]:
@@ -297,18 +307,20 @@ def _nonlinearity(p: Problem, v1: list[np.ndarray], y0: list[np.ndarray],
         if not p.diff[k] or a.shape != x.shape or b.shape != x.shape or c.shape != x.shape:
             residual.append(np.zeros(x.shape))
             continue
-        a64, b64, c64 = (np.asarray(t, dtype=np.float64) for t in (a, b, c))
-        # (no errstate of its own: check_vjp runs everything under one)
-        r = _combine(alpha, a64, beta, b64)
+        # In float64 throughout, but a float32 gradient is read as float64 by the ufuncs
+        # themselves, block by block: no float64 copies of the three gradients (exact
+        # either way). (No errstate of its own: check_vjp runs everything under one.)
+        a, b, c = _readable(a), _readable(b), _readable(c)
+        r = _combine(alpha, a, beta, b)
         if r.ndim:
-            np.abs(np.subtract(c64, r, out=r), out=r)
+            np.abs(np.subtract(c, r, out=r, dtype=np.float64), out=r)
         else:
-            r = np.asarray(np.abs(c64 - r))
+            r = np.asarray(np.abs(np.asarray(c, np.float64) - r))
         err = float(r.max()) if r.size else 0.0
         if not np.isfinite(err):
             # A non-finite gradient (an overflow, inf - inf inside at a subnormal input) is
             # judged by hygiene.finite and precision, not as a non-linearity.
-            r = np.where(np.isfinite(a64) & np.isfinite(b64) & np.isfinite(c64), r, 0.0)
+            r = np.where(np.isfinite(a) & np.isfinite(b) & np.isfinite(c), r, 0.0)
             err = float(np.max(r, initial=0.0))
         residual.append(r)
         rel = max(math.sqrt(max(_finfo(x.dtype).eps, out_eps)), rel_floor)
@@ -317,9 +329,9 @@ def _nonlinearity(p: Problem, v1: list[np.ndarray], y0: list[np.ndarray],
         # natural size |v| |y| / max(|x|, 1) of a gradient of this function. The terms are
         # computed only as far as needed to pass (the largest one decides).
         tol = 0.0
-        for factor, term in ((abs(alpha), partial(finite_max, a64)),
-                             (abs(beta), partial(finite_max, b64)),
-                             (1.0, partial(finite_max, c64)),
+        for factor, term in ((abs(alpha), partial(finite_max, a)),
+                             (abs(beta), partial(finite_max, b)),
+                             (1.0, partial(finite_max, c)),
                              (1.0, partial(_natural, out_size, x))):
             tol = max(tol, rel * factor * term() + 64 * subnormal)
             if np.isfinite(err) and err <= tol:
@@ -340,8 +352,8 @@ def _nonlinearity(p: Problem, v1: list[np.ndarray], y0: list[np.ndarray],
             i = worst_index(r)
             worst.append(Entry(input=k, input_name=p.names[k],
                                index=tuple(int(t) for t in np.unravel_index(i, x.shape)),
-                               analytic=float(c64.flat[i]),
-                               numeric=float(alpha * a64.flat[i] + beta * b64.flat[i]),
+                               analytic=float(c.flat[i]),
+                               numeric=alpha * float(a.flat[i]) + beta * float(b.flat[i]),
                                bound=0.0, tolerance=tol, step=0.0, verdict=FAIL))
     return worst, residual
 

@@ -1,7 +1,8 @@
 """Fast mode's work-array reuse must not change any value: the blockwise combination equals
 the whole-array one bit for bit, max |a| without an |a| array equals np.abs(a).max() (and
 so do the worst index, the finiteness test, the precision check's per-entry errors and the
-norm of a product, each made without temporaries of the full size), and a
+norm of a product, each made without temporaries of the full size; the linearity
+check reads float32 gradients without float64 copies and finds the same residual), and a
 forward that returns a view of its input (whose buffer the first pass reuses for x - h u)
 is judged as if the buffers were separate."""
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from gradverify.harness import check_vjp
-from gradverify.harness.hygiene import _combine
+from gradverify.harness.hygiene import _combine, _nonlinearity
 from gradverify.harness.lines import all_finite, finite_max, worst_index
 from gradverify.harness.precision_flush import entry_errors, overflow
 from gradverify.harness.probe_sums import BLOCK, product_norm
@@ -71,6 +72,37 @@ def test_entry_errors_and_product_norm_match_their_array_formulas(seed):
     t = np.where(np.isfinite(g64), g64, np.inf)
     prod = h * np.where(np.isinf(t), 0.0, np.abs(t))
     assert product_norm(h, t) == pytest.approx(float(np.sqrt(np.sum(prod * prod))), rel=1e-14)
+
+
+class _Problem:  # what _nonlinearity reads of a Problem
+    def __init__(self, x):
+        self.xs, self.diff, self.names = [x], [True], ["x"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+@pytest.mark.parametrize("special", [None, np.inf, np.nan])
+def test_linearity_reads_low_precision_gradients_exactly(dtype, special):
+    """The residual from the native gradients is |c - (0.75 a - 1.5 b)| of their float64
+    values, bit for bit (0 beside a non-finite entry); a linear VJP passes and an ignored
+    cotangent FAILs with the float64 values of its worst entry."""
+    rng = np.random.default_rng(3)
+    n = BLOCK + 5
+    x = rng.standard_normal(n).astype(dtype)
+    v1 = [rng.standard_normal(n).astype(dtype)]
+    a, b = (rng.standard_normal(n).astype(dtype) for _ in range(2))
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    for c, linear in (((0.75 * a64 - 1.5 * b64).astype(dtype), True), (a.copy(), False)):
+        if special is not None:
+            c[7] = special
+        worst, residual = _nonlinearity(_Problem(x), v1, [np.tanh(x)], [a], [b], [c])
+        want = np.abs(c.astype(np.float64) - (0.75 * a64 - 1.5 * b64))
+        if special is not None:
+            want[7] = 0.0
+        assert np.array_equal(residual[0], want)
+        assert bool(worst) is not linear
+        for e in worst:
+            (i,) = e.index
+            assert (e.analytic, e.numeric) == (float(c[i]), 0.75 * a64[i] - 1.5 * b64[i])
 
 
 @pytest.mark.parametrize("seed", range(3))
