@@ -7,15 +7,15 @@
   K directions with probability at most c^-K, whatever its entries and signs (derived there).
 - Output entries at very different scales (1e-17 beside 3): one plain cotangent per scale
   band joins them after the first direction (``entry_bands.py``), nothing magnified.
-- A probe that does not agree there goes to the full machinery (:class:`Probe`): measured
-  noise (ECnoise), the step ladder, then bisection of its support down to single entries;
-  one whose disagreement no single entry confirms, or whose line meets kinks, is judged
-  jointly against Clarke's generalized Jacobian on the kink entries (``kinks.py``).
+- A probe that does not agree there goes to the full machinery (:class:`Probe`): ECnoise,
+  the step ladder, then bisection of its support down to single entries; one whose
+  disagreement no single entry confirms, or whose line meets kinks, is judged jointly
+  against Clarke's generalized Jacobian on the kink entries (``kinks.py``).
 - The report states the relative error resolved (``resolved_rtol``: the smallest r for
   which a gradient scaled by (1 + r) would FAIL; with bands, per output entry). Directions
-  are added (up to ``EXTRA_DIRECTIONS`` more) while it is above ``detect_rtol`` or a
-  smooth check's miss bound falls short (``miss_bound.bound_short``); a check that does
-  not reach it says so in its reason.
+  are added (up to ``EXTRA_DIRECTIONS``) while it is above ``detect_rtol`` or the miss
+  bound falls short (``miss_bound``: ``bound_short``; at 4 times the step where the
+  round-off hides faults, ``widened``); a check short of it says so in its reason.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from gradverify.harness.entry_bands import BandRule, Pair, absorb, own_stream, r
 from gradverify.harness.jump_entries import without_jumping
 from gradverify.harness.kink_samples import MAX_JOINT
 from gradverify.harness.lines import Ref, cotangent, finite_abs, line, norm2, step, support
-from gradverify.harness.miss_bound import bound_short
+from gradverify.harness.miss_bound import bound_short, widened
 from gradverify.harness.probe_kinks import (
     SCAN,
     bent_tie,
@@ -64,20 +64,18 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
         plain.append(vjp_pair(p, ref, cotangent(p.rng, ref.ys)))
     # each with its group (0: plain, b + 1: band b of entry_bands.py)
     pairs = [(0, Pair(v, g, residual)) for v, g in plain]
-    first = FirstPass(p, ref, [v for v, _ in plain], [g for _, g in plain], residual,
-                      pool=True)
+    first = FirstPass(p, ref, [v for v, _ in plain], [g for _, g in plain], residual, pool=True)
     measure = any(np.asarray(r).any() for r in residual)
     entries: list[Entry] = []
     verdicts: list[str] = []
     notes: list[str] = []
-    # resolved[group]: per probe of that group's cotangents (0: the plain ones, b + 1: band
-    # b). The plain probes follow their own rule (wanted, plain_dirs: each direction's
-    # worst plain cotangent), untouched by the bands, which have their own rule and random
-    # stream (entry_bands.BandRule): a band only adds resolution.
+    # resolved[group]: per probe of that group's cotangents (0: plain, b + 1: band b). The
+    # plain probes follow their own rule (wanted, plain_dirs: each direction's worst plain
+    # cotangent), the bands theirs and their own stream (entry_bands.BandRule).
     resolved: dict[int, list[float]] = {0: []}
     plain_dirs: list[float] = []
     rule = BandRule(p, len(pairs), first.atoms)
-    wanted, made = max(p.opts.probes, 1), 0
+    wanted, made, widening = max(p.opts.probes, 1), 0, True
     while True:
         calm = FAIL not in verdicts
         plain_open = made < wanted and not (
@@ -98,7 +96,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
                 continue  # a direction made for the bands only
             o = outcomes[j] if outcomes is not None else None
             if o is not None and o.passed:
-                entries.append(o.entry(first.diff[0], first.h))
+                entries.append(o.entry(first.diff[0], first.h * first.scale))
                 verdicts.append(PASS)
                 if o.analytic != 0:
                     resolved[group].append(o.tolerance / abs(o.analytic))
@@ -113,6 +111,9 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
             with own_stream(p, rule.rng):
                 undecided(probe, *found, notes, resolved[group])
             absorb(group, rule.bands, *found, entries, verdicts, notes)
+        if plain_open and widening:  # the next direction's steps (miss_bound.widened)
+            widening = first.first_look
+            first.scale = widened(first, plain_dirs[-1], p.opts.detect_rtol) if widening else 1.0
         if FAIL in verdicts or made > 1:
             first.forget()
         else:  # judged from the next direction on, by as many as the others
@@ -126,8 +127,7 @@ def fast(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray],
             wanted += 1
         rule.extend(made, calm, resolved, p.opts.probes + EXTRA_DIRECTIONS)
     first.release()  # its work arrays serve the next check (probes.FirstPass.release)
-    bands = rule.bands
-    best = resolution(resolved, bands)
+    best = resolution(resolved, bands := rule.bands)
     if best is not None and best > p.opts.detect_rtol:
         notes.append(f"the probes resolved a relative error of {best:.2g}"
                      f"{' per output entry' if bands else ''}, not "

@@ -145,7 +145,7 @@ def _fast_probes(p: Problem, ref: Ref, v1: list[np.ndarray], g1: list[np.ndarray
         if record:  # v1 is the first pass's first cotangent: its entries [:1]
             directions, m = record[k]
             measured: Measured | None = Measured(m.numeric[:1], m.output[:1],
-                                                 m.rounding[:1], m.analytic[:1])
+                                                 m.rounding[:1], m.analytic[:1], m.scale)
             backward = float(m.analytic[0])
         else:
             steps = first.steps()

@@ -55,14 +55,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gradverify.harness.lines import RAW_UNIT
+from gradverify.harness.probe_sums import PROBE_SPREAD
 from gradverify.harness.report import INCONCLUSIVE, PASS, Entry
 
-__all__ = ["MISS_BOUND", "Outcome", "atom_miss", "direction_rtol", "enough_directions",
-           "bound_short"]
+if TYPE_CHECKING:
+    from gradverify.harness.probes import FirstPass
+
+__all__ = ["MISS_BOUND", "WIDEN", "Outcome", "atom_miss", "direction_rtol",
+           "enough_directions", "bound_short", "widened"]
 
 
 @dataclass
@@ -150,3 +155,45 @@ def bound_short(plain_dirs: list[float], detect_rtol: float, atoms: float = 0.0)
     """
     return (bool(plain_dirs) and all(math.isfinite(r) for r in plain_dirs)
             and not enough_directions(plain_dirs, detect_rtol, atoms))
+
+
+WIDEN = 4.0  # a later direction's steps, in units of h, where the resolution falls short
+# the widened coarsest rung (4 WIDEN h, probe_rungs.py) moves an entry by at most this
+# much of its |x| (probe_sums.PROBE_SPREAD): far from crossing 0 or a scale like |x|
+_WIDEST_MOVE = 1.0 / 64
+
+
+def widened(first: FirstPass, resolved: float, detect_rtol: float) -> float:
+    """The next direction's steps in units of the first pass's ``h`` (``first.scale``),
+    after a direction at ``first.scale`` decided at its first look (no coarser rungs) that
+    resolved ``resolved``, ``r = resolved first.scale`` at ``h`` (the round-off shrinks as
+    the steps grow): :data:`WIDEN`
+    when two directions resolving r would not bound the miss of a ``detect_rtol`` fault
+    and r is at least ``WIDEN^3 h^2`` (the round-off stands so far above the
+    truncation of a function of unit scale that a quarter of it still does at 4 h), else 1;
+    1 too where the coarsest rung would move an entry by more than 1/64 of its ``|x|``
+    (ranges are at most ``PROBE_SPREAD |x|``).
+
+    Why: the first pass's tolerance is the outputs' round-off over the step. Where that is
+    large beside the derivative (a scalar loss: one output's rounding against a sum over
+    every entry), a fault on an entry with a small gradient or a small ``|x|`` hides below
+    it; 4 times the step resolves 4 times finer (the mean softmax loss 128x10: 1.9e-8 ->
+    4.7e-9, and 8 forward evaluations instead of 10). The truncation grows 16-fold, so the
+    caller widens only after a direction that agreed at ``h``, and for good at the first
+    widened direction that does not (its coarser rungs decide it, 4 evaluations). The
+    miss bound holds as before, with each direction's own tolerance
+    (``direction_rtol``). float32 steps (``h`` ~ 7e-3) are never widened.
+
+    >>> from types import SimpleNamespace as At
+    >>> f64, f32 = At(scale=1.0, h=9.1e-6, atoms=0.0), At(scale=1.0, h=7.4e-3, atoms=0.0)
+    >>> widened(f64, 1.9e-8, 1e-6), widened(f64, 6e-10, 1e-6), widened(f32, 1.9e-8, 1e-6)
+    (4.0, 1.0, 1.0)
+    >>> widened(At(scale=4.0, h=9.1e-6, atoms=0.0), 4.8e-9, 1e-6)  # 1.9e-8 at h
+    4.0
+    """
+    r, h = resolved * first.scale, first.h
+    if (not math.isfinite(r) or r < WIDEN ** 3 * h * h
+            or 4 * WIDEN * h * PROBE_SPREAD > _WIDEST_MOVE
+            or enough_directions([r, r], detect_rtol, first.atoms)):
+        return 1.0
+    return WIDEN

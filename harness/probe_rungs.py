@@ -45,15 +45,16 @@ def coarser_rungs(first: FirstPass, steps: list, m: Measured,
                   outcomes: list[Outcome]) -> list[Outcome]:
     """``outcomes`` of the direction ``steps`` (measured at h: ``m``), with each probe the
     first pass left undecided judged again on Richardson's estimate (module docstring)."""
-    rungs = [first.central(steps, scale) for scale in (2.0, 4.0)]
+    base = m.scale  # (the direction's own steps: FirstPass.widen)
+    rungs = [first.central(steps, scale * base) for scale in (2.0, 4.0)]
     if rungs[0] is None or rungs[1] is None:
         return outcomes  # the outputs changed shape or type: the full machinery's line
     (d2, out2, a2), (d4, out4, a4) = rungs
     # with the arguments' rounding, which the first pass leaves out (its sides share the
     # steps as taken): a function that rounds x inside (sin(100 x) forms 100 x) shows it
-    round1, round2, round4 = (first.roundoff(m.output, taken=False),
-                              first.roundoff(out2, 2.0, taken=False),
-                              first.roundoff(out4, 4.0, taken=False))
+    round1, round2, round4 = (first.roundoff(m.output, base, taken=False),
+                              first.roundoff(out2, 2.0 * base, taken=False),
+                              first.roundoff(out4, 4.0 * base, taken=False))
     judged = []
     # each rung against the VJP along its own steps as taken (FirstPass.central): e_k is
     # D(k h) - analytic, so Richardson's combinations of the e_k are those of the D's

@@ -44,7 +44,7 @@ like the analytic sum it is compared with.
 >>> tanh_vjp = lambda xs, gs: (gs[0] * (1 - np.tanh(xs[0]) ** 2),)
 >>> r = check_vjp(np.tanh, tanh_vjp, [np.linspace(-2, 2, 1000)], mode="fast")
 >>> r.verdict, r.evaluations["forward"], r.resolved_rtol < 1e-6
-('PASS', 8, True)
+('PASS', 6, True)
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ class Measured:
     output: np.ndarray
     rounding: np.ndarray
     analytic: np.ndarray
+    scale: float = 1.0  # the steps' multiple of h (FirstPass.widen)
 
 
 class FirstPass(WorkArrays):
@@ -103,6 +104,8 @@ class FirstPass(WorkArrays):
                  h: float | None = None, pool: bool = False):
         h = first_pass_step(p, ref) if h is None else h  # (budget.probe_step)
         self.p, self.ref, self.h = p, ref, h
+        # next direction's steps / h (miss_bound.widened); last one decided before rungs?
+        self.scale, self.first_look = 1.0, True
         # A JVP check reuses the directions and their central differences (forward_mode)
         self.record: list[tuple[list[np.ndarray | None], Measured]] | None = None
         if getattr(p, "jvp_fn", None) is not None and getattr(p, "probe_record", 0) is None:
@@ -280,7 +283,7 @@ class FirstPass(WorkArrays):
         when the outputs change shape or type under the perturbation. With ``record`` a
         list, the direction and its :class:`Measured` are appended to it (a JVP check
         then reuses them: :meth:`rejudge`)."""
-        central = self.central(steps)
+        central = self.central(steps, self.scale)
         if central is None:
             return None
         numeric, output, vjp_analytic = central
@@ -289,13 +292,14 @@ class FirstPass(WorkArrays):
         # pass more and is smaller only for a few dozen entries, where both are tiny)
         # and the VJP's measured non-linearity
         rounding = (self.ref.eps * C_SIGMA * C_ROUND) * gu + self.res_s
-        measured = Measured(numeric, output, rounding, vjp_analytic)
+        measured = Measured(numeric, output, rounding, vjp_analytic, self.scale)
         if self.record is not None:
-            self.record.append((self.taken(), measured))
+            self.record.append((self.taken(self.scale), measured))
         # (an ``analytic`` of the caller's is along the steps drawn, not those taken)
         outcomes = self.rejudge(measured, vjp_analytic if analytic is None else analytic,
                                 analytic_rounding, taken=analytic is None)
-        if analytic is None and not all(o.passed for o in outcomes):
+        self.first_look = all(o.passed for o in outcomes)
+        if analytic is None and not self.first_look:
             outcomes = coarser_rungs(self, steps, measured, outcomes)  # (probe_rungs.py)
         return outcomes
 
@@ -371,7 +375,7 @@ class FirstPass(WorkArrays):
             rounding = [max(a, b) for a, b in zip(rounding, np.broadcast_to(
                 analytic_rounding, m.rounding.shape).tolist())]
         return [self.outcome(j, ana, num, r + rnd) for j, (r, rnd, num, ana) in enumerate(zip(
-            self.roundoff(m.output, taken=taken), rounding, m.numeric.tolist(),
+            self.roundoff(m.output, m.scale, taken=taken), rounding, m.numeric.tolist(),
             np.asarray(analytic, np.float64).tolist()))]
 
     def roundoff(self, output: np.ndarray, scale: float = 1.0, taken: bool = True

@@ -90,6 +90,36 @@ def test_one_entry_off_by_1e5_fails(name):
     _fails_in_auto_and_fast(f, vjp, _one_entry(vjp, 1e-5), inputs)
 
 
+def test_the_scalar_loss_resolves_its_one_entry_fault_at_every_seed():
+    # The fault moves the loss by 2e-8 of ||g s|| at the first pass's step, where a
+    # direction resolves ~1.9e-8: the later directions are taken at 4 times the step
+    # (miss_bound.widened), which resolves ~4.7e-9, in 8 forward evaluations instead of
+    # 10. Before, seed 9 missed it.
+    f, vjp, inputs = CASES["softmax xent 128x10"]
+    for seed in range(20):
+        good = check_vjp(f, vjp, inputs, mode="fast", seed=seed)
+        assert good.verdict == PASS and good.evaluations["forward"] == 8, str(good)
+        assert good.check("gradient").details["directions"] == 3
+        bad = check_vjp(f, _one_entry(vjp, 1e-5), inputs, mode="fast", seed=seed)
+        assert bad.verdict == FAIL, f"seed {seed}: {bad}"
+
+
+def test_elementwise_functions_keep_the_first_pass_step(monkeypatch):
+    # tanh on 1e5 entries resolves 6e-10 per direction at h: two directions bound the
+    # miss, and a 4-times step would only add truncation (and its rungs); the scalar
+    # loss's directions are widened
+    import gradverify.harness.fast as fast_mode
+    scales = []
+    spy = fast_mode.widened
+    monkeypatch.setattr(fast_mode, "widened", lambda *a: scales.append(spy(*a)) or scales[-1])
+    for name, widened in (("tanh 1e5", {1.0}), ("softmax xent 128x10", {4.0})):
+        f, vjp, inputs = CASES[name]
+        scales.clear()
+        r = check_vjp(f, vjp, inputs, mode="fast", seed=0)
+        assert r.verdict == PASS and set(scales) == widened, (name, scales)
+    assert r.evaluations["forward"] == 8
+
+
 @pytest.mark.parametrize(("f", "vjp", "inputs"), [
     (_mm, _mm_vjp, [RNG.standard_normal((16, 16)), RNG.standard_normal((16, 16))]),
     (_xent, _xent_vjp, [RNG.standard_normal((16, 10))]),
