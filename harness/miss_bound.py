@@ -167,12 +167,11 @@ def widened(first: FirstPass, resolved: float, detect_rtol: float) -> float:
     """The next direction's steps in units of the first pass's ``h`` (``first.scale``),
     after a direction at ``first.scale`` decided at its first look (no coarser rungs) that
     resolved ``resolved``, ``r = resolved first.scale`` at ``h`` (the round-off shrinks as
-    the steps grow): :data:`WIDEN`
-    when two directions resolving r would not bound the miss of a ``detect_rtol`` fault
-    and r is at least ``WIDEN^3 h^2`` (the round-off stands so far above the
-    truncation of a function of unit scale that a quarter of it still does at 4 h), else 1;
-    1 too where the coarsest rung would move an entry by more than 1/64 of its ``|x|``
-    (ranges are at most ``PROBE_SPREAD |x|``).
+    the steps grow): :data:`WIDEN` when two directions resolving r would not bound the miss
+    of a ``detect_rtol`` fault and r is at least ``WIDEN^3 h^2`` (a quarter of the round-off
+    still stands above the truncation of a function of unit scale at 4 h), else 1; 1 too
+    where the coarsest rung would move an entry by more than 1/64 of its ``|x|`` (ranges
+    are at most ``PROBE_SPREAD |x|``).
 
     Why: the first pass's tolerance is the outputs' round-off over the step. Where that is
     large beside the derivative (a scalar loss: one output's rounding against a sum over

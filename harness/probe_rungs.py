@@ -43,9 +43,10 @@ __all__ = ["coarser_rungs"]
 
 def coarser_rungs(first: FirstPass, steps: list, m: Measured,
                   outcomes: list[Outcome]) -> list[Outcome]:
-    """``outcomes`` of the direction ``steps`` (measured at h: ``m``), with each probe the
-    first pass left undecided judged again on Richardson's estimate (module docstring)."""
-    base = m.scale  # (the direction's own steps: FirstPass.widen)
+    """``outcomes`` of the direction ``steps`` (measured at ``m.scale`` times h: ``m``), with
+    each probe the first pass left undecided judged again on Richardson's estimate at 2 and
+    4 times that (module docstring)."""
+    base = m.scale  # (a widened direction's: miss_bound.widened)
     rungs = [first.central(steps, scale * base) for scale in (2.0, 4.0)]
     if rungs[0] is None or rungs[1] is None:
         return outcomes  # the outputs changed shape or type: the full machinery's line

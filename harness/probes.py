@@ -92,7 +92,7 @@ class Measured:
     output: np.ndarray
     rounding: np.ndarray
     analytic: np.ndarray
-    scale: float = 1.0  # the steps' multiple of h (FirstPass.widen)
+    scale: float = 1.0  # the steps' multiple of h (miss_bound.widened)
 
 
 class FirstPass(WorkArrays):
